@@ -1,0 +1,262 @@
+import * as k8s from "@kubernetes/client-node";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort, run, runOk, waitFor, type RunResult } from "./process";
+
+const REPO = resolve(__dirname, "..", "..");
+export const OPERATOR_NAMESPACE = "imaging-db-mtls-operator";
+export const OPERATOR_SERVICE_ACCOUNT = "imaging-db-mtls-operator";
+/** The operator authenticates as its ServiceAccount's user, so only the shipped RBAC grants it anything. */
+export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${OPERATOR_SERVICE_ACCOUNT}`;
+
+export interface ControlPlane {
+  readonly server: string;
+  readonly dir: string;
+  /** Admin (system:masters) kubeconfig file. */
+  readonly kubeconfigPath: string;
+  readonly kubeConfig: k8s.KubeConfig;
+  /** Kubeconfig of the operator's own identity, bound only by what RBAC grants it. */
+  readonly operatorKubeconfigPath: string;
+  readonly auditLogPath: string;
+  readonly version: string;
+  readonly binaries: ControlPlaneBinaries;
+  kubectl(args: string[], opts?: { input?: string; kubeconfig?: string }): Promise<RunResult>;
+  createNamespace(prefix: string): Promise<string>;
+  installCRDs(): Promise<void>;
+  /** Audit events (ResponseComplete) of one user, optionally since a time. */
+  auditEvents(user: string, since?: Date): Promise<AuditEvent[]>;
+  /** Stops the API server only (etcd keeps the data); startApiServer brings it back on the same port. */
+  stopApiServer(): Promise<void>;
+  startApiServer(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface AuditEvent {
+  verb: string;
+  user: { username: string };
+  objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string; apiGroup?: string };
+  responseStatus?: { code?: number };
+  requestReceivedTimestamp: string;
+  stage: string;
+}
+
+export interface ControlPlaneBinaries {
+  apiserver: string;
+  etcd: string;
+  /** The kubectl of the same release, so client and server never skew. */
+  kubectl: string;
+}
+
+/** Builds (or finds in the cache) kube-apiserver, etcd and kubectl; KUBE_APISERVER_BIN / ETCD_BIN / KUBECTL_BIN override. */
+export async function controlPlaneBinaries(): Promise<ControlPlaneBinaries> {
+  const { KUBE_APISERVER_BIN, ETCD_BIN, KUBECTL_BIN } = process.env;
+  if (KUBE_APISERVER_BIN && ETCD_BIN && KUBECTL_BIN) return { apiserver: KUBE_APISERVER_BIN, etcd: ETCD_BIN, kubectl: KUBECTL_BIN };
+  const r = await run("bash", [join(REPO, "test", "controlplane", "build.sh")], { timeoutMs: 60 * 60_000 });
+  if (r.code !== 0) {
+    throw new Error(`building kube-apiserver and etcd failed (test/controlplane/build.sh needs Go and the Go module proxy): ${r.stderr.slice(-2000)}`);
+  }
+  const dir = r.stdout.trim().split("\n").pop() ?? "";
+  return {
+    apiserver: KUBE_APISERVER_BIN ?? join(dir, "kube-apiserver"),
+    etcd: ETCD_BIN ?? join(dir, "etcd"),
+    kubectl: KUBECTL_BIN ?? join(dir, "kubectl"),
+  };
+}
+
+function startProcess(bin: string, args: string[], logPath: string): ChildProcess {
+  const log = createWriteStream(logPath, { flags: "a" });
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  return child;
+}
+
+async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function httpsStatus(url: string, ca: Buffer, token?: string): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(url, { ca, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 2000 }, (res) => {
+      res.resume();
+      resolvePromise(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.end();
+  });
+}
+
+function kubeconfigYaml(server: string, caPath: string, user: string, token: string): string {
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: test",
+    `  cluster: { server: "${server}", certificate-authority: "${caPath}" }`,
+    "users:",
+    `- name: ${user}`,
+    `  user: { token: "${token}" }`,
+    "contexts:",
+    `- name: test`,
+    `  context: { cluster: test, user: ${user} }`,
+    "current-context: test",
+    "",
+  ].join("\n");
+}
+
+export async function startControlPlane(): Promise<ControlPlane> {
+  const bins = await controlPlaneBinaries();
+  const dir = await mkdtemp(join(tmpdir(), "controlplane-"));
+  const [etcdPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const certDir = join(dir, "certs");
+  const saKey = join(dir, "sa.key");
+  const tokens = join(dir, "tokens.csv");
+  const auditPolicy = join(dir, "audit-policy.yaml");
+  const auditLogPath = join(dir, "audit.log");
+  const adminToken = randomBytes(24).toString("hex");
+  const operatorToken = randomBytes(24).toString("hex");
+
+  await writeFile(saKey, generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }));
+  await writeFile(
+    tokens,
+    [
+      `${adminToken},admin,admin-uid,"system:masters"`,
+      `${operatorToken},${OPERATOR_USER},operator-uid,"system:serviceaccounts,system:serviceaccounts:${OPERATOR_NAMESPACE},system:authenticated"`,
+      "",
+    ].join("\n"),
+  );
+  await writeFile(auditPolicy, "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n");
+
+  let etcd: ChildProcess | undefined = startProcess(
+    bins.etcd,
+    [
+      "--data-dir", join(dir, "etcd"),
+      "--listen-client-urls", `http://127.0.0.1:${etcdPort}`,
+      "--advertise-client-urls", `http://127.0.0.1:${etcdPort}`,
+      "--listen-peer-urls", `http://127.0.0.1:${etcdPeerPort}`,
+      "--initial-advertise-peer-urls", `http://127.0.0.1:${etcdPeerPort}`,
+      "--initial-cluster", `default=http://127.0.0.1:${etcdPeerPort}`,
+      "--unsafe-no-fsync",
+    ],
+    join(dir, "etcd.log"),
+  );
+  let apiserver: ChildProcess | undefined;
+  const server = `https://127.0.0.1:${apiPort}`;
+  const caPath = join(certDir, "apiserver.crt");
+
+  const startApiServer = async (): Promise<void> => {
+    apiserver = startProcess(
+      bins.apiserver,
+      [
+        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        `--secure-port=${apiPort}`,
+        `--cert-dir=${certDir}`,
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--authorization-mode=RBAC",
+        "--disable-admission-plugins=ServiceAccount",
+        `--service-account-issuer=${server}/`,
+        `--service-account-key-file=${saKey}`,
+        `--service-account-signing-key-file=${saKey}`,
+        `--token-auth-file=${tokens}`,
+        "--endpoint-reconciler-type=none",
+        `--audit-policy-file=${auditPolicy}`,
+        `--audit-log-path=${auditLogPath}`,
+        "--audit-log-mode=blocking",
+      ],
+      join(dir, "apiserver.log"),
+    );
+    const started = apiserver;
+    await waitFor(
+      "kube-apiserver /readyz",
+      async () => {
+        if (started.exitCode !== null) throw new Error(`kube-apiserver exited: see ${join(dir, "apiserver.log")}`);
+        if (!existsSync(caPath)) return false;
+        return (await httpsStatus(`${server}/readyz`, await readFile(caPath), adminToken)) === 200;
+      },
+      120_000,
+      200,
+    );
+  };
+
+  const stop = async (): Promise<void> => {
+    await stopProcess(apiserver);
+    await stopProcess(etcd);
+    apiserver = etcd = undefined;
+    if (!process.env.KEEP_CONTROLPLANE) await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await waitFor("etcd /health", async () => {
+      if (etcd?.exitCode !== null) throw new Error(`etcd exited: see ${join(dir, "etcd.log")}`);
+      const res = await fetch(`http://127.0.0.1:${etcdPort}/health`);
+      return res.status === 200;
+    }, 60_000);
+    await startApiServer();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const kubeconfigPath = join(dir, "admin.kubeconfig");
+  const operatorKubeconfigPath = join(dir, "operator.kubeconfig");
+  await writeFile(kubeconfigPath, kubeconfigYaml(server, caPath, "admin", adminToken));
+  await writeFile(operatorKubeconfigPath, kubeconfigYaml(server, caPath, "operator", operatorToken));
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(kubeconfigPath);
+  const version = JSON.parse(await runOk(bins.kubectl, ["--kubeconfig", kubeconfigPath, "version", "-o", "json"])).serverVersion.gitVersion as string;
+
+  const kubectl = (args: string[], opts: { input?: string; kubeconfig?: string } = {}): Promise<RunResult> =>
+    run(bins.kubectl, ["--kubeconfig", opts.kubeconfig ?? kubeconfigPath, ...args], { input: opts.input, timeoutMs: 60_000 });
+
+  let crdsInstalled = false;
+  return {
+    server,
+    dir,
+    kubeconfigPath,
+    kubeConfig,
+    operatorKubeconfigPath,
+    auditLogPath,
+    version,
+    binaries: bins,
+    kubectl,
+    async createNamespace(prefix) {
+      const name = `${prefix}-${randomBytes(3).toString("hex")}`.toLowerCase();
+      await kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name } } });
+      return name;
+    },
+    async installCRDs() {
+      if (crdsInstalled) return;
+      const applied = await kubectl(["apply", "--server-side", "--field-manager=test", "-f", join(REPO, "crds")]);
+      if (applied.code !== 0) throw new Error(`installing the CRDs failed: ${applied.stderr}`);
+      const waited = await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/securedatabases.mtls.imaging.dev", "crd/imagingconnections.mtls.imaging.dev"]);
+      if (waited.code !== 0) throw new Error(`the CRDs did not become Established: ${waited.stderr}`);
+      crdsInstalled = true;
+    },
+    async auditEvents(user, since) {
+      const text = existsSync(auditLogPath) ? await readFile(auditLogPath, "utf8") : "";
+      return text
+        .split("\n")
+        .filter((l) => l.includes(user))
+        .map((l) => JSON.parse(l) as AuditEvent)
+        .filter((e) => e.stage === "ResponseComplete" && e.user.username === user && (!since || new Date(e.requestReceivedTimestamp) >= since));
+    },
+    async stopApiServer() {
+      await stopProcess(apiserver);
+    },
+    startApiServer,
+    stop,
+  };
+}
