@@ -1,0 +1,147 @@
+import * as k8s from "@kubernetes/client-node";
+import { fetch, type Dispatcher } from "undici";
+
+/** Where a kind lives in the API: enough to build every URL without a discovery round trip. */
+export interface ResourceType {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+export interface ObjectRef {
+  namespace?: string;
+  name: string;
+}
+
+/** A failed API call, with what the API server said, so callers can branch on status (404, 409, 410…). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export function isApiError(err: unknown, ...statuses: number[]): err is ApiError {
+  return err instanceof ApiError && (statuses.length === 0 || statuses.includes(err.status));
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export const APPLY_PATCH = "application/apply-patch+yaml";
+export const MERGE_PATCH = "application/merge-patch+json";
+export const JSON_PATCH = "application/json-patch+json";
+
+export function resourcePath(type: ResourceType, ref?: Partial<ObjectRef>, subresource?: string): string {
+  const base = type.group === "" ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`;
+  const ns = type.namespaced && ref?.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : "";
+  const name = ref?.name ? `/${encodeURIComponent(ref.name)}` : "";
+  return `${base}${ns}/${type.plural}${name}${subresource ? `/${subresource}` : ""}`;
+}
+
+/**
+ * A thin JSON client over the kubeconfig's authentication. One method per HTTP verb the operator uses; every call
+ * is one request, which keeps the API economy easy to reason about.
+ */
+export class RestClient {
+  private readonly server: string;
+
+  constructor(readonly kubeConfig: k8s.KubeConfig) {
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error("the kubeconfig has no current cluster");
+    this.server = cluster.server.replace(/\/+$/, "");
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const ctx = new k8s.RequestContext(url.toString(), method as k8s.HttpMethod);
+    await this.kubeConfig.applySecurityAuthentication(ctx);
+    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: "application/json" };
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      headers["content-type"] = opts.contentType ?? "application/json";
+      body = JSON.stringify(opts.body);
+    }
+    const res = await fetch(url, {
+      method,
+      headers,
+      body,
+      dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+      signal: opts.signal ?? AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      let reason = res.statusText;
+      let message = text;
+      try {
+        const status = JSON.parse(text) as { reason?: string; message?: string };
+        reason = status.reason ?? reason;
+        message = status.message ?? message;
+      } catch {
+        // not a Status object: keep the raw text
+      }
+      throw new ApiError(res.status, reason, `${method} ${path}: ${res.status} ${message}`.slice(0, 2000));
+    }
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  get<T>(type: ResourceType, ref: ObjectRef): Promise<T> {
+    return this.request<T>("GET", resourcePath(type, ref));
+  }
+
+  /** GET that answers undefined for a missing object instead of throwing. */
+  async getOptional<T>(type: ResourceType, ref: ObjectRef): Promise<T | undefined> {
+    try {
+      return await this.get<T>(type, ref);
+    } catch (err) {
+      if (isApiError(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  list<T>(type: ResourceType, namespace?: string, query: RequestOptions["query"] = {}): Promise<{ items: T[]; metadata: { resourceVersion?: string } }> {
+    return this.request("GET", resourcePath(type, { namespace }), { query });
+  }
+
+  create<T>(type: ResourceType, namespace: string | undefined, body: unknown): Promise<T> {
+    return this.request<T>("POST", resourcePath(type, { namespace }), { body, query: { fieldManager: FIELD_MANAGER } });
+  }
+
+  /** Server-side apply as our field manager: we own exactly the fields we send. */
+  apply<T>(type: ResourceType, ref: ObjectRef, body: unknown, subresource?: string, force = true): Promise<T> {
+    return this.request<T>("PATCH", resourcePath(type, ref, subresource), {
+      body,
+      contentType: APPLY_PATCH,
+      query: { fieldManager: FIELD_MANAGER, force },
+    });
+  }
+
+  patch<T>(type: ResourceType, ref: ObjectRef, body: unknown, contentType: string, subresource?: string): Promise<T> {
+    return this.request<T>("PATCH", resourcePath(type, ref, subresource), { body, contentType, query: { fieldManager: FIELD_MANAGER } });
+  }
+
+  replace<T>(type: ResourceType, ref: ObjectRef, body: unknown, subresource?: string): Promise<T> {
+    return this.request<T>("PUT", resourcePath(type, ref, subresource), { body, query: { fieldManager: FIELD_MANAGER } });
+  }
+
+  async delete(type: ResourceType, ref: ObjectRef): Promise<void> {
+    try {
+      await this.request("DELETE", resourcePath(type, ref));
+    } catch (err) {
+      if (!isApiError(err, 404)) throw err;
+    }
+  }
+}
+
+export const FIELD_MANAGER = "imaging-db-mtls-operator";

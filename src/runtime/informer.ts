@@ -1,0 +1,236 @@
+import * as k8s from "@kubernetes/client-node";
+import { isApiError, resourcePath, type ResourceType, type RestClient } from "../kube/rest";
+import type { Logger } from "../log";
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: k8s.V1ObjectMeta & { name: string };
+}
+
+export type InformerEvent = "add" | "update" | "delete";
+export type InformerHandler<T> = (event: InformerEvent, obj: T, old?: T) => void;
+
+export interface InformerOptions {
+  type: ResourceType;
+  /** Watch one namespace only; all namespaces when unset. */
+  namespace?: string;
+  labelSelector?: string;
+  /** First and longest wait before relisting after an error. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export function objectKey(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+/**
+ * List + watch one resource type into an in-memory cache. Resumes the watch from the last resourceVersion, relists
+ * on 410 Gone, and restarts with backoff after any error: it never stops on its own.
+ */
+export class Informer<T extends KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: InformerHandler<T>[] = [];
+  private readonly indexers = new Map<string, (obj: T) => string[]>();
+  private readonly indexes = new Map<string, Map<string, Set<string>>>();
+  private resourceVersion = "";
+  private stopped = true;
+  private abort: AbortController | undefined;
+  private backoffMs: number;
+  private syncedFlag = false;
+  private resolveSynced!: () => void;
+  readonly synced: Promise<void> = new Promise((r) => (this.resolveSynced = r));
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly client: RestClient,
+    private readonly opts: InformerOptions,
+    private readonly log: Logger,
+  ) {
+    this.backoffMs = opts.minBackoffMs ?? 500;
+  }
+
+  get description(): string {
+    return `${this.opts.type.plural}${this.opts.namespace ? ` in ${this.opts.namespace}` : ""}${this.opts.labelSelector ? ` (${this.opts.labelSelector})` : ""}`;
+  }
+
+  on(handler: InformerHandler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  /** Registers an index from a value derived from each object (e.g. a referenced ConfigMap) to the objects. */
+  addIndex(name: string, fn: (obj: T) => string[]): void {
+    this.indexers.set(name, fn);
+    const index = new Map<string, Set<string>>();
+    this.indexes.set(name, index);
+    for (const [key, obj] of this.cache) for (const v of fn(obj)) addTo(index, v, key);
+  }
+
+  byIndex(name: string, value: string): T[] {
+    const keys = this.indexes.get(name)?.get(value);
+    return keys ? [...keys].map((k) => this.cache.get(k)).filter((o): o is T => o !== undefined) : [];
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.cache.get(objectKey(namespace, name));
+  }
+
+  list(namespace?: string): T[] {
+    const all = [...this.cache.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  hasSynced(): boolean {
+    return this.syncedFlag;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.relist();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.abort?.abort();
+  }
+
+  private async relist(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const list = await this.client.list<T>(this.opts.type, this.opts.namespace, { labelSelector: this.opts.labelSelector });
+      this.replaceAll(list.items.map((o) => this.withKind(o)));
+      this.resourceVersion = list.metadata.resourceVersion ?? "";
+      if (!this.syncedFlag) {
+        this.syncedFlag = true;
+        this.resolveSynced();
+      }
+      await this.watch();
+    } catch (err) {
+      this.retryLater(err);
+    }
+  }
+
+  private async watch(): Promise<void> {
+    if (this.stopped) return;
+    const watcher = new k8s.Watch(this.client.kubeConfig);
+    const path = resourcePath(this.opts.type, { namespace: this.opts.namespace });
+    this.abort = await watcher.watch(
+      path,
+      { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, labelSelector: this.opts.labelSelector },
+      (phase: string, obj: T & { code?: number }) => this.onWatchEvent(phase, obj),
+      (err: unknown) => this.onWatchDone(err),
+    );
+  }
+
+  private onWatchEvent(phase: string, raw: T & { code?: number }): void {
+    if (phase === "ERROR") {
+      // 410 Gone: our resourceVersion is too old; the watch ends and we relist.
+      if (raw.code === 410) this.resourceVersion = "";
+      return;
+    }
+    this.backoffMs = this.opts.minBackoffMs ?? 500;
+    const obj = this.withKind(raw);
+    if (obj.metadata.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+    if (phase === "ADDED" || phase === "MODIFIED") this.upsert(obj);
+    else if (phase === "DELETED") this.remove(obj);
+  }
+
+  private onWatchDone(err: unknown): void {
+    if (this.stopped) return;
+    const code = (err as { statusCode?: number } | null)?.statusCode;
+    if (code === 410 || isApiError(err, 410)) this.resourceVersion = "";
+    const isTimeout = (err as { name?: string } | null)?.name === "TimeoutError";
+    if (err && !isTimeout && code !== 410) {
+      this.retryLater(err);
+      return;
+    }
+    // A closed or idle watch resumes from where it was; a stale one relists.
+    void (this.resourceVersion ? this.watch().catch((e: unknown) => this.retryLater(e)) : this.relist());
+  }
+
+  private retryLater(err: unknown): void {
+    if (this.stopped) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
+    this.log.warn("watch interrupted; relisting", {
+      reason: "WatchError",
+      resource: this.description,
+      retryInMs: delay,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    this.resourceVersion = "";
+    this.retryTimer = setTimeout(() => void this.relist(), delay);
+  }
+
+  /** Lists omit kind/apiVersion on items; handlers and patches want them. */
+  private withKind(obj: T): T {
+    const { type } = this.opts;
+    obj.apiVersion ??= type.group ? `${type.group}/${type.version}` : type.version;
+    obj.kind ??= type.kind;
+    // managedFields are the largest part of most objects and nothing here reads them.
+    delete obj.metadata.managedFields;
+    return obj;
+  }
+
+  private replaceAll(items: T[]): void {
+    const seen = new Set<string>();
+    for (const obj of items) {
+      seen.add(objectKey(obj.metadata.namespace, obj.metadata.name));
+      this.upsert(obj);
+    }
+    for (const [key, obj] of [...this.cache]) if (!seen.has(key)) this.remove(obj);
+  }
+
+  private upsert(obj: T): void {
+    const key = objectKey(obj.metadata.namespace, obj.metadata.name);
+    const old = this.cache.get(key);
+    if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
+    if (old) this.unindex(key, old);
+    this.cache.set(key, obj);
+    for (const [name, fn] of this.indexers) for (const v of fn(obj)) addTo(this.indexes.get(name)!, v, key);
+    this.emit(old ? "update" : "add", obj, old);
+  }
+
+  private remove(obj: T): void {
+    const key = objectKey(obj.metadata.namespace, obj.metadata.name);
+    const old = this.cache.get(key);
+    if (!old) return;
+    this.cache.delete(key);
+    this.unindex(key, old);
+    this.emit("delete", old);
+  }
+
+  private unindex(key: string, obj: T): void {
+    for (const [name, fn] of this.indexers) {
+      const index = this.indexes.get(name)!;
+      for (const v of fn(obj)) {
+        const set = index.get(v);
+        set?.delete(key);
+        if (set?.size === 0) index.delete(v);
+      }
+    }
+  }
+
+  private emit(event: InformerEvent, obj: T, old?: T): void {
+    for (const h of this.handlers) {
+      try {
+        h(event, obj, old);
+      } catch (err) {
+        this.log.error("informer handler failed", { reason: "HandlerError", resource: this.description, error: String(err) });
+      }
+    }
+  }
+}
+
+function addTo(index: Map<string, Set<string>>, value: string, key: string): void {
+  let set = index.get(value);
+  if (!set) index.set(value, (set = new Set()));
+  set.add(key);
+}
