@@ -1,0 +1,346 @@
+/**
+ * Spec defaulting: the schema defaults the CRDs apply (repeated here, so objects from an old CRD, tests and
+ * manifests resolve the same) plus the defaults only the operator can compute (Secret names, CA common name,
+ * renewal windows, key sizes per algorithm, the verification endpoint, per-workload mount paths).
+ * Pure: the input is never modified; the result shares no arrays or objects with it.
+ */
+import { formatDuration, parseDuration } from "./duration";
+import type {
+  CAMode,
+  CertificatePolicySpec,
+  DatabaseWorkloadKind,
+  HbaClientCertificateMode,
+  ImagingConnection,
+  KeyAlgorithm,
+  ReloadStrategy,
+  RevocationReason,
+  SecureDatabase,
+  SSLMode,
+  TLSVersion,
+  WorkloadKind,
+} from "./types";
+import { isIPAddress, validateImagingConnection, validateSecureDatabase, type ValidationError } from "./validate";
+
+/** Every default, in one place. The unit tests check the schema defaults against crds/*.yaml. */
+export const DEFAULTS = {
+  port: 5432,
+  caMode: "Generated",
+  caDuration: "87600h",
+  serverCertificateDuration: "2160h",
+  clientCertificateDuration: "2160h",
+  /** Upper bound of the default renewal window; the window is min(this, duration / 3). */
+  renewBeforeMax: "720h",
+  keyAlgorithm: "ECDSA",
+  keySize: { ECDSA: 256, RSA: 2048 },
+  postgresqlConfKey: "postgresql.conf",
+  hbaConfKey: "pg_hba.conf",
+  certificateDirectory: "/etc/postgresql/tls",
+  minTLSVersion: "TLSv1.2",
+  hbaDatabases: ["all"],
+  hbaUsers: ["all"],
+  hbaAddresses: ["0.0.0.0/0", "::/0"],
+  hbaClientCertificate: "verify-full",
+  reloadStrategy: "SQL",
+  reloadAdminUser: "postgres",
+  reloadDatabase: "postgres",
+  verificationEnabled: true,
+  verificationInterval: "5m",
+  revocationReason: "unspecified",
+  connectionDatabase: "postgres",
+  sslMode: "verify-full",
+  libpqEnv: false,
+  connectionVerificationEnabled: true,
+  /** Parent of each connection's default mount path: `<this>/<connection name>`. */
+  mountPathRoot: "/etc/cast-imaging/mtls",
+} as const;
+
+/** Operator-computed Secret names and CA common name. */
+export const caSecretName = (sdbName: string): string => `${sdbName}-ca`;
+export const serverSecretName = (sdbName: string): string => `${sdbName}-server-tls`;
+export const clientSecretName = (imcName: string): string => `${imcName}-client-tls`;
+export const defaultMountPath = (imcName: string): string => `${DEFAULTS.mountPathRoot}/${imcName}`;
+export function defaultCACommonName(name: string, namespace: string): string {
+  const full = `${name}.${namespace} mTLS CA`;
+  return full.length <= 64 ? full : `${name} mTLS CA`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Resolved shapes
+
+export interface ResolvedPrivateKey {
+  algorithm: KeyAlgorithm;
+  size: number;
+}
+
+export interface ResolvedCertificatePolicy {
+  duration: string;
+  durationMs: number;
+  /** As written, if written. */
+  renewBefore?: string;
+  renewBeforePercentage?: number;
+  /** The effective renewal window: renew when less than this remains. */
+  renewBeforeMs: number;
+  privateKey: ResolvedPrivateKey;
+}
+
+export interface ResolvedCA extends ResolvedCertificatePolicy {
+  mode: CAMode;
+  secretName: string;
+  commonName: string;
+}
+
+export interface ResolvedServerCertificate extends ResolvedCertificatePolicy {
+  secretName: string;
+  /** Subject alternative names: host (when a name) then additionalDNSNames, without duplicates. */
+  dnsNames: string[];
+  /** Subject alternative names: host (when an IP) then additionalIPAddresses, without duplicates. */
+  ipAddresses: string[];
+}
+
+export interface ResolvedHbaRule {
+  databases: string[];
+  users: string[];
+  addresses: string[];
+  clientCertificate: HbaClientCertificateMode;
+}
+
+export interface ResolvedPostgres {
+  configMapName: string;
+  postgresqlConfKey: string;
+  hbaConfKey: string;
+  certificateDirectory: string;
+  minTLSVersion: TLSVersion;
+  hba: { rules: ResolvedHbaRule[] };
+}
+
+export interface ResolvedDatabaseWorkloadRef {
+  kind: DatabaseWorkloadKind;
+  name: string;
+  /** Unset: the first container of the pod template. */
+  container?: string;
+}
+
+export interface ResolvedRevocation {
+  serialNumber?: string;
+  sha256Fingerprint?: string;
+  connectionName?: string;
+  /** Set (defaulted to the SecureDatabase's namespace) whenever connectionName is. */
+  connectionNamespace?: string;
+  reason: RevocationReason;
+}
+
+export interface ResolvedSecureDatabaseSpec {
+  host: string;
+  port: number;
+  additionalDNSNames: string[];
+  additionalIPAddresses: string[];
+  ca: ResolvedCA;
+  serverCertificate: ResolvedServerCertificate;
+  postgres: ResolvedPostgres;
+  workloadRef?: ResolvedDatabaseWorkloadRef;
+  reload: { strategy: ReloadStrategy; adminUser: string; database: string };
+  verification: {
+    enabled: boolean;
+    interval: string;
+    intervalMs: number;
+    /** "host:port" to dial: spec.verification.endpoint, or host:port (IPv6 bracketed). */
+    endpoint: string;
+    /** The name the server certificate is verified against: always spec.host. */
+    serverName: string;
+  };
+  allowedNamespaces: string[];
+  trust: {
+    allowlist: { name: string; certificate: string }[];
+    revocations: ResolvedRevocation[];
+  };
+}
+
+export interface ResolvedConnectionWorkload {
+  kind: WorkloadKind;
+  name: string;
+  /** "all": every container of the pod template. */
+  containers: string[] | "all";
+  mountPath: string;
+}
+
+export interface ResolvedImagingConnectionSpec {
+  databaseRef: { name: string; namespace: string };
+  user: string;
+  database: string;
+  sslMode: SSLMode;
+  secretName: string;
+  certificate: ResolvedCertificatePolicy;
+  workloads: ResolvedConnectionWorkload[];
+  libpqEnv: boolean;
+  verification: { enabled: boolean };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Policies
+
+const RENEW_BEFORE_MAX_MS = parseDuration(DEFAULTS.renewBeforeMax);
+
+/** The renewal window when neither renewBefore nor renewBeforePercentage is set: min(720h, duration / 3). */
+export function defaultRenewBeforeMs(durationMs: number): number {
+  return Math.min(RENEW_BEFORE_MAX_MS, Math.floor(durationMs / 3));
+}
+
+/** Effective renewal window of a certificate policy (durations must already be valid). */
+export function renewBeforeMs(policy: CertificatePolicySpec, durationMs: number): number {
+  if (policy.renewBefore !== undefined) return parseDuration(policy.renewBefore);
+  if (policy.renewBeforePercentage !== undefined) return Math.round((durationMs * policy.renewBeforePercentage) / 100);
+  return defaultRenewBeforeMs(durationMs);
+}
+
+function resolvePolicy(policy: CertificatePolicySpec | undefined, defaultDuration: string): ResolvedCertificatePolicy {
+  const p = policy ?? {};
+  const duration = p.duration ?? defaultDuration;
+  const durationMs = parseDuration(duration);
+  const algorithm = p.privateKey?.algorithm ?? DEFAULTS.keyAlgorithm;
+  const resolved: ResolvedCertificatePolicy = {
+    duration,
+    durationMs,
+    renewBeforeMs: renewBeforeMs(p, durationMs),
+    privateKey: { algorithm, size: p.privateKey?.size ?? DEFAULTS.keySize[algorithm] },
+  };
+  if (p.renewBefore !== undefined) resolved.renewBefore = p.renewBefore;
+  if (p.renewBeforePercentage !== undefined) resolved.renewBeforePercentage = p.renewBeforePercentage;
+  return resolved;
+}
+
+const unique = (values: readonly string[]): string[] => [...new Set(values)];
+
+/** "host:port", bracketing IPv6 literals. */
+export function joinHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Resolution
+
+/**
+ * The fully resolved spec of a SecureDatabase. Expects a spec that validates (validateSecureDatabase returns no
+ * errors); throws DurationError on an unparseable duration otherwise. Use prepareSecureDatabase to do both.
+ */
+export function resolveSecureDatabase(sdb: SecureDatabase): ResolvedSecureDatabaseSpec {
+  const { name } = sdb.metadata;
+  const namespace = sdb.metadata.namespace ?? "default";
+  const spec = sdb.spec;
+  const port = spec.port ?? DEFAULTS.port;
+  const ca = spec.ca ?? {};
+  const server = spec.serverCertificate ?? {};
+  const pg = spec.postgres;
+  const reload = spec.reload ?? {};
+  const verification = spec.verification ?? {};
+  const hostIsIP = isIPAddress(spec.host);
+  const additionalDNSNames = [...(spec.additionalDNSNames ?? [])];
+  const additionalIPAddresses = [...(spec.additionalIPAddresses ?? [])];
+  const interval = verification.interval ?? DEFAULTS.verificationInterval;
+
+  const resolved: ResolvedSecureDatabaseSpec = {
+    host: spec.host,
+    port,
+    additionalDNSNames,
+    additionalIPAddresses,
+    ca: {
+      ...resolvePolicy(ca, DEFAULTS.caDuration),
+      mode: ca.mode ?? DEFAULTS.caMode,
+      secretName: ca.secretName ?? caSecretName(name),
+      commonName: ca.commonName ?? defaultCACommonName(name, namespace),
+    },
+    serverCertificate: {
+      ...resolvePolicy(server, DEFAULTS.serverCertificateDuration),
+      secretName: server.secretName ?? serverSecretName(name),
+      dnsNames: unique(hostIsIP ? additionalDNSNames : [spec.host, ...additionalDNSNames]),
+      ipAddresses: unique(hostIsIP ? [spec.host, ...additionalIPAddresses] : additionalIPAddresses),
+    },
+    postgres: {
+      configMapName: pg.configMapName,
+      postgresqlConfKey: pg.postgresqlConfKey ?? DEFAULTS.postgresqlConfKey,
+      hbaConfKey: pg.hbaConfKey ?? DEFAULTS.hbaConfKey,
+      certificateDirectory: pg.certificateDirectory ?? DEFAULTS.certificateDirectory,
+      minTLSVersion: pg.minTLSVersion ?? DEFAULTS.minTLSVersion,
+      hba: {
+        rules: (pg.hba?.rules ?? [{}]).map((r) => ({
+          databases: [...(r.databases ?? DEFAULTS.hbaDatabases)],
+          users: [...(r.users ?? DEFAULTS.hbaUsers)],
+          addresses: [...(r.addresses ?? DEFAULTS.hbaAddresses)],
+          clientCertificate: r.clientCertificate ?? DEFAULTS.hbaClientCertificate,
+        })),
+      },
+    },
+    reload: {
+      strategy: reload.strategy ?? DEFAULTS.reloadStrategy,
+      adminUser: reload.adminUser ?? DEFAULTS.reloadAdminUser,
+      database: reload.database ?? DEFAULTS.reloadDatabase,
+    },
+    verification: {
+      enabled: verification.enabled ?? DEFAULTS.verificationEnabled,
+      interval,
+      intervalMs: parseDuration(interval),
+      endpoint: verification.endpoint ?? joinHostPort(spec.host, port),
+      serverName: spec.host,
+    },
+    allowedNamespaces: [...(spec.allowedNamespaces ?? [])],
+    trust: {
+      allowlist: (spec.trust?.allowlist ?? []).map((a) => ({ name: a.name, certificate: a.certificate })),
+      revocations: (spec.trust?.revocations ?? []).map((r) => {
+        const out: ResolvedRevocation = { reason: r.reason ?? DEFAULTS.revocationReason };
+        if (r.serialNumber !== undefined) out.serialNumber = r.serialNumber;
+        if (r.sha256Fingerprint !== undefined) out.sha256Fingerprint = r.sha256Fingerprint;
+        if (r.connectionName !== undefined) {
+          out.connectionName = r.connectionName;
+          out.connectionNamespace = r.connectionNamespace ?? namespace;
+        }
+        return out;
+      }),
+    },
+  };
+  if (spec.workloadRef) {
+    resolved.workloadRef = { kind: spec.workloadRef.kind, name: spec.workloadRef.name };
+    if (spec.workloadRef.container !== undefined) resolved.workloadRef.container = spec.workloadRef.container;
+  }
+  return resolved;
+}
+
+/** The fully resolved spec of an ImagingConnection; same contract as resolveSecureDatabase. */
+export function resolveImagingConnection(imc: ImagingConnection): ResolvedImagingConnectionSpec {
+  const { name } = imc.metadata;
+  const namespace = imc.metadata.namespace ?? "default";
+  const spec = imc.spec;
+  return {
+    databaseRef: { name: spec.databaseRef.name, namespace: spec.databaseRef.namespace ?? namespace },
+    user: spec.user,
+    database: spec.database ?? DEFAULTS.connectionDatabase,
+    sslMode: spec.sslMode ?? DEFAULTS.sslMode,
+    secretName: spec.secretName ?? clientSecretName(name),
+    certificate: resolvePolicy(spec.certificate, DEFAULTS.clientCertificateDuration),
+    workloads: (spec.workloads ?? []).map((w) => ({
+      kind: w.kind,
+      name: w.name,
+      containers: w.containers ? [...w.containers] : "all",
+      mountPath: w.mountPath ?? defaultMountPath(name),
+    })),
+    libpqEnv: spec.libpqEnv ?? DEFAULTS.libpqEnv,
+    verification: { enabled: spec.verification?.enabled ?? DEFAULTS.connectionVerificationEnabled },
+  };
+}
+
+export type Prepared<T> = { ok: true; spec: T } | { ok: false; errors: ValidationError[] };
+
+/** Validates, then resolves: what a reconciler calls first. */
+export function prepareSecureDatabase(sdb: SecureDatabase): Prepared<ResolvedSecureDatabaseSpec> {
+  const errors = validateSecureDatabase(sdb);
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, spec: resolveSecureDatabase(sdb) };
+}
+
+/** Validates, then resolves: what a reconciler calls first. */
+export function prepareImagingConnection(imc: ImagingConnection): Prepared<ResolvedImagingConnectionSpec> {
+  const errors = validateImagingConnection(imc);
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, spec: resolveImagingConnection(imc) };
+}
+
+/** A human summary of a renewal policy, for events and logs: "duration 2160h, renews 720h before expiry". */
+export function describePolicy(policy: ResolvedCertificatePolicy): string {
+  return `duration ${policy.duration}, renews ${formatDuration(policy.renewBeforeMs)} before expiry`;
+}

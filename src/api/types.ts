@@ -1,0 +1,503 @@
+/**
+ * TypeScript types of the two custom resources (mtls.imaging.dev/v1alpha1) and the fixed names of ARCHITECTURE.md §2.
+ *
+ * The spec interfaces describe an object as a user may write it: every field the CRD defaults is optional here,
+ * because objects can come from an older CRD, from a unit test, or from a manifest before the API server defaulted
+ * it. `defaults.ts` turns a spec into a fully resolved one. The CRD files in crds/ are the reference for each
+ * field's meaning; test/unit/api checks that these types, their decoders and the CRD schemas name the same fields.
+ */
+
+// ---------------------------------------------------------------------------------------------------------------
+// Names (ARCHITECTURE.md §2)
+
+export const GROUP = "mtls.imaging.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = "mtls.imaging.dev/v1alpha1";
+export const CATEGORY = "mtls";
+
+export const SECURE_DATABASE = {
+  kind: "SecureDatabase",
+  listKind: "SecureDatabaseList",
+  plural: "securedatabases",
+  singular: "securedatabase",
+  shortName: "sdb",
+} as const;
+
+export const IMAGING_CONNECTION = {
+  kind: "ImagingConnection",
+  listKind: "ImagingConnectionList",
+  plural: "imagingconnections",
+  singular: "imagingconnection",
+  shortName: "imc",
+} as const;
+
+export type ResourceKind = typeof SECURE_DATABASE.kind | typeof IMAGING_CONNECTION.kind;
+
+export const OPERATOR_NAME = "imaging-db-mtls-operator";
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY_VALUE = OPERATOR_NAME;
+export const OWNER_LABEL = "mtls.imaging.dev/owner";
+export const FINALIZER = "mtls.imaging.dev/cleanup";
+export const FIELD_MANAGER = OPERATOR_NAME;
+export const MANAGED_BLOCK_BEGIN = "# BEGIN mtls.imaging.dev managed block (do not edit)";
+export const MANAGED_BLOCK_END = "# END mtls.imaging.dev managed block";
+
+/** Kubernetes label values are at most 63 characters. */
+export const MAX_LABEL_VALUE_LENGTH = 63;
+
+/** Value of the owner label on everything the operator creates for an object: `<kind>.<name>`. */
+export function ownerLabelValue(kind: ResourceKind, name: string): string {
+  return `${kind}.${name}`;
+}
+
+/** The longest metadata.name each kind accepts (enforced by the CRDs), so the owner label value stays valid. */
+export const MAX_NAME_LENGTH: Readonly<Record<ResourceKind, number>> = {
+  SecureDatabase: MAX_LABEL_VALUE_LENGTH - "SecureDatabase.".length,
+  ImagingConnection: MAX_LABEL_VALUE_LENGTH - "ImagingConnection.".length,
+};
+
+/** The labels the operator puts on everything it creates for an object. */
+export function managedLabels(kind: ResourceKind, name: string): Record<string, string> {
+  return { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [OWNER_LABEL]: ownerLabelValue(kind, name) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Enumerations (kept as const tuples so decoders and validation share them with the types)
+
+export const KEY_ALGORITHMS = ["ECDSA", "RSA"] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+export const ECDSA_KEY_SIZES = [256, 384] as const;
+export const RSA_KEY_SIZES = [2048, 3072, 4096] as const;
+
+export const CA_MODES = ["Generated", "Provided"] as const;
+export type CAMode = (typeof CA_MODES)[number];
+
+export const TLS_VERSIONS = ["TLSv1.2", "TLSv1.3"] as const;
+export type TLSVersion = (typeof TLS_VERSIONS)[number];
+
+/** pg_hba.conf client-certificate policy of a rule: verify-full = `cert clientcert=verify-full`, verify-ca = `scram-sha-256 clientcert=verify-ca`. */
+export const HBA_CLIENT_CERTIFICATE_MODES = ["verify-full", "verify-ca"] as const;
+export type HbaClientCertificateMode = (typeof HBA_CLIENT_CERTIFICATE_MODES)[number];
+
+export const DATABASE_WORKLOAD_KINDS = ["StatefulSet", "Deployment"] as const;
+export type DatabaseWorkloadKind = (typeof DATABASE_WORKLOAD_KINDS)[number];
+
+export const RELOAD_STRATEGIES = ["SQL", "RolloutRestart", "None"] as const;
+export type ReloadStrategy = (typeof RELOAD_STRATEGIES)[number];
+
+export const REVOCATION_REASONS = ["unspecified", "keyCompromise", "superseded", "cessationOfOperation", "affiliationChanged"] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+export const SSL_MODES = ["verify-full", "verify-ca"] as const;
+export type SSLMode = (typeof SSL_MODES)[number];
+
+export const WORKLOAD_KINDS = ["Deployment", "StatefulSet"] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
+export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
+
+export const CA_ROTATION_PHASES = ["Idle", "Overlap", "Reissuing", "Finishing"] as const;
+export type CARotationPhase = (typeof CA_ROTATION_PHASES)[number];
+
+export const WORKLOAD_STATES = ["Patched", "Pending", "NotFound", "Conflict"] as const;
+export type WorkloadState = (typeof WORKLOAD_STATES)[number];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Condition types
+
+export const SECURE_DATABASE_CONDITIONS = {
+  /** Summary: the server serves the current certificate and only accepts client certificates. */
+  Ready: "Ready",
+  /** The CA (generated or provided) is present, valid and usable for signing. */
+  CAReady: "CAReady",
+  /** The server certificate in the server Secret is current. */
+  ServerCertificateReady: "ServerCertificateReady",
+  /** The managed blocks of postgresql.conf and pg_hba.conf are in the ConfigMap. */
+  ConfigApplied: "ConfigApplied",
+  /** The server was reloaded (or restarted) after the last change. */
+  Reloaded: "Reloaded",
+  /** A live mTLS connection showed the server serves the current certificate. */
+  Verified: "Verified",
+  /** A CA rotation is in progress (status.caRotation gives the phase). */
+  CARotating: "CARotating",
+} as const;
+export type SecureDatabaseConditionType = (typeof SECURE_DATABASE_CONDITIONS)[keyof typeof SECURE_DATABASE_CONDITIONS];
+
+export const IMAGING_CONNECTION_CONDITIONS = {
+  /** Summary: a current client certificate is issued and every workload is patched. */
+  Ready: "Ready",
+  /** The client certificate in the Secret is current. */
+  CertificateReady: "CertificateReady",
+  /** Every listed workload mounts the client Secret and the CAST .ini. */
+  WorkloadsPatched: "WorkloadsPatched",
+  /** A live mTLS login with this certificate succeeded. */
+  Verified: "Verified",
+  /** The SecureDatabase revokes this connection (trust.revocations[].connectionName). */
+  Revoked: "Revoked",
+} as const;
+export type ImagingConnectionConditionType = (typeof IMAGING_CONNECTION_CONDITIONS)[keyof typeof IMAGING_CONNECTION_CONDITIONS];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared object shapes
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** The part of metav1.ObjectMeta the operator reads. Timestamps are RFC 3339 strings, as on the wire. */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+}
+
+/** metav1.Condition. */
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  observedGeneration?: number;
+  /** RFC 3339. */
+  lastTransitionTime: string;
+  /** CamelCase. */
+  reason: string;
+  message: string;
+}
+
+export interface PrivateKeySpec {
+  /** Default ECDSA. */
+  algorithm?: KeyAlgorithm;
+  /** Bits. Default (operator): 256 for ECDSA, 2048 for RSA. */
+  size?: number;
+}
+
+/** Lifetime fields shared by the CA, the server certificate and client certificates. */
+export interface CertificatePolicySpec {
+  /** Go duration (h/m/s/ms). */
+  duration?: string;
+  /** Go duration; mutually exclusive with renewBeforePercentage. Default (operator): min(720h, duration/3). */
+  renewBefore?: string;
+  /** 1..99: renew when this percentage of the lifetime remains. */
+  renewBeforePercentage?: number;
+  privateKey?: PrivateKeySpec;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SecureDatabase
+
+export interface CASpec extends CertificatePolicySpec {
+  /** Default Generated. */
+  mode?: CAMode;
+  /** Required for Provided; default "<name>-ca" for Generated. */
+  secretName?: string;
+  /** Default "<name>.<namespace> mTLS CA". */
+  commonName?: string;
+}
+
+export interface ServerCertificateSpec extends CertificatePolicySpec {
+  /** Default "<name>-server-tls". */
+  secretName?: string;
+}
+
+export interface HbaRule {
+  /** Default ["all"]. */
+  databases?: string[];
+  /** Default ["all"]. */
+  users?: string[];
+  /** IPs or CIDRs. Default ["0.0.0.0/0", "::/0"]. */
+  addresses?: string[];
+  /** Default verify-full. */
+  clientCertificate?: HbaClientCertificateMode;
+}
+
+export interface HbaSpec {
+  /** Default [{}] (one rule, all defaults). */
+  rules?: HbaRule[];
+}
+
+export interface PostgresSpec {
+  configMapName: string;
+  /** Default "postgresql.conf". */
+  postgresqlConfKey?: string;
+  /** Default "pg_hba.conf". */
+  hbaConfKey?: string;
+  /** Default "/etc/postgresql/tls". */
+  certificateDirectory?: string;
+  /** Default TLSv1.2. */
+  minTLSVersion?: TLSVersion;
+  hba?: HbaSpec;
+}
+
+export interface DatabaseWorkloadRef {
+  kind: DatabaseWorkloadKind;
+  name: string;
+  /** Default: the first container of the pod template. */
+  container?: string;
+}
+
+export interface ReloadSpec {
+  /** Default SQL. */
+  strategy?: ReloadStrategy;
+  /** Default "postgres". */
+  adminUser?: string;
+  /** Default "postgres". */
+  database?: string;
+}
+
+export interface DatabaseVerificationSpec {
+  /** Default true. */
+  enabled?: boolean;
+  /** Go duration, default "5m". */
+  interval?: string;
+  /** "host:port"; default host:port of the spec. */
+  endpoint?: string;
+}
+
+export interface AllowlistEntry {
+  name: string;
+  /** One PEM certificate. */
+  certificate: string;
+}
+
+export interface Revocation {
+  /** Hex, optionally colon-separated. */
+  serialNumber?: string;
+  /** 64 hex digits, optionally colon-separated. */
+  sha256Fingerprint?: string;
+  connectionName?: string;
+  /** Default: the SecureDatabase's namespace. */
+  connectionNamespace?: string;
+  /** Default unspecified. */
+  reason?: RevocationReason;
+}
+
+export interface TrustSpec {
+  allowlist?: AllowlistEntry[];
+  revocations?: Revocation[];
+}
+
+export interface SecureDatabaseSpec {
+  host: string;
+  /** Default 5432. */
+  port?: number;
+  additionalDNSNames?: string[];
+  additionalIPAddresses?: string[];
+  ca?: CASpec;
+  serverCertificate?: ServerCertificateSpec;
+  postgres: PostgresSpec;
+  workloadRef?: DatabaseWorkloadRef;
+  reload?: ReloadSpec;
+  verification?: DatabaseVerificationSpec;
+  allowedNamespaces?: string[];
+  trust?: TrustSpec;
+}
+
+export interface CAStatus {
+  secretName?: string;
+  serialNumber?: string;
+  subject?: string;
+  notBefore?: string;
+  notAfter?: string;
+  fingerprintSHA256?: string;
+}
+
+export interface ServerCertificateStatus {
+  secretName?: string;
+  serialNumber?: string;
+  notBefore?: string;
+  notAfter?: string;
+  renewalTime?: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+}
+
+export interface DatabaseVerificationStatus {
+  endpoint?: string;
+  servedSerialNumber?: string;
+  matchesCurrent?: boolean;
+  lastAttemptTime?: string;
+  lastSuccessTime?: string;
+  message?: string;
+}
+
+export interface ReloadStatus {
+  lastReloadTime?: string;
+  strategy?: string;
+  /** Hash of the material the last reload applied. */
+  appliedHash?: string;
+  message?: string;
+}
+
+export interface ConfigMapStatus {
+  name?: string;
+  resourceVersion?: string;
+  postgresqlConfHash?: string;
+  hbaConfHash?: string;
+}
+
+export interface CARotationStatus {
+  phase?: CARotationPhase;
+  startedTime?: string;
+  phaseTime?: string;
+  oldCASerial?: string;
+  newCASerial?: string;
+  message?: string;
+}
+
+export interface AllowlistedStatus {
+  name?: string;
+  fingerprintSHA256?: string;
+  subject?: string;
+  notAfter?: string;
+}
+
+export interface TrustStatus {
+  allowlisted?: AllowlistedStatus[];
+  revokedSerials?: string[];
+  crlNumber?: number;
+  crlNextUpdate?: string;
+}
+
+export interface SecureDatabaseStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  ca?: CAStatus;
+  serverCertificate?: ServerCertificateStatus;
+  verification?: DatabaseVerificationStatus;
+  reload?: ReloadStatus;
+  configMap?: ConfigMapStatus;
+  caRotation?: CARotationStatus;
+  trust?: TrustStatus;
+}
+
+export interface SecureDatabase {
+  apiVersion: typeof API_VERSION;
+  kind: typeof SECURE_DATABASE.kind;
+  metadata: ObjectMeta;
+  spec: SecureDatabaseSpec;
+  status?: SecureDatabaseStatus;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ImagingConnection
+
+export interface DatabaseRef {
+  name: string;
+  /** Default: the ImagingConnection's namespace. */
+  namespace?: string;
+}
+
+export interface ConnectionWorkload {
+  kind: WorkloadKind;
+  name: string;
+  /** Default: every container of the pod template. */
+  containers?: string[];
+  /** Default "/etc/cast-imaging/mtls/<connection name>". */
+  mountPath?: string;
+}
+
+export interface ConnectionVerificationSpec {
+  /** Default true. */
+  enabled?: boolean;
+}
+
+export interface ImagingConnectionSpec {
+  databaseRef: DatabaseRef;
+  /** PostgreSQL role = certificate CN. */
+  user: string;
+  /** Default "postgres". */
+  database?: string;
+  /** Default verify-full. */
+  sslMode?: SSLMode;
+  /** Default "<name>-client-tls". */
+  secretName?: string;
+  certificate?: CertificatePolicySpec;
+  workloads?: ConnectionWorkload[];
+  /** Default false. */
+  libpqEnv?: boolean;
+  verification?: ConnectionVerificationSpec;
+}
+
+export interface ClientCertificateStatus {
+  secretName?: string;
+  serialNumber?: string;
+  notBefore?: string;
+  notAfter?: string;
+  renewalTime?: string;
+  issuerFingerprintSHA256?: string;
+}
+
+export interface WorkloadStatus {
+  kind?: string;
+  name?: string;
+  state?: WorkloadState;
+  mountPath?: string;
+  message?: string;
+}
+
+/** What to declare in the CAST Imaging UI, and where the files are inside the containers. */
+export interface ConnectionDeclaration {
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  sslMode?: string;
+  certificatePath?: string;
+  /** client.pk8: PKCS#8 DER, what pgjdbc requires. */
+  keyPath?: string;
+  /** client.key: PEM, for libpq. */
+  keyPemPath?: string;
+  rootCertificatePath?: string;
+  pfxPath?: string;
+  pfxPasswordSecretKey?: string;
+  iniPath?: string;
+  jdbcUrl?: string;
+}
+
+export interface ConnectionVerificationStatus {
+  lastAttemptTime?: string;
+  lastSuccessTime?: string;
+  message?: string;
+}
+
+export interface ImagingConnectionStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  certificate?: ClientCertificateStatus;
+  workloads?: WorkloadStatus[];
+  declaration?: ConnectionDeclaration;
+  verification?: ConnectionVerificationStatus;
+}
+
+export interface ImagingConnection {
+  apiVersion: typeof API_VERSION;
+  kind: typeof IMAGING_CONNECTION.kind;
+  metadata: ObjectMeta;
+  spec: ImagingConnectionSpec;
+  status?: ImagingConnectionStatus;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bounds the CRDs enforce on status: writers must stay within them or the status update is rejected.
+
+export const STATUS_LIMITS = {
+  conditions: 32,
+  conditionMessage: 32768,
+  message: 4096,
+  revokedSerials: 8192,
+  workloads: 32,
+  sanEntries: 64,
+} as const;
