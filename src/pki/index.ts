@@ -1,0 +1,123 @@
+/**
+ * The PKI core: pure certificate logic, independent of Kubernetes. Everything a reconciler needs goes
+ * through this module; the other files of src/pki are implementation detail.
+ */
+export { PkiError, isPkiError, type PkiErrorReason } from "./errors.js";
+export {
+  DEFAULT_KEY_SPEC,
+  MAX_CONCURRENT_RSA_KEYGEN,
+  describeKeySpec,
+  generateKeyPair,
+  keySpecOf,
+  resolveKeySpec,
+  type CryptoKey,
+  type CryptoKeyPair,
+  type KeyAlgorithm,
+  type KeyFacts,
+  type KeySize,
+  type KeySpec,
+  type NamedCurve,
+  type SigningAlgorithm,
+} from "./keys.js";
+export {
+  fingerprintSha256,
+  isIssuedBy,
+  normalizeDNSName,
+  normalizeFingerprint,
+  normalizeIPAddress,
+  normalizeSerialNumber,
+  parseCertificate,
+  parseCertificates,
+  serialNumberFromDecimal,
+  serialNumberToDecimal,
+  type CertificateFacts,
+  type KeyUsageName,
+} from "./certificate.js";
+export { CLOCK_SKEW_MS, randomSerialNumber } from "./signing.js";
+export {
+  generateCA,
+  loadCA,
+  presentedChain,
+  trustAnchors,
+  type CAOrigin,
+  type CertificateAuthority,
+  type GenerateCAOptions,
+} from "./ca.js";
+export {
+  MAX_DATABASE_USER_BYTES,
+  databaseUserProblem,
+  issueClientCertificate,
+  issueServerCertificate,
+  loadIssuedCertificate,
+  resolveServerNames,
+  validateDatabaseUser,
+  type ClientCertificateRequest,
+  type IssuedCertificate,
+  type ServerCertificateRequest,
+  type ServerNames,
+} from "./leaf.js";
+export {
+  RENEWAL_POLICIES,
+  evaluateRenewal,
+  expired,
+  issuerChanged,
+  keyAlgorithmChanged,
+  keyMismatch,
+  keySizeChanged,
+  manualRotationRequested,
+  missingData,
+  renewalTime,
+  renewalTimeReached,
+  revoked,
+  sansChanged,
+  subjectChanged,
+  unparsable,
+  type DesiredCertificate,
+  type DesiredClientCertificate,
+  type DesiredServerCertificate,
+  type RenewBefore,
+  type RenewalDecision,
+  type RenewalPolicy,
+  type RenewalReason,
+  type SecretData,
+} from "./renewal.js";
+export { buildTrustBundle, trustBundleContains, trustBundleEntries, trustBundleFingerprints } from "./trust-bundle.js";
+export {
+  buildCrlBundle,
+  crlDecision,
+  issueCRL,
+  parseCRL,
+  parseCRLs,
+  verifyCRLSignature,
+  type CRLDecision,
+  type CRLReason,
+  type CRLRequest,
+  type DesiredCRL,
+  type ParsedCRL,
+  type RevocationReason,
+  type RevokedEntry,
+} from "./crl.js";
+export {
+  buildPkcs12,
+  certificateToPem,
+  decodePem,
+  encodePem,
+  generatePfxPassword,
+  parsePkcs12,
+  parsePrivateKey,
+  pkcs8DerToPem,
+  pkcs8PemToDer,
+  type ParsedPkcs12,
+  type ParsedPrivateKey,
+  type PemBlock,
+  type Pkcs12Input,
+} from "./encodings.js";
+export {
+  SECRET_KEYS,
+  caSecretData,
+  clientSecretData,
+  secretDataEqual,
+  serverSecretData,
+  type ClientSecretInput,
+  type SecretPayload,
+} from "./secret-layout.js";

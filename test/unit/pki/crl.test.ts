@@ -1,0 +1,159 @@
+import { expect } from "chai";
+import {
+  buildCrlBundle,
+  crlDecision,
+  describeKeySpec,
+  issueClientCertificate,
+  issueCRL,
+  parseCRL,
+  parseCRLs,
+  verifyCRLSignature,
+  generateCA,
+} from "../../../src/pki/index.js";
+import { ALL_KEY_SPECS, DAY, HOUR, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers.js";
+
+describe("pki/crl", () => {
+  it("issues a v2 CRL with number, AKI and reasons that openssl reads and uses to refuse a revoked client", async () => {
+    const ca = await sharedCA();
+    const revokedLeaf = await issueClientCertificate(ca, { user: "gone", duration: DAY });
+    const goodLeaf = await issueClientCertificate(ca, { user: "stays", duration: DAY });
+    const now = new Date();
+    const crl = await issueCRL(ca, {
+      revoked: [
+        { serialNumber: revokedLeaf.serialNumber, reason: "keyCompromise", revocationDate: now },
+        { serialNumber: "0A:0B", reason: "unspecified", revocationDate: now },
+      ],
+      crlNumber: 42,
+      thisUpdate: new Date(now.getTime() - 60_000),
+      nextUpdate: new Date(now.getTime() + DAY),
+    });
+    const t = tempDir();
+    try {
+      const crlPath = t.file("ca.crl", crl);
+      const caPath = t.file("ca.crt", ca.certPem);
+      const text = openssl(["crl", "-in", crlPath, "-noout", "-text"]);
+      expect(text.code, text.stderr).to.equal(0);
+      expect(text.stdout).to.contain("Version 2");
+      expect(text.stdout).to.match(/X509v3 CRL Number:\s+42/);
+      expect(text.stdout).to.contain("X509v3 Authority Key Identifier");
+      expect(text.stdout).to.contain(revokedLeaf.serialNumber.toUpperCase());
+      expect(text.stdout).to.match(/CRL Reason Code:\s+Key Compromise/);
+      expect(text.stdout).to.contain("Serial Number: 0A0B");
+      expect(openssl(["crl", "-in", crlPath, "-noout", "-CAfile", caPath]).stderr).to.contain("verify OK");
+      const revokedCheck = openssl(["verify", "-crl_check", "-CAfile", caPath, "-CRLfile", crlPath, t.file("r.crt", revokedLeaf.certPem)]);
+      expect(revokedCheck.code).to.not.equal(0);
+      expect(revokedCheck.stdout + revokedCheck.stderr).to.contain("certificate revoked");
+      const goodCheck = openssl(["verify", "-crl_check", "-CAfile", caPath, "-CRLfile", crlPath, t.file("g.crt", goodLeaf.certPem)]);
+      expect(goodCheck.code, goodCheck.stderr).to.equal(0);
+      // No empty crlEntryExtensions SEQUENCE for the entry without a reason (DER requires SIZE 1..MAX).
+      const asn1 = openssl(["asn1parse", "-in", crlPath]).stdout;
+      expect(asn1).to.contain("X509v3 CRL Reason Code");
+      expect(asn1).not.to.match(/l=\s+0 cons: SEQUENCE/);
+    } finally {
+      t.cleanup();
+    }
+    const parsed = parseCRL(crl);
+    expect(parsed.crlNumber).to.equal(42);
+    expect(parsed.authorityKeyId).to.equal(ca.facts.subjectKeyId);
+    expect(parsed.revoked.map((r) => r.serialNumber)).to.have.members([revokedLeaf.serialNumber, "0a0b"]);
+    expect(parsed.revoked.find((r) => r.serialNumber === revokedLeaf.serialNumber)?.reason).to.equal("keyCompromise");
+    expect(parsed.revoked.find((r) => r.serialNumber === "0a0b")?.reason).to.equal(undefined);
+    expect(verifyCRLSignature(crl, ca)).to.equal(true);
+    expect(verifyCRLSignature(crl, await generateCA({ commonName: "x", duration: DAY }))).to.equal(false);
+  });
+
+  for (const spec of ALL_KEY_SPECS) {
+    it(`is signed correctly by a ${describeKeySpec(spec)} CA (openssl crl -CAfile)`, async function () {
+      this.timeout(30_000);
+      const ca = await sharedCA(spec);
+      const crl = await issueCRL(ca, { revoked: [], crlNumber: 1, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + DAY) });
+      const t = tempDir();
+      try {
+        const r = openssl(["crl", "-in", t.file("c.crl", crl), "-noout", "-CAfile", t.file("ca.crt", ca.certPem)]);
+        expect(r.stderr).to.contain("verify OK");
+        expect(parseCRL(crl).revoked).to.have.length(0);
+      } finally {
+        t.cleanup();
+      }
+    });
+  }
+
+  it("deduplicates serials (earliest date wins) and sorts them", async () => {
+    const ca = await sharedCA();
+    const crl = await issueCRL(ca, {
+      revoked: [
+        { serialNumber: "ff", revocationDate: new Date("2030-01-02T00:00:00Z") },
+        { serialNumber: "00FF", revocationDate: new Date("2030-01-01T00:00:00Z") },
+        { serialNumber: "10", revocationDate: new Date("2030-01-03T00:00:00Z") },
+      ],
+      crlNumber: 3,
+      thisUpdate: new Date("2030-01-04T00:00:00Z"),
+      nextUpdate: new Date("2030-01-05T00:00:00Z"),
+    });
+    const parsed = parseCRL(crl);
+    expect(parsed.revoked.map((r) => r.serialNumber)).to.deep.equal(["10", "ff"]);
+    expect(parsed.revoked[1]?.revocationDate.toISOString()).to.equal("2030-01-01T00:00:00.000Z");
+  });
+
+  it("validates its input", async () => {
+    const ca = await sharedCA();
+    const base = { revoked: [], thisUpdate: new Date(), nextUpdate: new Date(Date.now() + HOUR) };
+    await rejectsWithReason(issueCRL(ca, { ...base, crlNumber: -1 }), "InvalidCRLNumber");
+    await rejectsWithReason(issueCRL(ca, { ...base, crlNumber: 1.5 }), "InvalidCRLNumber");
+    await rejectsWithReason(issueCRL(ca, { ...base, crlNumber: 1, nextUpdate: base.thisUpdate }), "InvalidArgument");
+    await rejectsWithReason(issueCRL(ca, { ...base, crlNumber: 1, revoked: [{ serialNumber: "zz", revocationDate: new Date() }] }), "InvalidSerialNumber");
+    throwsWithReason(() => parseCRL("nothing here"), "InvalidCRL");
+    throwsWithReason(() => parseCRL("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"), "InvalidCRL");
+  });
+
+  describe("crlDecision (the number only goes up on change)", () => {
+    const thisUpdate = new Date("2030-06-01T00:00:00Z");
+    const nextUpdate = new Date("2030-06-04T00:00:00Z");
+
+    it("MissingCRL when there is none, starting at 1", async () => {
+      const ca = await sharedCA();
+      const d = crlDecision(undefined, { issuer: ca, revokedSerials: [] }, thisUpdate);
+      expect(d).to.include({ reissue: true, reason: "MissingCRL", crlNumber: 1 });
+    });
+
+    it("UpToDate when the serials match; RevocationsChanged with number + 1 otherwise", async () => {
+      const ca = await sharedCA();
+      const crl = await issueCRL(ca, { revoked: [{ serialNumber: "0a", revocationDate: thisUpdate }], crlNumber: 5, thisUpdate, nextUpdate });
+      const same = crlDecision(crl, { issuer: ca, revokedSerials: ["0A"] }, new Date("2030-06-01T01:00:00Z"));
+      expect(same).to.include({ reissue: false, reason: "UpToDate", crlNumber: 5 });
+      expect(same.refreshTime?.toISOString()).to.equal("2030-06-03T00:00:00.000Z");
+      const added = crlDecision(crl, { issuer: ca, revokedSerials: ["0a", "0b"] }, thisUpdate);
+      expect(added).to.include({ reissue: true, reason: "RevocationsChanged", crlNumber: 6 });
+      expect(added.message).to.contain("revoking 0b");
+      const removed = crlDecision(crl, { issuer: ca, revokedSerials: [] }, thisUpdate);
+      expect(removed).to.include({ reissue: true, reason: "RevocationsChanged", crlNumber: 6 });
+    });
+
+    it("CRLRefreshDue before nextUpdate (default: last third; or refreshBefore)", async () => {
+      const ca = await sharedCA();
+      const crl = await issueCRL(ca, { revoked: [], crlNumber: 9, thisUpdate, nextUpdate });
+      expect(crlDecision(crl, { issuer: ca, revokedSerials: [] }, new Date("2030-06-03T00:00:00Z"))).to.include({ reason: "CRLRefreshDue", crlNumber: 10 });
+      expect(crlDecision(crl, { issuer: ca, revokedSerials: [], refreshBefore: HOUR }, new Date("2030-06-03T00:00:00Z")).reason).to.equal("UpToDate");
+    });
+
+    it("finds this CA's CRL in a bundle, and asks for one when the bundle has only another CA's", async () => {
+      const a = await sharedCA();
+      const b = await generateCA({ commonName: "Second CA", duration: DAY });
+      const crlA = await issueCRL(a, { revoked: [], crlNumber: 3, thisUpdate, nextUpdate });
+      const crlB = await issueCRL(b, { revoked: [], crlNumber: 7, thisUpdate, nextUpdate });
+      const bundle = buildCrlBundle([crlB, crlA, crlA]);
+      expect(parseCRLs(bundle)).to.have.length(2);
+      expect(buildCrlBundle([crlA, crlB])).to.equal(bundle);
+      expect(crlDecision(bundle, { issuer: a, revokedSerials: [] }, thisUpdate)).to.include({ reason: "UpToDate", crlNumber: 3 });
+      expect(crlDecision(bundle, { issuer: b, revokedSerials: [] }, thisUpdate)).to.include({ reason: "UpToDate", crlNumber: 7 });
+      expect(crlDecision(crlA, { issuer: b, revokedSerials: [] }, thisUpdate)).to.include({ reissue: true, reason: "MissingCRL" });
+    });
+
+    it("UnparsableCRL on garbage", async () => {
+      const ca = await sharedCA();
+      expect(crlDecision("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n", { issuer: ca, revokedSerials: [] }, thisUpdate).reason).to.equal(
+        "UnparsableCRL",
+      );
+    });
+  });
+});

@@ -1,0 +1,153 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import { readFileSync } from "node:fs";
+import {
+  buildPkcs12,
+  decodePem,
+  encodePem,
+  generatePfxPassword,
+  issueClientCertificate,
+  parsePkcs12,
+  parsePrivateKey,
+  pkcs8DerToPem,
+  pkcs8PemToDer,
+} from "../../../src/pki/index.js";
+import { DAY, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers.js";
+
+describe("pki/encodings", () => {
+  describe("PEM", () => {
+    it("round-trips arbitrary bytes with 64-column lines (property)", () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+          const pem = encodePem(bytes, "TEST DATA");
+          expect(pem.split("\n").every((l) => l.length <= 64)).to.equal(true);
+          const [block] = decodePem(pem);
+          expect(block?.label).to.equal("TEST DATA");
+          expect(Buffer.compare(block?.der ?? Buffer.alloc(1), Buffer.from(bytes))).to.equal(0);
+        }),
+      );
+    });
+
+    it("reads CRLF files and skips text between blocks", () => {
+      const text = `hello\r\n${encodePem(Buffer.from("a"), "A").replace(/\n/g, "\r\n")}junk\n${encodePem(Buffer.from("b"), "B")}`;
+      expect(decodePem(text).map((b) => [b.label, b.der.toString()])).to.deep.equal([
+        ["A", "a"],
+        ["B", "b"],
+      ]);
+    });
+
+    it("rejects a block that is not base64", () => {
+      throwsWithReason(() => decodePem("-----BEGIN X-----\n!!!\n-----END X-----\n"), "InvalidArgument");
+    });
+  });
+
+  describe("PKCS#8", () => {
+    it("PEM and DER carry the same key; openssl reads the DER (what pgjdbc needs)", async () => {
+      const leaf = await issueClientCertificate(await sharedCA(), { user: "app", duration: DAY });
+      expect(leaf.keyPkcs8Pem).to.match(/^-----BEGIN PRIVATE KEY-----\n/);
+      expect(pkcs8PemToDer(leaf.keyPkcs8Pem).equals(leaf.keyPkcs8Der)).to.equal(true);
+      expect(pkcs8DerToPem(leaf.keyPkcs8Der)).to.equal(leaf.keyPkcs8Pem);
+      const t = tempDir();
+      try {
+        const der = openssl(["pkey", "-inform", "DER", "-in", t.file("k.pk8", leaf.keyPkcs8Der), "-outform", "PEM"]);
+        expect(der.code, der.stderr).to.equal(0);
+        expect(der.stdout).to.equal(leaf.keyPkcs8Pem);
+        const pub = openssl(["pkey", "-in", t.file("k.pem", leaf.keyPkcs8Pem), "-pubout"]).stdout;
+        expect(pub).to.equal(openssl(["x509", "-in", t.file("c.pem", leaf.certPem), "-noout", "-pubkey"]).stdout);
+      } finally {
+        t.cleanup();
+      }
+    });
+
+    it("converts traditional keys to PKCS#8 and reads PKCS#8 DER", () => {
+      const t = tempDir();
+      try {
+        const path = `${t.dir}/rsa.key`;
+        expect(openssl(["genrsa", "-traditional", "-out", path, "2048"]).code).to.equal(0);
+        const pem = openssl(["rsa", "-in", path, "-traditional"]).stdout;
+        expect(pem).to.contain("BEGIN RSA PRIVATE KEY");
+        const parsed = parsePrivateKey(pem);
+        expect(parsed.sourceFormat).to.equal("RSA PRIVATE KEY");
+        expect(parsed.facts.description).to.equal("RSA 2048");
+        const fromDer = parsePrivateKey(parsed.pkcs8Der);
+        expect(fromDer.sourceFormat).to.equal("DER");
+        expect(fromDer.pkcs8Der.equals(parsed.pkcs8Der)).to.equal(true);
+      } finally {
+        t.cleanup();
+      }
+    });
+
+    it("never quotes key bytes in errors", () => {
+      const body = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg";
+      const err = throwsWithReason(() => parsePrivateKey(`-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`), "UnsupportedKeyFormat");
+      expect(err.message).not.to.contain(body.slice(0, 12));
+      expect(JSON.stringify(err)).not.to.contain(body.slice(0, 12));
+      expect((err as Error & { cause?: unknown }).cause).to.equal(undefined);
+    });
+  });
+
+  describe("PKCS#12", () => {
+    it("generates 32-character base64url passwords", () => {
+      const a = generatePfxPassword();
+      expect(a).to.match(/^[A-Za-z0-9_-]{32}$/);
+      expect(generatePfxPassword()).not.to.equal(a);
+    });
+
+    it("is readable by openssl pkcs12 -nodes with PBES2/AES-256-CBC and an HMAC-SHA256 MAC", async () => {
+      const ca = await sharedCA();
+      const leaf = await issueClientCertificate(ca, { user: "dotnet", duration: DAY });
+      const password = generatePfxPassword();
+      const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, caCertificatePems: [ca.certPem], password, friendlyName: "dotnet" });
+      const t = tempDir();
+      try {
+        const path = t.file("c.pfx", pfx);
+        const info = openssl(["pkcs12", "-in", path, "-passin", `pass:${password}`, "-nodes", "-info"]);
+        expect(info.code, info.stderr).to.equal(0);
+        expect(info.stderr).to.contain("MAC: sha256");
+        expect(info.stderr).to.contain("PBES2, PBKDF2, AES-256-CBC");
+        expect(info.stderr).to.contain("PRF hmacWithSHA256");
+        expect(info.stdout).to.contain("friendlyName: dotnet");
+        expect(info.stdout).to.contain("localKeyID");
+        expect(info.stdout).to.contain(leaf.certPem.trim());
+        expect(info.stdout).to.contain(ca.certPem.trim());
+        // The key openssl extracts is ours.
+        const key = openssl(["pkcs12", "-in", path, "-passin", `pass:${password}`, "-nodes", "-nocerts"]);
+        const pub = openssl(["pkey", "-pubout"], key.stdout).stdout;
+        expect(pub).to.equal(openssl(["x509", "-in", t.file("c.crt", leaf.certPem), "-noout", "-pubkey"]).stdout);
+        const wrong = openssl(["pkcs12", "-in", path, "-passin", "pass:wrong", "-nodes"]);
+        expect(wrong.code).to.not.equal(0);
+      } finally {
+        t.cleanup();
+      }
+    });
+
+    it("parses back (ours and openssl's), and tells a wrong password", async () => {
+      const ca = await sharedCA();
+      const leaf = await issueClientCertificate(ca, { user: "app", duration: DAY });
+      const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.chainPem, caCertificatePems: [ca.certPem], password: "p@ss wörd" });
+      const back = await parsePkcs12(pfx, "p@ss wörd");
+      expect(back.keysPkcs8Der).to.have.length(1);
+      expect(back.keysPkcs8Der[0]?.equals(leaf.keyPkcs8Der)).to.equal(true);
+      expect(back.certificatePems).to.deep.equal([leaf.certPem, ca.certPem]);
+      const err = await rejectsWithReason(parsePkcs12(pfx, "nope"), "InvalidPKCS12");
+      expect(err.message).to.contain("wrong password");
+      await rejectsWithReason(parsePkcs12(Buffer.from("garbage"), "x"), "InvalidPKCS12");
+
+      const t = tempDir();
+      try {
+        // A file made by openssl itself (OpenSSL 3 defaults: PBES2, AES-256-CBC, SHA-256 MAC).
+        const out = `${t.dir}/o.pfx`;
+        const made = openssl([
+          "pkcs12", "-export", "-inkey", t.file("k.pem", leaf.keyPkcs8Pem), "-in", t.file("c.pem", leaf.certPem),
+          "-passout", "pass:fromopenssl", "-out", out,
+        ]);
+        expect(made.code, made.stderr).to.equal(0);
+        const fromOpenssl = await parsePkcs12(readFileSync(out), "fromopenssl");
+        expect(fromOpenssl.certificatePems).to.deep.equal([leaf.certPem]);
+        expect(parsePrivateKey(fromOpenssl.keysPkcs8Der[0] ?? Buffer.alloc(0)).pkcs8Der.equals(leaf.keyPkcs8Der)).to.equal(true);
+      } finally {
+        t.cleanup();
+      }
+    });
+  });
+});
