@@ -85,6 +85,22 @@ export class Informer<T extends KubeObject> {
     return this.cache.size;
   }
 
+  /**
+   * Feeds an object we just wrote into the cache, so the next reconcile never acts on a copy older than its own
+   * write (the watch event that follows is then a no-op). Older copies than the cached one are ignored.
+   */
+  observe(obj: T): void {
+    const cached = this.cache.get(objectKey(obj.metadata.namespace, obj.metadata.name));
+    if (cached && newerOrSame(cached.metadata.resourceVersion, obj.metadata.resourceVersion)) return;
+    this.upsert(this.withKind(obj));
+  }
+
+  /** Drops an object we just deleted. */
+  forget(namespace: string | undefined, name: string): void {
+    const cached = this.cache.get(objectKey(namespace, name));
+    if (cached) this.remove(cached);
+  }
+
   hasSynced(): boolean {
     return this.syncedFlag;
   }
@@ -227,6 +243,12 @@ export class Informer<T extends KubeObject> {
       }
     }
   }
+}
+
+/** resourceVersions are opaque, but etcd's are integers: compare them as such when they are. */
+function newerOrSame(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) >= BigInt(b);
 }
 
 function addTo(index: Map<string, Set<string>>, value: string, key: string): void {

@@ -9,17 +9,20 @@ describe("test fixtures", () => {
     it("is a real kube-apiserver of the pinned release with RBAC enforced for the operator identity", async () => {
       const cp = controlPlane();
       expect(cp.version).to.match(/^v1\.36\./);
-      const denied = await cp.kubectl(["get", "secrets", "-A"], { kubeconfig: cp.operatorKubeconfigPath });
+      // The shipped RBAC grants no access to pods.
+      const denied = await cp.kubectl(["get", "pods", "-A"], { kubeconfig: cp.operatorKubeconfigPath });
       expect(denied.code).to.not.equal(0);
-      expect(denied.stderr).to.contain(`User "${OPERATOR_USER}" cannot list resource "secrets"`);
+      expect(denied.stderr).to.contain(`User "${OPERATOR_USER}" cannot list resource "pods"`);
+      const granted = await cp.kubectl(["get", "configmaps", "-A"], { kubeconfig: cp.operatorKubeconfigPath });
+      expect(granted.code, granted.stderr).to.equal(0);
     });
 
     it("records the operator's requests in the audit log", async () => {
       const cp = controlPlane();
       const since = new Date(Date.now() - 1000);
-      await cp.kubectl(["get", "configmaps", "-n", "default"], { kubeconfig: cp.operatorKubeconfigPath });
+      await cp.kubectl(["get", "pods", "-n", "default"], { kubeconfig: cp.operatorKubeconfigPath });
       const events = await cp.auditEvents(OPERATOR_USER, since);
-      const lists = events.filter((e) => e.verb === "list" && e.objectRef?.resource === "configmaps");
+      const lists = events.filter((e) => e.verb === "list" && e.objectRef?.resource === "pods");
       expect(lists).to.have.length.greaterThan(0);
       expect(lists[0]?.responseStatus?.code).to.equal(403);
     });

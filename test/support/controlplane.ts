@@ -28,6 +28,8 @@ export interface ControlPlane {
   kubectl(args: string[], opts?: { input?: string; kubeconfig?: string }): Promise<RunResult>;
   createNamespace(prefix: string): Promise<string>;
   installCRDs(): Promise<void>;
+  /** Applies the shipped RBAC (deploy/rbac): the operator identity gets exactly what it grants. */
+  installRBAC(): Promise<void>;
   /** Audit events (ResponseComplete) of one user, optionally since a time. */
   auditEvents(user: string, since?: Date): Promise<AuditEvent[]>;
   /** Stops the API server only (etcd keeps the data); startApiServer brings it back on the same port. */
@@ -244,6 +246,10 @@ export async function startControlPlane(): Promise<ControlPlane> {
       const waited = await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/securedatabases.mtls.imaging.dev", "crd/imagingconnections.mtls.imaging.dev"]);
       if (waited.code !== 0) throw new Error(`the CRDs did not become Established: ${waited.stderr}`);
       crdsInstalled = true;
+    },
+    async installRBAC() {
+      const applied = await kubectl(["apply", "--server-side", "--field-manager=test", "-f", join(REPO, "deploy", "rbac")]);
+      if (applied.code !== 0) throw new Error(`installing deploy/rbac failed: ${applied.stderr}`);
     },
     async auditEvents(user, since) {
       const text = existsSync(auditLogPath) ? await readFile(auditLogPath, "utf8") : "";

@@ -14,6 +14,7 @@ export const mochaHooks = {
     this.timeout(60 * 60_000);
     shared = await startControlPlane();
     await shared.installCRDs();
+    await shared.installRBAC();
   },
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);

@@ -1,0 +1,115 @@
+import { apiVersionOf, RESOURCES } from "./resources";
+
+export type WorkloadKind = "Deployment" | "StatefulSet";
+
+export interface Container {
+  name: string;
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
+  env?: { name: string; value?: string }[];
+}
+
+export interface Workload {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; generation?: number; annotations?: Record<string, string>; labels?: Record<string, string> };
+  spec?: {
+    template?: {
+      metadata?: { annotations?: Record<string, string> };
+      spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: { name: string; secret?: { secretName?: string }; configMap?: { name?: string } }[] };
+    };
+  };
+}
+
+/** One volume from a Secret or ConfigMap, mounted (whole, no subPath: updates appear in place) into containers. */
+export interface VolumeMountPlan {
+  volumeName: string;
+  source: { secretName: string } | { configMapName: string };
+  /** File mode of every key: what the consuming process accepts (PostgreSQL: key 0600, or 0640 owned by root). */
+  defaultMode: number;
+  mountPath: string;
+  containers: string[];
+}
+
+export interface PodTemplatePlan {
+  mounts: VolumeMountPlan[];
+  env: { containers: string[]; vars: { name: string; value: string }[] }[];
+  annotations: Record<string, string>;
+}
+
+/**
+ * The server-side apply body holding exactly our volumes, mounts, env and annotations. Applied with our field
+ * manager, it leaves every other field to its owner; applying an empty plan takes back all we added.
+ */
+export function podTemplateApplyPatch(kind: WorkloadKind, name: string, namespace: string, plan: PodTemplatePlan): object {
+  const containers = new Map<string, { name: string; volumeMounts?: object[]; env?: object[] }>();
+  const container = (n: string) => {
+    let c = containers.get(n);
+    if (!c) containers.set(n, (c = { name: n }));
+    return c;
+  };
+  for (const m of plan.mounts) {
+    for (const c of m.containers) (container(c).volumeMounts ??= []).push({ name: m.volumeName, mountPath: m.mountPath, readOnly: true });
+  }
+  for (const e of plan.env) for (const c of e.containers) (container(c).env ??= []).push(...e.vars);
+  const volumes = plan.mounts.map((m) =>
+    "secretName" in m.source
+      ? { name: m.volumeName, secret: { secretName: m.source.secretName, defaultMode: m.defaultMode } }
+      : { name: m.volumeName, configMap: { name: m.source.configMapName, defaultMode: m.defaultMode } },
+  );
+  const templateSpec: Record<string, unknown> = {};
+  if (containers.size > 0) templateSpec.containers = [...containers.values()];
+  if (volumes.length > 0) templateSpec.volumes = volumes;
+  const template: Record<string, unknown> = {};
+  if (Object.keys(plan.annotations).length > 0) template.metadata = { annotations: plan.annotations };
+  if (Object.keys(templateSpec).length > 0) template.spec = templateSpec;
+  const body: Record<string, unknown> = { apiVersion: apiVersionOf(RESOURCES[kind]), kind, metadata: { name, namespace } };
+  if (Object.keys(template).length > 0) body.spec = { template };
+  return body;
+}
+
+/** Does the live workload already carry the plan (so no write is needed)? */
+export function podTemplateHasPlan(workload: Workload, plan: PodTemplatePlan): boolean {
+  const template = workload.spec?.template;
+  const spec = template?.spec;
+  for (const [k, v] of Object.entries(plan.annotations)) if (template?.metadata?.annotations?.[k] !== v) return false;
+  for (const m of plan.mounts) {
+    const vol = spec?.volumes?.find((v) => v.name === m.volumeName) as
+      | { secret?: { secretName?: string; defaultMode?: number }; configMap?: { name?: string; defaultMode?: number } }
+      | undefined;
+    if (!vol) return false;
+    const ok = "secretName" in m.source
+      ? vol.secret?.secretName === m.source.secretName && vol.secret.defaultMode === m.defaultMode
+      : vol.configMap?.name === m.source.configMapName && vol.configMap.defaultMode === m.defaultMode;
+    if (!ok) return false;
+    for (const c of m.containers) {
+      const mount = spec?.containers?.find((x) => x.name === c)?.volumeMounts?.find((vm) => vm.name === m.volumeName);
+      if (!mount || mount.mountPath !== m.mountPath || mount.subPath) return false;
+    }
+  }
+  for (const e of plan.env) {
+    for (const c of e.containers) {
+      const env = spec?.containers?.find((x) => x.name === c)?.env ?? [];
+      for (const v of e.vars) if (!env.some((x) => x.name === v.name && x.value === v.value)) return false;
+    }
+  }
+  return true;
+}
+
+/** A volume of this name that is not ours (another volume, or a mount path clash) would be overwritten: refuse. */
+export function foreignVolumeConflict(workload: Workload, plan: PodTemplatePlan): string | undefined {
+  const spec = workload.spec?.template?.spec;
+  for (const m of plan.mounts) {
+    const vol = spec?.volumes?.find((v) => v.name === m.volumeName);
+    const expected = "secretName" in m.source ? vol?.secret?.secretName === m.source.secretName : vol?.configMap?.name === m.source.configMapName;
+    if (vol && !expected) return `the pod template already has a volume named "${m.volumeName}" that does not come from ${"secretName" in m.source ? `Secret ${m.source.secretName}` : `ConfigMap ${m.source.configMapName}`}`;
+    for (const c of m.containers) {
+      const clash = spec?.containers?.find((x) => x.name === c)?.volumeMounts?.find((vm) => vm.mountPath === m.mountPath && vm.name !== m.volumeName);
+      if (clash) return `container "${c}" already mounts volume "${clash.name}" at ${m.mountPath}`;
+    }
+  }
+  return undefined;
+}
+
+export function containerNames(workload: Workload): string[] {
+  return (workload.spec?.template?.spec?.containers ?? []).map((c) => c.name);
+}

@@ -1,0 +1,615 @@
+import { prepareSecureDatabase, type ResolvedSecureDatabaseSpec } from "../api/defaults";
+import { FINALIZER, OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, type Condition, type SecureDatabaseStatus } from "../api/types";
+import { formatValidationErrors, parseEndpoint } from "../api/validate";
+import { setConditions, type ConditionInput } from "../kube/conditions";
+import { containerNames, foreignVolumeConflict, podTemplateApplyPatch, podTemplateHasPlan, type PodTemplatePlan, type Workload } from "../kube/pod-template";
+import { RESOURCES } from "../kube/resources";
+import { isApiError, JSON_PATCH, MERGE_PATCH } from "../kube/rest";
+import { desiredSecret, ownerReference, secretBytes, secretHasData, type SecretObject } from "../kube/secrets";
+import {
+  buildTrustBundle,
+  caSecretData,
+  clientSecretData,
+  crlDecision,
+  evaluateRenewal,
+  generateCA,
+  isPkiError,
+  issueClientCertificate,
+  issueCRL,
+  issueServerCertificate,
+  loadCA,
+  loadIssuedCertificate,
+  parseCRL,
+  resolveKeySpec,
+  serverSecretData,
+  type CertificateAuthority,
+  type DesiredCertificate,
+  type IssuedCertificate,
+} from "../pki";
+import { probeServer, reloadServer } from "../postgres/probe";
+import type { ReconcileResult } from "../runtime/workqueue";
+import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
+import { decideReload, servedMaterialHash } from "./reload-plan";
+import { planConfigCleanup, planServerConfig } from "./server-config";
+
+const CRL_VALIDITY_MS = 7 * 24 * 3600_000;
+const SERVER_VOLUME = "mtls-server-tls";
+/** Root-owned files of mode 0640 are what PostgreSQL accepts for its key when the group is the server's (fsGroup). */
+const SERVER_KEY_MODE = 0o640;
+const CONFIG_HASH_ANNOTATION = "mtls.imaging.dev/served-material";
+const STALE_RETRY_MS = 10_000;
+const PROBE_TIMEOUT_MS = 10_000;
+
+export const adminSecretName = (sdb: string): string => `${sdb}-operator-client-tls`;
+
+interface Step {
+  conditions: ConditionInput[];
+  /** Ask to run again no later than this. */
+  requeueAt?: Date;
+}
+
+/**
+ * Reconciles one SecureDatabase the way a careful admin would: make sure the CA is there, issue what is due,
+ * write the server's files, switch the configuration to certificate-only TLS, get the server to load it, and
+ * check over a real mTLS connection that it did.
+ */
+export class SecureDatabaseReconciler {
+  constructor(private readonly ctx: OperatorContext) {}
+
+  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+    const sdb = this.ctx.cache.secureDatabases.get(namespace, name);
+    if (!sdb) return {};
+    if (sdb.metadata.deletionTimestamp) {
+      await this.finalize(sdb);
+      return {};
+    }
+    await this.ensureFinalizer(sdb);
+
+    const now = this.ctx.now();
+    const prepared = prepareSecureDatabase(sdb);
+    if (!prepared.ok) {
+      const message = formatValidationErrors(prepared.errors);
+      await this.writeStatus(sdb, {}, [{ type: C.Ready, status: "False", reason: "InvalidSpec", message }], now);
+      await this.ctx.events.record(sdb, "Warning", "InvalidSpec", message);
+      return {};
+    }
+    const spec = prepared.spec;
+    const status: SecureDatabaseStatus = { ...(sdb.status ?? {}) };
+    const conditions: ConditionInput[] = [];
+    const requeues: Date[] = [];
+    const done = async (): Promise<ReconcileResult> => {
+      conditions.push(summarize(conditions));
+      await this.writeStatus(sdb, status, conditions, now);
+      const next = requeues.length ? Math.min(...requeues.map((d) => d.getTime())) : undefined;
+      return next === undefined ? {} : { requeueAfterMs: Math.max(1000, next - this.ctx.now().getTime()) };
+    };
+
+    // 1. The CA.
+    const caStep = await this.ensureCA(sdb, spec, now);
+    conditions.push(...caStep.step.conditions);
+    if (!caStep.ca) {
+      requeues.push(new Date(now.getTime() + 60_000));
+      return done();
+    }
+    const ca = caStep.ca;
+    status.ca = {
+      secretName: spec.ca.secretName,
+      serialNumber: ca.facts.serialNumber,
+      subject: ca.facts.subject,
+      notBefore: ca.facts.notBefore.toISOString(),
+      notAfter: ca.facts.notAfter.toISOString(),
+      fingerprintSHA256: ca.facts.fingerprintSha256,
+    };
+    const trustBundle = buildTrustBundle([ca.certPem, ...ca.chainPems], spec.trust.allowlist.map((a) => a.certificate));
+
+    // 2. The server's Secret: certificate, key, trust bundle and CRL.
+    const server = await this.ensureServerSecret(sdb, spec, ca, trustBundle, now);
+    conditions.push(...server.step.conditions);
+    if (server.step.requeueAt) requeues.push(server.step.requeueAt);
+    status.serverCertificate = {
+      secretName: spec.serverCertificate.secretName,
+      serialNumber: server.issued.serialNumber,
+      notBefore: server.issued.notBefore.toISOString(),
+      notAfter: server.issued.notAfter.toISOString(),
+      renewalTime: server.step.requeueAt?.toISOString(),
+      dnsNames: [...server.issued.dnsNames],
+      ipAddresses: [...server.issued.ipAddresses],
+    };
+    status.trust = { ...status.trust, crlNumber: server.crlNumber };
+
+    // 3. The operator's own client identity, for reloads and live verification.
+    const admin = await this.ensureAdminIdentity(sdb, spec, ca, trustBundle, now);
+    if (admin.step.requeueAt) requeues.push(admin.step.requeueAt);
+
+    // 4. postgresql.conf and pg_hba.conf.
+    const config = await this.ensureConfig(sdb, spec);
+    conditions.push(...config.step.conditions);
+    if (config.step.requeueAt) requeues.push(config.step.requeueAt);
+    if (config.resourceVersion) status.configMap = { name: spec.postgres.configMapName, resourceVersion: config.resourceVersion };
+
+    // 5. The database workload mounts the server Secret (optional).
+    const desiredHash = servedMaterialHash([server.data["tls.crt"], server.data["ca.crt"], server.data["ca.crl"], config.renderedHash]);
+    const workload = await this.ensureWorkloadMount(sdb, spec, desiredHash);
+    conditions.push(...workload.conditions);
+
+    // 6. Reload, then verify what the server serves.
+    const probeArgs = this.probeArgs(spec, trustBundle, admin.issued);
+    if (config.applied) {
+      const reload = await this.ensureReload(sdb, spec, status, desiredHash, probeArgs, now);
+      conditions.push(...reload.conditions);
+      if (reload.requeueAt) requeues.push(reload.requeueAt);
+      const verify = await this.verify(sdb, spec, status, server.issued.serialNumber, probeArgs, reload.reloaded === true, now);
+      conditions.push(...verify.conditions);
+      if (verify.requeueAt) requeues.push(verify.requeueAt);
+    }
+    return done();
+  }
+
+  // ------------------------------------------------------------------------------------------------- the CA
+
+  private async ensureCA(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, now: Date): Promise<{ ca?: CertificateAuthority; step: Step }> {
+    const ns = sdb.metadata.namespace!;
+    const name = spec.ca.secretName;
+    if (spec.ca.mode === "Provided") {
+      const secret = await this.ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace: ns, name });
+      if (!secret) return caProblem("CASecretNotFound", `Secret ${name} (spec.ca.secretName) does not exist in namespace ${ns}; create it with tls.crt and tls.key of your CA`);
+      const data = secretBytes(secret);
+      if (!data["tls.crt"] || !data["tls.key"]) {
+        return caProblem("CASecretIncomplete", `Secret ${name} must hold tls.crt and tls.key (has: ${Object.keys(data).sort().join(", ") || "nothing"})`);
+      }
+      try {
+        const ca = await loadCA(data["tls.crt"], data["tls.key"], now);
+        return { ca, step: { conditions: [{ type: C.CAReady, status: "True", reason: "CAProvided", message: `signing with the CA brought in Secret ${name} (serial ${ca.facts.serialNumber})` }] } };
+      } catch (err) {
+        if (isPkiError(err)) return caProblem(err.reason, `Secret ${name}: ${err.message}`);
+        throw err;
+      }
+    }
+
+    const cached = this.ctx.cache.secrets.get(ns, name);
+    const secret = cached ?? (await this.ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace: ns, name }));
+    if (secret) {
+      if (secret.metadata.labels?.[OWNER_LABEL] !== ownerLabelValue("SecureDatabase", sdb.metadata.name)) {
+        return caProblem("CASecretNotOurs", `Secret ${name} exists but was not generated for this SecureDatabase; set spec.ca.mode: Provided to sign with it, or choose another spec.ca.secretName`);
+      }
+      const data = secretBytes(secret);
+      try {
+        const ca = await loadCA(data["tls.crt"] ?? Buffer.alloc(0), data["tls.key"] ?? Buffer.alloc(0), now);
+        return { ca, step: { conditions: [{ type: C.CAReady, status: "True", reason: "CAGenerated", message: `signing with the generated CA in Secret ${name} (serial ${ca.facts.serialNumber})` }] } };
+      } catch (err) {
+        // Never overwrite a CA key we cannot read: it may be the only copy. Say so and wait for a human.
+        if (isPkiError(err)) return caProblem("CASecretInvalid", `Secret ${name} holds a CA the operator cannot use (${err.message}); restore it from backup, or delete the Secret to generate a new CA (every client certificate will be re-issued)`);
+        throw err;
+      }
+    }
+    const ca = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key: resolveKeySpec(spec.ca.privateKey), now });
+    const body = desiredSecret({
+      name,
+      namespace: ns,
+      type: "kubernetes.io/tls",
+      labels: managedLabels("SecureDatabase", sdb.metadata.name),
+      owner: ownerReference(sdb),
+      data: caSecretData(ca),
+    });
+    try {
+      const created = await this.ctx.client.create<SecretObject & { metadata: { name: string } }>(RESOURCES.Secret, ns, body);
+      this.ctx.cache.secrets.observe(created);
+    } catch (err) {
+      // Someone (a previous run of ours) created it meanwhile: use theirs on the next pass, never replace it.
+      if (isApiError(err, 409)) throw new Error(`CA Secret ${name} appeared while generating a CA; retrying with the existing one`, { cause: err });
+      throw err;
+    }
+    await this.ctx.events.record(sdb, "Normal", "CAGenerated", `generated CA ${ca.facts.subject} (serial ${ca.facts.serialNumber}, valid until ${ca.facts.notAfter.toISOString()}) in Secret ${name}`);
+    return { ca, step: { conditions: [{ type: C.CAReady, status: "True", reason: "CAGenerated", message: `signing with the generated CA in Secret ${name} (serial ${ca.facts.serialNumber})` }] } };
+  }
+
+  // ------------------------------------------------------------------------------------- the server Secret
+
+  private async ensureServerSecret(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trustBundle: string, now: Date) {
+    const ns = sdb.metadata.namespace!;
+    const name = spec.serverCertificate.secretName;
+    const current = this.ctx.cache.secrets.get(ns, name);
+    const currentData = secretBytes(current);
+    const desired: DesiredCertificate = {
+      kind: "server",
+      key: resolveKeySpec(spec.serverCertificate.privateKey),
+      duration: spec.serverCertificate.durationMs,
+      renewBefore: spec.serverCertificate.renewBeforeMs,
+      issuer: ca,
+      dnsNames: spec.serverCertificate.dnsNames,
+      ipAddresses: spec.serverCertificate.ipAddresses,
+      revokedSerials: spec.trust.revocations.flatMap((r) => (r.serialNumber ? [r.serialNumber] : [])),
+      revokedFingerprints: spec.trust.revocations.flatMap((r) => (r.sha256Fingerprint ? [r.sha256Fingerprint] : [])),
+    };
+    const decision = evaluateRenewal(desired, currentData, now);
+    let issued: IssuedCertificate;
+    if (decision.reissue) {
+      issued = await issueServerCertificate(ca, { dnsNames: spec.serverCertificate.dnsNames, ipAddresses: spec.serverCertificate.ipAddresses, duration: spec.serverCertificate.durationMs, key: resolveKeySpec(spec.serverCertificate.privateKey), now });
+    } else {
+      issued = loadIssuedCertificate(currentData["tls.crt"]!, currentData["tls.key"]!);
+    }
+
+    const revokedSerials = spec.trust.revocations.flatMap((r) => (r.serialNumber ? [r.serialNumber] : []));
+    const crlNow = decision.reissue ? undefined : currentData["ca.crl"];
+    const crl = crlDecision(crlNow, { issuer: ca, revokedSerials }, now);
+    const crlPem = crl.reissue
+      ? await issueCRL(ca, {
+          revoked: revokedSerials.map((serialNumber) => ({ serialNumber, revocationDate: now, reason: spec.trust.revocations.find((r) => r.serialNumber === serialNumber)?.reason ?? "unspecified" })),
+          crlNumber: crl.crlNumber,
+          thisUpdate: now,
+          nextUpdate: new Date(now.getTime() + CRL_VALIDITY_MS),
+        })
+      : Buffer.from(currentData["ca.crl"]!).toString("utf8");
+    const data = serverSecretData({ issued, trustBundlePem: trustBundle, crlPem });
+    if (!secretHasData(current, data)) {
+      const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
+        RESOURCES.Secret,
+        { namespace: ns, name },
+        desiredSecret({ name, namespace: ns, type: "kubernetes.io/tls", labels: managedLabels("SecureDatabase", sdb.metadata.name), owner: ownerReference(sdb), data }),
+      );
+      this.ctx.cache.secrets.observe(written);
+    }
+    if (decision.reissue) {
+      await this.ctx.events.record(sdb, "Normal", "ServerCertificateIssued", `issued server certificate serial ${issued.serialNumber} for ${[...issued.dnsNames, ...issued.ipAddresses].join(", ")}, valid until ${issued.notAfter.toISOString()} (${decision.reason}: ${decision.message})`);
+    }
+    const renewal = evaluateRenewal(desired, data, now);
+    const refresh = crl.reissue ? parseCRL(crlPem).nextUpdate : crl.refreshTime;
+    const crlRefreshAt = refresh ? new Date(refresh.getTime() - CRL_VALIDITY_MS / 3) : undefined;
+    const requeueAt = [renewal.renewalTime, crlRefreshAt].filter((d): d is Date => d !== undefined).sort((a, b) => a.getTime() - b.getTime())[0];
+    const step: Step = {
+      conditions: [{ type: C.ServerCertificateReady, status: "True", reason: decision.reissue ? "Issued" : "UpToDate", message: `serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewal.renewalTime?.toISOString() ?? "unknown"}` }],
+    };
+    if (requeueAt) step.requeueAt = requeueAt;
+    return { issued, data, crlNumber: parseCRL(crlPem).crlNumber, step: { ...step, requeueAt: renewal.renewalTime } };
+  }
+
+  private async ensureAdminIdentity(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trustBundle: string, now: Date) {
+    const ns = sdb.metadata.namespace!;
+    const name = adminSecretName(sdb.metadata.name);
+    const current = this.ctx.cache.secrets.get(ns, name);
+    const currentData = secretBytes(current);
+    const desired: DesiredCertificate = { kind: "client", user: spec.reload.adminUser, key: resolveKeySpec(spec.serverCertificate.privateKey), duration: spec.serverCertificate.durationMs, renewBefore: spec.serverCertificate.renewBeforeMs, issuer: ca };
+    const decision = evaluateRenewal(desired, currentData, now);
+    const issued = decision.reissue
+      ? await issueClientCertificate(ca, { user: spec.reload.adminUser, duration: spec.serverCertificate.durationMs, key: resolveKeySpec(spec.serverCertificate.privateKey), now })
+      : loadIssuedCertificate(currentData["tls.crt"]!, currentData["tls.key"]!);
+    const data = await clientSecretData({ issued, trustBundlePem: trustBundle, previous: currentData });
+    if (!secretHasData(current, data)) {
+      const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
+        RESOURCES.Secret,
+        { namespace: ns, name },
+        desiredSecret({ name, namespace: ns, type: "kubernetes.io/tls", labels: managedLabels("SecureDatabase", sdb.metadata.name), owner: ownerReference(sdb), data }),
+      );
+      this.ctx.cache.secrets.observe(written);
+    }
+    const step: Step = { conditions: [] };
+    const renewal = evaluateRenewal(desired, data, now);
+    if (renewal.renewalTime) step.requeueAt = renewal.renewalTime;
+    return { issued, step };
+  }
+
+  // ------------------------------------------------------------------------------------------- the config
+
+  private async ensureConfig(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec): Promise<{ step: Step; applied: boolean; renderedHash?: string; resourceVersion?: string }> {
+    const ns = sdb.metadata.namespace!;
+    const name = spec.postgres.configMapName;
+    const owner = ownerLabelValue("SecureDatabase", sdb.metadata.name);
+    for (let attempt = 0; ; attempt++) {
+      const cm = attempt === 0 ? (this.ctx.cache.configMaps.get(ns, name) ?? (await this.getConfigMap(ns, name))) : await this.getConfigMap(ns, name);
+      if (!cm) return configProblem("ConfigMapNotFound", `ConfigMap ${name} (spec.postgres.configMapName) does not exist in namespace ${ns}`);
+      const claimedBy = cm.metadata.labels?.[OWNER_LABEL];
+      if (claimedBy && claimedBy !== owner) {
+        return configProblem("ConfigMapClaimed", `ConfigMap ${name} is already managed by ${claimedBy}; two SecureDatabases cannot configure the same PostgreSQL instance`);
+      }
+      const plan = planServerConfig(cm.data, name, spec);
+      if (!plan.ok) return configProblem(plan.problem.reason, plan.problem.message);
+      const renderedHash = servedMaterialHash([plan.data[spec.postgres.postgresqlConfKey], plan.data[spec.postgres.hbaConfKey]]);
+      if (!plan.changed && claimedBy === owner) return { applied: !plan.overridden, renderedHash, resourceVersion: cm.metadata.resourceVersion, step: configApplied(plan.overridden) };
+      try {
+        const written = await this.ctx.client.patch<ConfigMapObject>(
+          RESOURCES.ConfigMap,
+          { namespace: ns, name },
+          { metadata: { resourceVersion: cm.metadata.resourceVersion, labels: { [OWNER_LABEL]: owner } }, data: plan.data },
+          MERGE_PATCH,
+        );
+        this.ctx.cache.configMaps.observe(written);
+        if (plan.changed) await this.ctx.events.record(sdb, "Normal", "ConfigApplied", `wrote the managed blocks of ${spec.postgres.postgresqlConfKey} (ssl = on, certificate files under ${spec.postgres.certificateDirectory}) and ${spec.postgres.hbaConfKey} (certificate-only TLS) in ConfigMap ${name}`);
+        return { applied: !plan.overridden, renderedHash, resourceVersion: written.metadata.resourceVersion, step: configApplied(plan.overridden) };
+      } catch (err) {
+        // Someone else edited the ConfigMap between our read and our write: read again and redo, never clobber.
+        if (isApiError(err, 409) && attempt < 4) continue;
+        throw err;
+      }
+    }
+  }
+
+  private getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined> {
+    return this.ctx.client.getOptional<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name });
+  }
+
+  // ------------------------------------------------------------------------------------- the workload
+
+  private async ensureWorkloadMount(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, desiredHash: string): Promise<{ conditions: ConditionInput[] }> {
+    const ref = spec.workloadRef;
+    if (!ref) return { conditions: [] };
+    const ns = sdb.metadata.namespace!;
+    const workload = await this.ctx.client.getOptional<Workload>(RESOURCES[ref.kind], { namespace: ns, name: ref.name });
+    if (!workload) {
+      const message = `${ref.kind} ${ref.name} (spec.workloadRef) does not exist in namespace ${ns}`;
+      await this.ctx.events.record(sdb, "Warning", "WorkloadNotFound", message);
+      return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "WorkloadNotFound", message }] };
+    }
+    const containers = containerNames(workload);
+    const container = ref.container ?? containers[0];
+    if (!container || !containers.includes(container)) {
+      const message = `${ref.kind} ${ref.name} has no container "${ref.container}" (it has: ${containers.join(", ") || "none"})`;
+      return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "ContainerNotFound", message }] };
+    }
+    const plan: PodTemplatePlan = {
+      mounts: [{ volumeName: SERVER_VOLUME, source: { secretName: spec.serverCertificate.secretName }, defaultMode: SERVER_KEY_MODE, mountPath: spec.postgres.certificateDirectory, containers: [container] }],
+      env: [],
+      annotations: spec.reload.strategy === "RolloutRestart" ? { [CONFIG_HASH_ANNOTATION]: desiredHash } : {},
+    };
+    const conflict = foreignVolumeConflict(workload, plan);
+    if (conflict) return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "VolumeConflict", message: `${ref.kind} ${ref.name}: ${conflict}` }] };
+    if (!podTemplateHasPlan(workload, plan)) {
+      await this.ctx.client.apply(RESOURCES[ref.kind], { namespace: ns, name: ref.name }, podTemplateApplyPatch(ref.kind, ref.name, ns, plan));
+      await this.ctx.events.record(sdb, "Normal", "WorkloadPatched", `mounted Secret ${spec.serverCertificate.secretName} at ${spec.postgres.certificateDirectory} in container ${container} of ${ref.kind} ${ref.name}`);
+    }
+    return { conditions: [{ type: "WorkloadPatched", status: "True", reason: "Mounted", message: `${ref.kind} ${ref.name} mounts the server Secret at ${spec.postgres.certificateDirectory}` }] };
+  }
+
+  // ---------------------------------------------------------------------------------- reload and verify
+
+  private probeArgs(spec: ResolvedSecureDatabaseSpec, trustBundle: string, admin: IssuedCertificate) {
+    const endpoint = parseEndpoint(spec.verification.endpoint) ?? { host: spec.host, port: spec.port };
+    return {
+      host: endpoint.host,
+      port: endpoint.port,
+      servername: spec.verification.serverName,
+      database: spec.reload.database,
+      user: spec.reload.adminUser,
+      ca: trustBundle,
+      cert: admin.chainPem,
+      key: admin.keyPkcs8Pem,
+      timeoutMs: PROBE_TIMEOUT_MS,
+    };
+  }
+
+  private async ensureReload(
+    sdb: SecureDatabaseObject,
+    spec: ResolvedSecureDatabaseSpec,
+    status: SecureDatabaseStatus,
+    desiredHash: string,
+    probeArgs: ReturnType<SecureDatabaseReconciler["probeArgs"]>,
+    now: Date,
+  ): Promise<{ conditions: ConditionInput[]; requeueAt?: Date; reloaded?: boolean }> {
+    const strategy = spec.reload.strategy;
+    const decision = decideReload({
+      strategy,
+      desiredHash,
+      appliedHash: status.reload?.appliedHash,
+      lastReloadTime: status.reload?.lastReloadTime ? new Date(status.reload.lastReloadTime) : undefined,
+      servingStale: status.verification?.matchesCurrent === false,
+      now,
+      retryAfterMs: STALE_RETRY_MS,
+    });
+    const reloaded = (reason: string, message: string) => ({ reloaded: true, conditions: [{ type: C.Reloaded, status: "True" as const, reason, message }] });
+    if (!decision.reload) return { conditions: [{ type: C.Reloaded, status: "True", reason: decision.reason, message: status.reload?.message ?? "the server has loaded the current files" }] };
+
+    if (strategy === "None") {
+      return { conditions: [{ type: C.Reloaded, status: "False", reason: "ManualReloadRequired", message: "reload.strategy is None: reload the server yourself (SELECT pg_reload_conf(), or restart it) once the kubelet has updated the files" }] };
+    }
+    if (strategy === "RolloutRestart") {
+      // The pod template annotation carries the hash: ensureWorkloadMount has already started the rollout.
+      const message = `rollout of ${spec.workloadRef?.kind} ${spec.workloadRef?.name} requested`;
+      status.reload = { strategy, appliedHash: desiredHash, lastReloadTime: now.toISOString(), message };
+      await this.ctx.events.record(sdb, "Normal", "RolloutRequested", `restarting ${spec.workloadRef?.kind} ${spec.workloadRef?.name} so the server loads the new certificate and configuration`);
+      return reloaded("RolloutRequested", message);
+    }
+    const result = await reloadServer(probeArgs);
+    if (result.ok) {
+      const message = `pg_reload_conf() as ${spec.reload.adminUser} at ${now.toISOString()}`;
+      status.reload = { strategy, appliedHash: desiredHash, lastReloadTime: now.toISOString(), message };
+      await this.ctx.events.record(sdb, "Normal", "Reloaded", `reloaded the server over mTLS as ${spec.reload.adminUser} (${decision.reason})`);
+      return reloaded("Reloaded", message);
+    }
+    if (result.reason === "ServerNotServingTLS" && spec.workloadRef) {
+      // First switch-over: a server without TLS cannot be reached over mTLS, so restart it once.
+      const message = `the server did not serve TLS yet; restarted ${spec.workloadRef.kind} ${spec.workloadRef.name} once`;
+      status.reload = { strategy, appliedHash: desiredHash, lastReloadTime: now.toISOString(), message };
+      await this.bumpRollout(sdb, spec, desiredHash);
+      return reloaded("RolloutRequested", message);
+    }
+    const hint =
+      result.reason === "ServerNotServingTLS"
+        ? "; the server does not serve TLS yet, so it cannot be reloaded over mTLS: restart it once (or set spec.workloadRef, or reload.strategy: RolloutRestart)"
+        : result.reason === "ReloadNotPermitted"
+          ? `; grant ${spec.reload.adminUser} the right to run pg_reload_conf() or set spec.reload.adminUser to a superuser`
+          : "";
+    const message = `could not reload the server: ${result.message}${hint}`;
+    await this.ctx.events.record(sdb, "Warning", result.reason, message);
+    return { conditions: [{ type: C.Reloaded, status: "False", reason: result.reason, message }], requeueAt: new Date(now.getTime() + 30_000) };
+  }
+
+  private async bumpRollout(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, desiredHash: string): Promise<void> {
+    const ref = spec.workloadRef!;
+    await this.ctx.client.patch(RESOURCES[ref.kind], { namespace: sdb.metadata.namespace!, name: ref.name }, { spec: { template: { metadata: { annotations: { [CONFIG_HASH_ANNOTATION]: desiredHash } } } } }, MERGE_PATCH);
+    await this.ctx.events.record(sdb, "Normal", "RolloutRequested", `restarting ${ref.kind} ${ref.name}: the server did not serve TLS yet, so it could not be reloaded over mTLS`);
+  }
+
+  private async verify(
+    sdb: SecureDatabaseObject,
+    spec: ResolvedSecureDatabaseSpec,
+    status: SecureDatabaseStatus,
+    currentSerial: string,
+    probeArgs: ReturnType<SecureDatabaseReconciler["probeArgs"]>,
+    reloadedNow: boolean,
+    now: Date,
+  ): Promise<{ conditions: ConditionInput[]; requeueAt?: Date }> {
+    if (!spec.verification.enabled) {
+      status.verification = undefined;
+      return { conditions: [{ type: C.Verified, status: "Unknown", reason: "VerificationDisabled", message: "spec.verification.enabled is false" }] };
+    }
+    const previous = status.verification;
+    const dueAt = previous?.lastAttemptTime ? new Date(previous.lastAttemptTime).getTime() + spec.verification.intervalMs : 0;
+    if (!reloadedNow && previous?.matchesCurrent === true && previous.servedSerialNumber === currentSerial && now.getTime() < dueAt) {
+      // Verified recently and nothing changed since: probing again now would only churn status.
+      return {
+        conditions: [{ type: C.Verified, status: "True", reason: "ServingCurrentCertificate", message: `mTLS connection to ${previous.endpoint} as ${probeArgs.user}: the server presents serial ${currentSerial}` }],
+        requeueAt: new Date(dueAt),
+      };
+    }
+    const result = await probeServer(probeArgs);
+    const endpoint = `${probeArgs.host}:${probeArgs.port}`;
+    if (!result.ok) {
+      // Back off against a server that is down: 5 s, doubling, up to the verification interval.
+      const lastOk = previous?.lastSuccessTime ? now.getTime() - new Date(previous.lastSuccessTime).getTime() : Infinity;
+      const delay = Math.min(spec.verification.intervalMs, Math.max(5000, Math.min(lastOk / 4, 60_000)));
+      status.verification = { ...previous, endpoint, lastAttemptTime: now.toISOString(), matchesCurrent: undefined, message: result.message };
+      if (previous?.message !== result.message) await this.ctx.events.record(sdb, "Warning", "VerificationFailed", `mTLS connection to ${endpoint} failed: ${result.message}`);
+      return { conditions: [{ type: C.Verified, status: "False", reason: result.reason, message: `mTLS connection to ${endpoint} as ${probeArgs.user} failed: ${result.message}` }], requeueAt: new Date(now.getTime() + delay) };
+    }
+    const matches = result.servedSerialNumber === currentSerial;
+    status.verification = {
+      endpoint,
+      servedSerialNumber: result.servedSerialNumber,
+      matchesCurrent: matches,
+      lastAttemptTime: now.toISOString(),
+      lastSuccessTime: matches ? now.toISOString() : previous?.lastSuccessTime,
+      message: matches ? `serves serial ${currentSerial}` : `serves serial ${result.servedSerialNumber}, expected ${currentSerial}`,
+    };
+    if (!matches) {
+      return {
+        conditions: [{ type: C.Verified, status: "False", reason: "ServingPreviousCertificate", message: `the server at ${endpoint} still presents serial ${result.servedSerialNumber}, not the current ${currentSerial}: waiting for the kubelet to update the mounted Secret and for the reload` }],
+        requeueAt: new Date(now.getTime() + 5000),
+      };
+    }
+    if (previous?.matchesCurrent !== true || previous.servedSerialNumber !== currentSerial) {
+      await this.ctx.events.record(sdb, "Normal", "Verified", `the server at ${endpoint} serves certificate serial ${currentSerial} and accepted the operator's client certificate`);
+    }
+    return {
+      conditions: [{ type: C.Verified, status: "True", reason: "ServingCurrentCertificate", message: `mTLS connection to ${endpoint} as ${probeArgs.user}: the server presents serial ${currentSerial}` }],
+      requeueAt: new Date(now.getTime() + spec.verification.intervalMs),
+    };
+  }
+
+  // --------------------------------------------------------------------------------- finalizer and status
+
+  private async ensureFinalizer(sdb: SecureDatabaseObject): Promise<void> {
+    if (sdb.metadata.finalizers?.includes(FINALIZER)) return;
+    const patched = await this.ctx.client.patch<SecureDatabaseObject>(
+      RESOURCES.SecureDatabase,
+      { namespace: sdb.metadata.namespace, name: sdb.metadata.name },
+      [
+        { op: "test", path: "/metadata/resourceVersion", value: sdb.metadata.resourceVersion },
+        sdb.metadata.finalizers ? { op: "add", path: "/metadata/finalizers/-", value: FINALIZER } : { op: "add", path: "/metadata/finalizers", value: [FINALIZER] },
+      ],
+      JSON_PATCH,
+    );
+    this.ctx.cache.secureDatabases.observe(patched);
+    Object.assign(sdb.metadata, { finalizers: patched.metadata.finalizers, resourceVersion: patched.metadata.resourceVersion });
+  }
+
+  /** Takes back exactly what we added, then lets the object go. Secrets go with their owner. */
+  private async finalize(sdb: SecureDatabaseObject): Promise<void> {
+    if (!sdb.metadata.finalizers?.includes(FINALIZER)) return;
+    const ns = sdb.metadata.namespace!;
+    const spec = sdb.spec;
+    const owner = ownerLabelValue("SecureDatabase", sdb.metadata.name);
+    const cmName = spec.postgres?.configMapName;
+    const keys = [spec.postgres?.postgresqlConfKey ?? "postgresql.conf", spec.postgres?.hbaConfKey ?? "pg_hba.conf"];
+    for (let attempt = 0; cmName; attempt++) {
+      const cm = await this.getConfigMap(ns, cmName);
+      if (!cm || cm.metadata.labels?.[OWNER_LABEL] !== owner) break;
+      const cleanup = planConfigCleanup(cm.data, keys);
+      if (!cleanup.ok) {
+        // A block someone broke by hand: removing "our" lines could remove theirs. Keep the finalizer, say why.
+        await this.ctx.events.record(sdb, "Warning", cleanup.problem.reason, `cannot remove the managed blocks from ConfigMap ${cmName}: ${cleanup.problem.message}; fix or remove the block by hand`);
+        throw new Error(`ConfigMap ${cmName}: ${cleanup.problem.message}`);
+      }
+      try {
+        await this.ctx.client.patch(RESOURCES.ConfigMap, { namespace: ns, name: cmName }, { metadata: { resourceVersion: cm.metadata.resourceVersion, labels: { [OWNER_LABEL]: null } }, data: cleanup.data }, MERGE_PATCH);
+        await this.ctx.events.record(sdb, "Normal", "ConfigRestored", `removed the managed blocks from ConfigMap ${cmName}`);
+        break;
+      } catch (err) {
+        if (isApiError(err, 409) && attempt < 4) continue;
+        throw err;
+      }
+    }
+    if (spec.workloadRef) {
+      const ref = spec.workloadRef;
+      const exists = await this.ctx.client.getOptional(RESOURCES[ref.kind], { namespace: ns, name: ref.name });
+      if (exists) await this.ctx.client.apply(RESOURCES[ref.kind], { namespace: ns, name: ref.name }, podTemplateApplyPatch(ref.kind, ref.name, ns, { mounts: [], env: [], annotations: {} }));
+    }
+    await this.reloadAfterCleanup(sdb);
+    const remaining = sdb.metadata.finalizers.filter((f) => f !== FINALIZER);
+    await this.ctx.client.patch(
+      RESOURCES.SecureDatabase,
+      { namespace: ns, name: sdb.metadata.name },
+      [
+        { op: "test", path: "/metadata/resourceVersion", value: sdb.metadata.resourceVersion },
+        { op: "replace", path: "/metadata/finalizers", value: remaining },
+      ],
+      JSON_PATCH,
+    );
+    this.ctx.log.info("finalized", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace: ns, reason: "Finalized" });
+  }
+
+  /** With the SQL strategy, ask the server to drop our settings now (best effort: it may already be gone). */
+  private async reloadAfterCleanup(sdb: SecureDatabaseObject): Promise<void> {
+    const prepared = prepareSecureDatabase(sdb);
+    if (!prepared.ok || prepared.spec.reload.strategy !== "SQL") return;
+    const admin = this.ctx.cache.secrets.get(sdb.metadata.namespace!, adminSecretName(sdb.metadata.name));
+    const data = secretBytes(admin);
+    if (!data["tls.crt"] || !data["tls.key"] || !data["ca.crt"]) return;
+    const issued = loadIssuedCertificate(data["tls.crt"], data["tls.key"]);
+    const result = await reloadServer(this.probeArgs(prepared.spec, data["ca.crt"].toString("utf8"), issued));
+    if (!result.ok) await this.ctx.events.record(sdb, "Warning", "ReloadAfterCleanupFailed", `could not reload the server after removing the managed blocks: ${result.message}; reload or restart it yourself`);
+  }
+
+  private async writeStatus(sdb: SecureDatabaseObject, status: SecureDatabaseStatus, inputs: ConditionInput[], now: Date): Promise<void> {
+    const next: SecureDatabaseStatus = { ...status, observedGeneration: sdb.metadata.generation, conditions: setConditions(sdb.status?.conditions, inputs, sdb.metadata.generation, now) };
+    const cleaned = JSON.parse(JSON.stringify(next)) as SecureDatabaseStatus;
+    if (sameStatus(sdb.status, cleaned)) return;
+    const written = await this.ctx.client.apply<SecureDatabaseObject>(
+      RESOURCES.SecureDatabase,
+      { namespace: sdb.metadata.namespace, name: sdb.metadata.name },
+      { apiVersion: sdb.apiVersion, kind: sdb.kind, metadata: { name: sdb.metadata.name, namespace: sdb.metadata.namespace }, status: cleaned },
+      "status",
+    );
+    this.ctx.cache.secureDatabases.observe(written);
+  }
+}
+
+function caProblem(reason: string, message: string): { step: Step } {
+  return { step: { conditions: [{ type: C.CAReady, status: "False", reason, message }] } };
+}
+
+function configProblem(reason: string, message: string): { step: Step; applied: false } {
+  return { applied: false, step: { conditions: [{ type: C.ConfigApplied, status: "False", reason, message }], requeueAt: new Date(Date.now() + 60_000) } };
+}
+
+function configApplied(overridden: { reason: string; message: string } | undefined): Step {
+  if (overridden) return { conditions: [{ type: C.ConfigApplied, status: "False", reason: overridden.reason, message: overridden.message }] };
+  return { conditions: [{ type: C.ConfigApplied, status: "True", reason: "Applied", message: "postgresql.conf enables TLS with the operator's files; pg_hba.conf admits TCP clients only with a client certificate" }] };
+}
+
+/** Ready sums up the others: the first condition that is not True explains why not. */
+export function summarize(conditions: readonly ConditionInput[]): ConditionInput {
+  const blocking = conditions.find((c) => c.status !== "True" && c.reason !== "VerificationDisabled");
+  if (blocking) return { type: C.Ready, status: "False", reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` };
+  return { type: C.Ready, status: "True", reason: "Secured", message: "the server requires client certificates and serves the current certificate" };
+}
+
+function sameStatus(a: SecureDatabaseStatus | undefined, b: SecureDatabaseStatus): boolean {
+  return canonical(a ?? {}) === canonical(b);
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y))) : v,
+  );
+}
+
+export type { Condition };

@@ -1,0 +1,276 @@
+import { expect } from "chai";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Operator } from "../../src/operator";
+import { MANAGED_BLOCK_BEGIN, type SecureDatabase } from "../../src/api/types";
+import type { SecretObject } from "../../src/kube/secrets";
+import { generateCA, issueServerCertificate } from "../../src/pki";
+import { controlPlane } from "../support/hooks";
+import { OPERATOR_USER } from "../support/controlplane";
+import { startOperator } from "../support/operator";
+import { startPostgres, type PostgresServer } from "../support/postgres";
+import { waitFor } from "../support/process";
+import { startVolumeSyncer, type VolumeSyncer } from "../support/volume-syncer";
+import { caFromSecret, psqlAs, strangerCA, writeClientFiles, type ClientFiles } from "../support/mtls-client";
+
+const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
+
+async function getJson<T>(args: string[]): Promise<T> {
+  const r = await controlPlane().kubectl([...args, "-o", "json"]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as T;
+}
+
+async function apply(yaml: string): Promise<void> {
+  const r = await controlPlane().kubectl(["apply", "-f", "-"], { input: yaml });
+  if (r.code !== 0) throw new Error(r.stderr);
+}
+
+function condition(sdb: SecureDatabase, type: string) {
+  return sdb.status?.conditions?.find((c) => c.type === type);
+}
+
+async function waitForCondition(ns: string, name: string, type: string, predicate: (c: { status: string; reason: string; message: string }) => boolean, timeoutMs = 60_000): Promise<SecureDatabase> {
+  let last: SecureDatabase | undefined;
+  await waitFor(
+    `SecureDatabase ${name} condition ${type}`,
+    async () => {
+      last = await getJson<SecureDatabase>(["get", "sdb", name, "-n", ns]);
+      const c = condition(last, type);
+      return c !== undefined && predicate(c);
+    },
+    timeoutMs,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last conditions: ${JSON.stringify(last?.status?.conditions, null, 1)}`);
+  });
+  return last!;
+}
+
+function sdbYaml(ns: string, name: string, pg: PostgresServer, extra = ""): string {
+  return `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+  host: localhost
+  port: ${pg.port}
+  additionalIPAddresses: ["127.0.0.1"]
+  postgres:
+    configMapName: pg-config
+    certificateDirectory: ${join(pg.dataDir, "tls")}
+  workloadRef: { kind: StatefulSet, name: css }
+  reload: { strategy: SQL, adminUser: postgres }
+  verification: { endpoint: "127.0.0.1:${pg.port}" }
+${extra}`;
+}
+
+describe("SecureDatabase end to end (real API server, real PostgreSQL)", function () {
+  this.timeout(180_000);
+  let ns: string;
+  let pg: PostgresServer;
+  let syncer: VolumeSyncer;
+  let operator: Operator;
+  let originalConf: string;
+  let originalHba: string;
+  let client: ClientFiles | undefined;
+
+  before(async () => {
+    const cp = controlPlane();
+    ns = await cp.createNamespace("sdb");
+    pg = await startPostgres({ name: "sdb" });
+    await pg.sql("CREATE ROLE app LOGIN");
+    originalConf = await readFile(join(pg.dataDir, "postgresql.conf"), "utf8");
+    originalHba = await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8");
+    const configMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "pg-config", namespace: ns }, data: { "postgresql.conf": originalConf, "pg_hba.conf": originalHba } };
+    await apply(JSON.stringify(configMap));
+    await apply(`apiVersion: apps/v1
+kind: StatefulSet
+metadata: { name: css, namespace: ${ns} }
+spec:
+  serviceName: css
+  selector: { matchLabels: { app: css } }
+  template:
+    metadata: { labels: { app: css } }
+    spec:
+      containers: [{ name: postgres, image: postgres:15, env: [{ name: KEEP, value: me }] }]
+`);
+    syncer = await startVolumeSyncer({
+      kubeConfig: cp.kubeConfig,
+      namespace: ns,
+      pg,
+      volumes: [
+        { kind: "ConfigMap", name: "pg-config", dir: pg.dataDir, keys: ["postgresql.conf", "pg_hba.conf"], ownedByServer: true },
+        { kind: "Secret", name: "db-server-tls", dir: join(pg.dataDir, "tls"), ownedByServer: true },
+      ],
+      workload: { kind: "StatefulSet", name: "css" },
+    });
+    operator = await startOperator(cp, ns);
+  });
+
+  after(async () => {
+    await operator?.stop();
+    syncer?.stop();
+    await client?.cleanup();
+    await pg?.stop();
+  });
+
+  it("secures the server: Ready, verified live with the serial it serves", async () => {
+    await apply(sdbYaml(ns, "db", pg));
+    const sdb = await waitForCondition(ns, "db", "Ready", (c) => c.status === "True", 90_000);
+    expect(condition(sdb, "Verified")?.reason).to.equal("ServingCurrentCertificate");
+    expect(sdb.status?.verification?.servedSerialNumber).to.equal(sdb.status?.serverCertificate?.serialNumber);
+    expect(sdb.status?.observedGeneration).to.equal(sdb.metadata.generation);
+    expect(sdb.metadata.finalizers).to.include("mtls.imaging.dev/cleanup");
+    // The first switch-over needed one restart (the server did not serve TLS yet); later changes reload over SQL.
+    expect(syncer.restarts).to.equal(1);
+  });
+
+  it("writes the Secrets with our labels and an owner reference, and the managed blocks into the ConfigMap", async () => {
+    const sdb = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
+    for (const name of ["db-ca", "db-server-tls", "db-operator-client-tls"]) {
+      const s = await getJson<SecretObject>(["get", "secret", name, "-n", ns]);
+      expect(s.type).to.equal("kubernetes.io/tls");
+      expect(s.metadata.labels).to.include({ "app.kubernetes.io/managed-by": "imaging-db-mtls-operator", "mtls.imaging.dev/owner": "SecureDatabase.db" });
+      expect(s.metadata.ownerReferences?.[0]).to.include({ kind: "SecureDatabase", name: "db", uid: sdb.metadata.uid, controller: true });
+    }
+    const server = await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]);
+    expect(Object.keys(server.data ?? {}).sort()).to.deep.equal(["ca.crl", "ca.crt", "tls.crt", "tls.key"]);
+    const cm = await getJson<{ data: Record<string, string> }>(["get", "configmap", "pg-config", "-n", ns]);
+    expect(cm.data["postgresql.conf"]!.startsWith(originalConf)).to.equal(true);
+    expect(cm.data["postgresql.conf"]).to.contain(MANAGED_BLOCK_BEGIN).and.to.contain("ssl = on");
+    expect(cm.data["pg_hba.conf"]!.startsWith(MANAGED_BLOCK_BEGIN)).to.equal(true);
+    expect(cm.data["pg_hba.conf"]).to.contain("cert clientcert=verify-full");
+    const sts = await getJson<{ spec: { template: { spec: { volumes: { name: string; secret?: { secretName: string } }[]; containers: { name: string; env: unknown[]; volumeMounts?: { mountPath: string; subPath?: string }[] }[] } } } }>(["get", "statefulset", "css", "-n", ns]);
+    const vol = sts.spec.template.spec.volumes.find((v) => v.name === "mtls-server-tls");
+    expect(vol?.secret?.secretName).to.equal("db-server-tls");
+    const container = sts.spec.template.spec.containers[0]!;
+    expect(container.volumeMounts).to.deep.include({ name: "mtls-server-tls", mountPath: join(pg.dataDir, "tls"), readOnly: true });
+    expect(container.env).to.deep.equal([{ name: "KEEP", value: "me" }]);
+  });
+
+  it("lets psql in with an issued client certificate under verify-full, and refuses every other path", async () => {
+    const ca = await caFromSecret(await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]));
+    client = await writeClientFiles(ca, "app", ca.certPem);
+    const base = { host: "localhost", port: pg.port, user: "app" };
+    const ok = await psqlAs(client, { ...base, sslmode: "verify-full", command: "SELECT client_dn || ' ' || client_serial FROM pg_stat_ssl WHERE pid = pg_backend_pid()" });
+    expect(ok.stderr).to.equal("");
+    expect(ok.stdout.trim()).to.equal(`/CN=app ${client.serialNumberDecimal}`);
+
+    const noCert = await psqlAs(undefined, { ...base, sslmode: "require", command: "SELECT 1" });
+    expect(noCert.code).to.not.equal(0);
+    expect(noCert.stderr).to.match(/certificate|pg_hba\.conf rejects/);
+
+    const plain = await psqlAs(client, { ...base, sslmode: "disable", command: "SELECT 1" });
+    expect(plain.code).to.not.equal(0);
+    expect(plain.stderr).to.contain("pg_hba.conf rejects connection");
+    expect(plain.stderr).to.contain("no encryption");
+
+    const stranger = await writeClientFiles(await strangerCA(), "app", ca.certPem);
+    try {
+      const other = await psqlAs(stranger, { ...base, sslmode: "verify-full", command: "SELECT 1" });
+      expect(other.code).to.not.equal(0);
+      expect(other.stderr).to.match(/certificate verify failed|unknown ca|alert/i);
+    } finally {
+      await stranger.cleanup();
+    }
+  });
+
+  it("writes nothing when it reconciles an unchanged object", async () => {
+    const cp = controlPlane();
+    await operator.secureDatabaseQueue.idle();
+    const since = new Date();
+    // A label change is a watch event (a reconcile) that changes nothing the operator cares about.
+    await cp.kubectl(["label", "sdb", "db", "-n", ns, "touched=yes"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    await operator.secureDatabaseQueue.idle();
+    const writes = (await cp.auditEvents(OPERATOR_USER, since)).filter((e) => WRITE_VERBS.has(e.verb));
+    expect(writes.map((e) => `${e.verb} ${e.objectRef?.resource}/${e.objectRef?.name}`)).to.deep.equal([]);
+  });
+
+  it("reports a second SecureDatabase that claims the same ConfigMap, and overwrites nothing", async () => {
+    const before = await getJson<{ data: Record<string, string>; metadata: { resourceVersion: string } }>(["get", "configmap", "pg-config", "-n", ns]);
+    await apply(sdbYaml(ns, "db2", pg).replace("workloadRef: { kind: StatefulSet, name: css }", ""));
+    const sdb = await waitForCondition(ns, "db2", "ConfigApplied", (c) => c.status === "False");
+    expect(condition(sdb, "ConfigApplied")?.reason).to.equal("ConfigMapClaimed");
+    expect(condition(sdb, "ConfigApplied")?.message).to.contain("SecureDatabase.db");
+    expect(condition(sdb, "Ready")).to.include({ status: "False", reason: "ConfigMapClaimed" });
+    const after = await getJson<{ data: Record<string, string>; metadata: { resourceVersion: string } }>(["get", "configmap", "pg-config", "-n", ns]);
+    expect(after.data).to.deep.equal(before.data);
+    await controlPlane().kubectl(["delete", "sdb", "db2", "-n", ns, "--wait=true", "--timeout=30s"]);
+  });
+
+  it("on delete, restores the ConfigMap byte for byte and removes the mount, leaving the server reachable as before", async () => {
+    const r = await controlPlane().kubectl(["delete", "sdb", "db", "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect(r.code, r.stderr).to.equal(0);
+    const cm = await getJson<{ data: Record<string, string>; metadata: { labels?: Record<string, string> } }>(["get", "configmap", "pg-config", "-n", ns]);
+    expect(cm.data["postgresql.conf"]).to.equal(originalConf);
+    expect(cm.data["pg_hba.conf"]).to.equal(originalHba);
+    expect(cm.metadata.labels?.["mtls.imaging.dev/owner"]).to.equal(undefined);
+    const sts = await getJson<{ spec: { template: { spec: { volumes?: unknown[]; containers: { env: unknown[]; volumeMounts?: unknown[] }[] } } } }>(["get", "statefulset", "css", "-n", ns]);
+    expect(sts.spec.template.spec.volumes ?? []).to.deep.equal([]);
+    expect(sts.spec.template.spec.containers[0]!.volumeMounts ?? []).to.deep.equal([]);
+    expect(sts.spec.template.spec.containers[0]!.env).to.deep.equal([{ name: "KEEP", value: "me" }]);
+    await waitFor("the server files to be restored", async () => (await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8")) === originalHba, 10_000);
+    await waitFor("plain TCP to work again", async () => {
+      await pg.reload();
+      const plain = await psqlAs(undefined, { host: "127.0.0.1", port: pg.port, user: "app", sslmode: "disable", command: "SELECT 1" });
+      return plain.code === 0;
+    }, 30_000, 500);
+  });
+});
+
+describe("SecureDatabase bad input", function () {
+  this.timeout(120_000);
+  let ns: string;
+  let operator: Operator;
+  before(async () => {
+    const cp = controlPlane();
+    ns = await cp.createNamespace("sdb-bad");
+    operator = await startOperator(cp, ns);
+  });
+  after(async () => operator?.stop());
+
+  const base = (name: string, extra: string) => `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: ${name} }
+spec:
+  host: db.example.internal
+  postgres: { configMapName: missing-config }
+${extra}`;
+
+  it("names a missing ConfigMap", async () => {
+    await apply(base("no-config", "").replace("{ name: no-config }", `{ name: no-config, namespace: ${ns} }`));
+    const sdb = await waitForCondition(ns, "no-config", "ConfigApplied", (c) => c.status === "False");
+    expect(condition(sdb, "ConfigApplied")).to.include({ reason: "ConfigMapNotFound" });
+    expect(condition(sdb, "ConfigApplied")?.message).to.contain("missing-config");
+    expect(condition(sdb, "Ready")).to.include({ status: "False", reason: "ConfigMapNotFound" });
+  });
+
+  it("names a missing key in the ConfigMap", async () => {
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "half", namespace: ns }, data: { "postgresql.conf": "port = 5432\n" } }));
+    await apply(base("half-config", "").replace("{ name: half-config }", `{ name: half-config, namespace: ${ns} }`).replace("missing-config", "half"));
+    const sdb = await waitForCondition(ns, "half-config", "ConfigApplied", (c) => c.status === "False");
+    expect(condition(sdb, "ConfigApplied")).to.include({ reason: "ConfigKeyMissing" });
+    expect(condition(sdb, "ConfigApplied")?.message).to.contain('"pg_hba.conf"');
+  });
+
+  it("names a missing brought CA Secret and issues nothing", async () => {
+    await apply(base("brought", "  ca: { mode: Provided, secretName: my-ca }").replace("{ name: brought }", `{ name: brought, namespace: ${ns} }`));
+    const sdb = await waitForCondition(ns, "brought", "CAReady", (c) => c.status === "False");
+    expect(condition(sdb, "CAReady")).to.include({ reason: "CASecretNotFound" });
+    expect(condition(sdb, "CAReady")?.message).to.contain("my-ca");
+    const secrets = await getJson<{ items: unknown[] }>(["get", "secrets", "-n", ns, "-l", "mtls.imaging.dev/owner=SecureDatabase.brought"]);
+    expect(secrets.items).to.have.length(0);
+  });
+
+  it("rejects a brought CA that is not a CA, without touching it", async () => {
+    const ca = await generateCA({ commonName: "x", duration: 3600_000 });
+    const leaf = await issueServerCertificate(ca, { dnsNames: ["leaf.example"], duration: 3600_000 });
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "leaf-as-ca", namespace: ns }, data: { "tls.crt": Buffer.from(leaf.certPem).toString("base64"), "tls.key": Buffer.from(leaf.keyPkcs8Pem).toString("base64") } }));
+    await apply(base("notaca", "  ca: { mode: Provided, secretName: leaf-as-ca }").replace("{ name: notaca }", `{ name: notaca, namespace: ${ns} }`));
+    const sdb = await waitForCondition(ns, "notaca", "CAReady", (c) => c.status === "False");
+    expect(condition(sdb, "CAReady")?.reason).to.equal("NotACA");
+    expect(condition(sdb, "CAReady")?.message).to.contain("leaf-as-ca");
+    expect(condition(sdb, "CAReady")?.message).to.not.contain("PRIVATE KEY");
+  });
+});

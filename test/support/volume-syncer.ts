@@ -1,0 +1,121 @@
+import type * as k8s from "@kubernetes/client-node";
+import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { RestClient, type ResourceType } from "../../src/kube/rest";
+import { Informer, type KubeObject } from "../../src/runtime/informer";
+import { silentLogger } from "../../src/log";
+import type { PostgresServer } from "./postgres";
+
+type DataObject = KubeObject & { data?: Record<string, string>; spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } };
+
+const types = {
+  ConfigMap: { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true },
+  Secret: { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true },
+  StatefulSet: { group: "apps", version: "v1", plural: "statefulsets", kind: "StatefulSet", namespaced: true },
+  Deployment: { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true },
+} satisfies Record<string, ResourceType>;
+
+export interface SyncedVolume {
+  kind: "ConfigMap" | "Secret";
+  name: string;
+  /** Absolute directory the keys are written into (one file per key, like a volume without subPath). */
+  dir: string;
+  /** Only these keys, when set. */
+  keys?: string[];
+  /** Owned by the PostgreSQL server's user (server files), or by us (client files read by psql/JDBC). */
+  ownedByServer: boolean;
+}
+
+export interface VolumeSyncerOptions {
+  kubeConfig: k8s.KubeConfig;
+  namespace: string;
+  pg?: PostgresServer;
+  volumes: SyncedVolume[];
+  /** The database workload: a change of its pod template restarts the server, as a rollout would. */
+  workload?: { kind: "StatefulSet" | "Deployment"; name: string };
+  /** How long the "kubelet" waits before laying a change down. */
+  delayMs?: number;
+}
+
+export interface VolumeSyncer {
+  /** How many times a volume was laid down, and how many times the server was restarted. */
+  writes: number;
+  restarts: number;
+  stop(): void;
+}
+
+/**
+ * Stands in for the kubelet: copies ConfigMap and Secret keys into files of the real PostgreSQL server (or of a
+ * client folder) with the modes PostgreSQL and libpq demand, and restarts the server when the database
+ * workload's pod template changes.
+ */
+export async function startVolumeSyncer(opts: VolumeSyncerOptions): Promise<VolumeSyncer> {
+  const client = new RestClient(opts.kubeConfig);
+  const log = silentLogger();
+  const owner = opts.pg ? await serverOwner(opts.pg) : undefined;
+  const informers: Informer<DataObject>[] = [];
+  const state: VolumeSyncer = {
+    writes: 0,
+    restarts: 0,
+    stop: () => informers.forEach((i) => i.stop()),
+  };
+  let chain = Promise.resolve();
+  const serially = (fn: () => Promise<void>): void => {
+    chain = chain.then(async () => {
+      if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+      await fn();
+    }).catch((err: unknown) => console.error("volume syncer:", err));
+  };
+
+  for (const kind of ["ConfigMap", "Secret"] as const) {
+    const volumes = opts.volumes.filter((v) => v.kind === kind);
+    if (volumes.length === 0) continue;
+    const informer = new Informer<DataObject>(client, { type: types[kind], namespace: opts.namespace }, log);
+    informer.on((event, obj) => {
+      if (event === "delete") return;
+      for (const v of volumes.filter((x) => x.name === obj.metadata.name)) {
+        serially(async () => {
+          await mkdir(v.dir, { recursive: true });
+          if (v.ownedByServer && owner) await chown(v.dir, owner.uid, owner.gid);
+          for (const [key, value] of Object.entries(obj.data ?? {})) {
+            if (v.keys && !v.keys.includes(key)) continue;
+            const path = join(v.dir, key);
+            await writeFile(path, kind === "Secret" ? Buffer.from(value, "base64") : value, { mode: 0o600 });
+            await chmod(path, 0o600);
+            if (v.ownedByServer && owner) await chown(path, owner.uid, owner.gid);
+          }
+          state.writes++;
+        });
+      }
+    });
+    informers.push(informer);
+  }
+
+  if (opts.workload && opts.pg) {
+    const pg = opts.pg;
+    const informer = new Informer<DataObject>(client, { type: types[opts.workload.kind], namespace: opts.namespace }, log);
+    let lastTemplate: string | undefined;
+    informer.on((event, obj) => {
+      if (event === "delete" || obj.metadata.name !== opts.workload?.name) return;
+      const template = JSON.stringify(obj.spec?.template ?? {});
+      if (lastTemplate !== undefined && template !== lastTemplate) {
+        serially(async () => {
+          await pg.restart();
+          state.restarts++;
+        });
+      }
+      lastTemplate = template;
+    });
+    informers.push(informer);
+  }
+
+  informers.forEach((i) => i.start());
+  await Promise.all(informers.map((i) => i.synced));
+  return state;
+}
+
+async function serverOwner(pg: PostgresServer): Promise<{ uid: number; gid: number } | undefined> {
+  const { stat } = await import("node:fs/promises");
+  const s = await stat(pg.dataDir);
+  return { uid: s.uid, gid: s.gid };
+}
