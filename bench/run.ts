@@ -1,0 +1,14 @@
+/** `npm run bench`: every benchmark, each printing its own table. */
+import { runPkiBench } from "./pki";
+import { runSecureDatabaseBench } from "./securedatabase";
+
+async function main(): Promise<void> {
+  const only = process.argv[2];
+  if (!only || only === "pki") await runPkiBench();
+  if (!only || only === "securedatabase") await runSecureDatabaseBench();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
