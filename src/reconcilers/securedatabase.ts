@@ -111,7 +111,7 @@ export class SecureDatabaseReconciler {
       serialNumber: server.issued.serialNumber,
       notBefore: server.issued.notBefore.toISOString(),
       notAfter: server.issued.notAfter.toISOString(),
-      renewalTime: server.step.requeueAt?.toISOString(),
+      renewalTime: server.renewalTime?.toISOString(),
       dnsNames: [...server.issued.dnsNames],
       ipAddresses: [...server.issued.ipAddresses],
     };
@@ -241,14 +241,7 @@ export class SecureDatabaseReconciler {
         })
       : Buffer.from(currentData["ca.crl"]!).toString("utf8");
     const data = serverSecretData({ issued, trustBundlePem: trustBundle, crlPem });
-    if (!secretHasData(current, data)) {
-      const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
-        RESOURCES.Secret,
-        { namespace: ns, name },
-        desiredSecret({ name, namespace: ns, type: "kubernetes.io/tls", labels: managedLabels("SecureDatabase", sdb.metadata.name), owner: ownerReference(sdb), data }),
-      );
-      this.ctx.cache.secrets.observe(written);
-    }
+    await this.writeOwnedSecret(sdb, name, current, data);
     if (decision.reissue) {
       await this.ctx.events.record(sdb, "Normal", "ServerCertificateIssued", `issued server certificate serial ${issued.serialNumber} for ${[...issued.dnsNames, ...issued.ipAddresses].join(", ")}, valid until ${issued.notAfter.toISOString()} (${decision.reason}: ${decision.message})`);
     }
@@ -260,7 +253,7 @@ export class SecureDatabaseReconciler {
       conditions: [{ type: C.ServerCertificateReady, status: "True", reason: decision.reissue ? "Issued" : "UpToDate", message: `serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewal.renewalTime?.toISOString() ?? "unknown"}` }],
     };
     if (requeueAt) step.requeueAt = requeueAt;
-    return { issued, data, crlNumber: parseCRL(crlPem).crlNumber, step: { ...step, requeueAt: renewal.renewalTime } };
+    return { issued, data, crlNumber: parseCRL(crlPem).crlNumber, step, renewalTime: renewal.renewalTime };
   }
 
   private async ensureAdminIdentity(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trustBundle: string, now: Date) {
@@ -274,18 +267,23 @@ export class SecureDatabaseReconciler {
       ? await issueClientCertificate(ca, { user: spec.reload.adminUser, duration: spec.serverCertificate.durationMs, key: resolveKeySpec(spec.serverCertificate.privateKey), now })
       : loadIssuedCertificate(currentData["tls.crt"]!, currentData["tls.key"]!);
     const data = await clientSecretData({ issued, trustBundlePem: trustBundle, previous: currentData });
-    if (!secretHasData(current, data)) {
-      const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
-        RESOURCES.Secret,
-        { namespace: ns, name },
-        desiredSecret({ name, namespace: ns, type: "kubernetes.io/tls", labels: managedLabels("SecureDatabase", sdb.metadata.name), owner: ownerReference(sdb), data }),
-      );
-      this.ctx.cache.secrets.observe(written);
-    }
+    await this.writeOwnedSecret(sdb, name, current, data);
     const step: Step = { conditions: [] };
     const renewal = evaluateRenewal(desired, data, now);
     if (renewal.renewalTime) step.requeueAt = renewal.renewalTime;
     return { issued, step };
+  }
+
+  /** Server-side applies a kubernetes.io/tls Secret we own, only when its data differs from what is there. */
+  private async writeOwnedSecret(sdb: SecureDatabaseObject, name: string, current: SecretObject | undefined, data: Readonly<Record<string, Uint8Array>>): Promise<void> {
+    if (secretHasData(current, data)) return;
+    const namespace = sdb.metadata.namespace!;
+    const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
+      RESOURCES.Secret,
+      { namespace, name },
+      desiredSecret({ name, namespace, type: "kubernetes.io/tls", labels: managedLabels("SecureDatabase", sdb.metadata.name), owner: ownerReference(sdb), data }),
+    );
+    this.ctx.cache.secrets.observe(written);
   }
 
   // ------------------------------------------------------------------------------------------- the config

@@ -254,6 +254,31 @@ ${extra}`;
     expect(condition(sdb, "ConfigApplied")?.message).to.contain('"pg_hba.conf"');
   });
 
+  it("puts its block back last when someone appends a conflicting setting after it, keeping their line", async () => {
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "edited", namespace: ns }, data: { "postgresql.conf": "port = 5432\n", "pg_hba.conf": "local all all trust\n" } }));
+    await apply(base("edited", "").replace("{ name: edited }", `{ name: edited, namespace: ${ns} }`).replace("missing-config", "edited"));
+    await waitForCondition(ns, "edited", "ConfigApplied", (c) => c.status === "True");
+    const cm = await getJson<{ data: Record<string, string> }>(["get", "configmap", "edited", "-n", ns]);
+    const edited = `${cm.data["postgresql.conf"]}ssl = off\n`;
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "edited", namespace: ns }, data: { ...cm.data, "postgresql.conf": edited } }));
+    await waitFor("the block to be last again", async () => {
+      const now = await getJson<{ data: Record<string, string> }>(["get", "configmap", "edited", "-n", ns]);
+      const conf = now.data["postgresql.conf"]!;
+      return conf !== edited && conf.trimEnd().endsWith("# END mtls.imaging.dev managed block");
+    }, 30_000, 200);
+    const healed = (await getJson<{ data: Record<string, string> }>(["get", "configmap", "edited", "-n", ns])).data["postgresql.conf"]!;
+    expect(healed.startsWith("port = 5432\nssl = off\n")).to.equal(true);
+    expect(healed.match(/BEGIN mtls\.imaging\.dev/g)).to.have.length(1);
+  });
+
+  it("names a database workload that does not exist", async () => {
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "wl", namespace: ns }, data: { "postgresql.conf": "", "pg_hba.conf": "" } }));
+    await apply(base("no-workload", "  workloadRef: { kind: StatefulSet, name: ghost-db }").replace("{ name: no-workload }", `{ name: no-workload, namespace: ${ns} }`).replace("missing-config", "wl"));
+    const sdb = await waitForCondition(ns, "no-workload", "WorkloadPatched", (c) => c.status === "False");
+    expect(condition(sdb, "WorkloadPatched")).to.include({ reason: "WorkloadNotFound" });
+    expect(condition(sdb, "WorkloadPatched")?.message).to.contain("StatefulSet ghost-db");
+  });
+
   it("names a missing brought CA Secret and issues nothing", async () => {
     await apply(base("brought", "  ca: { mode: Provided, secretName: my-ca }").replace("{ name: brought }", `{ name: brought, namespace: ${ns} }`));
     const sdb = await waitForCondition(ns, "brought", "CAReady", (c) => c.status === "False");

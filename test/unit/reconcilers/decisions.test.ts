@@ -1,0 +1,83 @@
+import { expect } from "chai";
+import { decideReload, servedMaterialHash } from "../../../src/reconcilers/reload-plan";
+import { summarize } from "../../../src/reconcilers/securedatabase";
+import { planConfigCleanup, planServerConfig } from "../../../src/reconcilers/server-config";
+import { resolveSecureDatabase } from "../../../src/api/defaults";
+import type { SecureDatabase } from "../../../src/api/types";
+
+const now = new Date("2026-11-23T12:00:00Z");
+const base = { strategy: "SQL" as const, desiredHash: "a", appliedHash: "a", lastReloadTime: new Date(now.getTime() - 60_000), servingStale: false, now, retryAfterMs: 10_000 };
+
+describe("decideReload", () => {
+  it("reloads when the served material changed", () => {
+    expect(decideReload({ ...base, desiredHash: "b" })).to.deep.equal({ reload: true, reason: "MaterialChanged" });
+    expect(decideReload({ ...base, appliedHash: undefined })).to.deep.equal({ reload: true, reason: "MaterialChanged" });
+  });
+  it("does nothing when the server serves the current material", () => {
+    expect(decideReload(base)).to.deep.equal({ reload: false, reason: "UpToDate" });
+  });
+  it("reloads again over SQL when the server still serves stale files after the retry delay, not before", () => {
+    expect(decideReload({ ...base, servingStale: true })).to.deep.equal({ reload: true, reason: "StillServingStale" });
+    expect(decideReload({ ...base, servingStale: true, lastReloadTime: new Date(now.getTime() - 5000) })).to.deep.equal({ reload: false, reason: "WaitingForFiles" });
+  });
+  it("never restarts a workload again just because files are late", () => {
+    expect(decideReload({ ...base, strategy: "RolloutRestart", servingStale: true })).to.deep.equal({ reload: false, reason: "WaitingForFiles" });
+  });
+  it("hashes material stably and tells an absent part from an empty one", () => {
+    expect(servedMaterialHash(["x", Buffer.from("y")])).to.equal(servedMaterialHash(["x", "y"]));
+    expect(servedMaterialHash(["x", undefined])).to.not.equal(servedMaterialHash(["x", ""]));
+    expect(servedMaterialHash(["ab", "c"])).to.not.equal(servedMaterialHash(["a", "bc"]));
+  });
+});
+
+describe("summarize (Ready)", () => {
+  it("is True only when every condition is", () => {
+    const ready = summarize([{ type: "CAReady", status: "True", reason: "CAGenerated", message: "" }]);
+    expect(ready).to.include({ type: "Ready", status: "True", reason: "Secured" });
+  });
+  it("takes the reason of the first blocking condition and names it", () => {
+    const r = summarize([
+      { type: "CAReady", status: "True", reason: "CAGenerated", message: "" },
+      { type: "ConfigApplied", status: "False", reason: "ConfigMapNotFound", message: "ConfigMap x does not exist" },
+      { type: "Verified", status: "False", reason: "Unreachable", message: "down" },
+    ]);
+    expect(r).to.include({ status: "False", reason: "ConfigMapNotFound", message: "ConfigApplied: ConfigMap x does not exist" });
+  });
+  it("does not block on disabled verification", () => {
+    expect(summarize([{ type: "Verified", status: "Unknown", reason: "VerificationDisabled", message: "" }]).status).to.equal("True");
+  });
+});
+
+describe("planServerConfig", () => {
+  const sdb = { apiVersion: "mtls.imaging.dev/v1alpha1", kind: "SecureDatabase", metadata: { name: "db", namespace: "ns" }, spec: { host: "db.example", postgres: { configMapName: "pg" } } } as SecureDatabase;
+  const spec = resolveSecureDatabase(sdb);
+  const data = { "postgresql.conf": "port = 5432\n", "pg_hba.conf": "local all all peer\n", other: "kept" };
+
+  it("appends the conf block, prepends the hba block, keeps every other key and byte, and is idempotent", () => {
+    const plan = planServerConfig(data, "pg", spec);
+    if (!plan.ok) throw new Error(plan.problem.message);
+    expect(plan.changed).to.equal(true);
+    expect(plan.data.other).to.equal("kept");
+    expect(plan.data["postgresql.conf"]!.startsWith("port = 5432\n")).to.equal(true);
+    expect(plan.data["postgresql.conf"]).to.contain("ssl = on").and.to.contain("/etc/postgresql/tls/tls.crt");
+    expect(plan.data["pg_hba.conf"]!.trimEnd().endsWith("local all all peer")).to.equal(true);
+    const again = planServerConfig(plan.data, "pg", spec);
+    expect(again.ok && again.changed).to.equal(false);
+    const cleaned = planConfigCleanup(plan.data, ["postgresql.conf", "pg_hba.conf"]);
+    expect(cleaned.ok && cleaned.data).to.deep.equal(data);
+  });
+
+  it("names missing keys", () => {
+    const plan = planServerConfig({ "postgresql.conf": "" }, "pg", spec);
+    expect(plan.ok).to.equal(false);
+    if (!plan.ok) expect(plan.problem).to.include({ reason: "ConfigKeyMissing" }).and.to.have.property("message").that.contains('"pg_hba.conf"');
+  });
+
+  it("refuses to guess at a hand-broken block", () => {
+    const broken = { "postgresql.conf": "# BEGIN mtls.imaging.dev managed block (do not edit)\nssl = on\n", "pg_hba.conf": "" };
+    const plan = planServerConfig(broken, "pg", spec);
+    expect(plan.ok).to.equal(false);
+    if (!plan.ok) expect(plan.problem.reason).to.equal("ManagedBlockCorrupt");
+    expect(planConfigCleanup(broken, ["postgresql.conf"]).ok).to.equal(false);
+  });
+});
