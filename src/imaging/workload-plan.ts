@@ -1,0 +1,149 @@
+/**
+ * The volumes, mounts and env the ImagingConnections targeting ONE workload add to its pod template.
+ *
+ * Pure. Per connection: its client Secret as a volume, mounted whole (no subPath, so renewals appear in place) at
+ * the connection's mountPath in the selected containers. Once per workload: the ConfigMap holding the rendered
+ * CAST .ini, mounted at CAST_INI_DIR in every container any connection selects, with
+ * CASTCONNECTIONEXTRAPARAMETERS=<CAST_INI_DIR>/<file> there. Optionally (libpqEnv) the PGSSL* defaults of libpq.
+ *
+ * File modes:
+ * - Secret volumes: 0o440. libpq refuses a key file with world access (and, when the process owns the file, any
+ *   group access); kubelet writes the files owned by root, group = the pod's fsGroup, and libpq accepts a
+ *   root-owned key up to 0640. A container running as non-root therefore reads the files through its fsGroup
+ *   (set securityContext.fsGroup on the pod if the chart does not); pgjdbc and .NET do not check modes.
+ * - The .ini ConfigMap: 0o444 (paths only, no secrets).
+ *
+ * The one .ini is shared by every selected container: a container selected by connection B but not A still sees
+ * A's section, whose files are not mounted there; CAST only reads them when it connects to A's instance.
+ */
+import { createHash } from "node:crypto";
+import type { ResolvedConnectionWorkload } from "../api/defaults";
+import type { PodTemplatePlan, VolumeMountPlan } from "../kube/pod-template";
+import { inMount } from "./declaration";
+import { SECRET_KEYS } from "../pki/secret-layout";
+import { fail, ok, type ImagingResult } from "./result";
+
+export const CAST_INI_ENV = "CASTCONNECTIONEXTRAPARAMETERS";
+/** Where the .ini ConfigMap is mounted (outside the default Secret mount root /etc/cast-imaging/mtls/<name>). */
+export const CAST_INI_DIR = "/etc/cast-imaging/mtls-ini";
+export const CAST_INI_FILE = "cast-connections.ini";
+/** Connection volumes all start with "mtls-", so this name can never be one of them. */
+export const CAST_INI_VOLUME = "cast-imaging-mtls-ini";
+export const SECRET_DEFAULT_MODE = 0o440;
+export const INI_DEFAULT_MODE = 0o444;
+
+export interface WorkloadConnection {
+  /** ImagingConnection name. */
+  name: string;
+  /** Its client Secret. */
+  secretName: string;
+  sslMode: string;
+  libpqEnv: boolean;
+  /** Its resolved entry for this workload. */
+  workload: ResolvedConnectionWorkload;
+}
+
+export interface ConnectionWorkloadPlanInput {
+  connections: readonly WorkloadConnection[];
+  /** The pod template's container names, in template order. */
+  containerNames: readonly string[];
+  /** The ConfigMap holding the rendered .ini under the key iniFileName. */
+  iniConfigMapName: string;
+  /** Default CAST_INI_FILE. */
+  iniFileName?: string;
+}
+
+const MAX_VOLUME_NAME = 63;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * The Secret volume name of a connection: `mtls-<name>` when that is a DNS label of at most 63 characters;
+ * otherwise the name with every character outside [a-z0-9-] replaced by '-', truncated, plus '-' and the first
+ * 10 hex digits of SHA-256(name), so distinct names keep distinct volume names.
+ */
+export function connectionVolumeName(connectionName: string): string {
+  const plain = `mtls-${connectionName}`;
+  if (plain.length <= MAX_VOLUME_NAME && DNS_LABEL.test(plain)) return plain;
+  const hash = createHash("sha256").update(connectionName, "utf8").digest("hex").slice(0, 10);
+  const room = MAX_VOLUME_NAME - "mtls-".length - 1 - hash.length;
+  const stem = connectionName.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, room);
+  return `mtls-${stem}-${hash}`;
+}
+
+const normalizePath = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, "") : p);
+const overlaps = (a: string, b: string): boolean => a === b || a.startsWith(b === "/" ? "/" : `${b}/`) || b.startsWith(a === "/" ? "/" : `${a}/`);
+
+function selectedContainers(c: WorkloadConnection, all: readonly string[]): ImagingResult<string[]> {
+  if (c.workload.containers === "all") {
+    if (all.length === 0) return fail("NoContainers", `${c.workload.kind} ${c.workload.name} has no containers for ImagingConnection ${c.name} to mount into`);
+    return ok([...all]);
+  }
+  const missing = c.workload.containers.filter((n) => !all.includes(n));
+  if (missing.length > 0) {
+    return fail(
+      "ContainerNotFound",
+      `ImagingConnection ${c.name}: ${c.workload.kind} ${c.workload.name} has no container ${missing.map((m) => JSON.stringify(m)).join(", ")}; its containers are ${all.map((n) => JSON.stringify(n)).join(", ") || "(none)"}`,
+    );
+  }
+  if (c.workload.containers.length === 0) return fail("NoContainers", `ImagingConnection ${c.name}: the container list for ${c.workload.kind} ${c.workload.name} is empty`);
+  const wanted = new Set(c.workload.containers);
+  return ok(all.filter((n) => wanted.has(n)));
+}
+
+export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): ImagingResult<PodTemplatePlan> {
+  const iniFile = input.iniFileName ?? CAST_INI_FILE;
+  const connections = [...input.connections].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (!/^[A-Za-z0-9._-]+$/.test(iniFile) || iniFile === "." || iniFile === "..") return fail("InvalidIniFileName", `the .ini file name ${JSON.stringify(iniFile)} must be a single file name`);
+  const plan: PodTemplatePlan = { mounts: [], env: [], annotations: {} };
+  if (connections.length === 0) return ok(plan);
+
+  const mountsByContainer = new Map<string, { path: string; owner: string }[]>();
+  const libpqByContainer = new Map<string, string>();
+  const volumeOwner = new Map<string, string>();
+  const used = new Set<string>();
+
+  for (const c of connections) {
+    const containers = selectedContainers(c, input.containerNames);
+    if (!containers.ok) return containers;
+    const volumeName = connectionVolumeName(c.name);
+    const other = volumeOwner.get(volumeName);
+    if (other !== undefined) {
+      return fail(other === c.name ? "DuplicateConnection" : "VolumeNameConflict", other === c.name ? `ImagingConnection ${c.name} is listed twice for this workload` : `ImagingConnections ${other} and ${c.name} map to the same volume name ${volumeName}`);
+    }
+    volumeOwner.set(volumeName, c.name);
+    const mountPath = normalizePath(c.workload.mountPath);
+    if (overlaps(mountPath, CAST_INI_DIR)) return fail("MountPathConflict", `ImagingConnection ${c.name}: mountPath ${mountPath} overlaps the CAST .ini directory ${CAST_INI_DIR}`);
+    for (const name of containers.value) {
+      const mounts = mountsByContainer.get(name) ?? [];
+      const clash = mounts.find((m) => overlaps(m.path, mountPath));
+      if (clash) return fail("MountPathConflict", `container ${JSON.stringify(name)}: ImagingConnections ${clash.owner} and ${c.name} mount at ${clash.path} and ${mountPath}; give them different, non-nested mountPaths`);
+      mounts.push({ path: mountPath, owner: c.name });
+      mountsByContainer.set(name, mounts);
+      used.add(name);
+      if (c.libpqEnv) {
+        const prior = libpqByContainer.get(name);
+        if (prior !== undefined) return fail("LibpqEnvConflict", `container ${JSON.stringify(name)}: ImagingConnections ${prior} and ${c.name} both set libpqEnv; libpq has one default (PGSSL*) per container, so enable it on one of them only`);
+        libpqByContainer.set(name, c.name);
+      }
+    }
+    const mount: VolumeMountPlan = { volumeName, source: { secretName: c.secretName }, defaultMode: SECRET_DEFAULT_MODE, mountPath, containers: containers.value };
+    plan.mounts.push(mount);
+    if (c.libpqEnv) {
+      plan.env.push({
+        containers: containers.value,
+        vars: [
+          { name: "PGSSLMODE", value: c.sslMode },
+          { name: "PGSSLCERT", value: inMount(mountPath, SECRET_KEYS.clientCrt) },
+          // libpq takes the PEM key, not the DER client.pk8 that pgjdbc needs.
+          { name: "PGSSLKEY", value: inMount(mountPath, SECRET_KEYS.clientKey) },
+          { name: "PGSSLROOTCERT", value: inMount(mountPath, SECRET_KEYS.rootCrt) },
+        ],
+      });
+    }
+  }
+
+  const iniContainers = input.containerNames.filter((n) => used.has(n));
+  plan.mounts.push({ volumeName: CAST_INI_VOLUME, source: { configMapName: input.iniConfigMapName }, defaultMode: INI_DEFAULT_MODE, mountPath: CAST_INI_DIR, containers: iniContainers });
+  plan.env.unshift({ containers: iniContainers, vars: [{ name: CAST_INI_ENV, value: inMount(CAST_INI_DIR, iniFile) }] });
+  return ok(plan);
+}
