@@ -3,13 +3,12 @@
  * and the API writes the operator makes per new SecureDatabase and per idle reconcile (from the audit log). Each
  * run starts from a server without TLS, so Ready includes the one restart of the first switch-over.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startControlPlane, OPERATOR_USER } from "../test/support/controlplane";
 import { startOperator } from "../test/support/operator";
 import { startPostgres } from "../test/support/postgres";
 import { waitFor } from "../test/support/process";
-import { startVolumeSyncer } from "../test/support/volume-syncer";
+import { databaseInCluster } from "../test/support/database-fixture";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const WRITES = new Set(["create", "update", "patch", "delete"]);
@@ -29,27 +28,7 @@ export async function runSecureDatabaseBench(): Promise<void> {
     for (let i = 0; i < RUNS; i++) {
       const ns = await cp.createNamespace("bench-sdb");
       const pg = await startPostgres({ name: `bench${i}` });
-      const conf = await readFile(join(pg.dataDir, "postgresql.conf"), "utf8");
-      const hba = await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8");
-      await cp.kubectl(["apply", "-f", "-"], {
-        input: JSON.stringify({
-          apiVersion: "apps/v1",
-          kind: "StatefulSet",
-          metadata: { name: "css", namespace: ns },
-          spec: { serviceName: "css", selector: { matchLabels: { app: "css" } }, template: { metadata: { labels: { app: "css" } }, spec: { containers: [{ name: "postgres", image: "postgres:15" }] } } },
-        }),
-      });
-      await cp.kubectl(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "pg", namespace: ns }, data: { "postgresql.conf": conf, "pg_hba.conf": hba } }) });
-      const syncer = await startVolumeSyncer({
-        kubeConfig: cp.kubeConfig,
-        namespace: ns,
-        pg,
-        volumes: [
-          { kind: "ConfigMap", name: "pg", dir: pg.dataDir, keys: ["postgresql.conf", "pg_hba.conf"], ownedByServer: true },
-          { kind: "Secret", name: "db-server-tls", dir: join(pg.dataDir, "tls"), ownedByServer: true },
-        ],
-        workload: { kind: "StatefulSet", name: "css" },
-      });
+      const { syncer } = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg", workloadName: "css", serverSecretName: "db-server-tls" });
       const operator = await startOperator(cp, ns);
       const since = new Date();
       const t0 = performance.now();

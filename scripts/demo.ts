@@ -10,7 +10,8 @@ import { parse, stringify } from "yaml";
 import { startControlPlane, type ControlPlane } from "../test/support/controlplane";
 import { startPostgres, type PostgresServer } from "../test/support/postgres";
 import { waitFor } from "../test/support/process";
-import { startVolumeSyncer, type VolumeSyncer } from "../test/support/volume-syncer";
+import type { VolumeSyncer } from "../test/support/volume-syncer";
+import { databaseInCluster } from "../test/support/database-fixture";
 import { caFromSecret, psqlAs, writeClientFiles } from "../test/support/mtls-client";
 import type { SecretObject } from "../src/kube/secrets";
 import type { SecureDatabase } from "../src/api/types";
@@ -58,35 +59,17 @@ async function main(): Promise<void> {
     const sample = parse(await readFile(join(REPO, "deploy/samples/securedatabase-generated-ca.yaml"), "utf8")) as SecureDatabase;
     const name = sample.metadata.name;
     const configMapName = sample.spec.postgres.configMapName;
-    const certDir = join(pg.dataDir, "tls");
     sample.metadata.namespace = NS;
     sample.spec.host = "localhost";
     sample.spec.port = pg.port;
     sample.spec.additionalDNSNames = [];
     sample.spec.additionalIPAddresses = ["127.0.0.1"];
-    sample.spec.postgres.certificateDirectory = certDir;
+    sample.spec.postgres.certificateDirectory = join(pg.dataDir, "tls");
     for (const rule of sample.spec.postgres.hba?.rules ?? []) rule.addresses = ["127.0.0.1/32"];
     sample.spec.verification = { ...sample.spec.verification, endpoint: `127.0.0.1:${pg.port}` };
     const workload = sample.spec.workloadRef!;
-    const conf = await readFile(join(pg.dataDir, "postgresql.conf"), "utf8");
-    const hba = await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8");
-    await kubectlOk(cp, ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: configMapName, namespace: NS }, data: { "postgresql.conf": conf, "pg_hba.conf": hba } }));
-    await kubectlOk(cp, ["apply", "-f", "-"], stringify({
-      apiVersion: "apps/v1",
-      kind: workload.kind,
-      metadata: { name: workload.name, namespace: NS },
-      spec: { serviceName: workload.name, selector: { matchLabels: { app: workload.name } }, template: { metadata: { labels: { app: workload.name } }, spec: { containers: [{ name: workload.container ?? "postgres", image: "postgres:15" }] } } },
-    }));
-    syncer = await startVolumeSyncer({
-      kubeConfig: cp.kubeConfig,
-      namespace: NS,
-      pg,
-      volumes: [
-        { kind: "ConfigMap", name: configMapName, dir: pg.dataDir, keys: ["postgresql.conf", "pg_hba.conf"], ownedByServer: true },
-        { kind: "Secret", name: `${name}-server-tls`, dir: certDir, ownedByServer: true },
-      ],
-      workload: { kind: workload.kind, name: workload.name },
-    });
+    const db = await databaseInCluster(cp, pg, { namespace: NS, configMapName, workloadName: workload.name, container: workload.container, serverSecretName: `${name}-server-tls` });
+    syncer = db.syncer;
 
     say("starting the operator (node dist/main.js) as system:serviceaccount:imaging-db-mtls-operator:imaging-db-mtls-operator");
     operator = spawn(process.execPath, [join(REPO, "dist/main.js"), "--kubeconfig", cp.operatorKubeconfigPath, "--namespace", NS], { stdio: ["ignore", "inherit", "inherit"] });

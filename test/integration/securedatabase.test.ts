@@ -10,7 +10,8 @@ import { OPERATOR_USER } from "../support/controlplane";
 import { startOperator } from "../support/operator";
 import { startPostgres, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
-import { startVolumeSyncer, type VolumeSyncer } from "../support/volume-syncer";
+import type { VolumeSyncer } from "../support/volume-syncer";
+import { databaseInCluster } from "../support/database-fixture";
 import { caFromSecret, psqlAs, strangerCA, writeClientFiles, type ClientFiles } from "../support/mtls-client";
 
 const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
@@ -79,31 +80,8 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
     ns = await cp.createNamespace("sdb");
     pg = await startPostgres({ name: "sdb" });
     await pg.sql("CREATE ROLE app LOGIN");
-    originalConf = await readFile(join(pg.dataDir, "postgresql.conf"), "utf8");
-    originalHba = await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8");
-    const configMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "pg-config", namespace: ns }, data: { "postgresql.conf": originalConf, "pg_hba.conf": originalHba } };
-    await apply(JSON.stringify(configMap));
-    await apply(`apiVersion: apps/v1
-kind: StatefulSet
-metadata: { name: css, namespace: ${ns} }
-spec:
-  serviceName: css
-  selector: { matchLabels: { app: css } }
-  template:
-    metadata: { labels: { app: css } }
-    spec:
-      containers: [{ name: postgres, image: postgres:15, env: [{ name: KEEP, value: me }] }]
-`);
-    syncer = await startVolumeSyncer({
-      kubeConfig: cp.kubeConfig,
-      namespace: ns,
-      pg,
-      volumes: [
-        { kind: "ConfigMap", name: "pg-config", dir: pg.dataDir, keys: ["postgresql.conf", "pg_hba.conf"], ownedByServer: true },
-        { kind: "Secret", name: "db-server-tls", dir: join(pg.dataDir, "tls"), ownedByServer: true },
-      ],
-      workload: { kind: "StatefulSet", name: "css" },
-    });
+    const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
+    ({ originalConf, originalHba, syncer } = db);
     operator = await startOperator(cp, ns);
   });
 

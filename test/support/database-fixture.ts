@@ -1,0 +1,58 @@
+import type * as k8s from "@kubernetes/client-node";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ControlPlane } from "./controlplane";
+import type { PostgresServer } from "./postgres";
+import { startVolumeSyncer, type VolumeSyncer } from "./volume-syncer";
+
+/** A database as a cluster would have it: its configuration in a ConfigMap, its StatefulSet, and the "kubelet". */
+export interface DatabaseInCluster {
+  configMapName: string;
+  workloadName: string;
+  /** Where the server Secret lands on this machine: spec.postgres.certificateDirectory. */
+  certificateDirectory: string;
+  originalConf: string;
+  originalHba: string;
+  syncer: VolumeSyncer;
+}
+
+/**
+ * Puts a real PostgreSQL server's own postgresql.conf and pg_hba.conf into a ConfigMap, creates its StatefulSet,
+ * and starts the volume syncer that lays the ConfigMap and the server Secret down and restarts the server on a
+ * rollout.
+ */
+export async function databaseInCluster(
+  cp: ControlPlane,
+  pg: PostgresServer,
+  opts: { namespace: string; configMapName: string; workloadName: string; container?: string; serverSecretName: string; kubeConfig?: k8s.KubeConfig },
+): Promise<DatabaseInCluster> {
+  const originalConf = await readFile(join(pg.dataDir, "postgresql.conf"), "utf8");
+  const originalHba = await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8");
+  const apply = async (body: object) => {
+    const r = await cp.kubectl(["apply", "-f", "-"], { input: JSON.stringify(body) });
+    if (r.code !== 0) throw new Error(r.stderr);
+  };
+  await apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: opts.configMapName, namespace: opts.namespace }, data: { "postgresql.conf": originalConf, "pg_hba.conf": originalHba } });
+  await apply({
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: { name: opts.workloadName, namespace: opts.namespace },
+    spec: {
+      serviceName: opts.workloadName,
+      selector: { matchLabels: { app: opts.workloadName } },
+      template: { metadata: { labels: { app: opts.workloadName } }, spec: { containers: [{ name: opts.container ?? "postgres", image: "postgres:15", env: [{ name: "KEEP", value: "me" }] }] } },
+    },
+  });
+  const certificateDirectory = join(pg.dataDir, "tls");
+  const syncer = await startVolumeSyncer({
+    kubeConfig: opts.kubeConfig ?? cp.kubeConfig,
+    namespace: opts.namespace,
+    pg,
+    volumes: [
+      { kind: "ConfigMap", name: opts.configMapName, dir: pg.dataDir, keys: ["postgresql.conf", "pg_hba.conf"], ownedByServer: true },
+      { kind: "Secret", name: opts.serverSecretName, dir: certificateDirectory, ownedByServer: true },
+    ],
+    workload: { kind: "StatefulSet", name: opts.workloadName },
+  });
+  return { configMapName: opts.configMapName, workloadName: opts.workloadName, certificateDirectory, originalConf, originalHba, syncer };
+}
