@@ -37,8 +37,8 @@ export type KeyUsageName =
   | "encipherOnly"
   | "decipherOnly";
 
-/** KeyUsage bits in RFC 5280 order (bit 0 first). */
-const KEY_USAGE_NAMES: readonly KeyUsageName[] = [
+/** KeyUsage bits in RFC 5280 order (bit 0 first): the one list both parsing and encoding use. */
+export const KEY_USAGE_NAMES: readonly KeyUsageName[] = [
   "digitalSignature",
   "nonRepudiation",
   "keyEncipherment",

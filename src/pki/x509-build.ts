@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { children, der, readTlv, content } from "./der.js";
+import { KEY_USAGE_NAMES, type KeyUsageName } from "./certificate.js";
 import { subtle, type CryptoKey, type SigningAlgorithm } from "./keys.js";
 
 export const OIDS = {
@@ -36,23 +37,8 @@ export function signatureAlgorithmIdentifier(alg: SigningAlgorithm): Buffer {
   return alg.name === "ECDSA" ? der.sequence(der.oid(oid)) : der.sequence(der.oid(oid), der.null());
 }
 
-export type KeyUsageBit =
-  | "digitalSignature"
-  | "nonRepudiation"
-  | "keyEncipherment"
-  | "dataEncipherment"
-  | "keyAgreement"
-  | "keyCertSign"
-  | "cRLSign";
-const KEY_USAGE_BITS: readonly KeyUsageBit[] = [
-  "digitalSignature",
-  "nonRepudiation",
-  "keyEncipherment",
-  "dataEncipherment",
-  "keyAgreement",
-  "keyCertSign",
-  "cRLSign",
-];
+/** The key usages the operator sets: the first seven bits, so the encoded BIT STRING is one byte. */
+export type KeyUsageBit = Exclude<KeyUsageName, "encipherOnly" | "decipherOnly">;
 
 export function extension(oid: string, critical: boolean, value: Uint8Array): Buffer {
   return critical ? der.sequence(der.oid(oid), der.boolean(true), der.octetString(value)) : der.sequence(der.oid(oid), der.octetString(value));
@@ -63,7 +49,7 @@ export const extensions = {
     extension(OIDS.basicConstraints, true, ca ? der.sequence(der.boolean(true), ...(pathLength === undefined ? [] : [der.integer(pathLength)])) : der.sequence()),
   /** DER BIT STRING: bit 0 is the most significant; trailing zero bits are dropped (X.690 §11.2.2). */
   keyUsage: (usages: readonly KeyUsageBit[]): Buffer => {
-    const bits = KEY_USAGE_BITS.map((u) => usages.includes(u));
+    const bits = KEY_USAGE_NAMES.slice(0, 7).map((u) => (usages as readonly string[]).includes(u));
     const last = bits.lastIndexOf(true);
     let byte = 0;
     bits.forEach((on, i) => {

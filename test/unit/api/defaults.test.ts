@@ -10,27 +10,9 @@ import {
   resolveImagingConnection,
   resolveSecureDatabase,
 } from "../../../src/api/defaults";
-import { API_VERSION, type ImagingConnection, type SecureDatabase } from "../../../src/api/types";
+import { imc, sdb } from "./builders";
 
 const H = 3_600_000;
-
-function sdb(spec: Partial<SecureDatabase["spec"]> = {}, name = "imaging-db", namespace = "cast"): SecureDatabase {
-  return {
-    apiVersion: API_VERSION,
-    kind: "SecureDatabase",
-    metadata: { name, namespace },
-    spec: { host: "db.example.com", postgres: { configMapName: "pg-config" }, ...spec },
-  };
-}
-
-function imc(spec: Partial<ImagingConnection["spec"]> = {}, name = "analysis", namespace = "cast"): ImagingConnection {
-  return {
-    apiVersion: API_VERSION,
-    kind: "ImagingConnection",
-    metadata: { name, namespace },
-    spec: { databaseRef: { name: "imaging-db" }, user: "operator", ...spec },
-  };
-}
 
 function deepFreeze<T>(o: T): T {
   if (typeof o === "object" && o !== null) {

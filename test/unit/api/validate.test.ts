@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { API_VERSION, type ImagingConnection, type SecureDatabase } from "../../../src/api/types";
+import type { ImagingConnection, SecureDatabase } from "../../../src/api/types";
 import {
   absolutePathProblem,
   databaseNameProblem,
@@ -21,24 +21,7 @@ import {
   type ValidationError,
 } from "../../../src/api/validate";
 import { SAMPLES_DIR } from "./crd-schema";
-
-function sdb(spec: Partial<SecureDatabase["spec"]> = {}, name = "imaging-db", namespace = "cast"): SecureDatabase {
-  return {
-    apiVersion: API_VERSION,
-    kind: "SecureDatabase",
-    metadata: { name, namespace },
-    spec: { host: "db.example.com", postgres: { configMapName: "pg-config" }, ...spec },
-  };
-}
-
-function imc(spec: Partial<ImagingConnection["spec"]> = {}, name = "analysis", namespace = "cast"): ImagingConnection {
-  return {
-    apiVersion: API_VERSION,
-    kind: "ImagingConnection",
-    metadata: { name, namespace },
-    spec: { databaseRef: { name: "imaging-db" }, user: "operator", ...spec },
-  };
-}
+import { imc, sdb } from "./builders";
 
 const pg = (extra: Partial<SecureDatabase["spec"]["postgres"]>): SecureDatabase["spec"]["postgres"] => ({ configMapName: "pg-config", ...extra });
 
