@@ -302,7 +302,7 @@ export class SecureDatabaseReconciler {
       const plan = planServerConfig(cm.data, name, spec);
       if (!plan.ok) return configProblem(plan.problem.reason, plan.problem.message);
       const renderedHash = servedMaterialHash([plan.data[spec.postgres.postgresqlConfKey], plan.data[spec.postgres.hbaConfKey]]);
-      if (!plan.changed && claimedBy === owner) return { applied: !plan.overridden, renderedHash, resourceVersion: cm.metadata.resourceVersion, step: configApplied(plan.overridden) };
+      if (!plan.changed && claimedBy === owner) return { applied: true, renderedHash, resourceVersion: cm.metadata.resourceVersion, step: configApplied() };
       try {
         const written = await this.ctx.client.patch<ConfigMapObject>(
           RESOURCES.ConfigMap,
@@ -312,7 +312,7 @@ export class SecureDatabaseReconciler {
         );
         this.ctx.cache.configMaps.observe(written);
         if (plan.changed) await this.ctx.events.record(sdb, "Normal", "ConfigApplied", `wrote the managed blocks of ${spec.postgres.postgresqlConfKey} (ssl = on, certificate files under ${spec.postgres.certificateDirectory}) and ${spec.postgres.hbaConfKey} (certificate-only TLS) in ConfigMap ${name}`);
-        return { applied: !plan.overridden, renderedHash, resourceVersion: written.metadata.resourceVersion, step: configApplied(plan.overridden) };
+        return { applied: true, renderedHash, resourceVersion: written.metadata.resourceVersion, step: configApplied() };
       } catch (err) {
         // Someone else edited the ConfigMap between our read and our write: read again and redo, never clobber.
         if (isApiError(err, 409) && attempt < 4) continue;
@@ -588,8 +588,7 @@ function configProblem(reason: string, message: string): { step: Step; applied: 
   return { applied: false, step: { conditions: [{ type: C.ConfigApplied, status: "False", reason, message }], requeueAt: new Date(Date.now() + 60_000) } };
 }
 
-function configApplied(overridden: { reason: string; message: string } | undefined): Step {
-  if (overridden) return { conditions: [{ type: C.ConfigApplied, status: "False", reason: overridden.reason, message: overridden.message }] };
+function configApplied(): Step {
   return { conditions: [{ type: C.ConfigApplied, status: "True", reason: "Applied", message: "postgresql.conf enables TLS with the operator's files; pg_hba.conf admits TCP clients only with a client certificate" }] };
 }
 

@@ -1,6 +1,6 @@
 import type { ResolvedSecureDatabaseSpec } from "../api/defaults";
 import { isConfigError, removeManagedBlock, upsertManagedBlock, type ManagedBlockCorrupt } from "../postgres/managed-block";
-import { findOverrides, renderPostgresqlConfBlock } from "../postgres/postgresql-conf";
+import { renderPostgresqlConfBlock } from "../postgres/postgresql-conf";
 import { renderHbaBlock } from "../postgres/pg-hba";
 
 export interface ConfigProblem {
@@ -9,15 +9,15 @@ export interface ConfigProblem {
 }
 
 export type ConfigPlan =
-  | { ok: true; data: Record<string, string>; changed: boolean; overridden?: ConfigProblem }
+  | { ok: true; data: Record<string, string>; changed: boolean }
   | { ok: false; problem: ConfigProblem };
 
 const fail = (reason: string, message: string): ConfigPlan => ({ ok: false, problem: { reason, message } });
 
 /**
  * What the PostgreSQL ConfigMap's data should be: our block last in postgresql.conf (last assignment wins) and
- * first in pg_hba.conf (first match wins), every other byte as it was. A hand-edited, broken block is reported,
- * never guessed at.
+ * first in pg_hba.conf (first match wins), every other byte as it was; a setting someone appended after our block
+ * ends up before it again. A hand-edited, broken block is reported, never guessed at.
  */
 export function planServerConfig(data: Readonly<Record<string, string>> | undefined, configMapName: string, spec: ResolvedSecureDatabaseSpec): ConfigPlan {
   const { postgresqlConfKey, hbaConfKey } = spec.postgres;
@@ -38,12 +38,8 @@ export function planServerConfig(data: Readonly<Record<string, string>> | undefi
   const newHba = upsertManagedBlock(hba, hbaBlock, "prepend");
   if (isConfigError(newHba)) return fail(newHba.reason, `${hbaConfKey} in ConfigMap ${configMapName}: ${newHba.message}`);
 
-  const plan: ConfigPlan = { ok: true, data: { ...data, [postgresqlConfKey]: newConf, [hbaConfKey]: newHba }, changed: newConf !== conf || newHba !== hba };
-  const overrides = findOverrides(newConf);
-  if (overrides.length > 0) {
-    plan.overridden = { reason: overrides[0]!.reason, message: `${postgresqlConfKey} in ConfigMap ${configMapName}: ${overrides.map((o) => o.message).join("; ")}` };
-  }
-  return plan;
+  // Our block is now last, so nothing in the file can override it (ALTER SYSTEM can: only the live probe sees that).
+  return { ok: true, data: { ...data, [postgresqlConfKey]: newConf, [hbaConfKey]: newHba }, changed: newConf !== conf || newHba !== hba };
 }
 
 /** The ConfigMap data with exactly our blocks removed (what deleting the SecureDatabase restores). */
