@@ -103,12 +103,14 @@ export function foreignVolumeConflict(workload: Workload, plan: PodTemplatePlan)
     const expected = "secretName" in m.source ? vol?.secret?.secretName === m.source.secretName : vol?.configMap?.name === m.source.configMapName;
     if (vol && !expected) return `the pod template already has a volume named "${m.volumeName}" that does not come from ${"secretName" in m.source ? `Secret ${m.source.secretName}` : `ConfigMap ${m.source.configMapName}`}`;
     for (const c of m.containers) {
-      const clash = spec?.containers?.find((x) => x.name === c)?.volumeMounts?.find((vm) => vm.mountPath === m.mountPath && vm.name !== m.volumeName);
+      const clash = spec?.containers?.find((x) => x.name === c)?.volumeMounts?.find((vm) => samePath(vm.mountPath, m.mountPath) && vm.name !== m.volumeName);
       if (clash) return `container "${c}" already mounts volume "${clash.name}" at ${m.mountPath}`;
     }
   }
   return undefined;
 }
+
+const samePath = (a: string, b: string): boolean => a.replace(/\/+$/, "") === b.replace(/\/+$/, "");
 
 export function containerNames(workload: Workload): string[] {
   return (workload.spec?.template?.spec?.containers ?? []).map((c) => c.name);

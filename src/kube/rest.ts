@@ -118,12 +118,15 @@ export class RestClient {
     return this.request<T>("POST", resourcePath(type, { namespace }), { body, query: { fieldManager: FIELD_MANAGER } });
   }
 
-  /** Server-side apply as our field manager: we own exactly the fields we send. */
-  apply<T>(type: ResourceType, ref: ObjectRef, body: unknown, subresource?: string, force = true): Promise<T> {
-    return this.request<T>("PATCH", resourcePath(type, ref, subresource), {
+  /**
+   * Server-side apply: the field manager owns exactly the fields sent. Distinct managers (one per concern) let
+   * two concerns patch the same object without one apply taking back the other's fields.
+   */
+  apply<T>(type: ResourceType, ref: ObjectRef, body: unknown, opts: { subresource?: string; force?: boolean; fieldManager?: string } = {}): Promise<T> {
+    return this.request<T>("PATCH", resourcePath(type, ref, opts.subresource), {
       body,
       contentType: APPLY_PATCH,
-      query: { fieldManager: FIELD_MANAGER, force },
+      query: { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: opts.force ?? true },
     });
   }
 

@@ -13,11 +13,9 @@ import {
   crlDecision,
   evaluateRenewal,
   generateCA,
-  isPkiError,
   issueClientCertificate,
   issueCRL,
   issueServerCertificate,
-  loadCA,
   loadIssuedCertificate,
   parseCRL,
   resolveKeySpec,
@@ -29,6 +27,9 @@ import {
 import { probeServer, reloadServer } from "../postgres/probe";
 import type { ReconcileResult } from "../runtime/workqueue";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
+import { readDatabaseCA } from "./database-ca";
+import { canonical } from "./status";
+import { failureBackoffMs } from "./verification-schedule";
 import { decideReload, servedMaterialHash } from "./reload-plan";
 import { planConfigCleanup, planServerConfig } from "./server-config";
 
@@ -135,7 +136,7 @@ export class SecureDatabaseReconciler {
     // 6. Reload, then verify what the server serves.
     const probeArgs = this.probeArgs(spec, trustBundle, admin.issued);
     if (config.applied) {
-      const reload = await this.ensureReload(sdb, spec, status, desiredHash, probeArgs, now);
+      const reload = await this.ensureReload(sdb, spec, status, desiredHash, probeArgs, workload.patched, now);
       conditions.push(...reload.conditions);
       if (reload.requeueAt) requeues.push(reload.requeueAt);
       const verify = await this.verify(sdb, spec, status, server.issued.serialNumber, probeArgs, reload.reloaded === true, now);
@@ -150,37 +151,11 @@ export class SecureDatabaseReconciler {
   private async ensureCA(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, now: Date): Promise<{ ca?: CertificateAuthority; step: Step }> {
     const ns = sdb.metadata.namespace!;
     const name = spec.ca.secretName;
-    if (spec.ca.mode === "Provided") {
-      const secret = await this.ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace: ns, name });
-      if (!secret) return caProblem("CASecretNotFound", `Secret ${name} (spec.ca.secretName) does not exist in namespace ${ns}; create it with tls.crt and tls.key of your CA`);
-      const data = secretBytes(secret);
-      if (!data["tls.crt"] || !data["tls.key"]) {
-        return caProblem("CASecretIncomplete", `Secret ${name} must hold tls.crt and tls.key (has: ${Object.keys(data).sort().join(", ") || "nothing"})`);
-      }
-      try {
-        const ca = await loadCA(data["tls.crt"], data["tls.key"], now);
-        return { ca, step: { conditions: [{ type: C.CAReady, status: "True", reason: "CAProvided", message: `signing with the CA brought in Secret ${name} (serial ${ca.facts.serialNumber})` }] } };
-      } catch (err) {
-        if (isPkiError(err)) return caProblem(err.reason, `Secret ${name}: ${err.message}`);
-        throw err;
-      }
-    }
-
-    const cached = this.ctx.cache.secrets.get(ns, name);
-    const secret = cached ?? (await this.ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace: ns, name }));
-    if (secret) {
-      if (secret.metadata.labels?.[OWNER_LABEL] !== ownerLabelValue("SecureDatabase", sdb.metadata.name)) {
-        return caProblem("CASecretNotOurs", `Secret ${name} exists but was not generated for this SecureDatabase; set spec.ca.mode: Provided to sign with it, or choose another spec.ca.secretName`);
-      }
-      const data = secretBytes(secret);
-      try {
-        const ca = await loadCA(data["tls.crt"] ?? Buffer.alloc(0), data["tls.key"] ?? Buffer.alloc(0), now);
-        return { ca, step: { conditions: [{ type: C.CAReady, status: "True", reason: "CAGenerated", message: `signing with the generated CA in Secret ${name} (serial ${ca.facts.serialNumber})` }] } };
-      } catch (err) {
-        // Never overwrite a CA key we cannot read: it may be the only copy. Say so and wait for a human.
-        if (isPkiError(err)) return caProblem("CASecretInvalid", `Secret ${name} holds a CA the operator cannot use (${err.message}); restore it from backup, or delete the Secret to generate a new CA (every client certificate will be re-issued)`);
-        throw err;
-      }
+    const read = await readDatabaseCA(this.ctx, ns, sdb.metadata.name, spec, now);
+    if (read.state === "problem") return caProblem(read.reason, read.message);
+    if (read.state === "ready") {
+      const message = read.provided ? `signing with the CA brought in Secret ${name} (serial ${read.ca.facts.serialNumber})` : `signing with the generated CA in Secret ${name} (serial ${read.ca.facts.serialNumber})`;
+      return { ca: read.ca, step: { conditions: [{ type: C.CAReady, status: "True", reason: read.provided ? "CAProvided" : "CAGenerated", message }] } };
     }
     const ca = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key: resolveKeySpec(spec.ca.privateKey), now });
     const body = desiredSecret({
@@ -327,21 +302,22 @@ export class SecureDatabaseReconciler {
 
   // ------------------------------------------------------------------------------------- the workload
 
-  private async ensureWorkloadMount(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, desiredHash: string): Promise<{ conditions: ConditionInput[] }> {
+  /** `patched`: the pod template changed in this pass, so its pods are being replaced. */
+  private async ensureWorkloadMount(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, desiredHash: string): Promise<{ conditions: ConditionInput[]; patched: boolean }> {
     const ref = spec.workloadRef;
-    if (!ref) return { conditions: [] };
+    if (!ref) return { conditions: [], patched: false };
     const ns = sdb.metadata.namespace!;
     const workload = await this.ctx.client.getOptional<Workload>(RESOURCES[ref.kind], { namespace: ns, name: ref.name });
     if (!workload) {
       const message = `${ref.kind} ${ref.name} (spec.workloadRef) does not exist in namespace ${ns}`;
       await this.ctx.events.record(sdb, "Warning", "WorkloadNotFound", message);
-      return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "WorkloadNotFound", message }] };
+      return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "WorkloadNotFound", message }], patched: false };
     }
     const containers = containerNames(workload);
     const container = ref.container ?? containers[0];
     if (!container || !containers.includes(container)) {
       const message = `${ref.kind} ${ref.name} has no container "${ref.container}" (it has: ${containers.join(", ") || "none"})`;
-      return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "ContainerNotFound", message }] };
+      return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "ContainerNotFound", message }], patched: false };
     }
     const plan: PodTemplatePlan = {
       mounts: [{ volumeName: SERVER_VOLUME, source: { secretName: spec.serverCertificate.secretName }, defaultMode: SERVER_KEY_MODE, mountPath: spec.postgres.certificateDirectory, containers: [container] }],
@@ -349,12 +325,13 @@ export class SecureDatabaseReconciler {
       annotations: spec.reload.strategy === "RolloutRestart" ? { [CONFIG_HASH_ANNOTATION]: desiredHash } : {},
     };
     const conflict = foreignVolumeConflict(workload, plan);
-    if (conflict) return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "VolumeConflict", message: `${ref.kind} ${ref.name}: ${conflict}` }] };
-    if (!podTemplateHasPlan(workload, plan)) {
+    if (conflict) return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "VolumeConflict", message: `${ref.kind} ${ref.name}: ${conflict}` }], patched: false };
+    const patched = !podTemplateHasPlan(workload, plan);
+    if (patched) {
       await this.ctx.client.apply(RESOURCES[ref.kind], { namespace: ns, name: ref.name }, podTemplateApplyPatch(ref.kind, ref.name, ns, plan));
       await this.ctx.events.record(sdb, "Normal", "WorkloadPatched", `mounted Secret ${spec.serverCertificate.secretName} at ${spec.postgres.certificateDirectory} in container ${container} of ${ref.kind} ${ref.name}`);
     }
-    return { conditions: [{ type: "WorkloadPatched", status: "True", reason: "Mounted", message: `${ref.kind} ${ref.name} mounts the server Secret at ${spec.postgres.certificateDirectory}` }] };
+    return { conditions: [{ type: "WorkloadPatched", status: "True", reason: "Mounted", message: `${ref.kind} ${ref.name} mounts the server Secret at ${spec.postgres.certificateDirectory}` }], patched };
   }
 
   // ---------------------------------------------------------------------------------- reload and verify
@@ -380,6 +357,7 @@ export class SecureDatabaseReconciler {
     status: SecureDatabaseStatus,
     desiredHash: string,
     probeArgs: ReturnType<SecureDatabaseReconciler["probeArgs"]>,
+    rolloutUnderway: boolean,
     now: Date,
   ): Promise<{ conditions: ConditionInput[]; requeueAt?: Date; reloaded?: boolean }> {
     const strategy = spec.reload.strategy;
@@ -393,7 +371,12 @@ export class SecureDatabaseReconciler {
       retryAfterMs: STALE_RETRY_MS,
     });
     const reloaded = (reason: string, message: string) => ({ reloaded: true, conditions: [{ type: C.Reloaded, status: "True" as const, reason, message }] });
-    if (!decision.reload) return { conditions: [{ type: C.Reloaded, status: "True", reason: decision.reason, message: status.reload?.message ?? "the server has loaded the current files" }] };
+    if (!decision.reload) {
+      // Nothing new to load: keep saying how the current files got loaded, so a quiet reconcile writes nothing.
+      const earlier = sdb.status?.conditions?.find((c) => c.type === C.Reloaded && c.status === "True");
+      if (decision.reason === "UpToDate" && earlier) return { conditions: [{ type: C.Reloaded, status: "True", reason: earlier.reason, message: earlier.message }] };
+      return { conditions: [{ type: C.Reloaded, status: "True", reason: decision.reason, message: status.reload?.message ?? "the server has loaded the current files" }] };
+    }
 
     if (strategy === "None") {
       return { conditions: [{ type: C.Reloaded, status: "False", reason: "ManualReloadRequired", message: "reload.strategy is None: reload the server yourself (SELECT pg_reload_conf(), or restart it) once the kubelet has updated the files" }] };
@@ -414,9 +397,12 @@ export class SecureDatabaseReconciler {
     }
     if (result.reason === "ServerNotServingTLS" && spec.workloadRef) {
       // First switch-over: a server without TLS cannot be reached over mTLS, so restart it once.
-      const message = `the server did not serve TLS yet; restarted ${spec.workloadRef.kind} ${spec.workloadRef.name} once`;
+      const message = rolloutUnderway
+        ? `the server did not serve TLS yet; ${spec.workloadRef.kind} ${spec.workloadRef.name} is restarting with the server Secret mounted`
+        : `the server did not serve TLS yet; restarted ${spec.workloadRef.kind} ${spec.workloadRef.name} once`;
       status.reload = { strategy, appliedHash: desiredHash, lastReloadTime: now.toISOString(), message };
-      await this.bumpRollout(sdb, spec, desiredHash);
+      // Mounting the server Secret just now already rolls the pods: a second restart would only add downtime.
+      if (!rolloutUnderway) await this.bumpRollout(sdb, spec, desiredHash);
       return reloaded("RolloutRequested", message);
     }
     const hint =
@@ -462,8 +448,8 @@ export class SecureDatabaseReconciler {
     const endpoint = `${probeArgs.host}:${probeArgs.port}`;
     if (!result.ok) {
       // Back off against a server that is down: 5 s, doubling, up to the verification interval.
-      const lastOk = previous?.lastSuccessTime ? now.getTime() - new Date(previous.lastSuccessTime).getTime() : Infinity;
-      const delay = Math.min(spec.verification.intervalMs, Math.max(5000, Math.min(lastOk / 4, 60_000)));
+      const failing = sdb.status?.conditions?.find((c) => c.type === C.Verified && c.status === "False");
+      const delay = failureBackoffMs({ lastAttemptTime: now.toISOString(), lastSuccessTime: previous?.lastSuccessTime, failingSince: failing?.lastTransitionTime }, spec.verification.intervalMs, now);
       status.verification = { ...previous, endpoint, lastAttemptTime: now.toISOString(), matchesCurrent: undefined, message: result.message };
       if (previous?.message !== result.message) await this.ctx.events.record(sdb, "Warning", "VerificationFailed", `mTLS connection to ${endpoint} failed: ${result.message}`);
       return { conditions: [{ type: C.Verified, status: "False", reason: result.reason, message: `mTLS connection to ${endpoint} as ${probeArgs.user} failed: ${result.message}` }], requeueAt: new Date(now.getTime() + delay) };
@@ -574,7 +560,7 @@ export class SecureDatabaseReconciler {
       RESOURCES.SecureDatabase,
       { namespace: sdb.metadata.namespace, name: sdb.metadata.name },
       { apiVersion: sdb.apiVersion, kind: sdb.kind, metadata: { name: sdb.metadata.name, namespace: sdb.metadata.namespace }, status: cleaned },
-      "status",
+      { subresource: "status" },
     );
     this.ctx.cache.secureDatabases.observe(written);
   }
@@ -601,12 +587,6 @@ export function summarize(conditions: readonly ConditionInput[]): ConditionInput
 
 function sameStatus(a: SecureDatabaseStatus | undefined, b: SecureDatabaseStatus): boolean {
   return canonical(a ?? {}) === canonical(b);
-}
-
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y))) : v,
-  );
 }
 
 export type { Condition };
