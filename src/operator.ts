@@ -1,13 +1,29 @@
 import type * as k8s from "@kubernetes/client-node";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL } from "./api/types";
+import { CONNECTIONS_ANNOTATION } from "./imaging/workload-plan";
 import { EventRecorder } from "./kube/events";
+import type { WorkloadKind } from "./kube/pod-template";
 import { RESOURCES } from "./kube/resources";
 import { RestClient } from "./kube/rest";
 import type { Logger } from "./log";
-import type { ConfigMapObject, ImagingConnectionObject, OperatorContext, SecretCacheObject, SecureDatabaseObject } from "./reconcilers/context";
+import { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./reconcilers/connection-workload";
+import {
+  IMC_BY_DATABASE,
+  IMC_BY_WORKLOAD,
+  indexImagingConnections,
+  targetedWorkloads,
+  workloadKey,
+  type ConfigMapObject,
+  type ImagingConnectionObject,
+  type OperatorContext,
+  type SecretCacheObject,
+  type SecureDatabaseObject,
+  type WorkloadObject,
+} from "./reconcilers/context";
+import { ImagingConnectionReconciler } from "./reconcilers/imagingconnection";
 import { SecureDatabaseReconciler } from "./reconcilers/securedatabase";
-import { Informer, objectKey, type KubeObject } from "./runtime/informer";
-import { WorkQueue } from "./runtime/workqueue";
+import { Informer, objectKey, type InformerEvent, type KubeObject } from "./runtime/informer";
+import { WorkQueue, type ReconcileResult } from "./runtime/workqueue";
 
 export interface OperatorOptions {
   kubeConfig: k8s.KubeConfig;
@@ -32,10 +48,26 @@ function ownerOf(obj: KubeObject): { kind: string; key: string } | undefined {
   return { kind: owner.slice(0, dot), key: objectKey(obj.metadata.namespace, owner.slice(dot + 1)) };
 }
 
+const json = (v: unknown): string => JSON.stringify(v ?? null);
+
+/**
+ * Whether an update is one a reconcile must see: spec (generation), deletion, finalizers, labels or
+ * annotations. Status-only updates, our own included, are not: a status write must never trigger the next probe.
+ */
+function specOrMetaChanged(event: InformerEvent, obj: KubeObject, old: KubeObject | undefined): boolean {
+  if (event !== "update" || !old) return true;
+  const a = old.metadata;
+  const b = obj.metadata;
+  return a.generation !== b.generation || a.deletionTimestamp !== b.deletionTimestamp || json(a.finalizers) !== json(b.finalizers) || json(a.labels) !== json(b.labels) || json(a.annotations) !== json(b.annotations);
+}
+
 /** Wires caches to work queues to reconcilers, and starts and stops them together. */
 export class Operator {
   readonly context: OperatorContext;
   readonly secureDatabaseQueue: WorkQueue;
+  readonly imagingConnectionQueue: WorkQueue;
+  /** Keyed `<Kind>/<namespace>/<name>`: the CAST Imaging workloads ImagingConnections patch. */
+  readonly workloadQueue: WorkQueue;
   private readonly informers: Informer<KubeObject>[];
 
   constructor(opts: OperatorOptions) {
@@ -54,30 +86,81 @@ export class Operator {
         imagingConnections: informer<ImagingConnectionObject>(RESOURCES.ImagingConnection),
         secrets: informer<SecretCacheObject>(RESOURCES.Secret, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`),
         configMaps: informer<ConfigMapObject>(RESOURCES.ConfigMap, OWNER_LABEL),
+        workloads: { Deployment: informer<WorkloadObject>(RESOURCES.Deployment), StatefulSet: informer<WorkloadObject>(RESOURCES.StatefulSet) },
       },
     };
-    const sdbReconciler = new SecureDatabaseReconciler(this.context);
-    this.secureDatabaseQueue = new WorkQueue((key) => sdbReconciler.reconcile(...splitKey(key)), {
-      concurrency: opts.concurrency ?? 4,
-      baseBackoffMs: 1000,
-      maxBackoffMs: 5 * 60_000,
-      onError: (key, err, retryInMs) =>
-        log.error("reconcile failed", { resource: `SecureDatabase/${splitKey(key)[1]}`, namespace: splitKey(key)[0], reason: "ReconcileError", error: err instanceof Error ? err.message : String(err), retryInMs }),
-    });
-
     const { cache } = this.context;
-    cache.secureDatabases.on((event, obj) => {
+    indexImagingConnections(cache.imagingConnections);
+
+    const queue = (kind: string, reconcile: (key: string) => Promise<ReconcileResult>) =>
+      new WorkQueue(reconcile, {
+        concurrency: opts.concurrency ?? 4,
+        baseBackoffMs: 1000,
+        maxBackoffMs: 5 * 60_000,
+        onError: (key, err, retryInMs) =>
+          log.error("reconcile failed", { resource: `${kind}/${key.slice(key.lastIndexOf("/") + 1)}`, namespace: key.split("/").at(-2) ?? "", reason: "ReconcileError", error: err instanceof Error ? err.message : String(err), retryInMs }),
+      });
+    const sdbReconciler = new SecureDatabaseReconciler(this.context);
+    const imcReconciler = new ImagingConnectionReconciler(this.context);
+    const workloadReconciler = new ConnectionWorkloadReconciler(this.context);
+    this.secureDatabaseQueue = queue("SecureDatabase", (key) => sdbReconciler.reconcile(...splitKey(key)));
+    this.imagingConnectionQueue = queue("ImagingConnection", (key) => imcReconciler.reconcile(...splitKey(key)));
+    this.workloadQueue = queue("Workload", (key) => workloadReconciler.reconcile(key));
+
+    const connectionsOf = (dbKey: string) => {
+      for (const imc of cache.imagingConnections.byIndex(IMC_BY_DATABASE, dbKey)) this.imagingConnectionQueue.add(objectKey(imc.metadata.namespace, imc.metadata.name));
+    };
+    const workloadsOf = (imc: ImagingConnectionObject | undefined) => {
+      if (imc) for (const key of targetedWorkloads(imc)) this.workloadQueue.add(key);
+    };
+
+    cache.secureDatabases.on((event, obj, old) => {
       const key = objectKey(obj.metadata.namespace, obj.metadata.name);
       if (event === "delete") this.secureDatabaseQueue.forget(key);
-      else this.secureDatabaseQueue.add(key);
+      else if (specOrMetaChanged(event, obj, old)) this.secureDatabaseQueue.add(key);
+      // Connections read the database's status (Ready) too.
+      connectionsOf(key);
     });
-    const toOwner = (_event: string, obj: KubeObject) => {
+    cache.imagingConnections.on((event, obj, old) => {
+      const key = objectKey(obj.metadata.namespace, obj.metadata.name);
+      if (!specOrMetaChanged(event, obj, old)) return;
+      if (event === "delete") this.imagingConnectionQueue.forget(key);
+      else this.imagingConnectionQueue.add(key);
+      // A connection that left a workload (spec edit, deletion) must be taken out of its plan too.
+      workloadsOf(obj);
+      workloadsOf(old);
+    });
+    cache.secrets.on((_event, obj) => {
+      const owner = ownerOf(obj);
+      if (owner?.kind === "SecureDatabase") {
+        this.secureDatabaseQueue.add(owner.key);
+        connectionsOf(owner.key);
+      } else if (owner?.kind === "ImagingConnection") {
+        this.imagingConnectionQueue.add(owner.key);
+        const [namespace, name] = splitKey(owner.key);
+        workloadsOf(cache.imagingConnections.get(namespace, name));
+      }
+    });
+    cache.configMaps.on((_event, obj) => {
       const owner = ownerOf(obj);
       if (owner?.kind === "SecureDatabase") this.secureDatabaseQueue.add(owner.key);
-    };
-    cache.secrets.on(toOwner);
-    cache.configMaps.on(toOwner);
-    this.informers = [cache.secureDatabases, cache.imagingConnections, cache.secrets, cache.configMaps] as Informer<KubeObject>[];
+      if (obj.metadata.labels?.[OWNER_LABEL] === CAST_INI_OWNER) {
+        const ref = obj.metadata.ownerReferences?.[0];
+        if (ref && (ref.kind === "Deployment" || ref.kind === "StatefulSet")) this.workloadQueue.add(workloadKey(ref.kind, obj.metadata.namespace ?? "", ref.name));
+      }
+    });
+    for (const kind of ["Deployment", "StatefulSet"] as const satisfies readonly WorkloadKind[]) {
+      cache.workloads[kind].on((event, obj, old) => {
+        // Replica counts and rollout status change all the time; only the template matters here.
+        if (event === "update" && old && old.metadata.generation === obj.metadata.generation) return;
+        const key = workloadKey(kind, obj.metadata.namespace ?? "", obj.metadata.name);
+        const targeting = cache.imagingConnections.byIndex(IMC_BY_WORKLOAD, key);
+        const ours = obj.spec?.template?.metadata?.annotations?.[CONNECTIONS_ANNOTATION] !== undefined;
+        if (targeting.length > 0 || ours) this.workloadQueue.add(key);
+        for (const imc of targeting) this.imagingConnectionQueue.add(objectKey(imc.metadata.namespace, imc.metadata.name));
+      });
+    }
+    this.informers = [cache.secureDatabases, cache.imagingConnections, cache.secrets, cache.configMaps, cache.workloads.Deployment, cache.workloads.StatefulSet] as Informer<KubeObject>[];
   }
 
   /** Starts every cache; reconciles begin as the caches fill. Resolves once all caches have synced. */
@@ -93,6 +176,6 @@ export class Operator {
 
   async stop(): Promise<void> {
     for (const i of this.informers) i.stop();
-    await this.secureDatabaseQueue.shutdown();
+    await Promise.all([this.secureDatabaseQueue.shutdown(), this.imagingConnectionQueue.shutdown(), this.workloadQueue.shutdown()]);
   }
 }

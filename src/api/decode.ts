@@ -494,6 +494,7 @@ const connectionDeclaration = object<ConnectionDeclaration>()({
 });
 
 const connectionVerificationStatus = object<ConnectionVerificationStatus>()({
+  serialNumber: optional(string),
   lastAttemptTime: optional(string),
   lastSuccessTime: optional(string),
   message: optional(string),

@@ -132,7 +132,7 @@ export const IMAGING_CONNECTION_CONDITIONS = {
   /** Every listed workload mounts the client Secret and the CAST .ini. */
   WorkloadsPatched: "WorkloadsPatched",
   /** A live mTLS login with this certificate succeeded. */
-  Verified: "Verified",
+  ConnectionVerified: "ConnectionVerified",
   /** The SecureDatabase revokes this connection (trust.revocations[].connectionName). */
   Revoked: "Revoked",
 } as const;
@@ -468,6 +468,8 @@ export interface ConnectionDeclaration {
 }
 
 export interface ConnectionVerificationStatus {
+  /** The client certificate serial the last successful login presented. */
+  serialNumber?: string;
   lastAttemptTime?: string;
   lastSuccessTime?: string;
   message?: string;

@@ -12,8 +12,10 @@
  *   client files: client.key, client.crt, client.pk8 ("for JDBC connections"), client.pem.pk8, client.pfx
  *   ("pkcs12 for .NET connections"), root.crt.
  * The part of the page that spells out the section format and key names could NOT be retrieved. The section
- * header `[host:port]` comes from the project's design notes (cast-imaging.md, gathered from that page); the
- * KEY NAMES BELOW ARE UNCONFIRMED: they are the libpq / PostgreSQL JDBC connection parameter names, which the
+ * header `[host:port]` comes from the project's design notes (cast-imaging.md, gathered from that page), and
+ * CAST's page on source-code encryption (/administer/db/source-code-encryption, which says it uses "an .ini file
+ * in exactly the same way") confirms the shape: `[host:port,database]`, the host in lower case ("must use
+ * lowercase letters"), the database optional (postgres when omitted). The KEY NAMES BELOW ARE UNCONFIRMED: they are the libpq / PostgreSQL JDBC connection parameter names, which the
  * design notes also quote (`ssl=true`, `sslmode=verify-full`):
  *
  *   [db.example.com:5432]

@@ -18,10 +18,11 @@
  */
 import { createHash } from "node:crypto";
 import type { ResolvedConnectionWorkload } from "../api/defaults";
-import type { PodTemplatePlan, VolumeMountPlan } from "../kube/pod-template";
-import { inMount } from "./declaration";
+import { foreignVolumeConflict, podTemplateHasPlan, type PodTemplatePlan, type VolumeMountPlan, type Workload } from "../kube/pod-template";
 import { SECRET_KEYS } from "../pki/secret-layout";
-import { fail, ok, type ImagingResult } from "./result";
+import { renderCastIni, type CastIniEntry } from "./cast-ini";
+import { inMount } from "./declaration";
+import { fail, ok, type ImagingError, type ImagingResult } from "./result";
 
 export const CAST_INI_ENV = "CASTCONNECTIONEXTRAPARAMETERS";
 /** Where the .ini ConfigMap is mounted (outside the default Secret mount root /etc/cast-imaging/mtls/<name>). */
@@ -146,4 +147,105 @@ export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Imag
   plan.mounts.push({ volumeName: CAST_INI_VOLUME, source: { configMapName: input.iniConfigMapName }, defaultMode: INI_DEFAULT_MODE, mountPath: CAST_INI_DIR, containers: iniContainers });
   plan.env.unshift({ containers: iniContainers, vars: [{ name: CAST_INI_ENV, value: inMount(CAST_INI_DIR, iniFile) }] });
   return ok(plan);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Admission: which of the connections targeting one workload get in, and the plan and .ini they make together.
+
+/** On the pod template: a digest of our mounts and env, so "exactly our plan is there" is one comparison. */
+export const CONNECTIONS_ANNOTATION = "mtls.imaging.dev/connections";
+
+export interface WorkloadCandidate extends WorkloadConnection {
+  /** Its section of the CAST .ini. */
+  iniEntry: CastIniEntry;
+}
+
+export interface WorkloadAdmission {
+  /** What the pod template must carry (empty when nothing is admitted). */
+  plan: PodTemplatePlan;
+  /** The rendered .ini of the admitted connections ("" when none). */
+  ini: string;
+  admitted: string[];
+  /** Connections left out, with why. */
+  refused: Map<string, ImagingError>;
+}
+
+/**
+ * The ConfigMap holding a workload's CAST .ini: `cast-mtls-ini-<kind>-<name>`, or, past the 253 characters a
+ * ConfigMap name may have, truncated with a hash of the full name so distinct workloads never share one.
+ */
+export function iniConfigMapName(kind: string, workloadName: string): string {
+  const plain = `cast-mtls-ini-${kind.toLowerCase()}-${workloadName}`;
+  if (plain.length <= 253) return plain;
+  const hash = createHash("sha256").update(`${kind}/${workloadName}`, "utf8").digest("hex").slice(0, 10);
+  return `${plain.slice(0, 253 - 11).replace(/[-.]+$/, "")}-${hash}`;
+}
+
+/** Volumes and env already on the template that our plan would overwrite, or undefined. */
+function foreignConflict(workload: Workload, plan: PodTemplatePlan): string | undefined {
+  const volume = foreignVolumeConflict(workload, plan);
+  if (volume) return volume;
+  // A value already there in a container we never patched (it has no .ini mount of ours) belongs to someone else
+  // (the chart, a hand edit): overwriting it would break their setting and flap with their next sync. In a
+  // container we patched, the values are ours from the previous plan.
+  const containers = workload.spec?.template?.spec?.containers ?? [];
+  for (const e of plan.env) {
+    for (const name of e.containers) {
+      const container = containers.find((c) => c.name === name);
+      if (container?.volumeMounts?.some((m) => m.name === CAST_INI_VOLUME)) continue;
+      for (const v of e.vars) {
+        const theirs = container?.env?.find((x) => x.name === v.name);
+        if (theirs && theirs.value !== v.value) return `container "${name}" already sets ${v.name}=${JSON.stringify(theirs.value ?? "")} (from the chart or by hand); remove it so the operator can set it`;
+      }
+    }
+  }
+  return undefined;
+}
+
+function planDigest(plan: PodTemplatePlan): string {
+  return createHash("sha256").update(JSON.stringify({ mounts: plan.mounts, env: plan.env }), "utf8").digest("hex").slice(0, 16);
+}
+
+/**
+ * Admits candidates one at a time in the given order (oldest first, so a newcomer can never push out a
+ * connection that already works): a candidate whose mounts, env or .ini section conflict with those admitted
+ * before it, or with what the workload already carries, is refused with the reason. Deterministic: the same
+ * inputs give byte-identical plans and .ini, so nothing flaps.
+ */
+export function admitConnections(input: { candidates: readonly WorkloadCandidate[]; workload: Workload; iniConfigMapName: string }): WorkloadAdmission {
+  const containerNamesOf = (input.workload.spec?.template?.spec?.containers ?? []).map((c) => c.name);
+  const refused = new Map<string, ImagingError>();
+  let admitted: WorkloadCandidate[] = [];
+  let plan: PodTemplatePlan = { mounts: [], env: [], annotations: {} };
+  let ini = "";
+  for (const c of input.candidates) {
+    const trial = [...admitted, c];
+    const planned = connectionWorkloadPlan({ connections: trial, containerNames: containerNamesOf, iniConfigMapName: input.iniConfigMapName });
+    if (!planned.ok) {
+      refused.set(c.name, planned.error);
+      continue;
+    }
+    const conflict = foreignConflict(input.workload, planned.value);
+    if (conflict) {
+      refused.set(c.name, { reason: "WorkloadConflict", message: `${c.workload.kind} ${c.workload.name}: ${conflict}` });
+      continue;
+    }
+    const rendered = renderCastIni(trial.map((t) => t.iniEntry));
+    if (!rendered.ok) {
+      refused.set(c.name, rendered.error);
+      continue;
+    }
+    admitted = trial;
+    plan = planned.value;
+    ini = rendered.value;
+  }
+  if (admitted.length > 0) plan.annotations = { [CONNECTIONS_ANNOTATION]: planDigest(plan) };
+  return { plan, ini, admitted: admitted.map((a) => a.name), refused };
+}
+
+/** Does the template carry exactly this admission's plan (nothing of ours missing, nothing of ours left over)? */
+export function workloadHasExactly(workload: Workload, plan: PodTemplatePlan): boolean {
+  const digest = workload.spec?.template?.metadata?.annotations?.[CONNECTIONS_ANNOTATION];
+  if (plan.mounts.length === 0) return digest === undefined;
+  return digest === plan.annotations[CONNECTIONS_ANNOTATION] && podTemplateHasPlan(workload, plan);
 }

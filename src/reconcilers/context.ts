@@ -1,14 +1,16 @@
 import type { ImagingConnection, SecureDatabase } from "../api/types";
 import type { EventRecorder } from "../kube/events";
+import type { Workload, WorkloadKind } from "../kube/pod-template";
 import type { RestClient } from "../kube/rest";
 import type { SecretObject } from "../kube/secrets";
 import type { Logger } from "../log";
-import type { Informer, KubeObject } from "../runtime/informer";
+import { objectKey, type Informer, type KubeObject } from "../runtime/informer";
 
 export type ConfigMapObject = KubeObject & { data?: Record<string, string> };
 export type SecureDatabaseObject = SecureDatabase & KubeObject;
 export type ImagingConnectionObject = ImagingConnection & KubeObject;
 export type SecretCacheObject = SecretObject & KubeObject;
+export type WorkloadObject = Workload & KubeObject;
 
 /** What every reconciler works with: the caches it reads, the client it writes with, and the clock. */
 export interface OperatorContext {
@@ -18,10 +20,39 @@ export interface OperatorContext {
   now: () => Date;
   cache: {
     secureDatabases: Informer<SecureDatabaseObject>;
+    /** Indexed by IMC_BY_DATABASE and IMC_BY_WORKLOAD (see indexImagingConnections). */
     imagingConnections: Informer<ImagingConnectionObject>;
     /** Secrets we manage (label-selected). Brought CA Secrets are read directly. */
     secrets: Informer<SecretCacheObject>;
-    /** PostgreSQL ConfigMaps claimed by a SecureDatabase (label-selected). */
+    /** ConfigMaps we claim or own (label-selected): PostgreSQL configuration and CAST .ini files. */
     configMaps: Informer<ConfigMapObject>;
+    /** Every Deployment and StatefulSet in scope: a Helm upgrade that drops our mounts must be seen. */
+    workloads: Record<WorkloadKind, Informer<WorkloadObject>>;
   };
+}
+
+/** Index of ImagingConnections by the SecureDatabase they reference: `<namespace>/<name>`. */
+export const IMC_BY_DATABASE = "database";
+/** Index of ImagingConnections by the workloads they target: `<Kind>/<namespace>/<name>`. */
+export const IMC_BY_WORKLOAD = "workload";
+
+export const workloadKey = (kind: WorkloadKind, namespace: string, name: string): string => `${kind}/${namespace}/${name}`;
+
+export function parseWorkloadKey(key: string): { kind: WorkloadKind; namespace: string; name: string } {
+  const [kind, namespace, ...rest] = key.split("/");
+  return { kind: kind as WorkloadKind, namespace: namespace ?? "", name: rest.join("/") };
+}
+
+export function indexImagingConnections(informer: Informer<ImagingConnectionObject>): void {
+  informer.addIndex(IMC_BY_DATABASE, (imc) => {
+    if (!imc.spec?.databaseRef?.name) return [];
+    return [objectKey(imc.spec.databaseRef.namespace ?? imc.metadata.namespace, imc.spec.databaseRef.name)];
+  });
+  informer.addIndex(IMC_BY_WORKLOAD, (imc) => targetedWorkloads(imc));
+}
+
+/** The workload keys an ImagingConnection targets (raw spec: also for objects that do not validate). */
+export function targetedWorkloads(imc: ImagingConnectionObject): string[] {
+  const ns = imc.metadata.namespace ?? "default";
+  return (imc.spec?.workloads ?? []).filter((w) => w?.kind && w.name).map((w) => workloadKey(w.kind, ns, w.name));
 }

@@ -5,9 +5,9 @@ import type { ControlPlane } from "./controlplane";
 
 /**
  * Runs the operator in this process, authenticated as its own ServiceAccount user (so only the shipped RBAC
- * applies), watching one namespace. LOG_OPERATOR=1 shows its log lines.
+ * applies), watching one namespace (every namespace when undefined). LOG_OPERATOR=1 shows its log lines.
  */
-export async function startOperator(cp: ControlPlane, namespace: string, opts: { now?: () => Date } = {}): Promise<Operator> {
+export async function startOperator(cp: ControlPlane, namespace: string | undefined, opts: { now?: () => Date } = {}): Promise<Operator> {
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(cp.operatorKubeconfigPath);
   const log = process.env.LOG_OPERATOR ? createLogger("debug") : silentLogger();

@@ -1,0 +1,109 @@
+import { expect } from "chai";
+import type { ImagingConnection } from "../../src/api/types";
+import type { SecretObject } from "../../src/kube/secrets";
+import { secretBytes } from "../../src/kube/secrets";
+import { loadIssuedCertificate } from "../../src/pki";
+import type { Operator } from "../../src/operator";
+import { controlPlane } from "../support/hooks";
+import { startOperator } from "../support/operator";
+import { waitFor } from "../support/process";
+
+async function getJson<T>(args: string[]): Promise<T> {
+  const r = await controlPlane().kubectl([...args, "-o", "json"]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as T;
+}
+
+async function kubectl(args: string[], input?: string): Promise<void> {
+  const r = await controlPlane().kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
+}
+
+async function waitForCertificateReady(ns: string, name: string, status: string): Promise<ImagingConnection> {
+  let last: ImagingConnection | undefined;
+  await waitFor(
+    `ImagingConnection ${name} CertificateReady=${status}`,
+    async () => {
+      last = await getJson<ImagingConnection>(["get", "imc", name, "-n", ns]);
+      return last.status?.conditions?.find((c) => c.type === "CertificateReady")?.status === status;
+    },
+    60_000,
+    200,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last status: ${JSON.stringify(last?.status)}`);
+  });
+  return last!;
+}
+
+/**
+ * A connection in one namespace, its database in another: only the database's own spec.allowedNamespaces can let
+ * the connection have an identity from its CA. Runs the operator across all namespaces, as a cluster install does.
+ */
+describe("ImagingConnection across namespaces (real API server, operator watching every namespace)", function () {
+  this.timeout(120_000);
+  let operator: Operator;
+  let dbNs: string;
+  let appNs: string;
+
+  before(async () => {
+    const cp = controlPlane();
+    dbNs = await cp.createNamespace("xdb");
+    appNs = await cp.createNamespace("xapp");
+    operator = await startOperator(cp, undefined);
+    // The database need not be reachable for its CA and trust bundle to exist: those come first.
+    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: shared, namespace: ${dbNs} }
+spec:
+  host: shared-db.${dbNs}.svc
+  postgres: { configMapName: absent }
+`);
+    await waitFor("the database's trust bundle", async () => (await controlPlane().kubectl(["get", "secret", "shared-server-tls", "-n", dbNs])).code === 0, 60_000, 200);
+  });
+
+  after(async () => {
+    await operator?.stop();
+  });
+
+  it("refuses a connection from a namespace the database does not allow: NamespaceNotAllowed, nothing issued", async () => {
+    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: ImagingConnection
+metadata: { name: reporting, namespace: ${appNs} }
+spec:
+  databaseRef: { name: shared, namespace: ${dbNs} }
+  user: reporting
+`);
+    const imc = await waitForCertificateReady(appNs, "reporting", "False");
+    const c = imc.status?.conditions?.find((x) => x.type === "CertificateReady");
+    expect(c?.reason).to.equal("NamespaceNotAllowed");
+    expect(c?.message).to.contain(`does not list namespace "${appNs}" in spec.allowedNamespaces`);
+    expect((await controlPlane().kubectl(["get", "secret", "reporting-client-tls", "-n", appNs])).code).to.not.equal(0);
+    const events = await getJson<{ items: { reason: string }[] }>(["get", "events", "-n", appNs, "--field-selector", "involvedObject.name=reporting"]);
+    expect(events.items.map((e) => e.reason)).to.include("NamespaceNotAllowed");
+  });
+
+  it("issues once the database lists the namespace: the Secret lands in the connection's namespace, signed by the database's CA", async () => {
+    await kubectl(["patch", "sdb", "shared", "-n", dbNs, "--type=merge", "-p", JSON.stringify({ spec: { allowedNamespaces: [appNs] } })]);
+    const imc = await waitForCertificateReady(appNs, "reporting", "True");
+    const secret = await getJson<SecretObject>(["get", "secret", "reporting-client-tls", "-n", appNs]);
+    const data = secretBytes(secret);
+    expect(loadIssuedCertificate(data["tls.crt"]!, data["tls.key"]!).subjectCommonName).to.equal("reporting");
+    const server = secretBytes(await getJson<SecretObject>(["get", "secret", "shared-server-tls", "-n", dbNs]));
+    expect(data["ca.crt"]!.equals(server["ca.crt"]!)).to.equal(true);
+    // The database is not Ready (its ConfigMap does not exist), so the login check waits instead of failing.
+    expect(imc.status?.conditions?.find((x) => x.type === "ConnectionVerified")).to.include({ status: "Unknown", reason: "WaitingForDatabase" });
+    expect(imc.status?.declaration?.host).to.equal(`shared-db.${dbNs}.svc`);
+  });
+
+  it("a database in a namespace that does not hold it: DatabaseNotFound", async () => {
+    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: ImagingConnection
+metadata: { name: lost, namespace: ${appNs} }
+spec:
+  databaseRef: { name: shared }
+  user: reporting
+`);
+    const imc = await waitForCertificateReady(appNs, "lost", "False");
+    expect(imc.status?.conditions?.find((x) => x.type === "CertificateReady")?.reason).to.equal("DatabaseNotFound");
+  });
+});
