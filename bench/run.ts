@@ -1,4 +1,5 @@
 /** `npm run bench`: every benchmark, each printing its own table. */
+import { runImagingConnectionBench } from "./imagingconnection";
 import { runPkiBench } from "./pki";
 import { runSecureDatabaseBench } from "./securedatabase";
 
@@ -6,6 +7,7 @@ async function main(): Promise<void> {
   const only = process.argv[2];
   if (!only || only === "pki") await runPkiBench();
   if (!only || only === "securedatabase") await runSecureDatabaseBench();
+  if (!only || only === "imagingconnection") await runImagingConnectionBench();
 }
 
 main().catch((err: unknown) => {
