@@ -6,7 +6,7 @@ import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import type { Operator } from "../../src/operator";
 import type { SecretObject } from "../../src/kube/secrets";
 import { secretBytes } from "../../src/kube/secrets";
-import { loadIssuedCertificate } from "../../src/pki";
+import { generateCA, loadIssuedCertificate } from "../../src/pki";
 import { OPERATOR_USER } from "../support/controlplane";
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
@@ -335,6 +335,35 @@ spec:
     expect(writes.map((w) => `${w.verb} ${w.objectRef?.resource}/${w.objectRef?.name}`)).to.deep.equal([]);
   });
 
+  it("follows the database's trust bundle: an allowlisted certificate reaches root.crt without re-issuing the client certificate", async () => {
+    const before = await getJson<ImagingConnection>(["get", "imc", "analysis", "-n", ns]);
+    const partner = await generateCA({ commonName: "partner system", duration: 24 * 3600_000 });
+    await kubectl(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { trust: { allowlist: [{ name: "partner", certificate: partner.certPem }] } } })]);
+    let root = "";
+    await waitFor(
+      "root.crt with the partner certificate",
+      async () => {
+        root = secretBytes(await getJson<SecretObject>(["get", "secret", "analysis-client-tls", "-n", ns]))["root.crt"]!.toString();
+        return root.includes(partner.certPem.trim());
+      },
+      30_000,
+      200,
+    );
+    const server = secretBytes(await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]));
+    expect(root).to.equal(server["ca.crt"]!.toString());
+    expect(root.match(/BEGIN CERTIFICATE/g)).to.have.length(2);
+    const after = await waitForImc(ns, "analysis", "Ready", (c) => c.status === "True");
+    expect(after.status?.certificate?.serialNumber).to.equal(before.status?.certificate?.serialNumber);
+    // And back: removing the entry removes the trust.
+    await kubectl(["patch", "sdb", "db", "-n", ns, "--type=json", "-p", JSON.stringify([{ op: "remove", path: "/spec/trust" }])]);
+    await waitFor(
+      "root.crt without the partner certificate",
+      async () => !secretBytes(await getJson<SecretObject>(["get", "secret", "analysis-client-tls", "-n", ns]))["root.crt"]!.toString().includes(partner.certPem.trim()),
+      30_000,
+      200,
+    );
+  });
+
   describe("bad input: a condition, an event, nothing issued or lost", () => {
     it("a missing SecureDatabase: DatabaseNotFound, no Secret", async () => {
       await kubectl(["apply", "-f", "-"], imcYaml(ns, "orphan", "analysis").replace("name: db }", "name: nowhere }"));
@@ -374,7 +403,7 @@ spec:
     });
 
     it("a workload or container that does not exist, then appears: NotFound, then Patched", async () => {
-      await kubectl(["apply", "-f", "-"], imcYaml(ns, "later", "analysis", "  workloads:\n    - { kind: Deployment, name: dashboards }\n    - { kind: StatefulSet, name: analysis-node, containers: [missing] }\n"));
+      await kubectl(["apply", "-f", "-"], imcYaml(ns, "later", "analysis", "  libpqEnv: true\n  workloads:\n    - { kind: Deployment, name: dashboards }\n    - { kind: StatefulSet, name: analysis-node, containers: [missing] }\n"));
       let imc = await waitForImc(ns, "later", "WorkloadsPatched", (c) => c.status === "False");
       expect(imc.status?.workloads?.map((w) => [w.name, w.state])).to.deep.equal([
         ["dashboards", "NotFound"],
@@ -388,6 +417,14 @@ spec:
       expect(imc.status?.workloads?.map((w) => [w.name, w.state])).to.deep.equal([["dashboards", "Patched"]]);
       const dashboards = await getJson<WorkloadJson>(["get", "deployment", "dashboards", "-n", ns]);
       expect(dashboards.spec.template.spec.volumes?.map((v) => v.name)).to.deep.equal(["mtls-later", "cast-imaging-mtls-ini"]);
+      // libpqEnv: the PGSSL* defaults for libpq-based tools, with the PEM key (libpq does not read PKCS#8 DER).
+      expect(dashboards.spec.template.spec.containers[0]!.env).to.deep.equal([
+        { name: "CASTCONNECTIONEXTRAPARAMETERS", value: "/etc/cast-imaging/mtls-ini/cast-connections.ini" },
+        { name: "PGSSLMODE", value: "verify-full" },
+        { name: "PGSSLCERT", value: "/etc/cast-imaging/mtls/later/client.crt" },
+        { name: "PGSSLKEY", value: "/etc/cast-imaging/mtls/later/client.key" },
+        { name: "PGSSLROOTCERT", value: "/etc/cast-imaging/mtls/later/root.crt" },
+      ]);
     });
 
     it("a second identity for the same instance in one workload: refused there (ConflictingInstance), the first keeps it", async () => {
