@@ -3,7 +3,6 @@
  * apply → Ready latency, the API writes per connection (audit log, by kind), and how long the operator takes to
  * put the mounts back after a simulated Helm upgrade replaces the workload (median of N).
  */
-import { join } from "node:path";
 import { RestClient } from "../src/kube/rest";
 import { RESOURCES } from "../src/kube/resources";
 import type { ImagingConnection } from "../src/api/types";
@@ -48,21 +47,9 @@ export async function runImagingConnectionBench(): Promise<void> {
   const pg = await startPostgres({ name: "bench-imc" });
   try {
     const ns = await cp.createNamespace("bench-imc");
-    const { syncer } = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg", workloadName: "css", serverSecretName: "db-server-tls" });
+    const { syncer, secureDatabaseYaml } = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg", workloadName: "css", serverSecretName: "db-server-tls" });
     const operator = await startOperator(cp, ns);
-    await cp.kubectl(["apply", "-f", "-"], {
-      input: `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: db, namespace: ${ns} }
-spec:
-  host: localhost
-  port: ${pg.port}
-  postgres: { configMapName: pg, certificateDirectory: ${join(pg.dataDir, "tls")} }
-  workloadRef: { kind: StatefulSet, name: css }
-  reload: { strategy: SQL }
-  verification: { endpoint: "127.0.0.1:${pg.port}" }
-`,
-    });
+    await cp.kubectl(["apply", "-f", "-"], { input: secureDatabaseYaml() });
     const condition = async (name: string, type: string) => {
       const imc = await admin.get<ImagingConnection>(RESOURCES.ImagingConnection, { namespace: ns, name });
       return imc.status?.conditions?.find((c) => c.type === type)?.status;

@@ -3,7 +3,6 @@
  * and the API writes the operator makes per new SecureDatabase and per idle reconcile (from the audit log). Each
  * run starts from a server without TLS, so Ready includes the one restart of the first switch-over.
  */
-import { join } from "node:path";
 import { startControlPlane, OPERATOR_USER } from "../test/support/controlplane";
 import { startOperator } from "../test/support/operator";
 import { startPostgres } from "../test/support/postgres";
@@ -28,23 +27,11 @@ export async function runSecureDatabaseBench(): Promise<void> {
     for (let i = 0; i < RUNS; i++) {
       const ns = await cp.createNamespace("bench-sdb");
       const pg = await startPostgres({ name: `bench${i}` });
-      const { syncer } = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg", workloadName: "css", serverSecretName: "db-server-tls" });
+      const { syncer, secureDatabaseYaml } = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg", workloadName: "css", serverSecretName: "db-server-tls" });
       const operator = await startOperator(cp, ns);
       const since = new Date();
       const t0 = performance.now();
-      await cp.kubectl(["apply", "-f", "-"], {
-        input: `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: db, namespace: ${ns} }
-spec:
-  host: localhost
-  port: ${pg.port}
-  postgres: { configMapName: pg, certificateDirectory: ${join(pg.dataDir, "tls")} }
-  workloadRef: { kind: StatefulSet, name: css }
-  reload: { strategy: SQL }
-  verification: { endpoint: "127.0.0.1:${pg.port}" }
-`,
-      });
+      await cp.kubectl(["apply", "-f", "-"], { input: secureDatabaseYaml() });
       await waitFor("Ready", async () => {
         const r = await cp.kubectl(["get", "sdb", "db", "-n", ns, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
         return r.stdout === "True";

@@ -2,9 +2,8 @@ import type { ResolvedImagingConnectionSpec } from "../api/defaults";
 import { defaultMountPath } from "../api/defaults";
 import { FINALIZER, IMAGING_CONNECTION_CONDITIONS as C, OWNER_LABEL, managedLabels, ownerLabelValue, type ImagingConnectionStatus, type WorkloadStatus } from "../api/types";
 import { parseEndpoint } from "../api/validate";
-import { setConditions, type ConditionInput } from "../kube/conditions";
+import type { ConditionInput } from "../kube/conditions";
 import { RESOURCES } from "../kube/resources";
-import { JSON_PATCH } from "../kube/rest";
 import { desiredSecret, ownerReference, secretBytes, secretHasData, type SecretObject } from "../kube/secrets";
 import { connectionDeclaration, inMount } from "../imaging/declaration";
 import { CAST_INI_DIR, CAST_INI_FILE, workloadHasExactly } from "../imaging/workload-plan";
@@ -15,7 +14,7 @@ import { resolveConnection, type ConnectionTarget } from "./connection-target";
 import { workloadMountsConnection, workloadView } from "./connection-workload";
 import type { ImagingConnectionObject, OperatorContext } from "./context";
 import { readDatabaseCA } from "./database-ca";
-import { canonical } from "./status";
+import { addFinalizer, removeFinalizer, writeStatus } from "./custom-resource";
 import { verificationDue } from "./verification-schedule";
 
 const PROBE_TIMEOUT_MS = 10_000;
@@ -37,14 +36,14 @@ export class ImagingConnectionReconciler {
     const imc = this.ctx.cache.imagingConnections.get(namespace, name);
     if (!imc) return {};
     if (imc.metadata.deletionTimestamp) return this.finalize(imc);
-    await this.ensureFinalizer(imc);
+    await addFinalizer(this.ctx, RESOURCES.ImagingConnection, this.ctx.cache.imagingConnections, imc);
     const now = this.ctx.now();
     const status: ImagingConnectionStatus = { ...(imc.status ?? {}) };
     const conditions: ConditionInput[] = [];
     const requeues: number[] = [];
     const done = async (): Promise<ReconcileResult> => {
       conditions.push(summarize(conditions));
-      await this.writeStatus(imc, status, conditions, now);
+      await writeStatus(this.ctx, RESOURCES.ImagingConnection, this.ctx.cache.imagingConnections, imc, status, conditions, now);
       const next = requeues.length ? Math.min(...requeues) : undefined;
       return next === undefined ? {} : { requeueAfterMs: Math.max(1000, next - this.ctx.now().getTime()) };
     };
@@ -267,21 +266,6 @@ export class ImagingConnectionReconciler {
 
   // --------------------------------------------------------------------------------- finalizer and status
 
-  private async ensureFinalizer(imc: ImagingConnectionObject): Promise<void> {
-    if (imc.metadata.finalizers?.includes(FINALIZER)) return;
-    const patched = await this.ctx.client.patch<ImagingConnectionObject>(
-      RESOURCES.ImagingConnection,
-      { namespace: imc.metadata.namespace, name: imc.metadata.name },
-      [
-        { op: "test", path: "/metadata/resourceVersion", value: imc.metadata.resourceVersion },
-        imc.metadata.finalizers ? { op: "add", path: "/metadata/finalizers/-", value: FINALIZER } : { op: "add", path: "/metadata/finalizers", value: [FINALIZER] },
-      ],
-      JSON_PATCH,
-    );
-    this.ctx.cache.imagingConnections.observe(patched);
-    Object.assign(imc.metadata, { finalizers: patched.metadata.finalizers, resourceVersion: patched.metadata.resourceVersion });
-  }
-
   /**
    * A deleted connection leaves every workload plan at once (the workload reconciler skips it); the finalizer
    * goes when no workload mounts its Secret any more. The Secret itself goes with its ownerReference.
@@ -292,30 +276,9 @@ export class ImagingConnectionReconciler {
     const secretName = imc.spec.secretName ?? `${imc.metadata.name}-client-tls`;
     const holding = (imc.spec.workloads ?? []).filter((w) => workloadMountsConnection(this.ctx.cache.workloads[w.kind]?.get(ns, w.name), imc.metadata.name, secretName));
     if (holding.length > 0) return { requeueAfterMs: RELEASE_POLL_MS };
-    await this.ctx.client.patch(
-      RESOURCES.ImagingConnection,
-      { namespace: ns, name: imc.metadata.name },
-      [
-        { op: "test", path: "/metadata/resourceVersion", value: imc.metadata.resourceVersion },
-        { op: "replace", path: "/metadata/finalizers", value: imc.metadata.finalizers.filter((f) => f !== FINALIZER) },
-      ],
-      JSON_PATCH,
-    );
+    await removeFinalizer(this.ctx, RESOURCES.ImagingConnection, imc);
     this.ctx.log.info("finalized", { resource: `ImagingConnection/${imc.metadata.name}`, namespace: ns, reason: "Finalized" });
     return {};
-  }
-
-  private async writeStatus(imc: ImagingConnectionObject, status: ImagingConnectionStatus, inputs: ConditionInput[], now: Date): Promise<void> {
-    const next: ImagingConnectionStatus = { ...status, observedGeneration: imc.metadata.generation, conditions: setConditions(imc.status?.conditions, inputs, imc.metadata.generation, now) };
-    const cleaned = JSON.parse(JSON.stringify(next)) as ImagingConnectionStatus;
-    if (canonical(imc.status ?? {}) === canonical(cleaned)) return;
-    const written = await this.ctx.client.apply<ImagingConnectionObject>(
-      RESOURCES.ImagingConnection,
-      { namespace: imc.metadata.namespace, name: imc.metadata.name },
-      { apiVersion: imc.apiVersion, kind: imc.kind, metadata: { name: imc.metadata.name, namespace: imc.metadata.namespace }, status: cleaned },
-      { subresource: "status" },
-    );
-    this.ctx.cache.imagingConnections.observe(written);
   }
 }
 

@@ -1,10 +1,10 @@
 import { prepareSecureDatabase, type ResolvedSecureDatabaseSpec } from "../api/defaults";
-import { FINALIZER, OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, type Condition, type SecureDatabaseStatus } from "../api/types";
+import { FINALIZER, OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, type SecureDatabaseStatus } from "../api/types";
 import { formatValidationErrors, parseEndpoint } from "../api/validate";
-import { setConditions, type ConditionInput } from "../kube/conditions";
+import type { ConditionInput } from "../kube/conditions";
 import { containerNames, foreignVolumeConflict, podTemplateApplyPatch, podTemplateHasPlan, type PodTemplatePlan, type Workload } from "../kube/pod-template";
 import { RESOURCES } from "../kube/resources";
-import { isApiError, JSON_PATCH, MERGE_PATCH } from "../kube/rest";
+import { isApiError, MERGE_PATCH } from "../kube/rest";
 import { desiredSecret, ownerReference, secretBytes, secretHasData, type SecretObject } from "../kube/secrets";
 import {
   buildTrustBundle,
@@ -28,7 +28,7 @@ import { probeServer, reloadServer } from "../postgres/probe";
 import type { ReconcileResult } from "../runtime/workqueue";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
 import { readDatabaseCA } from "./database-ca";
-import { canonical } from "./status";
+import { addFinalizer, removeFinalizer, writeStatus } from "./custom-resource";
 import { failureBackoffMs } from "./verification-schedule";
 import { decideReload, servedMaterialHash } from "./reload-plan";
 import { planConfigCleanup, planServerConfig } from "./server-config";
@@ -64,13 +64,13 @@ export class SecureDatabaseReconciler {
       await this.finalize(sdb);
       return {};
     }
-    await this.ensureFinalizer(sdb);
+    await addFinalizer(this.ctx, RESOURCES.SecureDatabase, this.ctx.cache.secureDatabases, sdb);
 
     const now = this.ctx.now();
     const prepared = prepareSecureDatabase(sdb);
     if (!prepared.ok) {
       const message = formatValidationErrors(prepared.errors);
-      await this.writeStatus(sdb, {}, [{ type: C.Ready, status: "False", reason: "InvalidSpec", message }], now);
+      await writeStatus(this.ctx, RESOURCES.SecureDatabase, this.ctx.cache.secureDatabases, sdb, {}, [{ type: C.Ready, status: "False", reason: "InvalidSpec", message }], now);
       await this.ctx.events.record(sdb, "Warning", "InvalidSpec", message);
       return {};
     }
@@ -80,7 +80,7 @@ export class SecureDatabaseReconciler {
     const requeues: Date[] = [];
     const done = async (): Promise<ReconcileResult> => {
       conditions.push(summarize(conditions));
-      await this.writeStatus(sdb, status, conditions, now);
+      await writeStatus(this.ctx, RESOURCES.SecureDatabase, this.ctx.cache.secureDatabases, sdb, status, conditions, now);
       const next = requeues.length ? Math.min(...requeues.map((d) => d.getTime())) : undefined;
       return next === undefined ? {} : { requeueAfterMs: Math.max(1000, next - this.ctx.now().getTime()) };
     };
@@ -480,21 +480,6 @@ export class SecureDatabaseReconciler {
 
   // --------------------------------------------------------------------------------- finalizer and status
 
-  private async ensureFinalizer(sdb: SecureDatabaseObject): Promise<void> {
-    if (sdb.metadata.finalizers?.includes(FINALIZER)) return;
-    const patched = await this.ctx.client.patch<SecureDatabaseObject>(
-      RESOURCES.SecureDatabase,
-      { namespace: sdb.metadata.namespace, name: sdb.metadata.name },
-      [
-        { op: "test", path: "/metadata/resourceVersion", value: sdb.metadata.resourceVersion },
-        sdb.metadata.finalizers ? { op: "add", path: "/metadata/finalizers/-", value: FINALIZER } : { op: "add", path: "/metadata/finalizers", value: [FINALIZER] },
-      ],
-      JSON_PATCH,
-    );
-    this.ctx.cache.secureDatabases.observe(patched);
-    Object.assign(sdb.metadata, { finalizers: patched.metadata.finalizers, resourceVersion: patched.metadata.resourceVersion });
-  }
-
   /** Takes back exactly what we added, then lets the object go. Secrets go with their owner. */
   private async finalize(sdb: SecureDatabaseObject): Promise<void> {
     if (!sdb.metadata.finalizers?.includes(FINALIZER)) return;
@@ -527,16 +512,7 @@ export class SecureDatabaseReconciler {
       if (exists) await this.ctx.client.apply(RESOURCES[ref.kind], { namespace: ns, name: ref.name }, podTemplateApplyPatch(ref.kind, ref.name, ns, { mounts: [], env: [], annotations: {} }));
     }
     await this.reloadAfterCleanup(sdb);
-    const remaining = sdb.metadata.finalizers.filter((f) => f !== FINALIZER);
-    await this.ctx.client.patch(
-      RESOURCES.SecureDatabase,
-      { namespace: ns, name: sdb.metadata.name },
-      [
-        { op: "test", path: "/metadata/resourceVersion", value: sdb.metadata.resourceVersion },
-        { op: "replace", path: "/metadata/finalizers", value: remaining },
-      ],
-      JSON_PATCH,
-    );
+    await removeFinalizer(this.ctx, RESOURCES.SecureDatabase, sdb);
     this.ctx.log.info("finalized", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace: ns, reason: "Finalized" });
   }
 
@@ -550,19 +526,6 @@ export class SecureDatabaseReconciler {
     const issued = loadIssuedCertificate(data["tls.crt"], data["tls.key"]);
     const result = await reloadServer(this.probeArgs(prepared.spec, data["ca.crt"].toString("utf8"), issued));
     if (!result.ok) await this.ctx.events.record(sdb, "Warning", "ReloadAfterCleanupFailed", `could not reload the server after removing the managed blocks: ${result.message}; reload or restart it yourself`);
-  }
-
-  private async writeStatus(sdb: SecureDatabaseObject, status: SecureDatabaseStatus, inputs: ConditionInput[], now: Date): Promise<void> {
-    const next: SecureDatabaseStatus = { ...status, observedGeneration: sdb.metadata.generation, conditions: setConditions(sdb.status?.conditions, inputs, sdb.metadata.generation, now) };
-    const cleaned = JSON.parse(JSON.stringify(next)) as SecureDatabaseStatus;
-    if (sameStatus(sdb.status, cleaned)) return;
-    const written = await this.ctx.client.apply<SecureDatabaseObject>(
-      RESOURCES.SecureDatabase,
-      { namespace: sdb.metadata.namespace, name: sdb.metadata.name },
-      { apiVersion: sdb.apiVersion, kind: sdb.kind, metadata: { name: sdb.metadata.name, namespace: sdb.metadata.namespace }, status: cleaned },
-      { subresource: "status" },
-    );
-    this.ctx.cache.secureDatabases.observe(written);
   }
 }
 
@@ -585,8 +548,3 @@ export function summarize(conditions: readonly ConditionInput[]): ConditionInput
   return { type: C.Ready, status: "True", reason: "Secured", message: "the server requires client certificates and serves the current certificate" };
 }
 
-function sameStatus(a: SecureDatabaseStatus | undefined, b: SecureDatabaseStatus): boolean {
-  return canonical(a ?? {}) === canonical(b);
-}
-
-export type { Condition };

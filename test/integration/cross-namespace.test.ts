@@ -5,35 +5,12 @@ import { secretBytes } from "../../src/kube/secrets";
 import { loadIssuedCertificate } from "../../src/pki";
 import type { Operator } from "../../src/operator";
 import { controlPlane } from "../support/hooks";
+import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { startOperator } from "../support/operator";
 import { waitFor } from "../support/process";
 
-async function getJson<T>(args: string[]): Promise<T> {
-  const r = await controlPlane().kubectl([...args, "-o", "json"]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as T;
-}
-
-async function kubectl(args: string[], input?: string): Promise<void> {
-  const r = await controlPlane().kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-}
-
-async function waitForCertificateReady(ns: string, name: string, status: string): Promise<ImagingConnection> {
-  let last: ImagingConnection | undefined;
-  await waitFor(
-    `ImagingConnection ${name} CertificateReady=${status}`,
-    async () => {
-      last = await getJson<ImagingConnection>(["get", "imc", name, "-n", ns]);
-      return last.status?.conditions?.find((c) => c.type === "CertificateReady")?.status === status;
-    },
-    60_000,
-    200,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}; last status: ${JSON.stringify(last?.status)}`);
-  });
-  return last!;
-}
+const kubectl = (args: string[], input?: string) => kubectlOk(args, input);
+const waitForCertificateReady = (ns: string, name: string, status: string) => waitForCondition<ImagingConnection>("imc", ns, name, "CertificateReady", (c) => c.status === status);
 
 /**
  * A connection in one namespace, its database in another: only the database's own spec.allowedNamespaces can let

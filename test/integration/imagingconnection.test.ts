@@ -10,6 +10,7 @@ import { generateCA, loadIssuedCertificate } from "../../src/pki";
 import { OPERATOR_USER } from "../support/controlplane";
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
+import { condition, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
 import { startOperator } from "../support/operator";
 import { jdbcConnect, psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { run, waitFor } from "../support/process";
@@ -24,36 +25,8 @@ interface WorkloadJson {
 const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
 const MOUNT = "/etc/cast-imaging/mtls/analysis";
 
-async function getJson<T>(args: string[]): Promise<T> {
-  const r = await controlPlane().kubectl([...args, "-o", "json"]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as T;
-}
-
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await controlPlane().kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-
-const condition = (o: { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } }, type: string) => o.status?.conditions?.find((c) => c.type === type);
-
-async function waitForImc(ns: string, name: string, type: string, predicate: (c: { status: string; reason: string; message: string }) => boolean, timeoutMs = 60_000): Promise<ImagingConnection> {
-  let last: ImagingConnection | undefined;
-  await waitFor(
-    `ImagingConnection ${name} condition ${type}`,
-    async () => {
-      last = await getJson<ImagingConnection>(["get", "imc", name, "-n", ns]);
-      const c = condition(last, type);
-      return c !== undefined && predicate(c);
-    },
-    timeoutMs,
-    200,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}; last status: ${JSON.stringify(last?.status, null, 1)}`);
-  });
-  return last!;
-}
+const kubectl = (args: string[], input?: string) => kubectlOk(args, input);
+const waitForImc = (ns: string, name: string, type: string, predicate: (c: ConditionView) => boolean, timeoutMs?: number) => waitForCondition<ImagingConnection>("imc", ns, name, type, predicate, timeoutMs);
 
 /** The CAST Imaging workloads as a Helm chart would render them: fields of their own that must survive. */
 function castWorkloads(ns: string) {
@@ -146,17 +119,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     clientDir = await mkdtemp(join(tmpdir(), "imc-client-"));
     clientSyncer = await startVolumeSyncer({ kubeConfig: cp.kubeConfig, namespace: ns, volumes: [{ kind: "Secret", name: "analysis-client-tls", dir: clientDir, ownedByServer: false }] });
     operator = await startOperator(cp, ns);
-    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: db, namespace: ${ns} }
-spec:
-  host: localhost
-  port: ${pg.port}
-  additionalIPAddresses: ["127.0.0.1"]
-  postgres: { configMapName: pg-config, certificateDirectory: ${db.certificateDirectory} }
-  workloadRef: { kind: StatefulSet, name: css }
-  reload: { strategy: SQL, adminUser: postgres }
-`);
+    await kubectl(["apply", "-f", "-"], db.secureDatabaseYaml());
     await waitFor(
       "SecureDatabase db Ready",
       async () => condition(await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]), "Ready")?.status === "True",

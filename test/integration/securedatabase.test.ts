@@ -6,6 +6,7 @@ import { MANAGED_BLOCK_BEGIN, type SecureDatabase } from "../../src/api/types";
 import type { SecretObject } from "../../src/kube/secrets";
 import { generateCA, issueServerCertificate } from "../../src/pki";
 import { controlPlane } from "../support/hooks";
+import { condition, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
 import { OPERATOR_USER } from "../support/controlplane";
 import { startOperator } from "../support/operator";
 import { startPostgres, type PostgresServer } from "../support/postgres";
@@ -16,37 +17,8 @@ import { caFromSecret, psqlAs, strangerCA, writeClientFiles, type ClientFiles } 
 
 const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
 
-async function getJson<T>(args: string[]): Promise<T> {
-  const r = await controlPlane().kubectl([...args, "-o", "json"]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as T;
-}
-
-async function apply(yaml: string): Promise<void> {
-  const r = await controlPlane().kubectl(["apply", "-f", "-"], { input: yaml });
-  if (r.code !== 0) throw new Error(r.stderr);
-}
-
-function condition(sdb: SecureDatabase, type: string) {
-  return sdb.status?.conditions?.find((c) => c.type === type);
-}
-
-async function waitForCondition(ns: string, name: string, type: string, predicate: (c: { status: string; reason: string; message: string }) => boolean, timeoutMs = 60_000): Promise<SecureDatabase> {
-  let last: SecureDatabase | undefined;
-  await waitFor(
-    `SecureDatabase ${name} condition ${type}`,
-    async () => {
-      last = await getJson<SecureDatabase>(["get", "sdb", name, "-n", ns]);
-      const c = condition(last, type);
-      return c !== undefined && predicate(c);
-    },
-    timeoutMs,
-    250,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}; last conditions: ${JSON.stringify(last?.status?.conditions, null, 1)}`);
-  });
-  return last!;
-}
+const apply = (yaml: string) => kubectlOk(["apply", "-f", "-"], yaml);
+const waitForSdb = (ns: string, name: string, type: string, predicate: (c: ConditionView) => boolean, timeoutMs?: number) => waitForCondition<SecureDatabase>("sdb", ns, name, type, predicate, timeoutMs);
 
 function sdbYaml(ns: string, name: string, pg: PostgresServer, extra = ""): string {
   return `apiVersion: mtls.imaging.dev/v1alpha1
@@ -94,7 +66,7 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
 
   it("secures the server: Ready, verified live with the serial it serves", async () => {
     await apply(sdbYaml(ns, "db", pg));
-    const sdb = await waitForCondition(ns, "db", "Ready", (c) => c.status === "True", 90_000);
+    const sdb = await waitForSdb(ns, "db", "Ready", (c) => c.status === "True", 90_000);
     expect(condition(sdb, "Verified")?.reason).to.equal("ServingCurrentCertificate");
     expect(sdb.status?.verification?.servedSerialNumber).to.equal(sdb.status?.serverCertificate?.serialNumber);
     expect(sdb.status?.observedGeneration).to.equal(sdb.metadata.generation);
@@ -168,7 +140,7 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
   it("reports a second SecureDatabase that claims the same ConfigMap, and overwrites nothing", async () => {
     const before = await getJson<{ data: Record<string, string>; metadata: { resourceVersion: string } }>(["get", "configmap", "pg-config", "-n", ns]);
     await apply(sdbYaml(ns, "db2", pg).replace("workloadRef: { kind: StatefulSet, name: css }", ""));
-    const sdb = await waitForCondition(ns, "db2", "ConfigApplied", (c) => c.status === "False");
+    const sdb = await waitForSdb(ns, "db2", "ConfigApplied", (c) => c.status === "False");
     expect(condition(sdb, "ConfigApplied")?.reason).to.equal("ConfigMapClaimed");
     expect(condition(sdb, "ConfigApplied")?.message).to.contain("SecureDatabase.db");
     expect(condition(sdb, "Ready")).to.include({ status: "False", reason: "ConfigMapClaimed" });
@@ -218,7 +190,7 @@ ${extra}`;
 
   it("names a missing ConfigMap", async () => {
     await apply(base("no-config", "").replace("{ name: no-config }", `{ name: no-config, namespace: ${ns} }`));
-    const sdb = await waitForCondition(ns, "no-config", "ConfigApplied", (c) => c.status === "False");
+    const sdb = await waitForSdb(ns, "no-config", "ConfigApplied", (c) => c.status === "False");
     expect(condition(sdb, "ConfigApplied")).to.include({ reason: "ConfigMapNotFound" });
     expect(condition(sdb, "ConfigApplied")?.message).to.contain("missing-config");
     expect(condition(sdb, "Ready")).to.include({ status: "False", reason: "ConfigMapNotFound" });
@@ -227,7 +199,7 @@ ${extra}`;
   it("names a missing key in the ConfigMap", async () => {
     await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "half", namespace: ns }, data: { "postgresql.conf": "port = 5432\n" } }));
     await apply(base("half-config", "").replace("{ name: half-config }", `{ name: half-config, namespace: ${ns} }`).replace("missing-config", "half"));
-    const sdb = await waitForCondition(ns, "half-config", "ConfigApplied", (c) => c.status === "False");
+    const sdb = await waitForSdb(ns, "half-config", "ConfigApplied", (c) => c.status === "False");
     expect(condition(sdb, "ConfigApplied")).to.include({ reason: "ConfigKeyMissing" });
     expect(condition(sdb, "ConfigApplied")?.message).to.contain('"pg_hba.conf"');
   });
@@ -235,7 +207,7 @@ ${extra}`;
   it("puts its block back last when someone appends a conflicting setting after it, keeping their line", async () => {
     await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "edited", namespace: ns }, data: { "postgresql.conf": "port = 5432\n", "pg_hba.conf": "local all all trust\n" } }));
     await apply(base("edited", "").replace("{ name: edited }", `{ name: edited, namespace: ${ns} }`).replace("missing-config", "edited"));
-    await waitForCondition(ns, "edited", "ConfigApplied", (c) => c.status === "True");
+    await waitForSdb(ns, "edited", "ConfigApplied", (c) => c.status === "True");
     const cm = await getJson<{ data: Record<string, string> }>(["get", "configmap", "edited", "-n", ns]);
     const edited = `${cm.data["postgresql.conf"]}ssl = off\n`;
     await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "edited", namespace: ns }, data: { ...cm.data, "postgresql.conf": edited } }));
@@ -252,14 +224,14 @@ ${extra}`;
   it("names a database workload that does not exist", async () => {
     await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "wl", namespace: ns }, data: { "postgresql.conf": "", "pg_hba.conf": "" } }));
     await apply(base("no-workload", "  workloadRef: { kind: StatefulSet, name: ghost-db }").replace("{ name: no-workload }", `{ name: no-workload, namespace: ${ns} }`).replace("missing-config", "wl"));
-    const sdb = await waitForCondition(ns, "no-workload", "WorkloadPatched", (c) => c.status === "False");
+    const sdb = await waitForSdb(ns, "no-workload", "WorkloadPatched", (c) => c.status === "False");
     expect(condition(sdb, "WorkloadPatched")).to.include({ reason: "WorkloadNotFound" });
     expect(condition(sdb, "WorkloadPatched")?.message).to.contain("StatefulSet ghost-db");
   });
 
   it("names a missing brought CA Secret and issues nothing", async () => {
     await apply(base("brought", "  ca: { mode: Provided, secretName: my-ca }").replace("{ name: brought }", `{ name: brought, namespace: ${ns} }`));
-    const sdb = await waitForCondition(ns, "brought", "CAReady", (c) => c.status === "False");
+    const sdb = await waitForSdb(ns, "brought", "CAReady", (c) => c.status === "False");
     expect(condition(sdb, "CAReady")).to.include({ reason: "CASecretNotFound" });
     expect(condition(sdb, "CAReady")?.message).to.contain("my-ca");
     const secrets = await getJson<{ items: unknown[] }>(["get", "secrets", "-n", ns, "-l", "mtls.imaging.dev/owner=SecureDatabase.brought"]);
@@ -271,7 +243,7 @@ ${extra}`;
     const leaf = await issueServerCertificate(ca, { dnsNames: ["leaf.example"], duration: 3600_000 });
     await apply(JSON.stringify({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "leaf-as-ca", namespace: ns }, data: { "tls.crt": Buffer.from(leaf.certPem).toString("base64"), "tls.key": Buffer.from(leaf.keyPkcs8Pem).toString("base64") } }));
     await apply(base("notaca", "  ca: { mode: Provided, secretName: leaf-as-ca }").replace("{ name: notaca }", `{ name: notaca, namespace: ${ns} }`));
-    const sdb = await waitForCondition(ns, "notaca", "CAReady", (c) => c.status === "False");
+    const sdb = await waitForSdb(ns, "notaca", "CAReady", (c) => c.status === "False");
     expect(condition(sdb, "CAReady")?.reason).to.equal("NotACA");
     expect(condition(sdb, "CAReady")?.message).to.contain("leaf-as-ca");
     expect(condition(sdb, "CAReady")?.message).to.not.contain("PRIVATE KEY");

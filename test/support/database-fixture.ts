@@ -14,6 +14,8 @@ export interface DatabaseInCluster {
   originalConf: string;
   originalHba: string;
   syncer: VolumeSyncer;
+  /** A SecureDatabase for this server as reached from this machine (localhost, SQL reloads as postgres). */
+  secureDatabaseYaml(name?: string): string;
 }
 
 /**
@@ -54,5 +56,17 @@ export async function databaseInCluster(
     ],
     workload: { kind: "StatefulSet", name: opts.workloadName },
   });
-  return { configMapName: opts.configMapName, workloadName: opts.workloadName, certificateDirectory, originalConf, originalHba, syncer };
+  const secureDatabaseYaml = (name = "db") => `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: ${name}, namespace: ${opts.namespace} }
+spec:
+  host: localhost
+  port: ${pg.port}
+  additionalIPAddresses: ["127.0.0.1"]
+  postgres: { configMapName: ${opts.configMapName}, certificateDirectory: ${certificateDirectory} }
+  workloadRef: { kind: StatefulSet, name: ${opts.workloadName} }
+  reload: { strategy: SQL, adminUser: postgres }
+  verification: { endpoint: "127.0.0.1:${pg.port}" }
+`;
+  return { configMapName: opts.configMapName, workloadName: opts.workloadName, certificateDirectory, originalConf, originalHba, syncer, secureDatabaseYaml };
 }

@@ -1,0 +1,64 @@
+/**
+ * The writes every reconciler makes to its own custom resource: add and remove our finalizer (guarded by
+ * resourceVersion, so a stale copy never wins) and server-side apply the status (only when it changed).
+ */
+import { FINALIZER, type Condition } from "../api/types";
+import { setConditions, type ConditionInput } from "../kube/conditions";
+import { JSON_PATCH, type ResourceType } from "../kube/rest";
+import type { Informer, KubeObject } from "../runtime/informer";
+import type { OperatorContext } from "./context";
+
+interface StatusShape {
+  observedGeneration?: number;
+  conditions?: Condition[];
+}
+
+type CustomResource<S> = KubeObject & { apiVersion: string; kind: string; status?: S };
+
+/** JSON with object keys sorted: two statuses that differ only in key order compare equal, so no write is made. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y))) : v,
+  );
+}
+
+export async function addFinalizer<T extends KubeObject>(ctx: OperatorContext, type: ResourceType, cache: Informer<T>, obj: T): Promise<void> {
+  if (obj.metadata.finalizers?.includes(FINALIZER)) return;
+  const patched = await ctx.client.patch<T>(
+    type,
+    { namespace: obj.metadata.namespace, name: obj.metadata.name },
+    [
+      { op: "test", path: "/metadata/resourceVersion", value: obj.metadata.resourceVersion },
+      obj.metadata.finalizers ? { op: "add", path: "/metadata/finalizers/-", value: FINALIZER } : { op: "add", path: "/metadata/finalizers", value: [FINALIZER] },
+    ],
+    JSON_PATCH,
+  );
+  cache.observe(patched);
+  Object.assign(obj.metadata, { finalizers: patched.metadata.finalizers, resourceVersion: patched.metadata.resourceVersion });
+}
+
+export async function removeFinalizer(ctx: OperatorContext, type: ResourceType, obj: KubeObject): Promise<void> {
+  await ctx.client.patch(
+    type,
+    { namespace: obj.metadata.namespace, name: obj.metadata.name },
+    [
+      { op: "test", path: "/metadata/resourceVersion", value: obj.metadata.resourceVersion },
+      { op: "replace", path: "/metadata/finalizers", value: (obj.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) },
+    ],
+    JSON_PATCH,
+  );
+}
+
+/** Sets the conditions and observedGeneration, and applies the status if it differs from what is stored. */
+export async function writeStatus<S extends StatusShape, T extends CustomResource<S>>(ctx: OperatorContext, type: ResourceType, cache: Informer<T>, obj: T, status: S, inputs: readonly ConditionInput[], now: Date): Promise<void> {
+  const next: S = { ...status, observedGeneration: obj.metadata.generation, conditions: setConditions(obj.status?.conditions, [...inputs], obj.metadata.generation, now) };
+  const cleaned = JSON.parse(JSON.stringify(next)) as S;
+  if (canonical(obj.status ?? {}) === canonical(cleaned)) return;
+  const written = await ctx.client.apply<T>(
+    type,
+    { namespace: obj.metadata.namespace, name: obj.metadata.name },
+    { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status: cleaned },
+    { subresource: "status" },
+  );
+  cache.observe(written);
+}
