@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark, each printing its own table. */
 import { runImagingConnectionBench } from "./imagingconnection";
 import { runPkiBench } from "./pki";
+import { runRotationBench } from "./rotation";
 import { runSecureDatabaseBench } from "./securedatabase";
 
 async function main(): Promise<void> {
@@ -8,6 +9,7 @@ async function main(): Promise<void> {
   if (!only || only === "pki") await runPkiBench();
   if (!only || only === "securedatabase") await runSecureDatabaseBench();
   if (!only || only === "imagingconnection") await runImagingConnectionBench();
+  if (!only || only === "rotation") await runRotationBench();
 }
 
 main().catch((err: unknown) => {

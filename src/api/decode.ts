@@ -362,6 +362,7 @@ const serverCertificateStatus = object<ServerCertificateStatus>()({
   notBefore: optional(string),
   notAfter: optional(string),
   renewalTime: optional(string),
+  lastRotationToken: optional(string),
   dnsNames: optional(array(string)),
   ipAddresses: optional(array(string)),
 });
@@ -466,6 +467,7 @@ const clientCertificateStatus = object<ClientCertificateStatus>()({
   notBefore: optional(string),
   notAfter: optional(string),
   renewalTime: optional(string),
+  lastRotationToken: optional(string),
   issuerFingerprintSHA256: optional(string),
 });
 

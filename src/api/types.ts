@@ -38,6 +38,12 @@ export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const MANAGED_BY_VALUE = OPERATOR_NAME;
 export const OWNER_LABEL = "mtls.imaging.dev/owner";
 export const FINALIZER = "mtls.imaging.dev/cleanup";
+/**
+ * Manual rotation, GitOps-friendly: a new value of this annotation re-issues the certificate once (the server
+ * certificate on a SecureDatabase, the client certificate on an ImagingConnection); an unchanged value never
+ * again. The value last acted on is kept in status (lastRotationToken).
+ */
+export const ROTATE_ANNOTATION = "mtls.imaging.dev/rotate";
 export const FIELD_MANAGER = OPERATOR_NAME;
 export const MANAGED_BLOCK_BEGIN = "# BEGIN mtls.imaging.dev managed block (do not edit)";
 export const MANAGED_BLOCK_END = "# END mtls.imaging.dev managed block";
@@ -322,6 +328,8 @@ export interface ServerCertificateStatus {
   renewalTime?: string;
   dnsNames?: string[];
   ipAddresses?: string[];
+  /** The mtls.imaging.dev/rotate value the current certificate was issued for. */
+  lastRotationToken?: string;
 }
 
 export interface DatabaseVerificationStatus {
@@ -437,6 +445,8 @@ export interface ClientCertificateStatus {
   notBefore?: string;
   notAfter?: string;
   renewalTime?: string;
+  /** The mtls.imaging.dev/rotate value the current certificate was issued for. */
+  lastRotationToken?: string;
   issuerFingerprintSHA256?: string;
 }
 

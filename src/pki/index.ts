@@ -64,6 +64,7 @@ export {
   keyAlgorithmChanged,
   keyMismatch,
   keySizeChanged,
+  lifetimeExceedsPolicy,
   manualRotationRequested,
   missingData,
   renewalTime,

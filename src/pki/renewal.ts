@@ -31,6 +31,7 @@ export type RenewalReason =
   | "SANsChanged"
   | "KeyAlgorithmChanged"
   | "KeySizeChanged"
+  | "DurationShortened"
   | "ManualRotationRequested"
   | "RenewalTimeReached"
   | "UpToDate";
@@ -288,6 +289,19 @@ export const keySizeChanged: RenewalPolicy = (desired, current) => {
   );
 };
 
+/**
+ * A certificate that would stay valid longer than the policy now allows (someone shortened `duration`, e.g. after
+ * an audit) is replaced now rather than at a renewal time computed from the old lifetime. The back-dating of
+ * notBefore and one minute of slack keep a certificate issued under the same policy from matching.
+ */
+export const lifetimeExceedsPolicy: RenewalPolicy = (desired, current, now) => {
+  const p = parsed(current);
+  if (!p) return undefined;
+  const remaining = p.cert.notAfter.getTime() - now.getTime();
+  if (remaining <= desired.duration + 60_000) return undefined;
+  return reissue("DurationShortened", `${label(p.cert)} is valid until ${p.cert.notAfter.toISOString()}, longer than the ${Math.round(desired.duration / 1000)} s the policy now allows: issuing one under the new policy`);
+};
+
 export const manualRotationRequested: RenewalPolicy = (desired, current) => {
   const p = parsed(current);
   const token = desired.rotationToken;
@@ -318,6 +332,7 @@ export const RENEWAL_POLICIES: readonly RenewalPolicy[] = Object.freeze([
   sansChanged,
   keyAlgorithmChanged,
   keySizeChanged,
+  lifetimeExceedsPolicy,
   manualRotationRequested,
   renewalTimeReached,
 ]);

@@ -14,6 +14,7 @@ import { resolveConnection, type ConnectionTarget } from "./connection-target";
 import { workloadMountsConnection, workloadView } from "./connection-workload";
 import type { ImagingConnectionObject, OperatorContext } from "./context";
 import { readDatabaseCA } from "./database-ca";
+import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
 import { addFinalizer, removeFinalizer, writeStatus } from "./custom-resource";
 import { verificationDue } from "./verification-schedule";
 
@@ -76,6 +77,7 @@ export class ImagingConnectionReconciler {
       notAfter: issued.notAfter.toISOString(),
       renewalTime: cert.renewalTime?.toISOString(),
       issuerFingerprintSHA256: cert.issuerFingerprint,
+      lastRotationToken: cert.rotationToken,
     };
 
     // 3. The workloads (patched by the workload reconciler; here we read how far it got).
@@ -115,18 +117,20 @@ export class ImagingConnectionReconciler {
     const ns = imc.metadata.namespace!;
     const current = this.ctx.cache.secrets.get(ns, spec.secretName);
     const currentData = secretBytes(current);
-    const desired = this.desiredCertificate(spec, target, read.ca);
+    const rotation = rotationRequest(imc, current);
+    const desired: DesiredCertificate = { ...this.desiredCertificate(spec, target, read.ca), ...rotation };
+    const annotations = rotationAnnotations(rotation);
     const decision = evaluateRenewal(desired, currentData, now);
     const key = resolveKeySpec(spec.certificate.privateKey);
     const issued: IssuedCertificate = decision.reissue
       ? await issueClientCertificate(read.ca, { user: spec.user, duration: spec.certificate.durationMs, key, now })
       : loadIssuedCertificate(currentData["tls.crt"]!, currentData["tls.key"]!);
     const data = await clientSecretData({ issued, trustBundlePem: trustBundle, previous: currentData });
-    if (!secretHasData(current, data)) {
+    if (!secretHasData(current, data) || !hasAnnotations(current, annotations)) {
       const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
         RESOURCES.Secret,
         { namespace: ns, name: spec.secretName },
-        desiredSecret({ name: spec.secretName, namespace: ns, type: "kubernetes.io/tls", labels: managedLabels("ImagingConnection", imc.metadata.name), owner: ownerReference(imc), data }),
+        desiredSecret({ name: spec.secretName, namespace: ns, type: "kubernetes.io/tls", labels: managedLabels("ImagingConnection", imc.metadata.name), ...(annotations ? { annotations } : {}), owner: ownerReference(imc), data }),
       );
       this.ctx.cache.secrets.observe(written);
     }
@@ -139,7 +143,8 @@ export class ImagingConnectionReconciler {
       trustBundle,
       renewalTime,
       issuerFingerprint: read.ca.facts.fingerprintSha256,
-      condition: { type: C.CertificateReady, status: "True", reason: decision.reissue ? "Issued" : "UpToDate", message: `CN=${spec.user}, serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewalTime?.toISOString() ?? "unknown"}` },
+      rotationToken: rotation.rotationToken ?? rotation.lastRotationToken,
+      condition: { type: C.CertificateReady, status: "True", reason: "Valid", message: `CN=${spec.user}, serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewalTime?.toISOString() ?? "unknown"}` },
     };
   }
 
@@ -284,7 +289,7 @@ export class ImagingConnectionReconciler {
 
 type ClientSecretOutcome =
   | { condition: ConditionInput; issued?: undefined; requeueAt: number }
-  | { condition: ConditionInput; issued: IssuedCertificate; trustBundle: string; renewalTime?: Date; issuerFingerprint: string };
+  | { condition: ConditionInput; issued: IssuedCertificate; trustBundle: string; renewalTime?: Date; issuerFingerprint: string; rotationToken?: string };
 
 /** When the login check started failing (its condition's transition), if it is failing. */
 function failingSince(imc: ImagingConnectionObject): string | undefined {

@@ -28,6 +28,7 @@ import { probeServer, reloadServer } from "../postgres/probe";
 import type { ReconcileResult } from "../runtime/workqueue";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
 import { readDatabaseCA } from "./database-ca";
+import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
 import { addFinalizer, removeFinalizer, writeStatus } from "./custom-resource";
 import { failureBackoffMs } from "./verification-schedule";
 import { decideReload, servedMaterialHash } from "./reload-plan";
@@ -38,7 +39,12 @@ const SERVER_VOLUME = "mtls-server-tls";
 /** Root-owned files of mode 0640 are what PostgreSQL accepts for its key when the group is the server's (fsGroup). */
 const SERVER_KEY_MODE = 0o640;
 const CONFIG_HASH_ANNOTATION = "mtls.imaging.dev/served-material";
-const STALE_RETRY_MS = 10_000;
+/**
+ * The kubelet lays a changed Secret down within seconds to a minute: while the server still serves the previous
+ * certificate, look again every STALE_CHECK_MS and reload again at most every STALE_RETRY_MS.
+ */
+const STALE_RETRY_MS = 3000;
+const STALE_CHECK_MS = 1000;
 const PROBE_TIMEOUT_MS = 10_000;
 
 export const adminSecretName = (sdb: string): string => `${sdb}-operator-client-tls`;
@@ -115,6 +121,7 @@ export class SecureDatabaseReconciler {
       renewalTime: server.renewalTime?.toISOString(),
       dnsNames: [...server.issued.dnsNames],
       ipAddresses: [...server.issued.ipAddresses],
+      lastRotationToken: server.rotationToken,
     };
     status.trust = { ...status.trust, crlNumber: server.crlNumber };
 
@@ -185,7 +192,9 @@ export class SecureDatabaseReconciler {
     const name = spec.serverCertificate.secretName;
     const current = this.ctx.cache.secrets.get(ns, name);
     const currentData = secretBytes(current);
+    const rotation = rotationRequest(sdb, current);
     const desired: DesiredCertificate = {
+      ...rotation,
       kind: "server",
       key: resolveKeySpec(spec.serverCertificate.privateKey),
       duration: spec.serverCertificate.durationMs,
@@ -216,7 +225,7 @@ export class SecureDatabaseReconciler {
         })
       : Buffer.from(currentData["ca.crl"]!).toString("utf8");
     const data = serverSecretData({ issued, trustBundlePem: trustBundle, crlPem });
-    await this.writeOwnedSecret(sdb, name, current, data);
+    await this.writeOwnedSecret(sdb, name, current, data, rotationAnnotations(rotation));
     if (decision.reissue) {
       await this.ctx.events.record(sdb, "Normal", "ServerCertificateIssued", `issued server certificate serial ${issued.serialNumber} for ${[...issued.dnsNames, ...issued.ipAddresses].join(", ")}, valid until ${issued.notAfter.toISOString()} (${decision.reason}: ${decision.message})`);
     }
@@ -225,10 +234,10 @@ export class SecureDatabaseReconciler {
     const crlRefreshAt = refresh ? new Date(refresh.getTime() - CRL_VALIDITY_MS / 3) : undefined;
     const requeueAt = [renewal.renewalTime, crlRefreshAt].filter((d): d is Date => d !== undefined).sort((a, b) => a.getTime() - b.getTime())[0];
     const step: Step = {
-      conditions: [{ type: C.ServerCertificateReady, status: "True", reason: decision.reissue ? "Issued" : "UpToDate", message: `serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewal.renewalTime?.toISOString() ?? "unknown"}` }],
+      conditions: [{ type: C.ServerCertificateReady, status: "True", reason: "Valid", message: `serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewal.renewalTime?.toISOString() ?? "unknown"}` }],
     };
     if (requeueAt) step.requeueAt = requeueAt;
-    return { issued, data, crlNumber: parseCRL(crlPem).crlNumber, step, renewalTime: renewal.renewalTime };
+    return { issued, data, crlNumber: parseCRL(crlPem).crlNumber, step, renewalTime: renewal.renewalTime, rotationToken: rotation.rotationToken ?? rotation.lastRotationToken };
   }
 
   private async ensureAdminIdentity(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trustBundle: string, now: Date) {
@@ -250,13 +259,13 @@ export class SecureDatabaseReconciler {
   }
 
   /** Server-side applies a kubernetes.io/tls Secret we own, only when its data differs from what is there. */
-  private async writeOwnedSecret(sdb: SecureDatabaseObject, name: string, current: SecretObject | undefined, data: Readonly<Record<string, Uint8Array>>): Promise<void> {
-    if (secretHasData(current, data)) return;
+  private async writeOwnedSecret(sdb: SecureDatabaseObject, name: string, current: SecretObject | undefined, data: Readonly<Record<string, Uint8Array>>, annotations?: Record<string, string>): Promise<void> {
+    if (secretHasData(current, data) && hasAnnotations(current, annotations)) return;
     const namespace = sdb.metadata.namespace!;
     const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
       RESOURCES.Secret,
       { namespace, name },
-      desiredSecret({ name, namespace, type: "kubernetes.io/tls", labels: managedLabels("SecureDatabase", sdb.metadata.name), owner: ownerReference(sdb), data }),
+      desiredSecret({ name, namespace, type: "kubernetes.io/tls", labels: managedLabels("SecureDatabase", sdb.metadata.name), ...(annotations ? { annotations } : {}), owner: ownerReference(sdb), data }),
     );
     this.ctx.cache.secrets.observe(written);
   }
@@ -466,7 +475,7 @@ export class SecureDatabaseReconciler {
     if (!matches) {
       return {
         conditions: [{ type: C.Verified, status: "False", reason: "ServingPreviousCertificate", message: `the server at ${endpoint} still presents serial ${result.servedSerialNumber}, not the current ${currentSerial}: waiting for the kubelet to update the mounted Secret and for the reload` }],
-        requeueAt: new Date(now.getTime() + 5000),
+        requeueAt: new Date(now.getTime() + STALE_CHECK_MS),
       };
     }
     if (previous?.matchesCurrent !== true || previous.servedSerialNumber !== currentSerial) {

@@ -1,5 +1,5 @@
 import type * as k8s from "@kubernetes/client-node";
-import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
+import { chmod, lchown, mkdir, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RestClient, type ResourceType } from "../../src/kube/rest";
 import { Informer, type KubeObject } from "../../src/runtime/informer";
@@ -75,15 +75,7 @@ export async function startVolumeSyncer(opts: VolumeSyncerOptions): Promise<Volu
       if (event === "delete") return;
       for (const v of volumes.filter((x) => x.name === obj.metadata.name)) {
         serially(async () => {
-          await mkdir(v.dir, { recursive: true });
-          if (v.ownedByServer && owner) await chown(v.dir, owner.uid, owner.gid);
-          for (const [key, value] of Object.entries(obj.data ?? {})) {
-            if (v.keys && !v.keys.includes(key)) continue;
-            const path = join(v.dir, key);
-            await writeFile(path, kind === "Secret" ? Buffer.from(value, "base64") : value, { mode: 0o600 });
-            await chmod(path, 0o600);
-            if (v.ownedByServer && owner) await chown(path, owner.uid, owner.gid);
-          }
+          await layDown(v, obj.data ?? {}, kind, owner);
           state.writes++;
         });
       }
@@ -112,6 +104,45 @@ export async function startVolumeSyncer(opts: VolumeSyncerOptions): Promise<Volu
   informers.forEach((i) => i.start());
   await Promise.all(informers.map((i) => i.synced));
   return state;
+}
+
+let generation = 0;
+
+/**
+ * Writes a volume the way the kubelet's AtomicWriter does: every key into a fresh `..<stamp>` folder, then one
+ * rename of the `..data` symlink switches all files at once, and each key is a symlink through `..data`. A
+ * reader never sees a new certificate next to an old key.
+ */
+async function layDown(v: SyncedVolume, data: Record<string, string>, kind: "ConfigMap" | "Secret", owner: { uid: number; gid: number } | undefined): Promise<void> {
+  const own = async (path: string) => {
+    if (v.ownedByServer && owner) await lchown(path, owner.uid, owner.gid);
+  };
+  await mkdir(v.dir, { recursive: true });
+  await own(v.dir);
+  const stamp = `..${Date.now()}_${process.pid}_${generation++}`;
+  const folder = join(v.dir, stamp);
+  await mkdir(folder);
+  await own(folder);
+  const keys = Object.keys(data).filter((k) => !v.keys || v.keys.includes(k));
+  for (const key of keys) {
+    const path = join(folder, key);
+    await writeFile(path, kind === "Secret" ? Buffer.from(data[key]!, "base64") : data[key]!, { mode: 0o600 });
+    await chmod(path, 0o600);
+    await own(path);
+  }
+  const previous = await readlink(join(v.dir, "..data")).catch(() => undefined);
+  await symlink(stamp, join(v.dir, "..data_tmp"));
+  await own(join(v.dir, "..data_tmp"));
+  await rename(join(v.dir, "..data_tmp"), join(v.dir, "..data"));
+  for (const key of keys) {
+    const link = join(v.dir, key);
+    if ((await readlink(link).catch(() => undefined)) === join("..data", key)) continue;
+    // A plain file left from before (the server's own postgresql.conf) is replaced by the link in one rename.
+    await symlink(join("..data", key), `${link}.tmp-link`);
+    await own(`${link}.tmp-link`);
+    await rename(`${link}.tmp-link`, link);
+  }
+  if (previous && previous !== stamp) await rm(join(v.dir, previous), { recursive: true, force: true });
 }
 
 async function serverOwner(pg: PostgresServer): Promise<{ uid: number; gid: number } | undefined> {

@@ -12,6 +12,7 @@ import {
   keyAlgorithmChanged,
   keyMismatch,
   keySizeChanged,
+  lifetimeExceedsPolicy,
   manualRotationRequested,
   missingData,
   renewalTime,
@@ -160,6 +161,19 @@ describe("pki/renewal", () => {
     expect(keySizeChanged({ ...serverDesired, key: { algorithm: "RSA", size: 2048 } }, secret(server), at(DAY))).to.equal(undefined);
     const size = evaluateRenewal({ ...serverDesired, key: { algorithm: "ECDSA", size: 384 } }, secret(server), at(DAY));
     expect(size.reason).to.equal("KeySizeChanged");
+  });
+
+  it("DurationShortened: only when the certificate outlives the policy's duration by more than a minute", () => {
+    // Issued at T0 for 90 days; the policy now says 30 days.
+    expect(lifetimeExceedsPolicy({ ...clientDesired, duration: 30 * DAY }, secret(client), at(DAY))?.reason).to.equal("DurationShortened");
+    expect(lifetimeExceedsPolicy({ ...clientDesired, duration: 30 * DAY }, secret(client), at(DAY))?.message).to.contain("longer than the 2592000 s the policy now allows");
+    // Same policy, a day later: no.
+    expect(lifetimeExceedsPolicy(clientDesired, secret(client), at(DAY))).to.equal(undefined);
+    // Same policy, right at issuance (the remaining validity equals the duration): no.
+    expect(lifetimeExceedsPolicy(clientDesired, secret(client), T0)).to.equal(undefined);
+    // 90 days left and a policy of 89 days 23 h 59 min: within the minute of slack → still no.
+    expect(lifetimeExceedsPolicy({ ...clientDesired, duration: 90 * DAY - 60_000 }, secret(client), T0)).to.equal(undefined);
+    expect(evaluateRenewal({ ...clientDesired, duration: 60_000 }, secret(client), at(DAY)).reason).to.equal("DurationShortened");
   });
 
   it("ManualRotationRequested: only while the token differs from the last one honoured", () => {
