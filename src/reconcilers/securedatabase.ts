@@ -1,5 +1,5 @@
 import { prepareSecureDatabase, type ResolvedSecureDatabaseSpec } from "../api/defaults";
-import { FINALIZER, OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, type SecureDatabaseStatus } from "../api/types";
+import { FINALIZER, OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, STATUS_LIMITS, type SecureDatabaseStatus } from "../api/types";
 import { formatValidationErrors, parseEndpoint } from "../api/validate";
 import type { ConditionInput } from "../kube/conditions";
 import { containerNames, foreignVolumeConflict, podTemplateApplyPatch, podTemplateHasPlan, type PodTemplatePlan, type Workload } from "../kube/pod-template";
@@ -28,6 +28,7 @@ import { probeServer, reloadServer } from "../postgres/probe";
 import type { ReconcileResult } from "../runtime/workqueue";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
 import { readDatabaseCA } from "./database-ca";
+import { planRevocations } from "./revocations";
 import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
 import { addFinalizer, removeFinalizer, writeStatus } from "./custom-resource";
 import { failureBackoffMs } from "./verification-schedule";
@@ -123,7 +124,7 @@ export class SecureDatabaseReconciler {
       ipAddresses: [...server.issued.ipAddresses],
       lastRotationToken: server.rotationToken,
     };
-    status.trust = { ...status.trust, crlNumber: server.crlNumber };
+    status.trust = { ...status.trust, crlNumber: server.crlNumber, revokedSerials: server.revokedSerials.slice(0, STATUS_LIMITS.revokedSerials) };
 
     // 3. The operator's own client identity, for reloads and live verification.
     const admin = await this.ensureAdminIdentity(sdb, spec, ca, trustBundle, now);
@@ -193,6 +194,7 @@ export class SecureDatabaseReconciler {
     const current = this.ctx.cache.secrets.get(ns, name);
     const currentData = secretBytes(current);
     const rotation = rotationRequest(sdb, current);
+    const revocations = planRevocations(this.ctx, spec);
     const desired: DesiredCertificate = {
       ...rotation,
       kind: "server",
@@ -202,7 +204,7 @@ export class SecureDatabaseReconciler {
       issuer: ca,
       dnsNames: spec.serverCertificate.dnsNames,
       ipAddresses: spec.serverCertificate.ipAddresses,
-      revokedSerials: spec.trust.revocations.flatMap((r) => (r.serialNumber ? [r.serialNumber] : [])),
+      revokedSerials: revocations.entries.map((e) => e.serialNumber),
       revokedFingerprints: spec.trust.revocations.flatMap((r) => (r.sha256Fingerprint ? [r.sha256Fingerprint] : [])),
     };
     const decision = evaluateRenewal(desired, currentData, now);
@@ -213,12 +215,12 @@ export class SecureDatabaseReconciler {
       issued = loadIssuedCertificate(currentData["tls.crt"]!, currentData["tls.key"]!);
     }
 
-    const revokedSerials = spec.trust.revocations.flatMap((r) => (r.serialNumber ? [r.serialNumber] : []));
-    const crlNow = decision.reissue ? undefined : currentData["ca.crl"];
-    const crl = crlDecision(crlNow, { issuer: ca, revokedSerials }, now);
+    const revokedSerials = revocations.entries.map((e) => e.serialNumber);
+    // A new server certificate does not restart the CRL: its number only ever goes up for one CA.
+    const crl = crlDecision(currentData["ca.crl"], { issuer: ca, revokedSerials }, now);
     const crlPem = crl.reissue
       ? await issueCRL(ca, {
-          revoked: revokedSerials.map((serialNumber) => ({ serialNumber, revocationDate: now, reason: spec.trust.revocations.find((r) => r.serialNumber === serialNumber)?.reason ?? "unspecified" })),
+          revoked: revocations.entries.map((e) => ({ serialNumber: e.serialNumber, revocationDate: now, reason: e.reason })),
           crlNumber: crl.crlNumber,
           thisUpdate: now,
           nextUpdate: new Date(now.getTime() + CRL_VALIDITY_MS),
@@ -226,6 +228,10 @@ export class SecureDatabaseReconciler {
       : Buffer.from(currentData["ca.crl"]!).toString("utf8");
     const data = serverSecretData({ issued, trustBundlePem: trustBundle, crlPem });
     await this.writeOwnedSecret(sdb, name, current, data, rotationAnnotations(rotation));
+    if (crl.reissue && crl.reason === "RevocationsChanged") {
+      await this.ctx.events.record(sdb, "Normal", "CRLUpdated", `CRL ${parseCRL(crlPem).crlNumber} lists ${revocations.entries.length} revoked certificate(s)${revocations.entries.length ? `: ${revocations.entries.map((e) => `${e.serialNumber} (${e.source}, ${e.reason})`).join(", ")}` : ""}`);
+    }
+    for (const problem of revocations.unresolved) await this.ctx.events.record(sdb, "Warning", "RevocationUnresolved", problem);
     if (decision.reissue) {
       await this.ctx.events.record(sdb, "Normal", "ServerCertificateIssued", `issued server certificate serial ${issued.serialNumber} for ${[...issued.dnsNames, ...issued.ipAddresses].join(", ")}, valid until ${issued.notAfter.toISOString()} (${decision.reason}: ${decision.message})`);
     }
@@ -237,7 +243,7 @@ export class SecureDatabaseReconciler {
       conditions: [{ type: C.ServerCertificateReady, status: "True", reason: "Valid", message: `serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewal.renewalTime?.toISOString() ?? "unknown"}` }],
     };
     if (requeueAt) step.requeueAt = requeueAt;
-    return { issued, data, crlNumber: parseCRL(crlPem).crlNumber, step, renewalTime: renewal.renewalTime, rotationToken: rotation.rotationToken ?? rotation.lastRotationToken };
+    return { issued, data, crlNumber: parseCRL(crlPem).crlNumber, revokedSerials, step, renewalTime: renewal.renewalTime, rotationToken: rotation.rotationToken ?? rotation.lastRotationToken };
   }
 
   private async ensureAdminIdentity(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trustBundle: string, now: Date) {

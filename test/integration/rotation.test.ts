@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
@@ -10,7 +10,7 @@ import { controlPlane } from "../support/hooks";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { startMtlsLoad, type Attempt, type MtlsLoad } from "../support/mtls-load";
 import { startOperator } from "../support/operator";
-import { startPostgres, type PostgresServer } from "../support/postgres";
+import { psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 import { startVolumeSyncer, type VolumeSyncer } from "../support/volume-syncer";
 
@@ -31,6 +31,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
   let clientSyncer: VolumeSyncer;
   let operator: Operator;
   let dir: string;
+  let otherDir: string;
   let load: MtlsLoad;
 
   before(async () => {
@@ -38,10 +39,19 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
     ns = await cp.createNamespace("rot");
     pg = await startPostgres({ name: "rot" });
     await pg.sql("CREATE ROLE app LOGIN");
+    await pg.sql("CREATE ROLE other LOGIN");
     const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
     dbSyncer = db.syncer;
     dir = await mkdtemp(join(tmpdir(), "rot-client-"));
-    clientSyncer = await startVolumeSyncer({ kubeConfig: cp.kubeConfig, namespace: ns, volumes: [{ kind: "Secret", name: "app-client-tls", dir, ownedByServer: false }] });
+    otherDir = await mkdtemp(join(tmpdir(), "rot-other-"));
+    clientSyncer = await startVolumeSyncer({
+      kubeConfig: cp.kubeConfig,
+      namespace: ns,
+      volumes: [
+        { kind: "Secret", name: "app-client-tls", dir, ownedByServer: false },
+        { kind: "Secret", name: "other-client-tls", dir: otherDir, ownedByServer: false },
+      ],
+    });
     operator = await startOperator(cp, ns);
     await kubectlOk(["apply", "-f", "-"], db.secureDatabaseYaml());
     await waitForCondition<SecureDatabase>("sdb", ns, "db", "Ready", (c) => c.status === "True", 90_000);
@@ -64,6 +74,7 @@ spec:
     dbSyncer?.stop();
     clientSyncer?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
+    if (otherDir) await rm(otherDir, { recursive: true, force: true });
     await pg?.stop();
   });
 
@@ -129,5 +140,45 @@ spec:
     expect(events.items.map((e) => e.message).join("\n")).to.contain("DurationShortened").and.to.contain("RenewalTimeReached");
     await waitFor("the load to present the renewed certificate", async () => presented(load.attempts.slice(from)).includes(issued[1]!), 20_000);
     expect(failuresOf(load), failuresOf(load).join("\n")).to.deep.equal([]);
+  });
+
+  it("(iv) revoking another connection: its certificate goes into the CRL and is refused, while this one keeps working", async () => {
+    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: ImagingConnection
+metadata: { name: other, namespace: ${ns} }
+spec:
+  databaseRef: { name: db }
+  user: other
+`);
+    const other = await waitForCondition<ImagingConnection>("imc", ns, "other", "Ready", (c) => c.status === "True");
+    const otherSerial = other.status!.certificate!.serialNumber!;
+    await waitFor("other's files", async () => (await readFile(join(otherDir, "client.crt"), "utf8").catch(() => "")).length > 0, 10_000);
+    const asOther = () => psql({ host: "localhost", port: pg.port, user: "other", sslmode: "verify-full", sslcert: join(otherDir, "client.crt"), sslkey: join(otherDir, "client.key"), sslrootcert: join(otherDir, "root.crt"), command: "SELECT current_user" });
+    expect((await asOther()).stdout.trim()).to.equal("other");
+    const before = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
+    const from = load.attempts.length;
+    await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { trust: { revocations: [{ connectionName: "other", reason: "keyCompromise" }] } } })]);
+    const after = await waitForCondition<SecureDatabase>("sdb", ns, "db", "Ready", (c) => c.status === "True");
+    await waitFor("the CRL listing other's certificate", async () => ((await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns])).status?.trust?.revokedSerials ?? []).includes(otherSerial), 30_000);
+    expect(after.status?.trust?.crlNumber).to.be.at.least(before.status!.trust!.crlNumber!);
+    let refusal = "";
+    await waitFor(
+      "the server to refuse the revoked certificate",
+      async () => {
+        const r = await asOther();
+        refusal = r.stderr;
+        return r.code !== 0;
+      },
+      30_000,
+      200,
+    );
+    expect(refusal).to.match(/certificate revoked/i);
+    const revoked = await waitForCondition<ImagingConnection>("imc", ns, "other", "Revoked", (c) => c.status === "True");
+    expect(revoked.status?.conditions?.find((c) => c.type === "Ready")).to.include({ status: "False", reason: "Revoked" });
+    const events = await getJson<{ items: { reason: string; message: string }[] }>(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=db,reason=CRLUpdated"]);
+    expect(events.items.map((e) => e.message).join("\n")).to.contain(`${otherSerial} (ImagingConnection ${ns}/other, keyCompromise)`);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(failuresOf(load), failuresOf(load).join("\n")).to.deep.equal([]);
+    expect(load.attempts.length - from).to.be.at.least(5);
   });
 });
