@@ -138,7 +138,13 @@ export class Operator {
       } else if (owner?.kind === "ImagingConnection") {
         this.imagingConnectionQueue.add(owner.key);
         const [namespace, name] = splitKey(owner.key);
-        workloadsOf(cache.imagingConnections.get(namespace, name));
+        const imc = cache.imagingConnections.get(namespace, name);
+        workloadsOf(imc);
+        // A CA rotation waits for every client Secret: tell the database when one changes.
+        const dbKey = imc?.spec?.databaseRef?.name ? objectKey(imc.spec.databaseRef.namespace ?? namespace, imc.spec.databaseRef.name) : undefined;
+        const [dbNs, dbName] = dbKey ? splitKey(dbKey) : ["", ""];
+        const rotating = dbKey ? (cache.secureDatabases.get(dbNs, dbName)?.status?.caRotation?.phase ?? "Idle") !== "Idle" : false;
+        if (dbKey && rotating) this.secureDatabaseQueue.add(dbKey);
       }
     });
     cache.configMaps.on((_event, obj) => {

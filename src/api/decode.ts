@@ -276,6 +276,7 @@ const caSpec = object<CASpec>()({
   mode: optional(oneOf(CA_MODES)),
   secretName: optional(string),
   commonName: optional(string),
+  propagationDelay: optional(string),
   ...certificatePolicyProps,
 });
 
@@ -396,6 +397,7 @@ const caRotationStatus = object<CARotationStatus>()({
   phaseTime: optional(string),
   oldCASerial: optional(string),
   newCASerial: optional(string),
+  readyTime: optional(string),
   message: optional(string),
 });
 

@@ -26,6 +26,7 @@ export const DEFAULTS = {
   port: 5432,
   caMode: "Generated",
   caDuration: "87600h",
+  caPropagationDelay: "2m",
   serverCertificateDuration: "2160h",
   clientCertificateDuration: "2160h",
   /** Upper bound of the default renewal window; the window is min(this, duration / 3). */
@@ -87,6 +88,7 @@ export interface ResolvedCA extends ResolvedCertificatePolicy {
   mode: CAMode;
   secretName: string;
   commonName: string;
+  propagationDelayMs: number;
 }
 
 export interface ResolvedServerCertificate extends ResolvedCertificatePolicy {
@@ -247,6 +249,7 @@ export function resolveSecureDatabase(sdb: SecureDatabase): ResolvedSecureDataba
       mode: ca.mode ?? DEFAULTS.caMode,
       secretName: ca.secretName ?? caSecretName(name),
       commonName: ca.commonName ?? defaultCACommonName(name, namespace),
+      propagationDelayMs: parseDuration(ca.propagationDelay ?? DEFAULTS.caPropagationDelay),
     },
     serverCertificate: {
       ...resolvePolicy(server, DEFAULTS.serverCertificateDuration),

@@ -211,6 +211,8 @@ export interface CASpec extends CertificatePolicySpec {
   secretName?: string;
   /** Default "<name>.<namespace> mTLS CA". */
   commonName?: string;
+  /** CA rotation: wait this long after every Secret is updated before the next phase. Default "2m". */
+  propagationDelay?: string;
 }
 
 export interface ServerCertificateSpec extends CertificatePolicySpec {
@@ -362,6 +364,8 @@ export interface CARotationStatus {
   phaseTime?: string;
   oldCASerial?: string;
   newCASerial?: string;
+  /** When every consumer was first seen ready in this phase; the phase advances propagationDelay after it. */
+  readyTime?: string;
   message?: string;
 }
 

@@ -310,6 +310,7 @@ export function validateSecureDatabase(sdb: SecureDatabase): ValidationError[] {
     if (/\p{Cc}/u.test(ca.commonName)) e.add("spec.ca.commonName", "Invalid", "ca.commonName must not contain control characters");
   }
   const caDuration = validatePolicy(e, "spec.ca", "ca", ca, "87600h");
+  durationMs(e, "spec.ca.propagationDelay", ca.propagationDelay, "ca.propagationDelay");
 
   // Server certificate
   const server = spec.serverCertificate ?? {};

@@ -10,7 +10,7 @@
 import { createPublicKey, verify as verifySignature } from "node:crypto";
 import { PkiError } from "./errors.js";
 import { decodePem, encodePem } from "./encodings.js";
-import { fingerprintSha256, normalizeSerialNumber, parseCertificate } from "./certificate.js";
+import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type CertificateFacts } from "./certificate.js";
 import type { CertificateAuthority } from "./ca.js";
 import {
   CONTEXT,
@@ -315,6 +315,23 @@ export interface DesiredCRL {
  * Should the CRL of `desired.issuer` be (re)issued? Looks for that CA's CRL (by authority key id, else
  * issuer name) in the current file, which may be a bundle. The number only goes up when something changes.
  */
+/** The newest CRL of a bundle that this CA issued (matched by key id, else by name), if any. */
+function newestCRLOf(all: readonly ParsedCRL[], ca: CertificateFacts): ParsedCRL | undefined {
+  return all
+    .filter((c) => (c.authorityKeyId && ca.subjectKeyId ? c.authorityKeyId === ca.subjectKeyId : c.issuer === ca.subject))
+    .sort((a, b) => (b.crlNumber ?? 0) - (a.crlNumber ?? 0))[0];
+}
+
+/** The PEM of the newest CRL in a CRL bundle that this CA issued, or undefined. */
+export function crlIssuedBy(bundle: string | Uint8Array | undefined, issuer: { readonly certPem: string }): string | undefined {
+  if (bundle === undefined || bundle.length === 0) return undefined;
+  try {
+    return newestCRLOf(parseCRLs(bundle), parseCertificate(issuer.certPem, "the CRL issuer CA certificate"))?.pem;
+  } catch {
+    return undefined;
+  }
+}
+
 export function crlDecision(current: string | Uint8Array | undefined, desired: DesiredCRL, now: Date): CRLDecision {
   const ca = parseCertificate(desired.issuer.certPem, "the CRL issuer CA certificate");
   if (current === undefined || current.length === 0) {
@@ -326,10 +343,7 @@ export function crlDecision(current: string | Uint8Array | undefined, desired: D
   } catch {
     return { reissue: true, reason: "UnparsableCRL", message: "the current CRL file cannot be read: issuing a new CRL", crlNumber: 1 };
   }
-  const mine = all
-    .filter((c) => (c.authorityKeyId && ca.subjectKeyId ? c.authorityKeyId === ca.subjectKeyId : c.issuer === ca.subject))
-    .sort((a, b) => (b.crlNumber ?? 0) - (a.crlNumber ?? 0));
-  const crl = mine[0];
+  const crl = newestCRLOf(all, ca);
   const highest = crl?.crlNumber ?? 0;
   if (!crl) {
     return { reissue: true, reason: "MissingCRL", message: `the CRL file holds no CRL from the CA "${ca.subject}": issuing one`, crlNumber: 1 };

@@ -86,6 +86,7 @@ export { buildTrustBundle, trustBundleContains, trustBundleEntries, trustBundleF
 export {
   buildCrlBundle,
   crlDecision,
+  crlIssuedBy,
   issueCRL,
   parseCRL,
   parseCRLs,

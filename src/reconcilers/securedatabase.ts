@@ -10,7 +10,10 @@ import {
   buildTrustBundle,
   caSecretData,
   clientSecretData,
+  buildCrlBundle,
   crlDecision,
+  crlIssuedBy,
+  isIssuedBy,
   evaluateRenewal,
   generateCA,
   issueClientCertificate,
@@ -27,6 +30,7 @@ import {
 import { probeServer, reloadServer } from "../postgres/probe";
 import type { ReconcileResult } from "../runtime/workqueue";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
+import { CARotator } from "./ca-rotator";
 import { readDatabaseCA } from "./database-ca";
 import { planRevocations } from "./revocations";
 import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
@@ -62,7 +66,11 @@ interface Step {
  * check over a real mTLS connection that it did.
  */
 export class SecureDatabaseReconciler {
-  constructor(private readonly ctx: OperatorContext) {}
+  private readonly rotator: CARotator;
+
+  constructor(private readonly ctx: OperatorContext) {
+    this.rotator = new CARotator(ctx);
+  }
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const sdb = this.ctx.cache.secureDatabases.get(namespace, name);
@@ -99,7 +107,9 @@ export class SecureDatabaseReconciler {
       requeues.push(new Date(now.getTime() + 60_000));
       return done();
     }
-    const ca = caStep.ca;
+    // 1b. A CA rotation in progress decides which CA signs and which CAs every bundle trusts.
+    const rotation = await this.rotator.prepare(sdb, spec, caStep.ca, now);
+    const ca = rotation.signing;
     status.ca = {
       secretName: spec.ca.secretName,
       serialNumber: ca.facts.serialNumber,
@@ -108,10 +118,13 @@ export class SecureDatabaseReconciler {
       notAfter: ca.facts.notAfter.toISOString(),
       fingerprintSHA256: ca.facts.fingerprintSha256,
     };
-    const trustBundle = buildTrustBundle([ca.certPem, ...ca.chainPems], spec.trust.allowlist.map((a) => a.certificate));
+    const trustBundle = buildTrustBundle(
+      rotation.trusted.flatMap((t) => [t.certPem, ...t.chainPems]),
+      spec.trust.allowlist.map((a) => a.certificate),
+    );
 
     // 2. The server's Secret: certificate, key, trust bundle and CRL.
-    const server = await this.ensureServerSecret(sdb, spec, ca, trustBundle, now);
+    const server = await this.ensureServerSecret(sdb, spec, ca, rotation.trusted, trustBundle, now);
     conditions.push(...server.step.conditions);
     if (server.step.requeueAt) requeues.push(server.step.requeueAt);
     status.serverCertificate = {
@@ -143,6 +156,7 @@ export class SecureDatabaseReconciler {
 
     // 6. Reload, then verify what the server serves.
     const probeArgs = this.probeArgs(spec, trustBundle, admin.issued);
+    let verifiedCurrent = false;
     if (config.applied) {
       const reload = await this.ensureReload(sdb, spec, status, desiredHash, probeArgs, workload.patched, now);
       conditions.push(...reload.conditions);
@@ -150,7 +164,14 @@ export class SecureDatabaseReconciler {
       const verify = await this.verify(sdb, spec, status, server.issued.serialNumber, probeArgs, reload.reloaded === true, now);
       conditions.push(...verify.conditions);
       if (verify.requeueAt) requeues.push(verify.requeueAt);
+      verifiedCurrent = status.reload?.appliedHash === desiredHash && verify.conditions.some((c) => c.type === C.Verified && c.status === "True");
     }
+
+    // 7. A CA rotation moves on once this pass showed its phase is done.
+    const progress = await this.rotator.advance(sdb, spec, rotation, { verifiedCurrent, leafFromSigning: isIssuedBy(server.issued.facts, ca.facts), probe: probeArgs }, now);
+    conditions.push(progress.condition);
+    status.caRotation = progress.status;
+    if (progress.requeueAt) requeues.push(progress.requeueAt);
     return done();
   }
 
@@ -188,7 +209,7 @@ export class SecureDatabaseReconciler {
 
   // ------------------------------------------------------------------------------------- the server Secret
 
-  private async ensureServerSecret(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trustBundle: string, now: Date) {
+  private async ensureServerSecret(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trusted: readonly CertificateAuthority[], trustBundle: string, now: Date) {
     const ns = sdb.metadata.namespace!;
     const name = spec.serverCertificate.secretName;
     const current = this.ctx.cache.secrets.get(ns, name);
@@ -215,35 +236,46 @@ export class SecureDatabaseReconciler {
       issued = loadIssuedCertificate(currentData["tls.crt"]!, currentData["tls.key"]!);
     }
 
+    // One CRL per trusted CA: PostgreSQL refuses a client whose CA has no CRL in ssl_crl_file.
     const revokedSerials = revocations.entries.map((e) => e.serialNumber);
-    // A new server certificate does not restart the CRL: its number only ever goes up for one CA.
-    const crl = crlDecision(currentData["ca.crl"], { issuer: ca, revokedSerials }, now);
-    const crlPem = crl.reissue
-      ? await issueCRL(ca, {
-          revoked: revocations.entries.map((e) => ({ serialNumber: e.serialNumber, revocationDate: now, reason: e.reason })),
-          crlNumber: crl.crlNumber,
-          thisUpdate: now,
-          nextUpdate: new Date(now.getTime() + CRL_VALIDITY_MS),
-        })
-      : Buffer.from(currentData["ca.crl"]!).toString("utf8");
+    const crls = await Promise.all(
+      trusted.map(async (signer) => {
+        const d = crlDecision(currentData["ca.crl"], { issuer: signer, revokedSerials }, now);
+        const pem = d.reissue
+          ? await issueCRL(signer, {
+              revoked: revocations.entries.map((e) => ({ serialNumber: e.serialNumber, revocationDate: now, reason: e.reason })),
+              crlNumber: d.crlNumber,
+              thisUpdate: now,
+              nextUpdate: new Date(now.getTime() + CRL_VALIDITY_MS),
+            })
+          : crlIssuedBy(currentData["ca.crl"], signer)!;
+        return { decision: d, pem };
+      }),
+    );
+    const crl = crls[0]!.decision;
+    const crlPem = buildCrlBundle(crls.map((c) => c.pem));
+    const signingCrlPem = crls[0]!.pem;
     const data = serverSecretData({ issued, trustBundlePem: trustBundle, crlPem });
     await this.writeOwnedSecret(sdb, name, current, data, rotationAnnotations(rotation));
     if (crl.reissue && crl.reason === "RevocationsChanged") {
-      await this.ctx.events.record(sdb, "Normal", "CRLUpdated", `CRL ${parseCRL(crlPem).crlNumber} lists ${revocations.entries.length} revoked certificate(s)${revocations.entries.length ? `: ${revocations.entries.map((e) => `${e.serialNumber} (${e.source}, ${e.reason})`).join(", ")}` : ""}`);
+      await this.ctx.events.record(sdb, "Normal", "CRLUpdated", `CRL ${parseCRL(signingCrlPem).crlNumber} lists ${revocations.entries.length} revoked certificate(s)${revocations.entries.length ? `: ${revocations.entries.map((e) => `${e.serialNumber} (${e.source}, ${e.reason})`).join(", ")}` : ""}`);
     }
     for (const problem of revocations.unresolved) await this.ctx.events.record(sdb, "Warning", "RevocationUnresolved", problem);
     if (decision.reissue) {
       await this.ctx.events.record(sdb, "Normal", "ServerCertificateIssued", `issued server certificate serial ${issued.serialNumber} for ${[...issued.dnsNames, ...issued.ipAddresses].join(", ")}, valid until ${issued.notAfter.toISOString()} (${decision.reason}: ${decision.message})`);
     }
     const renewal = evaluateRenewal(desired, data, now);
-    const refresh = crl.reissue ? parseCRL(crlPem).nextUpdate : crl.refreshTime;
+    const refresh = crls
+      .map((c) => (c.decision.reissue ? parseCRL(c.pem).nextUpdate : c.decision.refreshTime))
+      .filter((d): d is Date => d !== undefined)
+      .sort((a, b) => a.getTime() - b.getTime())[0];
     const crlRefreshAt = refresh ? new Date(refresh.getTime() - CRL_VALIDITY_MS / 3) : undefined;
     const requeueAt = [renewal.renewalTime, crlRefreshAt].filter((d): d is Date => d !== undefined).sort((a, b) => a.getTime() - b.getTime())[0];
     const step: Step = {
       conditions: [{ type: C.ServerCertificateReady, status: "True", reason: "Valid", message: `serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewal.renewalTime?.toISOString() ?? "unknown"}` }],
     };
     if (requeueAt) step.requeueAt = requeueAt;
-    return { issued, data, crlNumber: parseCRL(crlPem).crlNumber, revokedSerials, step, renewalTime: renewal.renewalTime, rotationToken: rotation.rotationToken ?? rotation.lastRotationToken };
+    return { issued, data, crlNumber: parseCRL(signingCrlPem).crlNumber, revokedSerials, step, renewalTime: renewal.renewalTime, rotationToken: rotation.rotationToken ?? rotation.lastRotationToken };
   }
 
   private async ensureAdminIdentity(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trustBundle: string, now: Date) {
@@ -558,7 +590,8 @@ function configApplied(): Step {
 
 /** Ready sums up the others: the first condition that is not True explains why not. */
 export function summarize(conditions: readonly ConditionInput[]): ConditionInput {
-  const blocking = conditions.find((c) => c.status !== "True" && c.reason !== "VerificationDisabled");
+  // CARotating says what a rotation does; the database stays secured throughout one.
+  const blocking = conditions.find((c) => c.type !== C.CARotating && c.status !== "True" && c.reason !== "VerificationDisabled");
   if (blocking) return { type: C.Ready, status: "False", reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` };
   return { type: C.Ready, status: "True", reason: "Secured", message: "the server requires client certificates and serves the current certificate" };
 }

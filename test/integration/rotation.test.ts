@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
-import type { SecretObject } from "../../src/kube/secrets";
+import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import type { Operator } from "../../src/operator";
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
@@ -17,6 +17,41 @@ import { startVolumeSyncer, type VolumeSyncer } from "../support/volume-syncer";
 const failuresOf = (load: MtlsLoad): string[] => [...load.attempts.filter((a) => !a.ok).map((a) => a.error ?? "failed"), ...load.longLived.failures];
 const served = (attempts: Attempt[]): string[] => [...new Set(attempts.filter((a) => a.ok).map((a) => a.servedSerial!))];
 const presented = (attempts: Attempt[]): string[] => [...new Set(attempts.filter((a) => a.ok).map((a) => a.clientSerial))];
+
+/** Polls the SecureDatabase's caRotation phase until it reaches `until` after having left Idle; the phases seen. */
+async function followRotation(ns: string, until: string, onPhase?: (phase: string) => Promise<void>): Promise<{ phases: string[]; last: SecureDatabase }> {
+  const phases: string[] = [];
+  let last: SecureDatabase | undefined;
+  await waitFor(
+    `the CA rotation to reach ${until}`,
+    async () => {
+      last = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
+      const phase = last.status?.caRotation?.phase ?? "Idle";
+      if (phases[phases.length - 1] !== phase) {
+        phases.push(phase);
+        await onPhase?.(phase);
+      }
+      return phase === until && phases.some((p) => p !== "Idle");
+    },
+    120_000,
+    100,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; phases seen: ${phases.join(" → ")}; last: ${JSON.stringify(last?.status?.caRotation)}; conditions: ${JSON.stringify(last?.status?.conditions)}`);
+  });
+  return { phases, last: last! };
+}
+
+/** Phases only ever move forward (polling may miss a short one, never reorder them), and at least one was seen. */
+function expectPhaseOrder(phases: string[]): void {
+  const order = ["Idle", "Overlap", "Reissuing", "Finishing", "Idle"];
+  let at = 0;
+  for (const p of phases) {
+    const next = order.indexOf(p, at);
+    expect(next, phases.join(" → ")).to.be.at.least(at);
+    at = next;
+  }
+  expect(phases.filter((p) => p !== "Idle"), phases.join(" → ")).to.not.be.empty;
+}
 
 /**
  * Leaf rotations against the real PostgreSQL while a client keeps connecting every 100 ms and holds one
@@ -180,5 +215,58 @@ spec:
     await new Promise((r) => setTimeout(r, 500));
     expect(failuresOf(load), failuresOf(load).join("\n")).to.deep.equal([]);
     expect(load.attempts.length - from).to.be.at.least(5);
+  });
+
+  it("(iii) CA rotation with overlap: Overlap → Reissuing → Finishing → Idle, every certificate re-issued from the new CA, no connection fails", async () => {
+    const before = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
+    const oldCA = before.status!.ca!.serialNumber!;
+    const oldServer = before.status!.serverCertificate!.serialNumber!;
+    const from = load.attempts.length;
+    await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { ca: { propagationDelay: "2s" } } })]);
+    await kubectlOk(["annotate", "sdb", "db", "-n", ns, "mtls.imaging.dev/rotate-ca=ca-1"]);
+    const { phases, last: after } = await followRotation(ns, "Idle");
+    const newCA = after.status!.ca!.serialNumber!;
+    expect(newCA).to.not.equal(oldCA);
+    expect(after.status?.caRotation).to.include({ phase: "Idle", oldCASerial: oldCA, newCASerial: newCA });
+    expectPhaseOrder(phases);
+    const events = await getJson<{ items: { reason: string }[] }>(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=db"]);
+    expect(events.items.map((e) => e.reason)).to.include.members(["CARotationStarted", "CARotationPromoted", "CARotationRetiredOldCA", "CARotationCompleted"]);
+    // The server and the client now hold leaves of the new CA; the old CA and its key are gone.
+    expect(after.status!.serverCertificate!.serialNumber).to.not.equal(oldServer);
+    const imc = await waitForCondition<ImagingConnection>("imc", ns, "app", "Ready", (c) => c.status === "True");
+    expect(imc.status?.certificate?.issuerFingerprintSHA256).to.equal(after.status?.ca?.fingerprintSHA256);
+    for (const gone of ["db-ca-next", "db-ca-previous"]) expect((await controlPlane().kubectl(["get", "secret", gone, "-n", ns])).code, gone).to.not.equal(0);
+    const bundle = secretBytes(await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]))["ca.crt"]!.toString();
+    expect(bundle.match(/BEGIN CERTIFICATE/g)).to.have.length(1);
+    await waitFor("the load to see the new server certificate", async () => served(load.attempts.slice(from)).includes(after.status!.serverCertificate!.serialNumber!), 20_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(failuresOf(load), failuresOf(load).join("\n")).to.deep.equal([]);
+    expect(served(load.attempts.slice(from))).to.include.members([oldServer, after.status!.serverCertificate!.serialNumber!]);
+    // The same token never rotates the CA again.
+    await kubectlOk(["annotate", "sdb", "db", "-n", ns, "unrelated=2", "--overwrite"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns])).status?.ca?.serialNumber).to.equal(newCA);
+  });
+
+  it("a CA rotation survives operator restarts in the middle of its phases (its state is in the API server)", async () => {
+    const before = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
+    const oldCA = before.status!.ca!.serialNumber!;
+    const from = load.attempts.length;
+    await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { ca: { propagationDelay: "3s" } } })]);
+    await kubectlOk(["annotate", "sdb", "db", "-n", ns, "mtls.imaging.dev/rotate-ca=ca-2", "--overwrite"]);
+    const restartedIn: string[] = [];
+    const { phases, last } = await followRotation(ns, "Idle", async (phase) => {
+      if (phase !== "Overlap" && phase !== "Reissuing") return;
+      await operator.stop();
+      operator = await startOperator(controlPlane(), ns);
+      restartedIn.push(phase);
+    });
+    expectPhaseOrder(phases);
+    expect(restartedIn.length, phases.join(" → ")).to.be.at.least(1);
+    expect(last.status?.ca?.serialNumber).to.not.equal(oldCA);
+    expect(last.status?.caRotation).to.include({ phase: "Idle", oldCASerial: oldCA, newCASerial: last.status?.ca?.serialNumber });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(failuresOf(load), failuresOf(load).join("\n")).to.deep.equal([]);
+    expect(load.attempts.length - from).to.be.at.least(20);
   });
 });

@@ -33,6 +33,7 @@ describe("api/defaults", () => {
         ca: {
           mode: "Generated",
           secretName: "imaging-db-ca",
+          propagationDelayMs: 120_000,
           commonName: "imaging-db.cast mTLS CA",
           duration: "87600h",
           durationMs: 87600 * H,

@@ -1,0 +1,207 @@
+/**
+ * The I/O of a CA rotation (the decisions are in ca-rotation.ts): reading the `<ca>`, `<ca>-next` and
+ * `<ca>-previous` Secrets, writing them in a crash-safe order, probing the server with a certificate of the new CA,
+ * and checking every client Secret of the database.
+ */
+import type { ResolvedSecureDatabaseSpec } from "../api/defaults";
+import { OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, type CARotationPhase, type CARotationStatus } from "../api/types";
+import type { ConditionInput } from "../kube/conditions";
+import { RESOURCES } from "../kube/resources";
+import { desiredSecret, ownerReference, secretBytes, type SecretObject } from "../kube/secrets";
+import { caSecretData, generateCA, isIssuedBy, issueClientCertificate, loadCA, parseCertificates, renewalTime, resolveKeySpec, trustBundleContains, type CertificateAuthority } from "../pki";
+import { probeServer, type ProbeOptions } from "../postgres/probe";
+import { derivePhase, nextCASecretName, nextRotationStep, previousCASecretName, ROTATE_CA_ANNOTATION, unfinishedPromotion, type Readiness } from "./ca-rotation";
+import { ownClientSecret, resolveConnection } from "./connection-target";
+import { IMC_BY_DATABASE, type OperatorContext, type SecureDatabaseObject } from "./context";
+import { ROTATION_TOKEN_ANNOTATION } from "./rotation";
+
+export interface RotationState {
+  phase: CARotationPhase;
+  /** The CA that signs every leaf now. */
+  signing: CertificateAuthority;
+  /** The CAs every trust bundle holds, signing first; each also gets a CRL. */
+  trusted: CertificateAuthority[];
+  next?: CertificateAuthority;
+  previous?: CertificateAuthority;
+}
+
+/** What the rest of the reconcile found out about the server in this pass. */
+export interface ServerFacts {
+  /** The server serves the current leaf, verified live, after loading the current files. */
+  verifiedCurrent: boolean;
+  /** The current server leaf was issued by the signing CA. */
+  leafFromSigning: boolean;
+  probe: ProbeOptions;
+}
+
+export class CARotator {
+  constructor(private readonly ctx: OperatorContext) {}
+
+  /**
+   * Which CA signs and which CAs are trusted in this pass. Finishes a promotion a crash interrupted, and starts a
+   * rotation when the annotation asks for one or the CA reaches its renewal time. Brought CAs are rotated by the
+   * user replacing their Secret; this covers generated CAs.
+   */
+  async prepare(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, current: CertificateAuthority, now: Date): Promise<RotationState> {
+    if (spec.ca.mode !== "Generated") return { phase: "Idle", signing: current, trusted: [current] };
+    const ns = sdb.metadata.namespace!;
+    const caName = spec.ca.secretName;
+    let next = await this.readOwnCA(sdb, nextCASecretName(caName), now);
+    const previous = await this.readOwnCA(sdb, previousCASecretName(caName), now);
+    let signing = current;
+    for (const step of unfinishedPromotion({ current: current.facts.serialNumber, next: next?.facts.serialNumber, previous: previous?.facts.serialNumber })) {
+      if (step === "replaceCurrent" && next) {
+        await this.writeCA(sdb, caName, next, sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION]);
+        signing = next;
+      }
+      if (step === "deleteNext") {
+        await this.deleteSecret(ns, nextCASecretName(caName));
+        next = undefined;
+      }
+    }
+    let phase = derivePhase({ current: signing.facts.serialNumber, next: next?.facts.serialNumber, previous: previous?.facts.serialNumber }, sdb.status?.caRotation?.phase);
+    if (phase === "Idle") {
+      const trigger = this.trigger(sdb, spec, signing, now);
+      if (trigger) {
+        next = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key: resolveKeySpec(spec.ca.privateKey), now });
+        const written = await this.ctx.client.create<SecretObject & { metadata: { name: string } }>(
+          RESOURCES.Secret,
+          ns,
+          desiredSecret({ name: nextCASecretName(caName), namespace: ns, type: "kubernetes.io/tls", labels: managedLabels("SecureDatabase", sdb.metadata.name), owner: ownerReference(sdb), data: caSecretData(next) }),
+        );
+        this.ctx.cache.secrets.observe(written);
+        await this.ctx.events.record(sdb, "Normal", "CARotationStarted", `${trigger}: generated CA serial ${next.facts.serialNumber} in Secret ${nextCASecretName(caName)}; both CAs are trusted until every consumer has the new one (phase Overlap)`);
+        phase = "Overlap";
+      }
+    }
+    const trusted = phase === "Overlap" && next ? [signing, next] : phase === "Reissuing" && previous ? [signing, previous] : [signing];
+    return { phase, signing, trusted, ...(next ? { next } : {}), ...(previous ? { previous } : {}) };
+  }
+
+  /** After the server pass: move the rotation on when its phase is done; status, condition and when to look again. */
+  async advance(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, state: RotationState, server: ServerFacts, now: Date): Promise<{ status?: CARotationStatus; condition: ConditionInput; requeueAt?: Date }> {
+    const recorded = sdb.status?.caRotation;
+    if (state.phase === "Idle") {
+      const condition: ConditionInput = { type: C.CARotating, status: "False", reason: "Idle", message: "no CA rotation in progress" };
+      return { condition, ...(recorded ? { status: { ...recorded, phase: "Idle", message: "no CA rotation in progress", readyTime: undefined } } : {}) };
+    }
+    const samePhase = recorded?.phase === state.phase;
+    const facts = {
+      phase: state.phase,
+      now,
+      delayMs: spec.ca.propagationDelayMs,
+      ...(samePhase && recorded?.readyTime ? { readySince: new Date(recorded.readyTime) } : {}),
+      server: await this.serverReady(state, server),
+      clients: this.clientsReady(sdb, state),
+    };
+    const step = nextRotationStep(facts);
+    let phase: CARotationPhase = state.phase;
+    const base: CARotationStatus = {
+      startedTime: recorded?.phase && recorded.phase !== "Idle" && recorded.startedTime ? recorded.startedTime : now.toISOString(),
+      oldCASerial: state.phase === "Overlap" ? state.signing.facts.serialNumber : (state.previous?.facts.serialNumber ?? recorded?.oldCASerial),
+      newCASerial: state.phase === "Overlap" ? state.next?.facts.serialNumber : state.signing.facts.serialNumber,
+    };
+    const caName = spec.ca.secretName;
+    const ns = sdb.metadata.namespace!;
+    if (step.action === "promote" && state.next) {
+      // Crash-safe order: keep the old CA, then make the new one sign, then drop the staging copy.
+      await this.writeCA(sdb, previousCASecretName(caName), state.signing, undefined);
+      await this.writeCA(sdb, caName, state.next, sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION]);
+      await this.deleteSecret(ns, nextCASecretName(caName));
+      await this.ctx.events.record(sdb, "Normal", "CARotationPromoted", `CA serial ${state.next.facts.serialNumber} signs from now on; re-issuing the server and every client certificate (phase Reissuing)`);
+      phase = "Reissuing";
+    } else if (step.action === "retire" && state.previous) {
+      await this.deleteSecret(ns, previousCASecretName(caName));
+      await this.ctx.events.record(sdb, "Normal", "CARotationRetiredOldCA", `removed CA serial ${state.previous.facts.serialNumber} from every trust bundle and destroyed its key (Secret ${previousCASecretName(caName)}) (phase Finishing)`);
+      phase = "Finishing";
+    } else if (step.action === "complete") {
+      await this.ctx.events.record(sdb, "Normal", "CARotationCompleted", `CA rotation complete: CA serial ${state.signing.facts.serialNumber} alone is trusted and signs every certificate`);
+      phase = "Idle";
+    }
+    const moved = phase !== state.phase;
+    const status: CARotationStatus = {
+      ...base,
+      phase,
+      phaseTime: moved ? now.toISOString() : samePhase && recorded?.phaseTime ? recorded.phaseTime : now.toISOString(),
+      ...(!moved && step.readySince ? { readyTime: step.readySince.toISOString() } : {}),
+      message: step.message,
+    };
+    const condition: ConditionInput =
+      phase === "Idle" ? { type: C.CARotating, status: "False", reason: "Idle", message: step.message } : { type: C.CARotating, status: "True", reason: phase, message: step.message };
+    return { status, condition, ...(moved ? { requeueAt: now } : step.requeueAt ? { requeueAt: step.requeueAt } : {}) };
+  }
+
+  private async serverReady(state: RotationState, server: ServerFacts): Promise<boolean> {
+    if (!server.verifiedCurrent) return false;
+    if (state.phase === "Overlap") {
+      if (!state.next) return false;
+      // A certificate from the new CA must log in: the server has loaded the new trust bundle and its CRL.
+      const probe = await issueClientCertificate(state.next, { user: server.probe.user, duration: 10 * 60_000 });
+      const result = await probeServer({ ...server.probe, cert: probe.chainPem, key: probe.keyPkcs8Pem });
+      return result.ok;
+    }
+    if (state.phase === "Reissuing") return server.leafFromSigning;
+    return true;
+  }
+
+  /** Overlap: client Secrets that trust the new CA; Reissuing: client Secrets whose leaf the new CA signed. */
+  private clientsReady(sdb: SecureDatabaseObject, state: RotationState): Readiness {
+    const readiness: Readiness = { ready: 0, total: 0, waiting: [] };
+    for (const imc of this.ctx.cache.imagingConnections.byIndex(IMC_BY_DATABASE, `${sdb.metadata.namespace}/${sdb.metadata.name}`)) {
+      if (imc.metadata.deletionTimestamp) continue;
+      const resolved = resolveConnection(this.ctx, imc);
+      if (!resolved.ok) continue;
+      const secret = ownClientSecret(this.ctx, imc, resolved.spec.secretName);
+      if (!secret) continue;
+      const data = secretBytes(secret);
+      readiness.total++;
+      if (this.clientReady(state, data)) readiness.ready++;
+      else readiness.waiting.push(`${imc.metadata.namespace}/${imc.metadata.name}`);
+    }
+    return readiness;
+  }
+
+  private clientReady(state: RotationState, data: Record<string, Buffer>): boolean {
+    try {
+      if (state.phase === "Overlap") return state.next !== undefined && trustBundleContains(data["ca.crt"] ?? "", state.next.certPem);
+      if (state.phase !== "Reissuing") return true;
+      const [leaf] = parseCertificates(data["tls.crt"] ?? "");
+      return leaf !== undefined && isIssuedBy(leaf, state.signing.facts);
+    } catch {
+      return false;
+    }
+  }
+
+  private trigger(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, current: CertificateAuthority, now: Date): string | undefined {
+    const token = sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION];
+    const caSecret = this.ctx.cache.secrets.get(sdb.metadata.namespace, spec.ca.secretName);
+    const honoured = caSecret?.metadata.annotations?.[ROTATION_TOKEN_ANNOTATION];
+    if (token && token !== honoured) return `the annotation ${ROTATE_CA_ANNOTATION} asks for rotation "${token}"`;
+    const at = renewalTime(current.facts.notBefore, current.facts.notAfter, spec.ca.renewBeforeMs);
+    if (now >= at) return `the CA (serial ${current.facts.serialNumber}, valid until ${current.facts.notAfter.toISOString()}) reached its renewal time ${at.toISOString()}`;
+    return undefined;
+  }
+
+  private async readOwnCA(sdb: SecureDatabaseObject, name: string, now: Date): Promise<CertificateAuthority | undefined> {
+    const secret = this.ctx.cache.secrets.get(sdb.metadata.namespace, name);
+    if (!secret || secret.metadata.labels?.[OWNER_LABEL] !== ownerLabelValue("SecureDatabase", sdb.metadata.name)) return undefined;
+    const data = secretBytes(secret);
+    if (!data["tls.crt"] || !data["tls.key"]) return undefined;
+    return loadCA(data["tls.crt"], data["tls.key"], now);
+  }
+
+  private async writeCA(sdb: SecureDatabaseObject, name: string, ca: CertificateAuthority, token: string | undefined): Promise<void> {
+    const ns = sdb.metadata.namespace!;
+    const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
+      RESOURCES.Secret,
+      { namespace: ns, name },
+      desiredSecret({ name, namespace: ns, type: "kubernetes.io/tls", labels: managedLabels("SecureDatabase", sdb.metadata.name), ...(token ? { annotations: { [ROTATION_TOKEN_ANNOTATION]: token } } : {}), owner: ownerReference(sdb), data: caSecretData(ca) }),
+    );
+    this.ctx.cache.secrets.observe(written);
+  }
+
+  private async deleteSecret(namespace: string, name: string): Promise<void> {
+    await this.ctx.client.delete(RESOURCES.Secret, { namespace, name });
+    this.ctx.cache.secrets.forget(namespace, name);
+  }
+}
