@@ -1,5 +1,5 @@
 import { prepareSecureDatabase, type ResolvedSecureDatabaseSpec } from "../api/defaults";
-import { FINALIZER, OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, STATUS_LIMITS, type SecureDatabaseStatus } from "../api/types";
+import { FINALIZER, OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, STATUS_LIMITS, type AllowlistedStatus, type SecureDatabaseStatus } from "../api/types";
 import { formatValidationErrors, parseEndpoint } from "../api/validate";
 import type { ConditionInput } from "../kube/conditions";
 import { containerNames, foreignVolumeConflict, podTemplateApplyPatch, podTemplateHasPlan, type PodTemplatePlan, type Workload } from "../kube/pod-template";
@@ -14,6 +14,7 @@ import {
   crlDecision,
   crlIssuedBy,
   isIssuedBy,
+  parseCertificate,
   evaluateRenewal,
   generateCA,
   issueClientCertificate,
@@ -137,7 +138,7 @@ export class SecureDatabaseReconciler {
       ipAddresses: [...server.issued.ipAddresses],
       lastRotationToken: server.rotationToken,
     };
-    status.trust = { ...status.trust, crlNumber: server.crlNumber, revokedSerials: server.revokedSerials.slice(0, STATUS_LIMITS.revokedSerials) };
+    status.trust = { ...status.trust, allowlisted: allowlisted(spec), crlNumber: server.crlNumber, revokedSerials: server.revokedSerials.slice(0, STATUS_LIMITS.revokedSerials) };
 
     // 3. The operator's own client identity, for reloads and live verification.
     const admin = await this.ensureAdminIdentity(sdb, spec, ca, trustBundle, now);
@@ -586,6 +587,14 @@ function configProblem(reason: string, message: string): { step: Step; applied: 
 
 function configApplied(): Step {
   return { conditions: [{ type: C.ConfigApplied, status: "True", reason: "Applied", message: "postgresql.conf enables TLS with the operator's files; pg_hba.conf admits TCP clients only with a client certificate" }] };
+}
+
+/** What each allowlist entry trusts, by fingerprint (the spec is validated: every entry is one PEM certificate). */
+function allowlisted(spec: ResolvedSecureDatabaseSpec): AllowlistedStatus[] {
+  return spec.trust.allowlist.map((a) => {
+    const facts = parseCertificate(a.certificate);
+    return { name: a.name, fingerprintSHA256: facts.fingerprintSha256, subject: facts.subject, notAfter: facts.notAfter.toISOString() };
+  });
 }
 
 /** Ready sums up the others: the first condition that is not True explains why not. */

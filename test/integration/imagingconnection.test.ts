@@ -317,6 +317,8 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     expect(root.match(/BEGIN CERTIFICATE/g)).to.have.length(2);
     const after = await waitForImc(ns, "analysis", "Ready", (c) => c.status === "True");
     expect(after.status?.certificate?.serialNumber).to.equal(before.status?.certificate?.serialNumber);
+    const sdb = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
+    expect(sdb.status?.trust?.allowlisted).to.deep.equal([{ name: "partner", fingerprintSHA256: partner.facts.fingerprintSha256, subject: partner.facts.subject, notAfter: partner.facts.notAfter.toISOString() }]);
     // And back: removing the entry removes the trust.
     await kubectl(["patch", "sdb", "db", "-n", ns, "--type=json", "-p", JSON.stringify([{ op: "remove", path: "/spec/trust" }])]);
     await waitFor(
