@@ -8,6 +8,7 @@
 import {
   API_VERSION,
   CA_MODES,
+  CA_ROTATION_POLICIES,
   CA_ROTATION_PHASES,
   CONDITION_STATUSES,
   DATABASE_WORKLOAD_KINDS,
@@ -277,6 +278,7 @@ const caSpec = object<CASpec>()({
   secretName: optional(string),
   commonName: optional(string),
   propagationDelay: optional(string),
+  rotationPolicy: optional(oneOf(CA_ROTATION_POLICIES)),
   ...certificatePolicyProps,
 });
 

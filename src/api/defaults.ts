@@ -7,6 +7,7 @@
 import { formatDuration, parseDuration } from "./duration";
 import type {
   CAMode,
+  CARotationPolicy,
   CertificatePolicySpec,
   DatabaseWorkloadKind,
   HbaClientCertificateMode,
@@ -89,6 +90,7 @@ export interface ResolvedCA extends ResolvedCertificatePolicy {
   secretName: string;
   commonName: string;
   propagationDelayMs: number;
+  rotationPolicy: CARotationPolicy;
 }
 
 export interface ResolvedServerCertificate extends ResolvedCertificatePolicy {
@@ -250,6 +252,7 @@ export function resolveSecureDatabase(sdb: SecureDatabase): ResolvedSecureDataba
       secretName: ca.secretName ?? caSecretName(name),
       commonName: ca.commonName ?? defaultCACommonName(name, namespace),
       propagationDelayMs: parseDuration(ca.propagationDelay ?? DEFAULTS.caPropagationDelay),
+      rotationPolicy: ca.rotationPolicy ?? "NewKey",
     },
     serverCertificate: {
       ...resolvePolicy(server, DEFAULTS.serverCertificateDuration),

@@ -103,6 +103,9 @@ export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
 export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
 
+export const CA_ROTATION_POLICIES = ["NewKey", "SameKey"] as const;
+export type CARotationPolicy = (typeof CA_ROTATION_POLICIES)[number];
+
 export const CA_ROTATION_PHASES = ["Idle", "Overlap", "Reissuing", "Finishing"] as const;
 export type CARotationPhase = (typeof CA_ROTATION_PHASES)[number];
 
@@ -213,6 +216,8 @@ export interface CASpec extends CertificatePolicySpec {
   commonName?: string;
   /** CA rotation: wait this long after every Secret is updated before the next phase. Default "2m". */
   propagationDelay?: string;
+  /** Default NewKey. */
+  rotationPolicy?: CARotationPolicy;
 }
 
 export interface ServerCertificateSpec extends CertificatePolicySpec {

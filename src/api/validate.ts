@@ -12,6 +12,7 @@ import { BlockList, isIPv4, isIPv6 } from "node:net";
 import { isCRDDuration, parseDuration } from "./duration";
 import {
   CA_MODES,
+  CA_ROTATION_POLICIES,
   DATABASE_WORKLOAD_KINDS,
   ECDSA_KEY_SIZES,
   HBA_CLIENT_CERTIFICATE_MODES,
@@ -311,6 +312,7 @@ export function validateSecureDatabase(sdb: SecureDatabase): ValidationError[] {
   }
   const caDuration = validatePolicy(e, "spec.ca", "ca", ca, "87600h");
   durationMs(e, "spec.ca.propagationDelay", ca.propagationDelay, "ca.propagationDelay");
+  e.oneOf("spec.ca.rotationPolicy", ca.rotationPolicy, CA_ROTATION_POLICIES);
 
   // Server certificate
   const server = spec.serverCertificate ?? {};

@@ -49,6 +49,11 @@ export interface GenerateCAOptions {
   readonly duration: number;
   readonly key?: KeySpec;
   readonly now?: Date;
+  /**
+   * Renew this CA with its own key instead of a new one (`key` is then ignored): with the same name too, every
+   * certificate it signed chains to the new certificate as well.
+   */
+  readonly reuseKeyOf?: CertificateAuthority;
 }
 
 /**
@@ -62,11 +67,11 @@ export async function generateCA(options: GenerateCAOptions): Promise<Certificat
   checkDate(now, "now");
   const spec = resolveKeySpec(options.key ?? DEFAULT_KEY_SPEC);
 
-  const keys = await generateKeyPair(spec);
+  const keys = options.reuseKeyOf?.keys ?? (await generateKeyPair(spec));
   const spkiDer = Buffer.from(await subtle.exportKey("spki", keys.publicKey));
   const keyId = keyIdentifier(spkiDer);
   const name = commonNameOnly(options.commonName);
-  const signing = signingParamsFor(factsOfSpec(spec)).sign;
+  const signing = options.reuseKeyOf?.signing ?? signingParamsFor(factsOfSpec(spec)).sign;
   const tbs = encodeTbsCertificate({
     serialNumberHex: randomSerialNumber(),
     signature: signing,

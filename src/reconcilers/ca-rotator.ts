@@ -62,7 +62,13 @@ export class CARotator {
     let phase = derivePhase({ current: signing.facts.serialNumber, next: next?.facts.serialNumber, previous: previous?.facts.serialNumber }, sdb.status?.caRotation?.phase);
     if (phase === "Idle") {
       const trigger = this.trigger(sdb, spec, signing, now);
-      if (trigger) {
+      if (trigger && spec.ca.rotationPolicy === "SameKey") {
+        // Same key and name: every certificate chains to the renewed CA too, so it replaces the old one at once.
+        const renewed = await generateCA({ commonName: signing.facts.subjectCommonName ?? spec.ca.commonName, duration: spec.ca.durationMs, now, reuseKeyOf: signing });
+        await this.writeCA(sdb, caName, renewed, sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION]);
+        await this.ctx.events.record(sdb, "Normal", "CARenewedSameKey", `${trigger}: renewed the CA with its own key (serial ${signing.facts.serialNumber} → ${renewed.facts.serialNumber}, valid until ${renewed.facts.notAfter.toISOString()}); existing certificates stay valid, nothing is re-issued`);
+        signing = renewed;
+      } else if (trigger) {
         next = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key: resolveKeySpec(spec.ca.privateKey), now });
         const written = await this.ctx.client.create<SecretObject & { metadata: { name: string } }>(
           RESOURCES.Secret,

@@ -234,7 +234,7 @@ describe("CRDs on a real kube-apiserver", function () {
       expect(spec).to.deep.equal({
         host: "db.example.com",
         port: 5432,
-        ca: { mode: "Generated", duration: "87600h", propagationDelay: "2m", privateKey: { algorithm: "ECDSA" } },
+        ca: { mode: "Generated", duration: "87600h", propagationDelay: "2m", rotationPolicy: "NewKey", privateKey: { algorithm: "ECDSA" } },
         serverCertificate: { duration: "2160h", privateKey: { algorithm: "ECDSA" } },
         postgres: {
           configMapName: "pg-config",

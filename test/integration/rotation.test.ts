@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
+import { trustBundleFingerprints } from "../../src/pki";
 import type { Operator } from "../../src/operator";
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
@@ -268,5 +269,39 @@ spec:
     await new Promise((r) => setTimeout(r, 500));
     expect(failuresOf(load), failuresOf(load).join("\n")).to.deep.equal([]);
     expect(load.attempts.length - from).to.be.at.least(20);
+  });
+
+  it("a CA renewed with its own key (rotationPolicy SameKey) replaces the old one at once: nothing re-issued, no connection fails", async () => {
+    const before = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
+    const keyBefore = secretBytes(await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]))["tls.key"]!;
+    const from = load.attempts.length;
+    // The short-lived client certificate of the renewal test keeps renewing by itself: stop that first.
+    await kubectlOk(["patch", "imc", "app", "-n", ns, "--type=json", "-p", JSON.stringify([{ op: "remove", path: "/spec/certificate" }])]);
+    await waitForCondition<ImagingConnection>("imc", ns, "app", "Ready", (c) => c.status === "True");
+    const clientSerial = (await getJson<ImagingConnection>(["get", "imc", "app", "-n", ns])).status!.certificate!.serialNumber!;
+    await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { ca: { rotationPolicy: "SameKey" } } })]);
+    await kubectlOk(["annotate", "sdb", "db", "-n", ns, "mtls.imaging.dev/rotate-ca=same-1", "--overwrite"]);
+    const after = await waitForCondition<SecureDatabase>("sdb", ns, "db", "Ready", (c) => c.status === "True", 30_000);
+    await waitFor("the renewed CA in status", async () => (await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns])).status?.ca?.serialNumber !== before.status!.ca!.serialNumber, 30_000);
+    const renewed = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
+    expect(renewed.status?.caRotation?.phase ?? "Idle").to.equal("Idle");
+    expect(secretBytes(await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]))["tls.key"]!.equals(keyBefore)).to.equal(true);
+    expect(renewed.status?.ca?.notAfter).to.not.equal(before.status?.ca?.notAfter);
+    // Nothing re-issued: the server and the client keep their certificates.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns])).status?.serverCertificate?.serialNumber).to.equal(after.status?.serverCertificate?.serialNumber);
+    expect((await getJson<ImagingConnection>(["get", "imc", "app", "-n", ns])).status?.certificate?.serialNumber).to.equal(clientSerial);
+    const events = await getJson<{ items: { reason: string }[] }>(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=db,reason=CARenewedSameKey"]);
+    expect(events.items).to.have.length(1);
+    // Both trust bundles now hold the renewed certificate alone.
+    for (const name of ["app-client-tls", "db-server-tls"]) {
+      await waitFor(`${name} to trust the renewed CA`, async () => {
+        const bundle = secretBytes(await getJson<SecretObject>(["get", "secret", name, "-n", ns]))["ca.crt"]!;
+        return trustBundleFingerprints(bundle).join() === renewed.status!.ca!.fingerprintSHA256;
+      }, 30_000);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(failuresOf(load), failuresOf(load).join("\n")).to.deep.equal([]);
+    expect(load.attempts.length - from).to.be.at.least(10);
   });
 });

@@ -34,6 +34,7 @@ describe("api/defaults", () => {
           mode: "Generated",
           secretName: "imaging-db-ca",
           propagationDelayMs: 120_000,
+          rotationPolicy: "NewKey",
           commonName: "imaging-db.cast mTLS CA",
           duration: "87600h",
           durationMs: 87600 * H,

@@ -4,6 +4,8 @@ import {
   CLOCK_SKEW_MS,
   describeKeySpec,
   generateCA,
+  isIssuedBy,
+  issueClientCertificate,
   issueServerCertificate,
   loadCA,
   parseCertificate,
@@ -232,5 +234,19 @@ describe("pki/ca", () => {
       const v = openssl(["verify", "-CAfile", `${t.dir}/root.crt`, "-untrusted", chainPath, chainPath]);
       expect(v.code, v.stderr + v.stdout).to.equal(0);
     });
+  });
+});
+
+describe("pki/ca: renewing a CA with its own key", () => {
+  it("gives a new certificate (new serial, same name, key and key id) that the old CA's certificates chain to", async () => {
+    const old = await generateCA({ commonName: "Same Key CA", duration: 30 * DAY });
+    const leaf = await issueClientCertificate(old, { user: "app", duration: DAY });
+    const renewed = await generateCA({ commonName: "Same Key CA", duration: 365 * DAY, reuseKeyOf: old, key: { algorithm: "RSA", size: 2048 } });
+    expect(renewed.facts.serialNumber).to.not.equal(old.facts.serialNumber);
+    expect(renewed.facts.subject).to.equal(old.facts.subject);
+    expect(renewed.facts.subjectKeyId).to.equal(old.facts.subjectKeyId);
+    expect(renewed.keyPkcs8Pem).to.equal(old.keyPkcs8Pem);
+    expect(renewed.facts.notAfter.getTime()).to.be.greaterThan(old.facts.notAfter.getTime());
+    expect(isIssuedBy(leaf.facts, renewed.facts)).to.equal(true);
   });
 });
