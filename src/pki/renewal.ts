@@ -54,6 +54,11 @@ interface DesiredBase {
   readonly renewBeforePercentage?: number;
   /** The CA that should have signed the certificate: the current one. */
   readonly issuer: { readonly certPem: string };
+  /**
+   * Other CAs whose certificates are kept as they are (no IssuerChanged): during a CA rotation's overlap, the old
+   * CA that every consumer still trusts. Certificates issued now still come from `issuer`.
+   */
+  readonly alsoAcceptedIssuers?: readonly { readonly certPem: string }[];
   /** Serial numbers (any hex spelling) that must no longer be used. */
   readonly revokedSerials?: readonly string[];
   /** SHA-256 fingerprints (any spelling) that must no longer be used. */
@@ -222,6 +227,7 @@ export const issuerChanged: RenewalPolicy = (desired, current) => {
   if (!p) return undefined;
   const ca = parseCertificate(desired.issuer.certPem, "the issuer CA certificate");
   if (isIssuedBy(p.cert, ca)) return undefined;
+  if ((desired.alsoAcceptedIssuers ?? []).some((other) => isIssuedBy(p.cert, parseCertificate(other.certPem, "an accepted issuer CA certificate")))) return undefined;
   return reissue(
     "IssuerChanged",
     `${label(p.cert)} was signed by "${p.cert.issuer}"${p.cert.authorityKeyId ? ` (key id ${p.cert.authorityKeyId})` : ""}, not by the current CA "${ca.subject}"${ca.subjectKeyId ? ` (key id ${ca.subjectKeyId})` : ""}: issuing one from the current CA`,

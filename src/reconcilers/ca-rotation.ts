@@ -103,7 +103,8 @@ export function nextRotationStep(f: RotationFacts): RotationStep {
     return {
       action: "none",
       readySince,
-      message: `${f.phase}: the server and all ${f.clients.total} client Secret(s) have ${what}; waiting ${Math.ceil((due - f.now.getTime()) / 1000)} s more (propagationDelay) for the kubelet to update every pod`,
+      // A fixed time, not a countdown: the message must not change (and be written) on every pass.
+      message: `${f.phase}: the server and all ${f.clients.total} client Secret(s) have ${what}; waiting until ${new Date(due).toISOString()} (propagationDelay ${Math.round(f.delayMs / 1000)} s) for the kubelet to update every pod`,
       requeueAt: new Date(due),
     };
   }

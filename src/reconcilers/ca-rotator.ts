@@ -8,21 +8,53 @@ import { OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabel
 import type { ConditionInput } from "../kube/conditions";
 import { RESOURCES } from "../kube/resources";
 import { desiredSecret, ownerReference, secretBytes, type SecretObject } from "../kube/secrets";
-import { caSecretData, generateCA, isIssuedBy, issueClientCertificate, loadCA, parseCertificates, renewalTime, resolveKeySpec, trustBundleContains, type CertificateAuthority } from "../pki";
+import {
+  caSecretData,
+  crlIssuedBy,
+  generateCA,
+  isIssuedBy,
+  issueClientCertificate,
+  loadCA,
+  parseCertificates,
+  renewalTime,
+  resolveKeySpec,
+  trustBundleContains,
+  trustBundleEntries,
+  type CertificateAuthority,
+  type CertificateFacts,
+} from "../pki";
 import { probeServer, type ProbeOptions } from "../postgres/probe";
 import { derivePhase, nextCASecretName, nextRotationStep, previousCASecretName, ROTATE_CA_ANNOTATION, unfinishedPromotion, type Readiness } from "./ca-rotation";
 import { ownClientSecret, resolveConnection } from "./connection-target";
 import { IMC_BY_DATABASE, type OperatorContext, type SecureDatabaseObject } from "./context";
 import { ROTATION_TOKEN_ANNOTATION } from "./rotation";
 
+/**
+ * A CA in the trust bundles. A replaced brought CA has no key here (the user took it away): it keeps the last CRL
+ * it signed, which stays valid for days, instead of a fresh one.
+ */
+export interface TrustedCA {
+  certPem: string;
+  chainPems: readonly string[];
+  facts: CertificateFacts;
+  /** Present when the operator holds the key and can sign this CA's CRL. */
+  signer?: CertificateAuthority;
+  /** The last CRL of a CA without a signer. */
+  crlPem?: string;
+}
+
+const trustedOf = (ca: CertificateAuthority): TrustedCA => ({ certPem: ca.certPem, chainPems: ca.chainPems, facts: ca.facts, signer: ca });
+
 export interface RotationState {
   phase: CARotationPhase;
   /** The CA that signs every leaf now. */
   signing: CertificateAuthority;
   /** The CAs every trust bundle holds, signing first; each also gets a CRL. */
-  trusted: CertificateAuthority[];
+  trusted: TrustedCA[];
   next?: CertificateAuthority;
-  previous?: CertificateAuthority;
+  previous?: TrustedCA;
+  /** Leaves of these CAs are kept as they are in this phase (the overlap of a replaced brought CA). */
+  acceptedIssuers: { certPem: string }[];
 }
 
 /** What the rest of the reconcile found out about the server in this pass. */
@@ -43,11 +75,19 @@ export class CARotator {
    * user replacing their Secret; this covers generated CAs.
    */
   async prepare(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, current: CertificateAuthority, now: Date): Promise<RotationState> {
-    if (spec.ca.mode !== "Generated") return { phase: "Idle", signing: current, trusted: [current] };
     const ns = sdb.metadata.namespace!;
     const caName = spec.ca.secretName;
+    let previous = await this.readPrevious(sdb, previousCASecretName(caName), now);
+    if (spec.ca.mode !== "Generated") {
+      // A replaced brought CA: Overlap keeps every leaf of the old CA while the new one propagates, then
+      // Reissuing, Finishing as for a generated CA. The phase is in status; losing it only repeats the wait.
+      const recorded = sdb.status?.caRotation?.phase;
+      previous ??= await this.keepReplacedBroughtCA(sdb, spec, current);
+      const phase: CARotationPhase = previous ? (recorded === "Reissuing" ? "Reissuing" : "Overlap") : recorded === "Reissuing" || recorded === "Finishing" ? "Finishing" : "Idle";
+      const trusted = previous ? [trustedOf(current), previous] : [trustedOf(current)];
+      return { phase, signing: current, trusted, acceptedIssuers: phase === "Overlap" && previous ? [previous] : [], ...(previous ? { previous } : {}) };
+    }
     let next = await this.readOwnCA(sdb, nextCASecretName(caName), now);
-    const previous = await this.readOwnCA(sdb, previousCASecretName(caName), now);
     let signing = current;
     for (const step of unfinishedPromotion({ current: current.facts.serialNumber, next: next?.facts.serialNumber, previous: previous?.facts.serialNumber })) {
       if (step === "replaceCurrent" && next) {
@@ -80,8 +120,37 @@ export class CARotator {
         phase = "Overlap";
       }
     }
-    const trusted = phase === "Overlap" && next ? [signing, next] : phase === "Reissuing" && previous ? [signing, previous] : [signing];
-    return { phase, signing, trusted, ...(next ? { next } : {}), ...(previous ? { previous } : {}) };
+    const trusted = phase === "Overlap" && next ? [trustedOf(signing), trustedOf(next)] : phase === "Reissuing" && previous ? [trustedOf(signing), previous] : [trustedOf(signing)];
+    return { phase, signing, trusted, acceptedIssuers: [], ...(next ? { next } : {}), ...(previous ? { previous } : {}) };
+  }
+
+  /**
+   * The user replaced the brought CA (its Secret now holds another CA than the one in use): it signs from now on,
+   * so keep trusting the old one, with its last CRL, until every certificate is re-issued (phase Reissuing). The
+   * old certificate comes from the server's current trust bundle; without it there is nothing to keep.
+   */
+  private async keepReplacedBroughtCA(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, current: CertificateAuthority): Promise<TrustedCA | undefined> {
+    const inUse = sdb.status?.ca?.fingerprintSHA256;
+    if (!inUse || inUse === current.facts.fingerprintSha256) return undefined;
+    const server = secretBytes(this.ctx.cache.secrets.get(sdb.metadata.namespace, spec.serverCertificate.secretName));
+    const old = server["ca.crt"] ? trustBundleEntries(server["ca.crt"]).find((c) => c.fingerprintSha256 === inUse) : undefined;
+    if (!old) return undefined;
+    const crlPem = crlIssuedBy(server["ca.crl"], { certPem: old.pem });
+    const ns = sdb.metadata.namespace!;
+    const name = previousCASecretName(spec.ca.secretName);
+    const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
+      RESOURCES.Secret,
+      { namespace: ns, name },
+      desiredSecret({ name, namespace: ns, type: "Opaque", labels: managedLabels("SecureDatabase", sdb.metadata.name), owner: ownerReference(sdb), data: { "tls.crt": Buffer.from(old.pem), ...(crlPem ? { "ca.crl": Buffer.from(crlPem) } : {}) } }),
+    );
+    this.ctx.cache.secrets.observe(written);
+    await this.ctx.events.record(
+      sdb,
+      "Normal",
+      "CARotationStarted",
+      `Secret ${spec.ca.secretName} now holds another CA (serial ${current.facts.serialNumber}): both are trusted (the replaced one, serial ${old.serialNumber}, with its last CRL) and existing certificates are kept until every consumer trusts the new CA, then re-issued from it (phase Overlap)`,
+    );
+    return { certPem: old.pem, chainPems: [], facts: old, ...(crlPem ? { crlPem } : {}) };
   }
 
   /** After the server pass: move the rotation on when its phase is done; status, condition and when to look again. */
@@ -104,12 +173,15 @@ export class CARotator {
     let phase: CARotationPhase = state.phase;
     const base: CARotationStatus = {
       startedTime: recorded?.phase && recorded.phase !== "Idle" && recorded.startedTime ? recorded.startedTime : now.toISOString(),
-      oldCASerial: state.phase === "Overlap" ? state.signing.facts.serialNumber : (state.previous?.facts.serialNumber ?? recorded?.oldCASerial),
-      newCASerial: state.phase === "Overlap" ? state.next?.facts.serialNumber : state.signing.facts.serialNumber,
+      oldCASerial: state.phase === "Overlap" && state.next ? state.signing.facts.serialNumber : (state.previous?.facts.serialNumber ?? recorded?.oldCASerial),
+      newCASerial: state.phase === "Overlap" && state.next ? state.next.facts.serialNumber : state.signing.facts.serialNumber,
     };
     const caName = spec.ca.secretName;
     const ns = sdb.metadata.namespace!;
-    if (step.action === "promote" && state.next) {
+    if (step.action === "promote" && !state.next) {
+      await this.ctx.events.record(sdb, "Normal", "CARotationPromoted", `every consumer trusts CA serial ${state.signing.facts.serialNumber}: re-issuing the server and every client certificate from it (phase Reissuing)`);
+      phase = "Reissuing";
+    } else if (step.action === "promote" && state.next) {
       // Crash-safe order: keep the old CA, then make the new one sign, then drop the staging copy.
       await this.writeCA(sdb, previousCASecretName(caName), state.signing, undefined);
       await this.writeCA(sdb, caName, state.next, sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION]);
@@ -118,7 +190,7 @@ export class CARotator {
       phase = "Reissuing";
     } else if (step.action === "retire" && state.previous) {
       await this.deleteSecret(ns, previousCASecretName(caName));
-      await this.ctx.events.record(sdb, "Normal", "CARotationRetiredOldCA", `removed CA serial ${state.previous.facts.serialNumber} from every trust bundle and destroyed its key (Secret ${previousCASecretName(caName)}) (phase Finishing)`);
+      await this.ctx.events.record(sdb, "Normal", "CARotationRetiredOldCA", `removed CA serial ${state.previous.facts.serialNumber} from every trust bundle${state.previous.signer ? " and destroyed its key" : ""} (Secret ${previousCASecretName(caName)}) (phase Finishing)`);
       phase = "Finishing";
     } else if (step.action === "complete") {
       await this.ctx.events.record(sdb, "Normal", "CARotationCompleted", `CA rotation complete: CA serial ${state.signing.facts.serialNumber} alone is trusted and signs every certificate`);
@@ -140,9 +212,8 @@ export class CARotator {
   private async serverReady(state: RotationState, server: ServerFacts): Promise<boolean> {
     if (!server.verifiedCurrent) return false;
     if (state.phase === "Overlap") {
-      if (!state.next) return false;
       // A certificate from the new CA must log in: the server has loaded the new trust bundle and its CRL.
-      const probe = await issueClientCertificate(state.next, { user: server.probe.user, duration: 10 * 60_000 });
+      const probe = await issueClientCertificate(state.next ?? state.signing, { user: server.probe.user, duration: 10 * 60_000 });
       const result = await probeServer({ ...server.probe, cert: probe.chainPem, key: probe.keyPkcs8Pem });
       return result.ok;
     }
@@ -169,7 +240,7 @@ export class CARotator {
 
   private clientReady(state: RotationState, data: Record<string, Buffer>): boolean {
     try {
-      if (state.phase === "Overlap") return state.next !== undefined && trustBundleContains(data["ca.crt"] ?? "", state.next.certPem);
+      if (state.phase === "Overlap") return trustBundleContains(data["ca.crt"] ?? "", (state.next ?? state.signing).certPem);
       if (state.phase !== "Reissuing") return true;
       const [leaf] = parseCertificates(data["tls.crt"] ?? "");
       return leaf !== undefined && isIssuedBy(leaf, state.signing.facts);
@@ -186,6 +257,18 @@ export class CARotator {
     const at = renewalTime(current.facts.notBefore, current.facts.notAfter, spec.ca.renewBeforeMs);
     if (now >= at) return `the CA (serial ${current.facts.serialNumber}, valid until ${current.facts.notAfter.toISOString()}) reached its renewal time ${at.toISOString()}`;
     return undefined;
+  }
+
+  /** `<ca>-previous`: the old CA with its key (generated), or its certificate and last CRL (a replaced brought CA). */
+  private async readPrevious(sdb: SecureDatabaseObject, name: string, now: Date): Promise<TrustedCA | undefined> {
+    const withKey = await this.readOwnCA(sdb, name, now);
+    if (withKey) return trustedOf(withKey);
+    const secret = this.ctx.cache.secrets.get(sdb.metadata.namespace, name);
+    if (!secret || secret.metadata.labels?.[OWNER_LABEL] !== ownerLabelValue("SecureDatabase", sdb.metadata.name)) return undefined;
+    const data = secretBytes(secret);
+    const [facts] = data["tls.crt"] ? trustBundleEntries(data["tls.crt"]) : [];
+    if (!facts) return undefined;
+    return { certPem: facts.pem, chainPems: [], facts, ...(data["ca.crl"] ? { crlPem: data["ca.crl"].toString("utf8") } : {}) };
   }
 
   private async readOwnCA(sdb: SecureDatabaseObject, name: string, now: Date): Promise<CertificateAuthority | undefined> {

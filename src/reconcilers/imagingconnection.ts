@@ -7,7 +7,7 @@ import { RESOURCES } from "../kube/resources";
 import { desiredSecret, ownerReference, secretBytes, secretHasData, type SecretObject } from "../kube/secrets";
 import { connectionDeclaration, inMount } from "../imaging/declaration";
 import { CAST_INI_DIR, CAST_INI_FILE, workloadHasExactly } from "../imaging/workload-plan";
-import { clientSecretData, evaluateRenewal, issueClientCertificate, loadIssuedCertificate, resolveKeySpec, type CertificateAuthority, type DesiredCertificate, type IssuedCertificate } from "../pki";
+import { clientSecretData, evaluateRenewal, issueClientCertificate, loadIssuedCertificate, resolveKeySpec, isIssuedBy, trustBundleContains, trustBundleEntries, type CertificateAuthority, type DesiredCertificate, type IssuedCertificate } from "../pki";
 import { probeServer } from "../postgres/probe";
 import type { ReconcileResult } from "../runtime/workqueue";
 import { resolveConnection, type ConnectionTarget } from "./connection-target";
@@ -118,9 +118,20 @@ export class ImagingConnectionReconciler {
     const current = this.ctx.cache.secrets.get(ns, spec.secretName);
     const currentData = secretBytes(current);
     const rotation = rotationRequest(imc, current);
-    const desired: DesiredCertificate = { ...this.desiredCertificate(spec, target, read.ca), ...rotation };
+    // Never issue from a CA the server does not trust yet (a brought CA just replaced, before the database has
+    // put it in its bundle), and during a rotation's overlap keep a certificate of any CA the database trusts:
+    // it is re-issued in the next phase, once the new CA has reached everyone.
+    // "Trusted" also needs the database to have acknowledged this CA in its status: it writes the server Secret
+    // before its status, so a bundle may already hold a CA the server has not loaded yet.
+    const signingTrusted = trustBundleContains(trustBundle, read.ca.certPem) && target.sdb.status?.ca?.fingerprintSHA256 === read.ca.facts.fingerprintSha256;
+    const overlap = target.sdb.status?.caRotation?.phase === "Overlap" || !signingTrusted;
+    const alsoAcceptedIssuers = overlap ? trustBundleEntries(trustBundle).map((e) => ({ certPem: e.pem })) : [];
+    const desired: DesiredCertificate = { ...this.desiredCertificate(spec, target, read.ca), ...rotation, alsoAcceptedIssuers };
     const annotations = rotationAnnotations(rotation);
     const decision = evaluateRenewal(desired, currentData, now);
+    if (decision.reissue && !signingTrusted) {
+      return notReady("WaitingForTrust", `SecureDatabase ${dbName} signs with CA serial ${read.ca.facts.serialNumber}, which it does not serve and trust yet; issuing once it does (${decision.reason}: ${decision.message})`);
+    }
     const key = resolveKeySpec(spec.certificate.privateKey);
     const issued: IssuedCertificate = decision.reissue
       ? await issueClientCertificate(read.ca, { user: spec.user, duration: spec.certificate.durationMs, key, now })
@@ -142,7 +153,8 @@ export class ImagingConnectionReconciler {
       issued,
       trustBundle,
       renewalTime,
-      issuerFingerprint: read.ca.facts.fingerprintSha256,
+      // During an overlap the certificate may still come from the previous CA: report the one that signed it.
+      issuerFingerprint: trustBundleEntries(trustBundle).find((ca) => isIssuedBy(issued.facts, ca))?.fingerprintSha256 ?? read.ca.facts.fingerprintSha256,
       rotationToken: rotation.rotationToken ?? rotation.lastRotationToken,
       condition: { type: C.CertificateReady, status: "True", reason: "Valid", message: `CN=${spec.user}, serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewalTime?.toISOString() ?? "unknown"}` },
     };
@@ -240,10 +252,14 @@ export class ImagingConnectionReconciler {
     const endpoint = parseEndpoint(db.verification.endpoint) ?? { host: db.host, port: db.port };
     const where = `${spec.user}@${endpoint.host}:${endpoint.port}/${spec.database}`;
     if (!due.probe) {
-      const earlier = imc.status?.conditions?.find((c) => c.type === C.ConnectionVerified);
-      const condition: ConditionInput = earlier
-        ? { type: C.ConnectionVerified, status: earlier.status, reason: earlier.reason, message: earlier.message }
-        : { type: C.ConnectionVerified, status: "Unknown", reason: "Pending", message: `next login as ${where} at ${due.nextAt.toISOString()}` };
+      // Not due: report the last attempt as it was (it is in status.verification), whatever said the condition since.
+      const earlier = imc.status?.conditions?.find((c) => c.type === C.ConnectionVerified && c.status === "False");
+      const condition: ConditionInput =
+        lastOk && previous?.serialNumber === issued.serialNumber
+          ? { type: C.ConnectionVerified, status: "True", reason: "LoggedIn", message: previous.message ?? `logged in as ${where}` }
+          : earlier
+            ? { type: C.ConnectionVerified, status: "False", reason: earlier.reason, message: earlier.message }
+            : { type: C.ConnectionVerified, status: "Unknown", reason: "Pending", message: `next login as ${where} at ${due.nextAt.toISOString()}` };
       return { condition, requeueAt: due.nextAt.getTime() };
     }
     const result = await probeServer({

@@ -21,14 +21,36 @@ export interface ReloadInput {
   now: Date;
   /** How long the kubelet may take to lay a changed Secret down before a reload is worth repeating. */
   retryAfterMs: number;
+  /**
+   * After a reload, the files may still be on their way (the kubelet takes seconds to a minute), and a new
+   * trust bundle or CRL cannot be seen from outside the way a new server certificate can: for this long after
+   * the last reload, reload again every retryAfterMs (SQL only). Absent: never.
+   */
+  settleWindowMs?: number;
+  /** The last of those repeated reloads (kept in memory: they change nothing in status). */
+  lastRepeatTime?: Date;
 }
 
-export type ReloadDecision = { reload: false; reason: "UpToDate" | "WaitingForFiles" } | { reload: true; reason: "MaterialChanged" | "StillServingStale" };
+export type ReloadDecision =
+  | { reload: false; reason: "UpToDate" | "WaitingForFiles"; retryAt?: Date }
+  | { reload: true; reason: "MaterialChanged" | "StillServingStale" | "AwaitingKubelet" };
 
-/** Reload when the served material changed, or again when the server still serves stale files after a while. */
+/** Inside the settle window after a reload: reload again every retryAfterMs, so late files are loaded too. */
+function settling(input: ReloadInput): ReloadDecision {
+  const since = input.lastReloadTime ? input.now.getTime() - input.lastReloadTime.getTime() : Infinity;
+  if (input.strategy !== "SQL" || !input.settleWindowMs || since >= input.settleWindowMs) return { reload: false, reason: "UpToDate" };
+  const last = Math.max(input.lastReloadTime?.getTime() ?? 0, input.lastRepeatTime?.getTime() ?? 0);
+  const due = last + input.retryAfterMs;
+  return input.now.getTime() >= due ? { reload: true, reason: "AwaitingKubelet" } : { reload: false, reason: "UpToDate", retryAt: new Date(Math.min(due, input.lastReloadTime!.getTime() + input.settleWindowMs)) };
+}
+
+/**
+ * Reload when the served material changed, again when the server still serves stale files after a while, and
+ * repeatedly for a settle window after each reload so a trust bundle or CRL the kubelet lays down late is loaded.
+ */
 export function decideReload(input: ReloadInput): ReloadDecision {
   if (input.desiredHash !== input.appliedHash) return { reload: true, reason: "MaterialChanged" };
-  if (!input.servingStale) return { reload: false, reason: "UpToDate" };
+  if (!input.servingStale) return settling(input);
   if (input.strategy !== "SQL") return { reload: false, reason: "WaitingForFiles" };
   const since = input.lastReloadTime ? input.now.getTime() - input.lastReloadTime.getTime() : Infinity;
   return since >= input.retryAfterMs ? { reload: true, reason: "StillServingStale" } : { reload: false, reason: "WaitingForFiles" };

@@ -29,9 +29,10 @@ import {
   type IssuedCertificate,
 } from "../pki";
 import { probeServer, reloadServer } from "../postgres/probe";
+import { objectKey } from "../runtime/informer";
 import type { ReconcileResult } from "../runtime/workqueue";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
-import { CARotator } from "./ca-rotator";
+import { CARotator, type RotationState } from "./ca-rotator";
 import { readDatabaseCA } from "./database-ca";
 import { planRevocations } from "./revocations";
 import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
@@ -50,6 +51,8 @@ const CONFIG_HASH_ANNOTATION = "mtls.imaging.dev/served-material";
  * certificate, look again every STALE_CHECK_MS and reload again at most every STALE_RETRY_MS.
  */
 const STALE_RETRY_MS = 3000;
+/** How long after a reload to keep reloading (every STALE_RETRY_MS) for files the kubelet lays down late. */
+const SETTLE_WINDOW_MS = 30_000;
 const STALE_CHECK_MS = 1000;
 const PROBE_TIMEOUT_MS = 10_000;
 
@@ -68,6 +71,8 @@ interface Step {
  */
 export class SecureDatabaseReconciler {
   private readonly rotator: CARotator;
+  /** When each database was last reloaded again inside its settle window (see decideReload). */
+  private readonly repeatedReloads = new Map<string, Date>();
 
   constructor(private readonly ctx: OperatorContext) {
     this.rotator = new CARotator(ctx);
@@ -125,7 +130,7 @@ export class SecureDatabaseReconciler {
     );
 
     // 2. The server's Secret: certificate, key, trust bundle and CRL.
-    const server = await this.ensureServerSecret(sdb, spec, ca, rotation.trusted, trustBundle, now);
+    const server = await this.ensureServerSecret(sdb, spec, ca, rotation, trustBundle, now);
     conditions.push(...server.step.conditions);
     if (server.step.requeueAt) requeues.push(server.step.requeueAt);
     status.serverCertificate = {
@@ -141,7 +146,7 @@ export class SecureDatabaseReconciler {
     status.trust = { ...status.trust, allowlisted: allowlisted(spec), crlNumber: server.crlNumber, revokedSerials: server.revokedSerials.slice(0, STATUS_LIMITS.revokedSerials) };
 
     // 3. The operator's own client identity, for reloads and live verification.
-    const admin = await this.ensureAdminIdentity(sdb, spec, ca, trustBundle, now);
+    const admin = await this.ensureAdminIdentity(sdb, spec, ca, rotation.acceptedIssuers, trustBundle, now);
     if (admin.step.requeueAt) requeues.push(admin.step.requeueAt);
 
     // 4. postgresql.conf and pg_hba.conf.
@@ -210,15 +215,17 @@ export class SecureDatabaseReconciler {
 
   // ------------------------------------------------------------------------------------- the server Secret
 
-  private async ensureServerSecret(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trusted: readonly CertificateAuthority[], trustBundle: string, now: Date) {
+  private async ensureServerSecret(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, rotation: RotationState, trustBundle: string, now: Date) {
+    const trusted = rotation.trusted;
     const ns = sdb.metadata.namespace!;
     const name = spec.serverCertificate.secretName;
     const current = this.ctx.cache.secrets.get(ns, name);
     const currentData = secretBytes(current);
-    const rotation = rotationRequest(sdb, current);
+    const manual = rotationRequest(sdb, current);
     const revocations = planRevocations(this.ctx, spec);
     const desired: DesiredCertificate = {
-      ...rotation,
+      ...manual,
+      alsoAcceptedIssuers: rotation.acceptedIssuers,
       kind: "server",
       key: resolveKeySpec(spec.serverCertificate.privateKey),
       duration: spec.serverCertificate.durationMs,
@@ -240,7 +247,7 @@ export class SecureDatabaseReconciler {
     // One CRL per trusted CA: PostgreSQL refuses a client whose CA has no CRL in ssl_crl_file.
     const revokedSerials = revocations.entries.map((e) => e.serialNumber);
     const crls = await Promise.all(
-      trusted.map(async (signer) => {
+      trusted.flatMap((t) => (t.signer ? [t.signer] : [])).map(async (signer) => {
         const d = crlDecision(currentData["ca.crl"], { issuer: signer, revokedSerials }, now);
         const pem = d.reissue
           ? await issueCRL(signer, {
@@ -254,10 +261,11 @@ export class SecureDatabaseReconciler {
       }),
     );
     const crl = crls[0]!.decision;
-    const crlPem = buildCrlBundle(crls.map((c) => c.pem));
+    // A replaced brought CA has no key here: its last CRL stays in the bundle.
+    const crlPem = buildCrlBundle([...crls.map((c) => c.pem), ...trusted.flatMap((t) => (!t.signer && t.crlPem ? [t.crlPem] : []))]);
     const signingCrlPem = crls[0]!.pem;
     const data = serverSecretData({ issued, trustBundlePem: trustBundle, crlPem });
-    await this.writeOwnedSecret(sdb, name, current, data, rotationAnnotations(rotation));
+    await this.writeOwnedSecret(sdb, name, current, data, rotationAnnotations(manual));
     if (crl.reissue && crl.reason === "RevocationsChanged") {
       await this.ctx.events.record(sdb, "Normal", "CRLUpdated", `CRL ${parseCRL(signingCrlPem).crlNumber} lists ${revocations.entries.length} revoked certificate(s)${revocations.entries.length ? `: ${revocations.entries.map((e) => `${e.serialNumber} (${e.source}, ${e.reason})`).join(", ")}` : ""}`);
     }
@@ -276,15 +284,15 @@ export class SecureDatabaseReconciler {
       conditions: [{ type: C.ServerCertificateReady, status: "True", reason: "Valid", message: `serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewal.renewalTime?.toISOString() ?? "unknown"}` }],
     };
     if (requeueAt) step.requeueAt = requeueAt;
-    return { issued, data, crlNumber: parseCRL(signingCrlPem).crlNumber, revokedSerials, step, renewalTime: renewal.renewalTime, rotationToken: rotation.rotationToken ?? rotation.lastRotationToken };
+    return { issued, data, crlNumber: parseCRL(signingCrlPem).crlNumber, revokedSerials, step, renewalTime: renewal.renewalTime, rotationToken: manual.rotationToken ?? manual.lastRotationToken };
   }
 
-  private async ensureAdminIdentity(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, trustBundle: string, now: Date) {
+  private async ensureAdminIdentity(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, acceptedIssuers: { certPem: string }[], trustBundle: string, now: Date) {
     const ns = sdb.metadata.namespace!;
     const name = adminSecretName(sdb.metadata.name);
     const current = this.ctx.cache.secrets.get(ns, name);
     const currentData = secretBytes(current);
-    const desired: DesiredCertificate = { kind: "client", user: spec.reload.adminUser, key: resolveKeySpec(spec.serverCertificate.privateKey), duration: spec.serverCertificate.durationMs, renewBefore: spec.serverCertificate.renewBeforeMs, issuer: ca };
+    const desired: DesiredCertificate = { kind: "client", user: spec.reload.adminUser, key: resolveKeySpec(spec.serverCertificate.privateKey), duration: spec.serverCertificate.durationMs, renewBefore: spec.serverCertificate.renewBeforeMs, issuer: ca, alsoAcceptedIssuers: acceptedIssuers };
     const decision = evaluateRenewal(desired, currentData, now);
     const issued = decision.reissue
       ? await issueClientCertificate(ca, { user: spec.reload.adminUser, duration: spec.serverCertificate.durationMs, key: resolveKeySpec(spec.serverCertificate.privateKey), now })
@@ -417,13 +425,24 @@ export class SecureDatabaseReconciler {
       servingStale: status.verification?.matchesCurrent === false,
       now,
       retryAfterMs: STALE_RETRY_MS,
+      settleWindowMs: Math.max(SETTLE_WINDOW_MS, spec.ca.propagationDelayMs),
+      lastRepeatTime: this.repeatedReloads.get(objectKey(sdb.metadata.namespace, sdb.metadata.name)),
     });
     const reloaded = (reason: string, message: string) => ({ reloaded: true, conditions: [{ type: C.Reloaded, status: "True" as const, reason, message }] });
+    // Nothing new to load: keep saying how the current files got loaded, so a quiet reconcile writes nothing.
+    const earlier = sdb.status?.conditions?.find((c) => c.type === C.Reloaded && c.status === "True");
+    const unchanged = (): ConditionInput[] =>
+      earlier ? [{ type: C.Reloaded, status: "True", reason: earlier.reason, message: earlier.message }] : [{ type: C.Reloaded, status: "True", reason: "UpToDate", message: status.reload?.message ?? "the server has loaded the current files" }];
     if (!decision.reload) {
-      // Nothing new to load: keep saying how the current files got loaded, so a quiet reconcile writes nothing.
-      const earlier = sdb.status?.conditions?.find((c) => c.type === C.Reloaded && c.status === "True");
-      if (decision.reason === "UpToDate" && earlier) return { conditions: [{ type: C.Reloaded, status: "True", reason: earlier.reason, message: earlier.message }] };
+      if (decision.reason === "UpToDate") return { conditions: unchanged(), ...(decision.retryAt ? { requeueAt: decision.retryAt } : {}) };
       return { conditions: [{ type: C.Reloaded, status: "True", reason: decision.reason, message: status.reload?.message ?? "the server has loaded the current files" }] };
+    }
+    if (decision.reason === "AwaitingKubelet") {
+      // Same files as far as we know; the kubelet may only now have laid them down. Not worth a status write.
+      this.repeatedReloads.set(objectKey(sdb.metadata.namespace, sdb.metadata.name), now);
+      const result = await reloadServer(probeArgs);
+      if (!result.ok) this.ctx.log.warn("repeated reload failed", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace: sdb.metadata.namespace, reason: result.reason, message: result.message });
+      return { conditions: unchanged(), requeueAt: new Date(now.getTime() + STALE_RETRY_MS) };
     }
 
     if (strategy === "None") {
@@ -561,6 +580,7 @@ export class SecureDatabaseReconciler {
     }
     await this.reloadAfterCleanup(sdb);
     await removeFinalizer(this.ctx, RESOURCES.SecureDatabase, sdb);
+    this.repeatedReloads.delete(objectKey(ns, sdb.metadata.name));
     this.ctx.log.info("finalized", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace: ns, reason: "Finalized" });
   }
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
-import { trustBundleFingerprints } from "../../src/pki";
+import { generateCA, trustBundleFingerprints } from "../../src/pki";
 import type { Operator } from "../../src/operator";
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
@@ -55,9 +55,9 @@ function expectPhaseOrder(phases: string[]): void {
 }
 
 /**
- * Leaf rotations against the real PostgreSQL while a client keeps connecting every 100 ms and holds one
- * connection open: the files change in place (the volume syncer swaps them atomically, as the kubelet does),
- * the server reloads, and not one connection fails.
+ * Rotations against the real PostgreSQL while a client keeps connecting every 100 ms and holds one connection
+ * open: the files change in place (the volume syncer swaps them atomically, as the kubelet does, and a second
+ * late on the server side), the server reloads, and not one connection fails.
  */
 describe("Rotation without a dropped connection (real API server, real PostgreSQL, continuous mTLS load)", function () {
   this.timeout(180_000);
@@ -76,7 +76,8 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
     pg = await startPostgres({ name: "rot" });
     await pg.sql("CREATE ROLE app LOGIN");
     await pg.sql("CREATE ROLE other LOGIN");
-    const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
+    // The server's "kubelet" lays changes down a second late, so every reload races the files, as in a cluster.
+    const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls", syncDelayMs: 1000 });
     dbSyncer = db.syncer;
     dir = await mkdtemp(join(tmpdir(), "rot-client-"));
     otherDir = await mkdtemp(join(tmpdir(), "rot-other-"));
@@ -105,6 +106,7 @@ spec:
   });
 
   after(async () => {
+    if (process.env.KEEP_PG_LOG && pg) await (await import("node:fs/promises")).copyFile(pg.logFile, process.env.KEEP_PG_LOG);
     await load?.stop();
     await operator?.stop();
     dbSyncer?.stop();
@@ -225,7 +227,14 @@ spec:
     const from = load.attempts.length;
     await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { ca: { propagationDelay: "2s" } } })]);
     await kubectlOk(["annotate", "sdb", "db", "-n", ns, "mtls.imaging.dev/rotate-ca=ca-1"]);
-    const { phases, last: after } = await followRotation(ns, "Idle");
+    let described = "";
+    const { phases, last: after } = await followRotation(ns, "Idle", async (phase) => {
+      if (phase === "Overlap" && !described) described = await kubectlOk(["describe", "sdb", "db", "-n", ns]);
+    });
+    // On-call reads where the rotation stands, and what it waits for, in kubectl describe.
+    expect(described).to.match(/Message:\s+Overlap: (waiting for|the server and all)/);
+    expect(described).to.match(/Type:\s+CARotating/);
+    expect(described).to.match(/Phase:\s+Overlap/);
     const newCA = after.status!.ca!.serialNumber!;
     expect(newCA).to.not.equal(oldCA);
     expect(after.status?.caRotation).to.include({ phase: "Idle", oldCASerial: oldCA, newCASerial: newCA });
@@ -303,5 +312,32 @@ spec:
     await new Promise((r) => setTimeout(r, 1000));
     expect(failuresOf(load), failuresOf(load).join("\n")).to.deep.equal([]);
     expect(load.attempts.length - from).to.be.at.least(10);
+  });
+
+  it("a brought CA the user replaces: both trusted and old certificates kept until the new CA is everywhere, then re-issued; no connection fails", async () => {
+    const from = load.attempts.length;
+    const replaceWith = async (commonName: string) => {
+      const brought = await generateCA({ commonName, duration: 365 * 24 * 3600_000 });
+      const body = { apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "brought-ca", namespace: ns }, data: { "tls.crt": Buffer.from(brought.certPem).toString("base64"), "tls.key": Buffer.from(brought.keyPkcs8Pem).toString("base64") } };
+      await kubectlOk(["apply", "-f", "-"], JSON.stringify(body));
+      return brought;
+    };
+    // Switching to a brought CA is itself a replacement of the CA in use; then the user replaces the brought one.
+    for (const [k, commonName] of ["Brought CA one", "Brought CA two"].entries()) {
+      const before = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
+      const brought = await replaceWith(commonName);
+      if (k === 0) await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { ca: { mode: "Provided", secretName: "brought-ca" } } })]);
+      const { phases, last } = await followRotation(ns, "Idle");
+      expectPhaseOrder(phases);
+      expect(last.status?.ca?.serialNumber).to.equal(brought.facts.serialNumber);
+      expect(last.status?.caRotation).to.include({ oldCASerial: before.status!.ca!.serialNumber, newCASerial: brought.facts.serialNumber });
+      expect(last.status?.serverCertificate?.serialNumber).to.not.equal(before.status?.serverCertificate?.serialNumber);
+      const imc = await waitForCondition<ImagingConnection>("imc", ns, "app", "Ready", (c) => c.status === "True");
+      expect(imc.status?.certificate?.issuerFingerprintSHA256).to.equal(brought.facts.fingerprintSha256);
+      expect((await controlPlane().kubectl(["get", "secret", "brought-ca-previous", "-n", ns])).code).to.not.equal(0);
+      await waitFor("the load to see the server certificate of the brought CA", async () => served(load.attempts.slice(from)).includes(last.status!.serverCertificate!.serialNumber!), 20_000);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(failuresOf(load), failuresOf(load).join("\n")).to.deep.equal([]);
   });
 });

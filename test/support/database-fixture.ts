@@ -26,7 +26,16 @@ export interface DatabaseInCluster {
 export async function databaseInCluster(
   cp: ControlPlane,
   pg: PostgresServer,
-  opts: { namespace: string; configMapName: string; workloadName: string; container?: string; serverSecretName: string; kubeConfig?: k8s.KubeConfig },
+  opts: {
+    namespace: string;
+    configMapName: string;
+    workloadName: string;
+    container?: string;
+    serverSecretName: string;
+    kubeConfig?: k8s.KubeConfig;
+    /** How late the "kubelet" lays changes down (default: at once). */
+    syncDelayMs?: number;
+  },
 ): Promise<DatabaseInCluster> {
   const originalConf = await readFile(join(pg.dataDir, "postgresql.conf"), "utf8");
   const originalHba = await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8");
@@ -55,6 +64,7 @@ export async function databaseInCluster(
       { kind: "Secret", name: opts.serverSecretName, dir: certificateDirectory, ownedByServer: true },
     ],
     workload: { kind: "StatefulSet", name: opts.workloadName },
+    ...(opts.syncDelayMs ? { delayMs: opts.syncDelayMs } : {}),
   });
   const secureDatabaseYaml = (name = "db") => `apiVersion: mtls.imaging.dev/v1alpha1
 kind: SecureDatabase

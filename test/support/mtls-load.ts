@@ -5,7 +5,7 @@
  * presented, so a test can show both that nothing failed and that the switch happened.
  */
 import { X509Certificate } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, realpath } from "node:fs/promises";
 import { join } from "node:path";
 import { Client } from "pg";
 import { normalizeSerial, probeServer } from "../../src/postgres/probe";
@@ -27,11 +27,22 @@ export interface MtlsLoad {
 
 export async function startMtlsLoad(opts: { dir: string; host: string; port: number; user: string; intervalMs?: number }): Promise<MtlsLoad> {
   const interval = opts.intervalMs ?? 100;
-  const files = async () => ({
-    cert: await readFile(join(opts.dir, "client.crt"), "utf8"),
-    key: await readFile(join(opts.dir, "client.key"), "utf8"),
-    ca: await readFile(join(opts.dir, "root.crt"), "utf8"),
-  });
+  // Read one consistent generation: through the folder `..data` points at now, not through the per-file links,
+  // which an atomic swap between two reads would split into a new certificate and an old key.
+  // The previous generation's folder is deleted right after a swap (as the kubelet does): read again then.
+  const files = async (attempt = 0): Promise<{ cert: string; key: string; ca: string }> => {
+    const folder = await realpath(join(opts.dir, "..data")).catch(() => opts.dir);
+    try {
+      return {
+        cert: await readFile(join(folder, "client.crt"), "utf8"),
+        key: await readFile(join(folder, "client.key"), "utf8"),
+        ca: await readFile(join(folder, "root.crt"), "utf8"),
+      };
+    } catch (err) {
+      if (attempt < 3) return files(attempt + 1);
+      throw err;
+    }
+  };
   const load: MtlsLoad = { attempts: [], longLived: { queries: 0, failures: [] }, stop: async () => undefined };
 
   const first = await files();

@@ -129,6 +129,12 @@ describe("pki/renewal", () => {
     expect(sameName.reason).to.equal("IssuerChanged");
   });
 
+  it("IssuerChanged is not raised for a certificate of a CA listed in alsoAcceptedIssuers (a rotation's overlap)", () => {
+    expect(issuerChanged({ ...serverDesired, issuer: otherCa, alsoAcceptedIssuers: [ca] }, secret(server), at(DAY))).to.equal(undefined);
+    expect(issuerChanged({ ...serverDesired, issuer: otherCa, alsoAcceptedIssuers: [sameNameCa] }, secret(server), at(DAY))?.reason).to.equal("IssuerChanged");
+    expect(evaluateRenewal({ ...clientDesired, issuer: sameNameCa, alsoAcceptedIssuers: [ca] }, secret(client), at(DAY)).reason).to.equal("UpToDate");
+  });
+
   it("SubjectChanged: another database user", () => {
     const d = subjectChanged({ ...clientDesired, user: "reporting" }, secret(client), at(DAY));
     expect(d?.reason).to.equal("SubjectChanged");

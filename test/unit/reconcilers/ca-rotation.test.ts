@@ -47,7 +47,7 @@ describe("CA rotation: the next step", () => {
   it("then waits propagationDelay from the moment all were ready, and only then promotes", () => {
     const first = nextRotationStep(facts({}));
     expect(first).to.deep.include({ action: "none", readySince: now, requeueAt: new Date(now.getTime() + 60_000) });
-    expect(first.message).to.contain("waiting 60 s more (propagationDelay)");
+    expect(first.message).to.contain("waiting until 2026-11-23T12:01:00.000Z (propagationDelay 60 s)");
     expect(nextRotationStep(facts({ readySince: ago(59_000) })).action).to.equal("none");
     expect(nextRotationStep(facts({ readySince: ago(60_000) }))).to.deep.include({ action: "promote", readySince: ago(60_000) });
   });

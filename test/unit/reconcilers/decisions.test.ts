@@ -20,6 +20,14 @@ describe("decideReload", () => {
     expect(decideReload({ ...base, servingStale: true })).to.deep.equal({ reload: true, reason: "StillServingStale" });
     expect(decideReload({ ...base, servingStale: true, lastReloadTime: new Date(now.getTime() - 5000) })).to.deep.equal({ reload: false, reason: "WaitingForFiles" });
   });
+  it("reloads again every retryAfterMs within the settle window after a reload (late trust bundles and CRLs), over SQL only", () => {
+    const settle = { ...base, settleWindowMs: 120_000, retryAfterMs: 3000 };
+    expect(decideReload(settle)).to.deep.equal({ reload: true, reason: "AwaitingKubelet" });
+    expect(decideReload({ ...settle, lastRepeatTime: new Date(now.getTime() - 1000) })).to.deep.equal({ reload: false, reason: "UpToDate", retryAt: new Date(now.getTime() + 2000) });
+    expect(decideReload({ ...settle, lastReloadTime: new Date(now.getTime() - 120_000) })).to.deep.equal({ reload: false, reason: "UpToDate" });
+    expect(decideReload({ ...settle, strategy: "RolloutRestart" })).to.deep.equal({ reload: false, reason: "UpToDate" });
+    expect(decideReload(base)).to.deep.equal({ reload: false, reason: "UpToDate" });
+  });
   it("never restarts a workload again just because files are late", () => {
     expect(decideReload({ ...base, strategy: "RolloutRestart", servingStale: true })).to.deep.equal({ reload: false, reason: "WaitingForFiles" });
   });
