@@ -11,6 +11,7 @@ import { OPERATOR_USER } from "../support/controlplane";
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
+import { imagingConnectionYaml } from "../support/manifests";
 import { startOperator } from "../support/operator";
 import { jdbcConnect, psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { run, waitFor } from "../support/process";
@@ -60,16 +61,6 @@ function castWorkloads(ns: string) {
     },
   };
   return { deployment, statefulSet };
-}
-
-function imcYaml(ns: string, name: string, user: string, extra = ""): string {
-  return `apiVersion: mtls.imaging.dev/v1alpha1
-kind: ImagingConnection
-metadata: { name: ${name}, namespace: ${ns} }
-spec:
-  databaseRef: { name: db }
-  user: ${user}
-${extra}`;
 }
 
 /** A template with everything the operator added taken out again: volumes mtls-*, the .ini volume, its mounts, env and annotation. */
@@ -139,7 +130,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
   it("issues the client certificate, patches both workloads and logs in: Ready", async () => {
     await kubectl(
       ["apply", "-f", "-"],
-      imcYaml(ns, "analysis", "analysis", `  workloads:
+      imagingConnectionYaml(ns, "analysis", "analysis", `  workloads:
     - { kind: Deployment, name: imaging-services, containers: [app] }
     - { kind: StatefulSet, name: analysis-node }
 `),
@@ -331,7 +322,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
 
   describe("bad input: a condition, an event, nothing issued or lost", () => {
     it("a missing SecureDatabase: DatabaseNotFound, no Secret", async () => {
-      await kubectl(["apply", "-f", "-"], imcYaml(ns, "orphan", "analysis").replace("name: db }", "name: nowhere }"));
+      await kubectl(["apply", "-f", "-"], imagingConnectionYaml(ns, "orphan", "analysis").replace("name: db }", "name: nowhere }"));
       const imc = await waitForImc(ns, "orphan", "CertificateReady", (c) => c.status === "False");
       expect(condition(imc, "CertificateReady")?.reason).to.equal("DatabaseNotFound");
       expect(condition(imc, "Ready")).to.include({ status: "False", reason: "DatabaseNotFound" });
@@ -343,7 +334,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     });
 
     it("a role the server does not know: ConnectionVerified False with the server's own words", async () => {
-      await kubectl(["apply", "-f", "-"], imcYaml(ns, "ghost", "ghost"));
+      await kubectl(["apply", "-f", "-"], imagingConnectionYaml(ns, "ghost", "ghost"));
       const imc = await waitForImc(ns, "ghost", "ConnectionVerified", (c) => c.status === "False");
       expect(condition(imc, "ConnectionVerified")?.reason).to.equal("RoleMissing");
       expect(condition(imc, "ConnectionVerified")?.message).to.contain('FATAL: role "ghost" does not exist');
@@ -358,7 +349,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     });
 
     it("two connections writing the same Secret: the newer one is refused, the older one keeps working", async () => {
-      await kubectl(["apply", "-f", "-"], imcYaml(ns, "copycat", "analysis", "  secretName: analysis-client-tls\n"));
+      await kubectl(["apply", "-f", "-"], imagingConnectionYaml(ns, "copycat", "analysis", "  secretName: analysis-client-tls\n"));
       const imc = await waitForImc(ns, "copycat", "CertificateReady", (c) => c.status === "False");
       expect(condition(imc, "CertificateReady")?.reason).to.equal("SecretConflict");
       expect(condition(imc, "CertificateReady")?.message).to.contain("ImagingConnection analysis");
@@ -368,7 +359,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     });
 
     it("a workload or container that does not exist, then appears: NotFound, then Patched", async () => {
-      await kubectl(["apply", "-f", "-"], imcYaml(ns, "later", "analysis", "  libpqEnv: true\n  workloads:\n    - { kind: Deployment, name: dashboards }\n    - { kind: StatefulSet, name: analysis-node, containers: [missing] }\n"));
+      await kubectl(["apply", "-f", "-"], imagingConnectionYaml(ns, "later", "analysis", "  libpqEnv: true\n  workloads:\n    - { kind: Deployment, name: dashboards }\n    - { kind: StatefulSet, name: analysis-node, containers: [missing] }\n"));
       let imc = await waitForImc(ns, "later", "WorkloadsPatched", (c) => c.status === "False");
       expect(imc.status?.workloads?.map((w) => [w.name, w.state])).to.deep.equal([
         ["dashboards", "NotFound"],
@@ -409,7 +400,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     it("a volume of our name that is not ours: Conflict, the workload is not touched", async () => {
       await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "viewer", namespace: ns }, spec: { selector: { matchLabels: { app: "v" } }, template: { metadata: { labels: { app: "v" } }, spec: { containers: [{ name: "viewer", image: "castimaging/imaging-viewer" }], volumes: [{ name: "mtls-squatter", emptyDir: {} }] } } } }));
       const original = await getJson<WorkloadJson>(["get", "deployment", "viewer", "-n", ns]);
-      await kubectl(["apply", "-f", "-"], imcYaml(ns, "squatter", "analysis", "  workloads:\n    - { kind: Deployment, name: viewer }\n"));
+      await kubectl(["apply", "-f", "-"], imagingConnectionYaml(ns, "squatter", "analysis", "  workloads:\n    - { kind: Deployment, name: viewer }\n"));
       const imc = await waitForImc(ns, "squatter", "WorkloadsPatched", (c) => c.status === "False");
       expect(condition(imc, "WorkloadsPatched")?.reason).to.equal("WorkloadConflict");
       expect(imc.status?.workloads?.[0]?.message).to.contain('already has a volume named "mtls-squatter"');

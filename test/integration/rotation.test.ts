@@ -10,6 +10,7 @@ import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { startMtlsLoad, type Attempt, type MtlsLoad } from "../support/mtls-load";
+import { imagingConnectionYaml } from "../support/manifests";
 import { startOperator } from "../support/operator";
 import { psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
@@ -92,13 +93,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
     operator = await startOperator(cp, ns);
     await kubectlOk(["apply", "-f", "-"], db.secureDatabaseYaml());
     await waitForCondition<SecureDatabase>("sdb", ns, "db", "Ready", (c) => c.status === "True", 90_000);
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: ImagingConnection
-metadata: { name: app, namespace: ${ns} }
-spec:
-  databaseRef: { name: db }
-  user: app
-`);
+    await kubectlOk(["apply", "-f", "-"], imagingConnectionYaml(ns, "app", "app"));
     await waitForCondition<ImagingConnection>("imc", ns, "app", "Ready", (c) => c.status === "True");
     await waitFor("client files", async () => clientSyncer.writes > 0, 10_000);
     load = await startMtlsLoad({ dir, host: "localhost", port: pg.port, user: "app" });
@@ -181,13 +176,7 @@ spec:
   });
 
   it("(iv) revoking another connection: its certificate goes into the CRL and is refused, while this one keeps working", async () => {
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: ImagingConnection
-metadata: { name: other, namespace: ${ns} }
-spec:
-  databaseRef: { name: db }
-  user: other
-`);
+    await kubectlOk(["apply", "-f", "-"], imagingConnectionYaml(ns, "other", "other"));
     const other = await waitForCondition<ImagingConnection>("imc", ns, "other", "Ready", (c) => c.status === "True");
     const otherSerial = other.status!.certificate!.serialNumber!;
     await waitFor("other's files", async () => (await readFile(join(otherDir, "client.crt"), "utf8").catch(() => "")).length > 0, 10_000);
