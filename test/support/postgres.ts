@@ -24,6 +24,10 @@ export interface PostgresServer {
   /** Runs SQL as the superuser over the unix socket (always trusted), returns psql -At output. */
   sql(query: string): Promise<string>;
   isRunning(): Promise<boolean>;
+  /** Stops the server, keeping its data: a database that is down. */
+  halt(): Promise<void>;
+  /** Starts a halted server again. */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -107,6 +111,12 @@ export async function startPostgres(opts: { name?: string; listenAddresses?: str
     sql,
     async isRunning() {
       return (await run(join(PG_BIN, "pg_ctl"), ["-D", dataDir, "status"], asServer)).code === 0;
+    },
+    async halt() {
+      await pgCtl(["-m", "fast", "-w", "stop"]);
+    },
+    async start() {
+      await pgCtl(["-w", "-o", serverOptions, "start"]);
     },
     async stop() {
       await run(join(PG_BIN, "pg_ctl"), ["-D", dataDir, "-m", "immediate", "-w", "stop"], asServer);
