@@ -12,7 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import { startControlPlane, type ControlPlane } from "../test/support/controlplane";
 import { jdbcConnect, psql, startPostgres, type PostgresServer } from "../test/support/postgres";
-import { waitFor } from "../test/support/process";
+import { freePort, waitFor } from "../test/support/process";
 import { startVolumeSyncer, type VolumeSyncer } from "../test/support/volume-syncer";
 import { databaseInCluster } from "../test/support/database-fixture";
 import { psqlAs } from "../test/support/mtls-client";
@@ -78,7 +78,8 @@ async function main(): Promise<void> {
     syncer = db.syncer;
 
     say("starting the operator (node dist/main.js) as system:serviceaccount:imaging-db-mtls-operator:imaging-db-mtls-operator");
-    operator = spawn(process.execPath, [join(REPO, "dist/main.js"), "--kubeconfig", cp.operatorKubeconfigPath, "--namespace", NS], { stdio: ["ignore", "inherit", "inherit"] });
+    const healthPort = await freePort();
+    operator = spawn(process.execPath, [join(REPO, "dist/main.js"), "--kubeconfig", cp.operatorKubeconfigPath, "--namespace", NS, "--health-port", String(healthPort)], { stdio: ["ignore", "inherit", "inherit"] });
     const started = Date.now();
     await kubectlOk(cp, ["apply", "-f", "-"], stringify(sample));
     await waitFor("the SecureDatabase to be Ready", async () => {
@@ -127,6 +128,10 @@ async function main(): Promise<void> {
     const plain = await psqlAs(undefined, { host: "127.0.0.1", port: pg.port, user: declaration.user!, sslmode: "disable", command: "SELECT 1" });
     process.stdout.write(`    without TLS: ${plain.stderr.trim().split("\n").pop()}\n`);
     const ok = jdbc.code === 0 && r.code === 0 && plain.code !== 0;
+
+    say(`what Prometheus scrapes (http://127.0.0.1:${healthPort}/metrics): certificate expiry, as Unix time`);
+    const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+    process.stdout.write(`${metrics.split("\n").filter((l) => l.startsWith("imaging_mtls_certificate_expiry_timestamp_seconds{")).map((l) => `    ${l}`).join("\n")}\n`);
 
     if (process.env.DEMO_EXIT || !process.stdin.isTTY) {
       say("done (non-interactive: stopping)");

@@ -6,6 +6,7 @@ import type { WorkloadKind } from "./kube/pod-template";
 import { RESOURCES } from "./kube/resources";
 import { RestClient } from "./kube/rest";
 import type { Logger } from "./log";
+import { OperatorMetrics } from "./observability/metrics";
 import { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./reconcilers/connection-workload";
 import {
   IMC_BY_DATABASE,
@@ -68,6 +69,7 @@ export class Operator {
   readonly imagingConnectionQueue: WorkQueue;
   /** Keyed `<Kind>/<namespace>/<name>`: the CAST Imaging workloads ImagingConnections patch. */
   readonly workloadQueue: WorkQueue;
+  readonly metrics: OperatorMetrics;
   private readonly informers: Informer<KubeObject>[];
 
   constructor(opts: OperatorOptions) {
@@ -91,9 +93,14 @@ export class Operator {
     };
     const { cache } = this.context;
     indexImagingConnections(cache.imagingConnections);
+    this.metrics = new OperatorMetrics(() => [
+      { name: "SecureDatabase", queue: this.secureDatabaseQueue },
+      { name: "ImagingConnection", queue: this.imagingConnectionQueue },
+      { name: "Workload", queue: this.workloadQueue },
+    ]);
 
     const queue = (kind: string, reconcile: (key: string) => Promise<ReconcileResult>) =>
-      new WorkQueue(reconcile, {
+      new WorkQueue(this.metrics.instrument(kind, reconcile), {
         concurrency: opts.concurrency ?? 4,
         baseBackoffMs: 1000,
         maxBackoffMs: 5 * 60_000,
@@ -116,6 +123,8 @@ export class Operator {
 
     cache.secureDatabases.on((event, obj, old) => {
       const key = objectKey(obj.metadata.namespace, obj.metadata.name);
+      if (event === "delete") this.metrics.forget("SecureDatabase", obj.metadata.namespace ?? "", obj.metadata.name);
+      else this.metrics.observeSecureDatabase(obj);
       if (event === "delete") this.secureDatabaseQueue.forget(key);
       else if (specOrMetaChanged(event, obj, old)) this.secureDatabaseQueue.add(key);
       // Connections read the database's status (Ready) too.
@@ -123,6 +132,8 @@ export class Operator {
     });
     cache.imagingConnections.on((event, obj, old) => {
       const key = objectKey(obj.metadata.namespace, obj.metadata.name);
+      if (event === "delete") this.metrics.forget("ImagingConnection", obj.metadata.namespace ?? "", obj.metadata.name);
+      else this.metrics.observeImagingConnection(obj);
       if (!specOrMetaChanged(event, obj, old)) return;
       if (event === "delete") this.imagingConnectionQueue.forget(key);
       else this.imagingConnectionQueue.add(key);

@@ -45,6 +45,11 @@ export class WorkQueue {
     return this.active;
   }
 
+  /** Keys whose last run failed (waiting for their backoff retry, or retried already and failing again). */
+  get retrying(): number {
+    return this.failures.size;
+  }
+
   add(key: string): void {
     if (this.shuttingDown) return;
     if (this.processing.has(key)) {
