@@ -28,6 +28,13 @@ async function kubectlOk(cp: ControlPlane, args: string[], input?: string): Prom
   return r.stdout;
 }
 
+function waitReady(cp: ControlPlane, resource: "sdb" | "imc", name: string): Promise<void> {
+  return waitFor(`${resource} ${name} to be Ready`, async () => {
+    const out = await cp.kubectl(["get", resource, name, "-n", NS, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+    return out.stdout === "True";
+  }, 120_000, 250);
+}
+
 async function main(): Promise<void> {
   let cp: ControlPlane | undefined;
   let pg: PostgresServer | undefined;
@@ -82,10 +89,7 @@ async function main(): Promise<void> {
     operator = spawn(process.execPath, [join(REPO, "dist/main.js"), "--kubeconfig", cp.operatorKubeconfigPath, "--namespace", NS, "--health-port", String(healthPort)], { stdio: ["ignore", "inherit", "inherit"] });
     const started = Date.now();
     await kubectlOk(cp, ["apply", "-f", "-"], stringify(sample));
-    await waitFor("the SecureDatabase to be Ready", async () => {
-      const out = await cp!.kubectl(["get", "sdb", name, "-n", NS, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
-      return out.stdout === "True";
-    }, 120_000, 250);
+    await waitReady(cp, "sdb", name);
     say(`Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     process.stdout.write(await kubectlOk(cp, ["get", "sdb", "-n", NS, "-o", "wide"]));
 
@@ -104,10 +108,7 @@ async function main(): Promise<void> {
     clientSyncer = await startVolumeSyncer({ kubeConfig: cp.kubeConfig, namespace: NS, volumes: [{ kind: "Secret", name: secretName, dir: files, ownedByServer: false }] });
     const connStarted = Date.now();
     await kubectlOk(cp, ["apply", "-f", "-"], stringify(connection));
-    await waitFor("the ImagingConnection to be Ready", async () => {
-      const out = await cp!.kubectl(["get", "imc", imcName, "-n", NS, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
-      return out.stdout === "True";
-    }, 120_000, 250);
+    await waitReady(cp, "imc", imcName);
     say(`ImagingConnection Ready (certificate issued, workloads patched, login verified) after ${((Date.now() - connStarted) / 1000).toFixed(1)} s`);
     process.stdout.write(await kubectlOk(cp, ["get", "sdb,imc", "-n", NS]));
     const imc = JSON.parse(await kubectlOk(cp, ["get", "imc", imcName, "-n", NS, "-o", "json"])) as ImagingConnection;

@@ -43,24 +43,18 @@ export class OperatorMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [this.registry],
     });
-    new Gauge({
-      name: "imaging_mtls_workqueue_depth",
-      help: "Keys waiting in a work queue.",
-      labelNames: ["queue"],
-      registers: [this.registry],
-      collect() {
-        for (const q of queues()) this.set({ queue: q.name }, q.queue.depth);
-      },
-    });
-    new Gauge({
-      name: "imaging_mtls_workqueue_retrying",
-      help: "Keys whose last reconcile failed and that wait for their retry.",
-      labelNames: ["queue"],
-      registers: [this.registry],
-      collect() {
-        for (const q of queues()) this.set({ queue: q.name }, q.queue.retrying);
-      },
-    });
+    const queueGauge = (name: string, help: string, read: (q: WorkQueue) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["queue"],
+        registers: [this.registry],
+        collect() {
+          for (const q of queues()) this.set({ queue: q.name }, read(q.queue));
+        },
+      });
+    queueGauge("imaging_mtls_workqueue_depth", "Keys waiting in a work queue.", (q) => q.depth);
+    queueGauge("imaging_mtls_workqueue_retrying", "Keys whose last reconcile failed and that wait for their retry.", (q) => q.retrying);
   }
 
   /** Wraps a reconcile function: counts it, times it, counts its errors (the error still reaches the queue). */

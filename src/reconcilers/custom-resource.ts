@@ -6,6 +6,7 @@ import { FINALIZER, type Condition } from "../api/types";
 import { setConditions, type ConditionInput } from "../kube/conditions";
 import { JSON_PATCH, type ResourceType } from "../kube/rest";
 import type { Informer, KubeObject } from "../runtime/informer";
+import type { ReconcileResult } from "../runtime/workqueue";
 import type { OperatorContext } from "./context";
 
 interface StatusShape {
@@ -61,4 +62,11 @@ export async function writeStatus<S extends StatusShape, T extends CustomResourc
     { subresource: "status" },
   );
   cache.observe(written);
+}
+
+/** The earliest of the times a reconcile asked to run again (at least a second away), or none. */
+export function requeueAtEarliest(times: readonly (Date | number)[], now: Date): ReconcileResult {
+  if (times.length === 0) return {};
+  const next = Math.min(...times.map((t) => (typeof t === "number" ? t : t.getTime())));
+  return { requeueAfterMs: Math.max(1000, next - now.getTime()) };
 }

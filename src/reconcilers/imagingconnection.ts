@@ -15,7 +15,7 @@ import { workloadMountsConnection, workloadView } from "./connection-workload";
 import type { ImagingConnectionObject, OperatorContext } from "./context";
 import { readDatabaseCA } from "./database-ca";
 import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
-import { addFinalizer, removeFinalizer, writeStatus } from "./custom-resource";
+import { addFinalizer, removeFinalizer, requeueAtEarliest, writeStatus } from "./custom-resource";
 import { verificationDue } from "./verification-schedule";
 
 const PROBE_TIMEOUT_MS = 10_000;
@@ -45,8 +45,7 @@ export class ImagingConnectionReconciler {
     const done = async (): Promise<ReconcileResult> => {
       conditions.push(summarize(conditions));
       await writeStatus(this.ctx, RESOURCES.ImagingConnection, this.ctx.cache.imagingConnections, imc, status, conditions, now);
-      const next = requeues.length ? Math.min(...requeues) : undefined;
-      return next === undefined ? {} : { requeueAfterMs: Math.max(1000, next - this.ctx.now().getTime()) };
+      return requeueAtEarliest(requeues, this.ctx.now());
     };
 
     // 1. Which database, and may this namespace have an identity from it?

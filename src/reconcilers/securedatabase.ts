@@ -36,7 +36,7 @@ import { CARotator, type RotationState } from "./ca-rotator";
 import { readDatabaseCA } from "./database-ca";
 import { planRevocations } from "./revocations";
 import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
-import { addFinalizer, removeFinalizer, writeStatus } from "./custom-resource";
+import { addFinalizer, removeFinalizer, requeueAtEarliest, writeStatus } from "./custom-resource";
 import { failureBackoffMs } from "./verification-schedule";
 import { decideReload, servedMaterialHash } from "./reload-plan";
 import { planConfigCleanup, planServerConfig } from "./server-config";
@@ -102,8 +102,7 @@ export class SecureDatabaseReconciler {
     const done = async (): Promise<ReconcileResult> => {
       conditions.push(summarize(conditions));
       await writeStatus(this.ctx, RESOURCES.SecureDatabase, this.ctx.cache.secureDatabases, sdb, status, conditions, now);
-      const next = requeues.length ? Math.min(...requeues.map((d) => d.getTime())) : undefined;
-      return next === undefined ? {} : { requeueAfterMs: Math.max(1000, next - this.ctx.now().getTime()) };
+      return requeueAtEarliest(requeues, this.ctx.now());
     };
 
     // 1. The CA.
