@@ -1,6 +1,21 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomUUID } from "node:crypto";
 import winston from "winston";
 
 export type Logger = winston.Logger;
+
+const reconcileScope = new AsyncLocalStorage<string>();
+
+/** Runs one reconcile with an id of its own: every log line it writes, however deep, carries `reconcileId`. */
+export function withReconcileId<T>(fn: () => Promise<T>): Promise<T> {
+  return reconcileScope.run(randomUUID(), fn);
+}
+
+const withReconcileIdField = winston.format((info) => {
+  const id = reconcileScope.getStore();
+  if (id !== undefined) info.reconcileId = id;
+  return info;
+});
 
 /**
  * JSON, one line per event. Callers pass `resource`, `namespace` and `reason` fields; key material never reaches a
@@ -9,7 +24,7 @@ export type Logger = winston.Logger;
 export function createLogger(level = process.env.LOG_LEVEL ?? "info"): Logger {
   return winston.createLogger({
     level,
-    format: winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json()),
+    format: winston.format.combine(withReconcileIdField(), winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json()),
     defaultMeta: { component: "imaging-db-mtls-operator" },
     transports: [new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "debug"] })],
   });

@@ -1,68 +1,81 @@
 import * as k8s from "@kubernetes/client-node";
-import { parseArgs } from "node:util";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { HELP, parseCommandLine, UsageError } from "./cli";
+import { RestClient } from "./kube/rest";
 import { createLogger } from "./log";
 import { startHealthServer } from "./observability/http";
 import { Operator } from "./operator";
+import { LeaderElector } from "./runtime/leader-election";
 
-const HELP = `imaging-db-mtls-operator: puts CAST Imaging's PostgreSQL connections on mutual TLS and keeps them there.
+const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
-Usage: node dist/main.js [options]
-
-  --kubeconfig PATH     kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount)
-  --namespace NAME      watch only this namespace (default: $WATCH_NAMESPACE, or every namespace)
-  --concurrency N       reconciles at once per kind (default: $CONCURRENCY or 4)
-  --log-level LEVEL     error, warn, info or debug (default: $LOG_LEVEL or info)
-  --health-port PORT    serve /healthz, /readyz and /metrics on this port (default: $HEALTH_PORT or 8080; 0: off)
-  --help                show this help
-`;
+function inClusterNamespace(): string | undefined {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      kubeconfig: { type: "string" },
-      namespace: { type: "string" },
-      concurrency: { type: "string" },
-      "log-level": { type: "string" },
-      "health-port": { type: "string" },
-      help: { type: "boolean" },
-    },
-  });
-  if (values.help) {
+  const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString("hex")}`;
+  const config = parseCommandLine(process.argv.slice(2), { env: process.env, identity, inClusterNamespace: inClusterNamespace() });
+  if (config.help) {
     process.stdout.write(HELP);
     return;
   }
-  const log = createLogger(values["log-level"] ?? process.env.LOG_LEVEL ?? "info");
-  const concurrency = Number(values.concurrency ?? process.env.CONCURRENCY ?? 4);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-    throw new Error(`--concurrency must be a whole number from 1 to 64, got "${values.concurrency ?? process.env.CONCURRENCY}"`);
-  }
-  const healthPort = Number(values["health-port"] ?? process.env.HEALTH_PORT ?? 8080);
-  if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) {
-    throw new Error(`--health-port must be a port number from 0 to 65535 (0: off), got "${values["health-port"] ?? process.env.HEALTH_PORT}"`);
-  }
+  const log = createLogger(config.logLevel);
   const kubeConfig = new k8s.KubeConfig();
-  const kubeconfigPath = values.kubeconfig ?? process.env.KUBECONFIG;
-  if (kubeconfigPath) kubeConfig.loadFromFile(kubeconfigPath);
+  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
   else kubeConfig.loadFromDefault();
 
-  const namespace = values.namespace ?? process.env.WATCH_NAMESPACE ?? undefined;
-  const operator = new Operator({ kubeConfig, log, namespace: namespace || undefined, concurrency });
-  const health = healthPort > 0 ? await startHealthServer({ host: "0.0.0.0", port: healthPort, ready: () => operator.hasSynced(), metrics: operator.metrics }) : undefined;
+  const election = config.leaderElection;
+  const operator = new Operator({ kubeConfig, log, namespaces: config.namespaces, concurrency: config.concurrency, standby: election !== undefined });
+  const elector = election
+    ? new LeaderElector({
+        ...election,
+        client: new RestClient(kubeConfig),
+        log,
+        onStartedLeading: () => operator.startReconciling(),
+        // Another replica may already be reconciling: stop at once, as controller-runtime does; the kubelet restarts us.
+        onStoppedLeading: () => process.exit(1),
+      })
+    : undefined;
+  // Ready: caches synced, and a leader is reconciling (a synced standby is ready to take over).
+  const ready = () => operator.hasSynced() && (!elector?.isLeader || operator.reconciling);
+  const health = config.healthPort > 0 ? await startHealthServer({ host: "0.0.0.0", port: config.healthPort, ready, metrics: operator.metrics }) : undefined;
+  const scope = config.namespaces?.join(",") ?? "";
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info("shutting down", { reason: signal, resource: "operator", namespace: namespace ?? "" });
-    void Promise.all([operator.stop(), health?.close()]).then(() => process.exit(0));
+    log.info("shutting down", { reason: signal, resource: "operator", namespace: scope });
+    // Finish the reconciles in flight, then hand the lease over so a standby takes over at its next retry.
+    void operator
+      .stop()
+      .then(() => Promise.all([elector?.release(), health?.close()]))
+      .then(() => process.exit(0));
     setTimeout(() => process.exit(1), 15_000).unref();
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
-  log.info("starting", { reason: "Starting", resource: "operator", namespace: namespace ?? "", server: kubeConfig.getCurrentCluster()?.server, concurrency, healthPort });
+  log.info("starting", {
+    reason: "Starting",
+    resource: "operator",
+    namespace: scope,
+    server: kubeConfig.getCurrentCluster()?.server,
+    concurrency: config.concurrency,
+    healthPort: config.healthPort,
+    leaderElection: election ? `${election.namespace}/${election.name} as ${election.identity}` : "off",
+  });
+  elector?.start();
   await operator.start();
 }
 
 main().catch((err: unknown) => {
-  console.error(JSON.stringify({ level: "error", message: "operator failed to start", reason: "StartupFailed", error: err instanceof Error ? err.message : String(err) }));
-  process.exit(1);
+  const usage = err instanceof UsageError;
+  console.error(JSON.stringify({ level: "error", message: usage ? "invalid command line" : "operator failed to start", reason: usage ? "InvalidArguments" : "StartupFailed", error: err instanceof Error ? err.message : String(err) }));
+  process.exit(usage ? 2 : 1);
 });

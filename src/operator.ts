@@ -5,7 +5,7 @@ import { EventRecorder } from "./kube/events";
 import type { WorkloadKind } from "./kube/pod-template";
 import { RESOURCES } from "./kube/resources";
 import { RestClient } from "./kube/rest";
-import type { Logger } from "./log";
+import { withReconcileId, type Logger } from "./log";
 import { OperatorMetrics } from "./observability/metrics";
 import { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./reconcilers/connection-workload";
 import {
@@ -29,10 +29,12 @@ import { WorkQueue, type ReconcileResult } from "./runtime/workqueue";
 export interface OperatorOptions {
   kubeConfig: k8s.KubeConfig;
   log: Logger;
-  /** Watch only this namespace; every namespace when unset. */
-  namespace?: string;
+  /** Watch only these namespaces; every namespace when unset. */
+  namespaces?: readonly string[];
   /** Reconciles running at once per kind. */
   concurrency?: number;
+  /** Fill the caches but reconcile nothing until startReconciling() (a standby waiting for the leader lease). */
+  standby?: boolean;
   now?: () => Date;
 }
 
@@ -70,17 +72,20 @@ export class Operator {
   /** Keyed `<Kind>/<namespace>/<name>`: the CAST Imaging workloads ImagingConnections patch. */
   readonly workloadQueue: WorkQueue;
   readonly metrics: OperatorMetrics;
+  /** False while a standby waits for the leader lease. */
+  reconciling: boolean;
   private readonly informers: Informer<KubeObject>[];
 
   constructor(opts: OperatorOptions) {
     const client = new RestClient(opts.kubeConfig);
     const log = opts.log;
-    const ns = opts.namespace;
+    const namespaces = opts.namespaces;
     const informer = <T extends KubeObject>(type: (typeof RESOURCES)[keyof typeof RESOURCES], labelSelector?: string) =>
-      new Informer<T>(client, { type, namespace: ns, labelSelector }, log);
+      new Informer<T>(client, { type, namespaces, labelSelector }, log);
     this.context = {
       client,
       log,
+      watchedNamespaces: namespaces,
       events: new EventRecorder(client, log),
       now: opts.now ?? (() => new Date()),
       cache: {
@@ -99,8 +104,11 @@ export class Operator {
       { name: "Workload", queue: this.workloadQueue },
     ]);
 
+    this.reconciling = !opts.standby;
+    this.metrics.setLeader(this.reconciling);
     const queue = (kind: string, reconcile: (key: string) => Promise<ReconcileResult>) =>
-      new WorkQueue(this.metrics.instrument(kind, reconcile), {
+      new WorkQueue(this.metrics.instrument(kind, (key) => withReconcileId(() => reconcile(key))), {
+        paused: opts.standby,
         concurrency: opts.concurrency ?? 4,
         baseBackoffMs: 1000,
         maxBackoffMs: 5 * 60_000,
@@ -189,6 +197,13 @@ export class Operator {
 
   hasSynced(): boolean {
     return this.informers.every((i) => i.hasSynced());
+  }
+
+  /** Runs the work collected while on standby, and everything after. */
+  startReconciling(): void {
+    this.reconciling = true;
+    this.metrics.setLeader(true);
+    for (const q of [this.secureDatabaseQueue, this.imagingConnectionQueue, this.workloadQueue]) q.resume();
   }
 
   async stop(): Promise<void> {

@@ -19,6 +19,7 @@ export class OperatorMetrics {
   private readonly reconciles: Counter;
   private readonly errors: Counter;
   private readonly duration: Histogram;
+  private readonly leader: Gauge;
 
   constructor(queues: () => readonly QueueView[]) {
     collectDefaultMetrics({ register: this.registry, prefix: "imaging_mtls_operator_" });
@@ -43,6 +44,7 @@ export class OperatorMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [this.registry],
     });
+    this.leader = new Gauge({ name: "imaging_mtls_leader", help: "1 while this replica holds the leader lease (or runs without leader election) and reconciles.", registers: [this.registry] });
     const queueGauge = (name: string, help: string, read: (q: WorkQueue) => number) =>
       new Gauge({
         name,
@@ -55,6 +57,10 @@ export class OperatorMetrics {
       });
     queueGauge("imaging_mtls_workqueue_depth", "Keys waiting in a work queue.", (q) => q.depth);
     queueGauge("imaging_mtls_workqueue_retrying", "Keys whose last reconcile failed and that wait for their retry.", (q) => q.retrying);
+  }
+
+  setLeader(leading: boolean): void {
+    this.leader.set(leading ? 1 : 0);
   }
 
   /** Wraps a reconcile function: counts it, times it, counts its errors (the error still reaches the queue). */

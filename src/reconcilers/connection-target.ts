@@ -14,7 +14,7 @@ export interface ConnectionTarget {
 }
 
 export interface TargetProblem {
-  reason: "InvalidSpec" | "DatabaseNotFound" | "DatabaseDeleting" | "DatabaseInvalid" | "NamespaceNotAllowed" | "Revoked" | "UserNotAdmitted";
+  reason: "InvalidSpec" | "DatabaseNotFound" | "NamespaceNotWatched" | "DatabaseDeleting" | "DatabaseInvalid" | "NamespaceNotAllowed" | "Revoked" | "UserNotAdmitted";
   message: string;
 }
 
@@ -36,6 +36,11 @@ export function resolveConnection(ctx: OperatorContext, imc: ImagingConnectionOb
   if (!prepared.ok) return { ok: false, problem: { reason: "InvalidSpec", message: formatValidationErrors(prepared.errors) } };
   const spec = prepared.spec;
   const ref = spec.databaseRef;
+  const watched = ctx.watchedNamespaces;
+  if (watched && !watched.includes(ref.namespace)) {
+    const message = `SecureDatabase ${ref.namespace}/${ref.name} (spec.databaseRef) is in a namespace the operator does not watch (it watches ${watched.join(", ")}): add "${ref.namespace}" to WATCH_NAMESPACE and give the operator its Role there`;
+    return { ok: false, spec, problem: { reason: "NamespaceNotWatched", message } };
+  }
   const sdb = ctx.cache.secureDatabases.get(ref.namespace, ref.name);
   if (!sdb) {
     return { ok: false, spec, problem: { reason: "DatabaseNotFound", message: `SecureDatabase ${ref.namespace}/${ref.name} (spec.databaseRef) does not exist, or is in a namespace the operator does not watch` } };

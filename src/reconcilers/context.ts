@@ -18,6 +18,8 @@ export interface OperatorContext {
   events: EventRecorder;
   log: Logger;
   now: () => Date;
+  /** The namespaces the operator watches; every namespace when unset. */
+  watchedNamespaces?: readonly string[];
   cache: {
     secureDatabases: Informer<SecureDatabaseObject>;
     /** Indexed by IMC_BY_DATABASE and IMC_BY_WORKLOAD (see indexImagingConnections). */

@@ -13,12 +13,22 @@ export type InformerHandler<T> = (event: InformerEvent, obj: T, old?: T) => void
 
 export interface InformerOptions {
   type: ResourceType;
-  /** Watch one namespace only; all namespaces when unset. */
-  namespace?: string;
+  /** Watch only these namespaces (one list+watch each, one cache); all namespaces when unset. */
+  namespaces?: readonly string[];
   labelSelector?: string;
   /** First and longest wait before relisting after an error. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+}
+
+/** One list+watch loop: of one namespace, or of all. */
+interface Stream {
+  namespace: string | undefined;
+  resourceVersion: string;
+  abort?: AbortController;
+  backoffMs: number;
+  retryTimer?: NodeJS.Timeout;
+  synced: boolean;
 }
 
 export function objectKey(namespace: string | undefined, name: string): string {
@@ -34,25 +44,23 @@ export class Informer<T extends KubeObject> {
   private readonly handlers: InformerHandler<T>[] = [];
   private readonly indexers = new Map<string, (obj: T) => string[]>();
   private readonly indexes = new Map<string, Map<string, Set<string>>>();
-  private resourceVersion = "";
+  private readonly streams: Stream[];
   private stopped = true;
-  private abort: AbortController | undefined;
-  private backoffMs: number;
   private syncedFlag = false;
   private resolveSynced!: () => void;
   readonly synced: Promise<void> = new Promise((r) => (this.resolveSynced = r));
-  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: RestClient,
     private readonly opts: InformerOptions,
     private readonly log: Logger,
   ) {
-    this.backoffMs = opts.minBackoffMs ?? 500;
+    const scopes = opts.namespaces ? [...new Set(opts.namespaces)] : [undefined];
+    this.streams = scopes.map((namespace) => ({ namespace, resourceVersion: "", backoffMs: opts.minBackoffMs ?? 500, synced: false }));
   }
 
   get description(): string {
-    return `${this.opts.type.plural}${this.opts.namespace ? ` in ${this.opts.namespace}` : ""}${this.opts.labelSelector ? ` (${this.opts.labelSelector})` : ""}`;
+    return `${this.opts.type.plural}${this.opts.namespaces ? ` in ${this.opts.namespaces.join(",")}` : ""}${this.opts.labelSelector ? ` (${this.opts.labelSelector})` : ""}`;
   }
 
   on(handler: InformerHandler<T>): void {
@@ -108,81 +116,88 @@ export class Informer<T extends KubeObject> {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    void this.relist();
+    for (const stream of this.streams) void this.relist(stream);
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.retryTimer);
-    this.abort?.abort();
+    for (const stream of this.streams) {
+      clearTimeout(stream.retryTimer);
+      stream.abort?.abort();
+    }
   }
 
-  private async relist(): Promise<void> {
+  private async relist(stream: Stream): Promise<void> {
     if (this.stopped) return;
     try {
-      const list = await this.client.list<T>(this.opts.type, this.opts.namespace, { labelSelector: this.opts.labelSelector });
-      this.replaceAll(list.items.map((o) => this.withKind(o)));
-      this.resourceVersion = list.metadata.resourceVersion ?? "";
-      if (!this.syncedFlag) {
+      const list = await this.client.list<T>(this.opts.type, stream.namespace, { labelSelector: this.opts.labelSelector });
+      this.replaceAll(
+        list.items.map((o) => this.withKind(o)),
+        stream.namespace,
+      );
+      stream.resourceVersion = list.metadata.resourceVersion ?? "";
+      stream.synced = true;
+      if (!this.syncedFlag && this.streams.every((s) => s.synced)) {
         this.syncedFlag = true;
         this.resolveSynced();
       }
-      await this.watch();
+      await this.watch(stream);
     } catch (err) {
-      this.retryLater(err);
+      this.retryLater(stream, err);
     }
   }
 
-  private async watch(): Promise<void> {
+  private async watch(stream: Stream): Promise<void> {
     if (this.stopped) return;
     const watcher = new k8s.Watch(this.client.kubeConfig);
-    const path = resourcePath(this.opts.type, { namespace: this.opts.namespace });
-    this.abort = await watcher.watch(
+    const path = resourcePath(this.opts.type, { namespace: stream.namespace });
+    stream.abort = await watcher.watch(
       path,
-      { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, labelSelector: this.opts.labelSelector },
-      (phase: string, obj: T & { code?: number }) => this.onWatchEvent(phase, obj),
-      (err: unknown) => this.onWatchDone(err),
+      { resourceVersion: stream.resourceVersion, allowWatchBookmarks: true, labelSelector: this.opts.labelSelector },
+      (phase: string, obj: T & { code?: number }) => this.onWatchEvent(stream, phase, obj),
+      (err: unknown) => this.onWatchDone(stream, err),
     );
   }
 
-  private onWatchEvent(phase: string, raw: T & { code?: number }): void {
+  private onWatchEvent(stream: Stream, phase: string, raw: T & { code?: number }): void {
     if (phase === "ERROR") {
       // 410 Gone: our resourceVersion is too old; the watch ends and we relist.
-      if (raw.code === 410) this.resourceVersion = "";
+      if (raw.code === 410) stream.resourceVersion = "";
       return;
     }
-    this.backoffMs = this.opts.minBackoffMs ?? 500;
+    stream.backoffMs = this.opts.minBackoffMs ?? 500;
     const obj = this.withKind(raw);
-    if (obj.metadata.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+    if (obj.metadata.resourceVersion) stream.resourceVersion = obj.metadata.resourceVersion;
     if (phase === "ADDED" || phase === "MODIFIED") this.upsert(obj);
     else if (phase === "DELETED") this.remove(obj);
   }
 
-  private onWatchDone(err: unknown): void {
+  private onWatchDone(stream: Stream, err: unknown): void {
     if (this.stopped) return;
     const code = (err as { statusCode?: number } | null)?.statusCode;
-    if (code === 410 || isApiError(err, 410)) this.resourceVersion = "";
+    if (code === 410 || isApiError(err, 410)) stream.resourceVersion = "";
     const isTimeout = (err as { name?: string } | null)?.name === "TimeoutError";
     if (err && !isTimeout && code !== 410) {
-      this.retryLater(err);
+      this.retryLater(stream, err);
       return;
     }
     // A closed or idle watch resumes from where it was; a stale one relists.
-    void (this.resourceVersion ? this.watch().catch((e: unknown) => this.retryLater(e)) : this.relist());
+    void (stream.resourceVersion ? this.watch(stream).catch((e: unknown) => this.retryLater(stream, e)) : this.relist(stream));
   }
 
-  private retryLater(err: unknown): void {
+  private retryLater(stream: Stream, err: unknown): void {
     if (this.stopped) return;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
+    const delay = stream.backoffMs;
+    stream.backoffMs = Math.min(stream.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
     this.log.warn("watch interrupted; relisting", {
       reason: "WatchError",
       resource: this.description,
+      namespace: stream.namespace ?? "",
       retryInMs: delay,
       error: err instanceof Error ? err.message : String(err),
     });
-    this.resourceVersion = "";
-    this.retryTimer = setTimeout(() => void this.relist(), delay);
+    stream.resourceVersion = "";
+    stream.retryTimer = setTimeout(() => void this.relist(stream), delay);
   }
 
   /** Lists omit kind/apiVersion on items; handlers and patches want them. */
@@ -195,13 +210,14 @@ export class Informer<T extends KubeObject> {
     return obj;
   }
 
-  private replaceAll(items: T[]): void {
+  /** A relist of one scope (a namespace, or all) replaces that scope's part of the cache only. */
+  private replaceAll(items: T[], namespace: string | undefined): void {
     const seen = new Set<string>();
     for (const obj of items) {
       seen.add(objectKey(obj.metadata.namespace, obj.metadata.name));
       this.upsert(obj);
     }
-    for (const [key, obj] of [...this.cache]) if (!seen.has(key)) this.remove(obj);
+    for (const [key, obj] of [...this.cache]) if (!seen.has(key) && (namespace === undefined || obj.metadata.namespace === namespace)) this.remove(obj);
   }
 
   private upsert(obj: T): void {

@@ -9,6 +9,8 @@ export interface WorkQueueOptions {
   baseBackoffMs: number;
   maxBackoffMs: number;
   onError?: (key: string, err: unknown, retryInMs: number) => void;
+  /** Collect keys but run nothing until resume() (a standby replica waiting for leadership). */
+  paused?: boolean;
 }
 
 /** Longest timer Node accepts; later requeues are re-armed when it fires. */
@@ -29,13 +31,22 @@ export class WorkQueue {
   private active = 0;
   private shuttingDown = false;
   private pumpScheduled = false;
+  private paused: boolean;
   private idleWaiters: (() => void)[] = [];
   retries = 0;
 
   constructor(
     private readonly process: (key: string) => Promise<ReconcileResult>,
     private readonly opts: WorkQueueOptions,
-  ) {}
+  ) {
+    this.paused = opts.paused ?? false;
+  }
+
+  /** Starts running the keys collected while paused. */
+  resume(): void {
+    this.paused = false;
+    this.schedulePump();
+  }
 
   get depth(): number {
     return this.queue.length;
@@ -117,6 +128,7 @@ export class WorkQueue {
   }
 
   private pump(): void {
+    if (this.paused) return;
     while (this.active < this.opts.concurrency && this.queue.length > 0) {
       const key = this.queue.shift()!;
       this.queued.delete(key);

@@ -19,7 +19,7 @@ describe("Informer against the real API server", () => {
     const core = cp.kubeConfig.makeApiClient(k8s.CoreV1Api);
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "before", labels: { app: "x" } }, data: { ref: "one" } } });
     const events: [InformerEvent, string][] = [];
-    informer = new Informer<ConfigMap>(new RestClient(cp.kubeConfig), { type: configMaps, namespace: ns, labelSelector: "app=x" }, silentLogger());
+    informer = new Informer<ConfigMap>(new RestClient(cp.kubeConfig), { type: configMaps, namespaces: [ns], labelSelector: "app=x" }, silentLogger());
     informer.addIndex("ref", (o) => (o.data?.ref ? [o.data.ref] : []));
     informer.on((e, o) => events.push([e, o.metadata.name]));
     informer.start();
@@ -52,7 +52,7 @@ describe("Informer against the real API server", () => {
     const cp = controlPlane();
     const ns = await cp.createNamespace("informer-restart");
     const core = cp.kubeConfig.makeApiClient(k8s.CoreV1Api);
-    informer = new Informer<ConfigMap>(new RestClient(cp.kubeConfig), { type: configMaps, namespace: ns, minBackoffMs: 200, maxBackoffMs: 2000 }, silentLogger());
+    informer = new Informer<ConfigMap>(new RestClient(cp.kubeConfig), { type: configMaps, namespaces: [ns], minBackoffMs: 200, maxBackoffMs: 2000 }, silentLogger());
     informer.start();
     await informer.synced;
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "a" } } });

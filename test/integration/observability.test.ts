@@ -41,7 +41,7 @@ describe("Observability: health endpoints and Prometheus metrics", function () {
   it("is not ready before its caches have synced", async () => {
     const kubeConfig = new k8s.KubeConfig();
     kubeConfig.loadFromFile(controlPlane().operatorKubeconfigPath);
-    const idle = new Operator({ kubeConfig, log: silentLogger(), namespace: ns });
+    const idle = new Operator({ kubeConfig, log: silentLogger(), namespaces: [ns] });
     const server = await startHealthServer({ host: "127.0.0.1", port: 0, ready: () => idle.hasSynced(), metrics: idle.metrics });
     try {
       const res = await fetch(`http://127.0.0.1:${server.port}/readyz`);

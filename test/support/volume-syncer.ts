@@ -70,7 +70,7 @@ export async function startVolumeSyncer(opts: VolumeSyncerOptions): Promise<Volu
   for (const kind of ["ConfigMap", "Secret"] as const) {
     const volumes = opts.volumes.filter((v) => v.kind === kind);
     if (volumes.length === 0) continue;
-    const informer = new Informer<DataObject>(client, { type: types[kind], namespace: opts.namespace }, log);
+    const informer = new Informer<DataObject>(client, { type: types[kind], namespaces: [opts.namespace] }, log);
     informer.on((event, obj) => {
       if (event === "delete") return;
       for (const v of volumes.filter((x) => x.name === obj.metadata.name)) {
@@ -85,7 +85,7 @@ export async function startVolumeSyncer(opts: VolumeSyncerOptions): Promise<Volu
 
   if (opts.workload && opts.pg) {
     const pg = opts.pg;
-    const informer = new Informer<DataObject>(client, { type: types[opts.workload.kind], namespace: opts.namespace }, log);
+    const informer = new Informer<DataObject>(client, { type: types[opts.workload.kind], namespaces: [opts.namespace] }, log);
     let lastTemplate: string | undefined;
     informer.on((event, obj) => {
       if (event === "delete" || obj.metadata.name !== opts.workload?.name) return;

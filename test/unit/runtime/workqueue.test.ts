@@ -97,4 +97,18 @@ describe("WorkQueue", () => {
     await sleep(50);
     expect(runs).to.equal(after);
   });
+
+  it("collects keys while paused (a standby) and runs each once on resume", async () => {
+    const seen: string[] = [];
+    const q = new WorkQueue(async (k) => (seen.push(k), {}), { concurrency: 2, baseBackoffMs: 10, maxBackoffMs: 100, paused: true });
+    q.add("a");
+    q.add("b");
+    q.add("a");
+    await sleep(30);
+    expect(seen).to.deep.equal([]);
+    expect(q.depth).to.equal(2);
+    q.resume();
+    await q.idle();
+    expect(seen.sort()).to.deep.equal(["a", "b"]);
+  });
 });

@@ -1,0 +1,48 @@
+import { expect } from "chai";
+import { parseCommandLine, UsageError } from "../../../src/cli";
+
+const parse = (argv: string[], env: Record<string, string> = {}, inClusterNamespace?: string) => parseCommandLine(argv, { env, identity: "pod-a_1234", inClusterNamespace });
+
+describe("command line", () => {
+  it("defaults to every namespace, 4 workers, info logs, port 8080 and no leader election", () => {
+    expect(parse([])).to.deep.equal({ help: false, kubeconfig: undefined, namespaces: undefined, concurrency: 4, logLevel: "info", healthPort: 8080 });
+  });
+
+  it("takes a comma-separated namespace list from the flag or WATCH_NAMESPACE, trimmed and without repeats", () => {
+    expect(parse(["--namespace", "cast-imaging, cast-db,cast-imaging"]).namespaces).to.deep.equal(["cast-imaging", "cast-db"]);
+    expect(parse([], { WATCH_NAMESPACE: "cast-db" }).namespaces).to.deep.equal(["cast-db"]);
+    expect(parse([], { WATCH_NAMESPACE: "" }).namespaces).to.equal(undefined);
+    expect(parse(["--namespace", "a"], { WATCH_NAMESPACE: "b" }).namespaces).to.deep.equal(["a"]);
+  });
+
+  it("names the bad value and what is accepted", () => {
+    const bad: [string[], Record<string, string>, RegExp][] = [
+      [["--namespace", "Cast_Imaging"], {}, /"Cast_Imaging" is not a namespace name/],
+      [["--concurrency", "0"], {}, /--concurrency must be a whole number from 1 to 64, got "0"/],
+      [["--concurrency", "2.5"], {}, /--concurrency must be a whole number/],
+      [[], { HEALTH_PORT: "70000" }, /--health-port must be a port number/],
+      [["--log-level", "verbose"], {}, /--log-level must be one of error, warn, info, debug/],
+      [["--frobnicate"], {}, /Unknown option '--frobnicate'.*see --help/],
+      [["--leader-elect"], {}, /needs the Lease's namespace/],
+      [["--leader-elect", "--leader-election-namespace", "ops", "--lease-duration", "soon"], {}, /--lease-duration must be a positive duration such as 15s or 500ms, got "soon"/],
+      [["--leader-elect", "--leader-election-namespace", "ops", "--lease-duration", "5s", "--renew-deadline", "5s"], {}, /lease duration must be longer than the renew deadline/],
+      [["--leader-elect", "--leader-election-namespace", "ops", "--leader-election-id", "My Lease"], {}, /--leader-election-id must be a DNS label/],
+    ];
+    for (const [argv, env, message] of bad) expect(() => parse(argv, env), argv.join(" ")).to.throw(UsageError, message);
+  });
+
+  it("configures leader election from flags, POD_NAMESPACE or the in-cluster namespace", () => {
+    expect(parse(["--leader-elect"], { POD_NAMESPACE: "ops" }).leaderElection).to.deep.equal({
+      namespace: "ops",
+      name: "imaging-db-mtls-operator",
+      identity: "pod-a_1234",
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+    });
+    expect(parse([], { LEADER_ELECT: "true" }, "from-sa").leaderElection?.namespace).to.equal("from-sa");
+    const fast = parse(["--leader-elect", "--leader-election-namespace", "x", "--leader-election-id", "le", "--lease-duration", "4s", "--renew-deadline", "3s", "--retry-period", "500ms"]).leaderElection;
+    expect(fast).to.deep.include({ namespace: "x", name: "le", leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 });
+    expect(parse([], { LEADER_ELECT: "false", POD_NAMESPACE: "ops" }).leaderElection).to.equal(undefined);
+  });
+});
