@@ -1,0 +1,133 @@
+import { expect } from "chai";
+import { readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { parseAllDocuments } from "yaml";
+import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
+import type { Operator } from "../../src/operator";
+import { OPERATOR_NAMESPACE } from "../support/controlplane";
+import { databaseInCluster, type DatabaseInCluster } from "../support/database-fixture";
+import { controlPlane } from "../support/hooks";
+import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { startOperator } from "../support/operator";
+import { startPostgres, type PostgresServer } from "../support/postgres";
+
+const REPO = resolve(__dirname, "..", "..");
+const SERVICE_ACCOUNT = "imaging-db-mtls-operator-namespaced";
+const USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${SERVICE_ACCOUNT}`;
+
+interface RoleDoc {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  rules?: unknown[];
+}
+
+/** The rules the namespaced install gives the operator in each watched namespace (deploy/install-namespaced.yaml). */
+async function shippedNamespaceRules(): Promise<unknown[]> {
+  const docs = parseAllDocuments(await readFile(join(REPO, "deploy", "install-namespaced.yaml"), "utf8")).map((d) => d.toJS() as RoleDoc | null);
+  const role = docs.find((d) => d?.kind === "Role" && d.metadata.name === "imaging-db-mtls-operator");
+  if (!role?.rules) throw new Error("deploy/install-namespaced.yaml has no Role imaging-db-mtls-operator");
+  return role.rules;
+}
+
+/**
+ * The namespaced mode: the operator watches a list of namespaces and holds nothing cluster-wide, only the shipped
+ * per-namespace Role in each. A database in one watched namespace serves a connection in another; a namespace it
+ * does not watch is neither read nor written, and a reference into it says so.
+ */
+describe("Namespaced mode: a list of watched namespaces, Roles only (real API server, real PostgreSQL)", function () {
+  this.timeout(150_000);
+  let dbNs: string;
+  let appNs: string;
+  let otherNs: string;
+  let pg: PostgresServer;
+  let db: DatabaseInCluster;
+  let operator: Operator;
+  const since = new Date();
+
+  before(async () => {
+    const cp = controlPlane();
+    [dbNs, appNs, otherNs] = [await cp.createNamespace("nsdb"), await cp.createNamespace("nsapp"), await cp.createNamespace("nsother")];
+    // Its own ServiceAccount, so the cluster-wide binding of the main one cannot help it.
+    await kubectlOk(["create", "serviceaccount", SERVICE_ACCOUNT, "-n", OPERATOR_NAMESPACE]);
+    const rules = await shippedNamespaceRules();
+    for (const ns of [dbNs, appNs]) {
+      const role = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "imaging-db-mtls-operator", namespace: ns }, rules };
+      const binding = {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: "imaging-db-mtls-operator", namespace: ns },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "imaging-db-mtls-operator" },
+        subjects: [{ kind: "ServiceAccount", name: SERVICE_ACCOUNT, namespace: OPERATOR_NAMESPACE }],
+      };
+      await kubectlOk(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: [role, binding] }));
+    }
+    const token = (await kubectlOk(["create", "token", SERVICE_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration", "2h"])).trim();
+    const kubeconfigPath = join(cp.dir, "namespaced-operator.kubeconfig");
+    const base = await readFile(cp.operatorKubeconfigPath, "utf8");
+    await writeFile(kubeconfigPath, base.replace(/token: "[^"]*"/, `token: "${token}"`));
+
+    pg = await startPostgres({ name: "nsdb" });
+    await pg.sql("CREATE ROLE analysis LOGIN");
+    db = await databaseInCluster(cp, pg, { namespace: dbNs, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
+    operator = await startOperator(cp, [dbNs, appNs], { kubeconfigPath });
+    await kubectlOk(["apply", "-f", "-"], `${db.secureDatabaseYaml()}  allowedNamespaces: [${appNs}]\n`);
+    await waitForCondition<SecureDatabase>("sdb", dbNs, "db", "Ready", (c) => c.status === "True", 90_000);
+  });
+
+  after(async () => {
+    await operator?.stop();
+    db?.syncer.stop();
+    await pg?.stop();
+  });
+
+  it("serves a connection in one watched namespace from a database in another, logged in over mTLS", async () => {
+    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: ImagingConnection
+metadata: { name: analysis, namespace: ${appNs} }
+spec:
+  databaseRef: { name: db, namespace: ${dbNs} }
+  user: analysis
+`);
+    const imc = await waitForCondition<ImagingConnection>("imc", appNs, "analysis", "Ready", (c) => c.status === "True", 60_000);
+    expect(condition(imc, "ConnectionVerified")).to.include({ status: "True", reason: "LoggedIn" });
+  });
+
+  it("a reference into a namespace it does not watch: NamespaceNotWatched, saying which namespaces it watches", async () => {
+    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: ImagingConnection
+metadata: { name: elsewhere, namespace: ${appNs} }
+spec:
+  databaseRef: { name: db, namespace: ${otherNs} }
+  user: analysis
+`);
+    const imc = await waitForCondition<ImagingConnection>("imc", appNs, "elsewhere", "CertificateReady", (c) => c.status === "False", 30_000);
+    const c = condition(imc, "CertificateReady");
+    expect(c?.reason).to.equal("NamespaceNotWatched");
+    expect(c?.message).to.contain(`it watches ${dbNs}, ${appNs}`);
+  });
+
+  it("leaves an unwatched namespace alone: its SecureDatabase gets no finalizer, no status, no Secret", async () => {
+    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: untouched, namespace: ${otherNs} }
+spec:
+  host: untouched.${otherNs}.svc
+  postgres: { configMapName: absent }
+`);
+    // A watched database of the same shape gets its CA Secret within a second or two; give this one longer.
+    await new Promise((r) => setTimeout(r, 4_000));
+    const sdb = await getJson<SecureDatabase>(["get", "sdb", "untouched", "-n", otherNs]);
+    expect(sdb.metadata.finalizers ?? []).to.deep.equal([]);
+    expect(sdb.status).to.equal(undefined);
+    expect((await getJson<{ items: unknown[] }>(["get", "secrets", "-n", otherNs, "-l", "app.kubernetes.io/managed-by=imaging-db-mtls-operator"])).items).to.have.length(0);
+  });
+
+  it("needed nothing beyond the Roles: no request refused, none outside the watched namespaces", async () => {
+    const events = await controlPlane().auditEvents(USER, since);
+    expect(events.length).to.be.greaterThan(0);
+    const refused = events.filter((e) => e.responseStatus?.code === 403).map((e) => `${e.verb} ${e.objectRef?.resource} in ${e.objectRef?.namespace ?? "(cluster)"}`);
+    expect(refused).to.deep.equal([]);
+    const outside = [...new Set(events.filter((e) => ![dbNs, appNs].includes(e.objectRef?.namespace ?? "")).map((e) => `${e.verb} ${e.objectRef?.resource} in ${e.objectRef?.namespace ?? "(cluster)"}`))];
+    expect(outside).to.deep.equal([]);
+  });
+});
