@@ -445,7 +445,8 @@ export class SecureDatabaseReconciler {
     }
 
     if (strategy === "None") {
-      return { conditions: [{ type: C.Reloaded, status: "False", reason: "ManualReloadRequired", message: "reload.strategy is None: reload the server yourself (SELECT pg_reload_conf(), or restart it) once the kubelet has updated the files" }] };
+      // Unknown, not False: whether the admin has reloaded is for the live verification to tell (Verified).
+      return { conditions: [{ type: C.Reloaded, status: "Unknown", reason: "ManualReloadRequired", message: "reload.strategy is None: reload the server yourself (SELECT pg_reload_conf(), or restart it) once the kubelet has updated the files; Verified shows whether it serves the current certificate" }] };
     }
     if (strategy === "RolloutRestart") {
       // The pod template annotation carries the hash: ensureWorkloadMount has already started the rollout.
@@ -616,10 +617,13 @@ function allowlisted(spec: ResolvedSecureDatabaseSpec): AllowlistedStatus[] {
   });
 }
 
+/** What the user chose not to have the operator do or check: not a reason to withhold Ready. */
+const NOT_BLOCKING = new Set(["VerificationDisabled", "ManualReloadRequired"]);
+
 /** Ready sums up the others: the first condition that is not True explains why not. */
 export function summarize(conditions: readonly ConditionInput[]): ConditionInput {
   // CARotating says what a rotation does; the database stays secured throughout one.
-  const blocking = conditions.find((c) => c.type !== C.CARotating && c.status !== "True" && c.reason !== "VerificationDisabled");
+  const blocking = conditions.find((c) => c.type !== C.CARotating && c.status !== "True" && !(c.status === "Unknown" && NOT_BLOCKING.has(c.reason)));
   if (blocking) return { type: C.Ready, status: "False", reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` };
   return { type: C.Ready, status: "True", reason: "Secured", message: "the server requires client certificates and serves the current certificate" };
 }

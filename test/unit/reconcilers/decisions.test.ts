@@ -54,6 +54,13 @@ describe("summarize (Ready)", () => {
   it("does not block on disabled verification", () => {
     expect(summarize([{ type: "Verified", status: "Unknown", reason: "VerificationDisabled", message: "" }]).status).to.equal("True");
   });
+  it("with reload.strategy None, leaves it to verification: Ready once the server serves the current certificate, not before", () => {
+    const manual = { type: "Reloaded", status: "Unknown", reason: "ManualReloadRequired", message: "reload it yourself" } as const;
+    expect(summarize([manual, { type: "Verified", status: "True", reason: "ServingCurrentCertificate", message: "" }]).status).to.equal("True");
+    expect(summarize([manual, { type: "Verified", status: "False", reason: "ServingPreviousCertificate", message: "old serial" }])).to.include({ status: "False", reason: "ServingPreviousCertificate" });
+    // Only Unknown is the user's choice; a False Reloaded (a failed reload) still blocks.
+    expect(summarize([{ ...manual, status: "False" }]).status).to.equal("False");
+  });
 });
 
 describe("planServerConfig", () => {
