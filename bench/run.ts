@@ -2,6 +2,7 @@
 import { runImagingConnectionBench } from "./imagingconnection";
 import { runPkiBench } from "./pki";
 import { runRotationBench } from "./rotation";
+import { runScaleBench } from "./scale";
 import { runSecureDatabaseBench } from "./securedatabase";
 
 async function main(): Promise<void> {
@@ -10,6 +11,7 @@ async function main(): Promise<void> {
   if (!only || only === "securedatabase") await runSecureDatabaseBench();
   if (!only || only === "imagingconnection") await runImagingConnectionBench();
   if (!only || only === "rotation") await runRotationBench();
+  if (!only || only === "scale") await runScaleBench();
 }
 
 main().catch((err: unknown) => {

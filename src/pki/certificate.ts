@@ -5,6 +5,7 @@
  */
 import { createHash, createPublicKey, X509Certificate as NodeX509Certificate } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
+import { ContentCache } from "./content-cache.js";
 import { PkiError } from "./errors.js";
 import { certificateDersFromPem, certificateToPem } from "./encodings.js";
 import {
@@ -97,11 +98,14 @@ export interface CertificateFacts {
   readonly selfIssued: boolean;
 }
 
+// Facts are immutable, so one parse serves every reconcile that meets the same certificate.
+const parsedCertificates = new ContentCache<CertificateFacts>(8192);
+
 /** Parses the first certificate of a PEM text (or a DER buffer). Throws PkiError(InvalidCertificate). */
 export function parseCertificate(input: string | Uint8Array, what = "the certificate"): CertificateFacts {
   const der = firstCertificateDer(input, what);
   try {
-    return factsFromDer(der);
+    return parsedCertificates.get([der], () => factsFromDer(der));
   } catch (cause) {
     throw new PkiError("InvalidCertificate", `${what} is not a valid X.509 certificate`, { cause });
   }

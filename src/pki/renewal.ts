@@ -8,6 +8,7 @@
  * X509Certificate (well under a millisecond), and time only comes in through `now`.
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
+import { ContentCache } from "./content-cache.js";
 import { PkiError } from "./errors.js";
 import { parsePrivateKey } from "./encodings.js";
 import {
@@ -132,19 +133,15 @@ type Inspection =
   | { readonly kind: "unparsable"; readonly message: string }
   | { readonly kind: "parsed"; readonly cert: CertificateFacts; readonly keyMatches: boolean; readonly keyDescription: string };
 
-// Each policy can be called on its own, so the Secret is parsed once per data object (treated as immutable).
-const inspections = new WeakMap<SecretData, Inspection>();
+// Each policy can be called on its own, and every reconcile reads the same Secret again: inspect each content once.
+const inspections = new ContentCache<Inspection>(8192);
 
 function isEmpty(value: Uint8Array | undefined): boolean {
   return value === undefined || value.length === 0;
 }
 
 function inspect(current: SecretData): Inspection {
-  const cached = inspections.get(current);
-  if (cached) return cached;
-  const result = inspectUncached(current);
-  inspections.set(current, result);
-  return result;
+  return inspections.get([current["tls.crt"], current["tls.key"]], () => inspectUncached(current));
 }
 
 function inspectUncached(current: SecretData): Inspection {

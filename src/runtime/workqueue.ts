@@ -159,7 +159,9 @@ export class WorkQueue {
       this.processing.delete(key);
       this.active--;
       if (this.dirty.delete(key)) this.add(key);
-      this.pump();
+      // Through the event loop, not straight on: reconciles that need no I/O would otherwise run back to back in
+      // microtasks and starve health probes and watch events.
+      this.schedulePump();
     }
   }
 }

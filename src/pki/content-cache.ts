@@ -1,0 +1,32 @@
+import { createHash } from "node:crypto";
+
+/**
+ * A bounded cache of what was derived from some bytes, keyed by their SHA-256: reconciles see the same certificates
+ * and keys over and over (each read decodes them into new buffers), and parsing them again costs far more than
+ * hashing them. Least recently used entries go first.
+ */
+export class ContentCache<T> {
+  private readonly entries = new Map<string, T>();
+
+  constructor(private readonly capacity: number) {}
+
+  get(parts: readonly (Uint8Array | undefined)[], derive: () => T): T {
+    const hash = createHash("sha256");
+    for (const p of parts) hash.update(p ? String(p.length) : "-").update(":").update(p ?? new Uint8Array());
+    const key = hash.digest("base64");
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit;
+    }
+    const value = derive();
+    this.entries.set(key, value);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+    return value;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
