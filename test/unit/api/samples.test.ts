@@ -1,5 +1,7 @@
 import { expect } from "chai";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
 import { decodeCustomResource, decodeImagingConnection, decodeSecureDatabase } from "../../../src/api/decode";
 import { resolveImagingConnection, resolveSecureDatabase } from "../../../src/api/defaults";
 import { MANAGED_BLOCK_BEGIN, type ImagingConnection, type SecureDatabase } from "../../../src/api/types";
@@ -132,6 +134,30 @@ describe("api/samples (deploy/samples)", () => {
     const imc = decodeImagingConnection(only(loadSampleDocs("imagingconnection.yaml")), { strict: true });
     const sdb = sdbSample("securedatabase-generated-ca.yaml");
     expect(imc.spec.databaseRef.name).to.equal(sdb.metadata.name);
+    expect(validateConnectionAgainstDatabase(imc, sdb)).to.deep.equal([]);
+  });
+});
+
+describe("api/samples (the full examples in README.md)", () => {
+  const readme = readFileSync(join(__dirname, "..", "..", "..", "README.md"), "utf8");
+  const examples = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!) as { kind?: string }).filter((d) => d.kind === "SecureDatabase" || d.kind === "ImagingConnection");
+
+  it("has one full example of each kind", () => {
+    expect(examples.map((d) => d.kind).sort()).to.deep.equal(["ImagingConnection", "SecureDatabase"]);
+  });
+
+  for (const doc of examples) {
+    it(`the ${doc.kind} example has the TypeScript shape, satisfies the CRD schema and passes validation`, () => {
+      const typed = decodeCustomResource(doc, { strict: true });
+      const schema = SCHEMAS[typed.kind];
+      expect(schemaErrors(schema, applyDefaults(schema, doc))).to.deep.equal([]);
+      expect(typed.kind === "SecureDatabase" ? validateSecureDatabase(typed) : validateImagingConnection(typed)).to.deep.equal([]);
+    });
+  }
+
+  it("the ImagingConnection example is admitted by the SecureDatabase example", () => {
+    const sdb = decodeSecureDatabase(examples.find((d) => d.kind === "SecureDatabase"), { strict: true });
+    const imc = decodeImagingConnection(examples.find((d) => d.kind === "ImagingConnection"), { strict: true });
     expect(validateConnectionAgainstDatabase(imc, sdb)).to.deep.equal([]);
   });
 });
