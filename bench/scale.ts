@@ -175,6 +175,8 @@ export async function runScaleBench(): Promise<void> {
     const stormEvents = await cp.auditEvents(OPERATOR_USER, since);
 
     const settled = await procStatus(pid);
+    // SCALE_HEAPSNAPSHOT=1: a heap snapshot of the operator after the storm (needs NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2).
+    if (process.env.SCALE_HEAPSNAPSHOT) process.kill(pid, "SIGUSR2");
     const idleSince = new Date();
     await new Promise((r) => setTimeout(r, IDLE_S * 1000));
     const idleWrites = (await cp.auditEvents(OPERATOR_USER, idleSince)).filter((e) => WRITES.has(e.verb));

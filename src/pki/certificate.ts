@@ -105,7 +105,8 @@ const parsedCertificates = new ContentCache<CertificateFacts>(8192);
 export function parseCertificate(input: string | Uint8Array, what = "the certificate"): CertificateFacts {
   const der = firstCertificateDer(input, what);
   try {
-    return parsedCertificates.get([der], () => factsFromDer(der));
+    // A copy of its own: `der` is often a view into a much larger buffer, which the cache would otherwise keep alive.
+    return parsedCertificates.get([der], () => factsFromDer(Buffer.from(new Uint8Array(der).buffer)));
   } catch (cause) {
     throw new PkiError("InvalidCertificate", `${what} is not a valid X.509 certificate`, { cause });
   }
