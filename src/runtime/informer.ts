@@ -21,6 +21,12 @@ export interface InformerOptions {
   maxBackoffMs?: number;
 }
 
+/**
+ * Longest wait before relisting after an error. Short, because a relist is cheap next to an operator that goes on
+ * acting on a stale cache: after an API server outage the caches catch up within seconds of it answering.
+ */
+const DEFAULT_MAX_BACKOFF_MS = 5_000;
+
 /** One list+watch loop: of one namespace, or of all. */
 interface Stream {
   namespace: string | undefined;
@@ -137,6 +143,7 @@ export class Informer<T extends KubeObject> {
       );
       stream.resourceVersion = list.metadata.resourceVersion ?? "";
       stream.synced = true;
+      stream.backoffMs = this.opts.minBackoffMs ?? 500;
       if (!this.syncedFlag && this.streams.every((s) => s.synced)) {
         this.syncedFlag = true;
         this.resolveSynced();
@@ -187,8 +194,9 @@ export class Informer<T extends KubeObject> {
 
   private retryLater(stream: Stream, err: unknown): void {
     if (this.stopped) return;
-    const delay = stream.backoffMs;
-    stream.backoffMs = Math.min(stream.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
+    // Jittered, so the informers of one operator do not all knock on a restarting API server at the same instant.
+    const delay = Math.round(stream.backoffMs * (0.8 + Math.random() * 0.4));
+    stream.backoffMs = Math.min(stream.backoffMs * 2, this.opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS);
     this.log.warn("watch interrupted; relisting", {
       reason: "WatchError",
       resource: this.description,

@@ -32,6 +32,11 @@ export interface ControlPlane {
   installRBAC(): Promise<void>;
   /** Audit events (ResponseComplete) of one user, optionally since a time. */
   auditEvents(user: string, since?: Date): Promise<AuditEvent[]>;
+  /**
+   * Each stopApiServer → startApiServer window (readyAt: when /readyz answered again). A restarting API server
+   * serves requests before its RBAC is loaded and refuses them with 403: audits discount those windows.
+   */
+  readonly outages: { stoppedAt: Date; readyAt?: Date }[];
   /** Stops the API server only (etcd keeps the data); startApiServer brings it back on the same port. */
   stopApiServer(): Promise<void>;
   startApiServer(): Promise<void>;
@@ -154,6 +159,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
     join(dir, "etcd.log"),
   );
   let apiserver: ChildProcess | undefined;
+  const outages: { stoppedAt: Date; readyAt?: Date }[] = [];
   const server = `https://127.0.0.1:${apiPort}`;
   const caPath = join(certDir, "apiserver.crt");
 
@@ -191,6 +197,8 @@ export async function startControlPlane(): Promise<ControlPlane> {
       120_000,
       200,
     );
+    const outage = outages.at(-1);
+    if (outage && !outage.readyAt) outage.readyAt = new Date();
   };
 
   const stop = async (): Promise<void> => {
@@ -259,7 +267,9 @@ export async function startControlPlane(): Promise<ControlPlane> {
         .map((l) => JSON.parse(l) as AuditEvent)
         .filter((e) => e.stage === "ResponseComplete" && e.user.username === user && (!since || new Date(e.requestReceivedTimestamp) >= since));
     },
+    outages,
     async stopApiServer() {
+      outages.push({ stoppedAt: new Date() });
       await stopProcess(apiserver);
     },
     startApiServer,
