@@ -207,7 +207,7 @@ describe("Install manifests: deploy/ and deploy/namespaced/", function () {
     expect(portNumber(c, c.livenessProbe.httpGet.port)).to.equal(8080);
     expect(c.readinessProbe.httpGet.path).to.equal("/readyz");
     expect(portNumber(c, c.readinessProbe.httpGet.port)).to.equal(8080);
-    expect(c.resources).to.deep.equal({ requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } });
+    expect(c.resources).to.deep.equal({ requests: { cpu: "100m", memory: "384Mi" }, limits: { memory: "1Gi" } });
     expect(c.securityContext).to.deep.equal({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
     // A read-only root filesystem: /tmp is the only writable place.
     expect(c.volumeMounts).to.deep.equal([{ name: "tmp", mountPath: "/tmp" }]);
