@@ -72,6 +72,23 @@ spec:
     expect(imc.status?.declaration?.host).to.equal(`shared-db.${dbNs}.svc`);
   });
 
+  it("a database run as a Deployment (spec.workloadRef kind Deployment) that does not exist yet: WorkloadNotFound, with an event", async () => {
+    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: as-deployment, namespace: ${dbNs} }
+spec:
+  host: as-deployment.${dbNs}.svc
+  postgres: { configMapName: absent }
+  workloadRef: { kind: Deployment, name: css-single }
+`);
+    await waitFor(
+      "WorkloadNotFound event",
+      async () => (await getJson<{ items: { reason: string; message: string }[] }>(["get", "events", "-n", dbNs, "--field-selector", "involvedObject.name=as-deployment"])).items.some((e) => e.reason === "WorkloadNotFound" && e.message.includes("Deployment css-single (spec.workloadRef) does not exist")),
+      30_000,
+      200,
+    );
+  });
+
   it("a database in a namespace that does not hold it: DatabaseNotFound", async () => {
     await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
 kind: ImagingConnection
