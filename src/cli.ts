@@ -1,7 +1,7 @@
 /** The operator's command line: flags and environment variables to a checked configuration, pure. */
 import { parseArgs } from "node:util";
 import { DurationError, parseDuration } from "./api/duration";
-import { validateTimings } from "./runtime/leader-election";
+import { validateTimings, type LeaderElectionConfig } from "./runtime/leader-election";
 
 export const HELP = `imaging-db-mtls-operator: puts CAST Imaging's PostgreSQL connections on mutual TLS and keeps them there.
 
@@ -22,15 +22,6 @@ Usage: node dist/main.js [options]
 
 Durations are written like 15s, 1m30s or 500ms.
 `;
-
-export interface LeaderElectionConfig {
-  namespace: string;
-  name: string;
-  identity: string;
-  leaseDurationMs: number;
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
-}
 
 export interface OperatorConfig {
   help: boolean;

@@ -78,14 +78,18 @@ export function leaderLeaseSpec(current: LeaseSpec | undefined, identity: string
   };
 }
 
-export interface LeaderElectionOptions {
-  client: RestClient;
+/** Which Lease, who we are, and the timings: what the command line decides. */
+export interface LeaderElectionConfig {
   namespace: string;
   name: string;
   identity: string;
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+}
+
+export interface LeaderElectionOptions extends LeaderElectionConfig {
+  client: RestClient;
   log: Logger;
   onStartedLeading: () => void;
   /** Called once when leadership is lost (not on release): the caller must stop reconciling at once. */
