@@ -128,7 +128,14 @@ export class SecureDatabaseReconciler {
       spec.trust.allowlist.map((a) => a.certificate),
     );
 
-    // 2. The server's Secret: certificate, key, trust bundle and CRL.
+    // 2. The server's Secret: certificate, key, trust bundle and CRL, never written over a Secret that is not ours.
+    const claim = await this.foreignSecret(sdb, spec.serverCertificate.secretName);
+    if (claim) {
+      conditions.push({ type: C.ServerCertificateReady, status: "False", reason: "SecretConflict", message: claim });
+      await this.ctx.events.record(sdb, "Warning", "SecretConflict", claim);
+      requeues.push(new Date(now.getTime() + 60_000));
+      return done();
+    }
     const server = await this.ensureServerSecret(sdb, spec, ca, rotation, trustBundle, now);
     conditions.push(...server.step.conditions);
     if (server.step.requeueAt) requeues.push(server.step.requeueAt);
@@ -213,6 +220,17 @@ export class SecureDatabaseReconciler {
   }
 
   // ------------------------------------------------------------------------------------- the server Secret
+
+  /** Why the Secret `name` is not ours to write (it exists and is not labelled as this database's), if it is not. */
+  private async foreignSecret(sdb: SecureDatabaseObject, name: string): Promise<string | undefined> {
+    const ns = sdb.metadata.namespace!;
+    const existing = this.ctx.cache.secrets.get(ns, name) ?? (await this.ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace: ns, name }));
+    const owner = existing?.metadata.labels?.[OWNER_LABEL];
+    if (!existing || owner === ownerLabelValue("SecureDatabase", sdb.metadata.name)) return undefined;
+    return owner
+      ? `Secret ${name} (spec.serverCertificate.secretName) is already written for ${owner.replace(".", " ")}; give this database another spec.serverCertificate.secretName`
+      : `Secret ${name} (spec.serverCertificate.secretName) exists and was not created by the operator; delete it or choose another spec.serverCertificate.secretName (it is never overwritten)`;
+  }
 
   private async ensureServerSecret(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, ca: CertificateAuthority, rotation: RotationState, trustBundle: string, now: Date) {
     const trusted = rotation.trusted;

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import type { ImagingConnection } from "../../src/api/types";
+import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import type { SecretObject } from "../../src/kube/secrets";
 import { secretBytes } from "../../src/kube/secrets";
 import { loadIssuedCertificate } from "../../src/pki";
@@ -87,6 +87,26 @@ spec:
       30_000,
       200,
     );
+  });
+
+  it("never writes its server certificate over a Secret that is not its own: SecretConflict, the Secret untouched", async () => {
+    await kubectl(["create", "secret", "generic", "someone-elses", "-n", dbNs, "--from-literal=tls.crt=mine"]);
+    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: squatter, namespace: ${dbNs} }
+spec:
+  host: squatter.${dbNs}.svc
+  postgres: { configMapName: absent }
+  serverCertificate: { secretName: someone-elses }
+`);
+    const sdb = await waitForCondition<SecureDatabase>("sdb", dbNs, "squatter", "ServerCertificateReady", (c) => c.status === "False");
+    const c = sdb.status?.conditions?.find((x) => x.type === "ServerCertificateReady");
+    expect(c?.reason).to.equal("SecretConflict");
+    expect(c?.message).to.contain("Secret someone-elses (spec.serverCertificate.secretName) exists and was not created by the operator");
+    const secret = await getJson<SecretObject>(["get", "secret", "someone-elses", "-n", dbNs]);
+    expect(Object.keys(secret.data ?? {})).to.deep.equal(["tls.crt"]);
+    expect(secretBytes(secret)["tls.crt"]!.toString()).to.equal("mine");
+    expect(secret.metadata.ownerReferences ?? []).to.deep.equal([]);
   });
 
   it("a database in a namespace that does not hold it: DatabaseNotFound", async () => {
