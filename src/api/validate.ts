@@ -189,6 +189,8 @@ class Errors {
   }
 }
 
+const MAX_CERTIFICATE_DURATION_MS = 876_000 * 3_600_000;
+
 /** Parses a CRD-form duration; reports and returns undefined when it is not one. */
 function durationMs(errors: Errors, field: string, value: string | undefined, what: string): number | undefined {
   if (value === undefined) return undefined;
@@ -217,6 +219,8 @@ function validatePolicy(errors: Errors, field: string, label: string, policy: Ce
   const p = policy ?? {};
   const duration = durationMs(errors, `${field}.duration`, p.duration ?? defaultDuration, `${label}.duration`);
   if (duration !== undefined && duration < 60_000) errors.add(`${field}.duration`, "Invalid", `${label}.duration must be at least 1m`);
+  // The CRD pattern allows up to 999999h; the PKI refuses anything over 100 years as a unit mistake (checkDuration).
+  if (duration !== undefined && duration > MAX_CERTIFICATE_DURATION_MS) errors.add(`${field}.duration`, "Invalid", `${label}.duration must be at most 876000h (100 years)`);
   const renewBefore = durationMs(errors, `${field}.renewBefore`, p.renewBefore, `${label}.renewBefore`);
   if (renewBefore !== undefined && renewBefore < 1000) errors.add(`${field}.renewBefore`, "Invalid", `${label}.renewBefore must be at least 1s`);
   if (p.renewBefore !== undefined && p.renewBeforePercentage !== undefined) {
