@@ -521,4 +521,5 @@ export const STATUS_LIMITS = {
   revokedSerials: 8192,
   workloads: 32,
   sanEntries: 64,
+  rotationToken: 253,
 } as const;

@@ -19,9 +19,11 @@ import {
   KEY_ALGORITHMS,
   MAX_NAME_LENGTH,
   RELOAD_STRATEGIES,
+  ROTATE_ANNOTATION,
   REVOCATION_REASONS,
   RSA_KEY_SIZES,
   SSL_MODES,
+  STATUS_LIMITS,
   TLS_VERSIONS,
   WORKLOAD_KINDS,
   type CertificatePolicySpec,
@@ -189,6 +191,14 @@ class Errors {
   }
 }
 
+/** The rotate token is echoed in status (lastRotationToken), whose schema caps it. */
+function validateRotationToken(errors: Errors, annotations: Record<string, string> | undefined): void {
+  const token = annotations?.[ROTATE_ANNOTATION];
+  if (token !== undefined && token.length > STATUS_LIMITS.rotationToken) {
+    errors.add(`metadata.annotations[${ROTATE_ANNOTATION}]`, "Invalid", `the ${ROTATE_ANNOTATION} token must be at most ${STATUS_LIMITS.rotationToken} characters (got ${token.length}): a date or a short ticket id will do`);
+  }
+}
+
 const MAX_CERTIFICATE_DURATION_MS = 876_000 * 3_600_000;
 
 /** Parses a CRD-form duration; reports and returns undefined when it is not one. */
@@ -281,6 +291,7 @@ export function validateSecureDatabase(sdb: SecureDatabase): ValidationError[] {
   const e = new Errors();
   const spec = sdb.spec;
   validateNameLength(e, "SecureDatabase", sdb.metadata.name);
+  validateRotationToken(e, sdb.metadata.annotations);
 
   if (!spec.host) e.add("spec.host", "Required", "host is required");
   else if (!isDNSSubdomain(spec.host) && !isIPAddress(spec.host)) {
@@ -463,6 +474,7 @@ export function validateImagingConnection(imc: ImagingConnection): ValidationErr
   const e = new Errors();
   const spec = imc.spec;
   validateNameLength(e, "ImagingConnection", imc.metadata.name);
+  validateRotationToken(e, imc.metadata.annotations);
 
   if (!spec.databaseRef?.name) e.add("spec.databaseRef.name", "Required", "databaseRef.name is required");
   e.name("spec.databaseRef.name", spec.databaseRef?.name || undefined, "subdomain");

@@ -277,4 +277,18 @@ describe("api/validate", () => {
       expectError(validateConnectionAgainstDatabase(imc(), db), "spec.user", 'admits user "operator"');
     });
   });
+
+  describe("the rotate token", () => {
+    it("must fit status.*.lastRotationToken (253 characters), on both kinds", () => {
+      const long = "x".repeat(254);
+      const sdb = { apiVersion: "mtls.imaging.dev/v1alpha1", kind: "SecureDatabase", metadata: { name: "db", namespace: "ns", annotations: { "mtls.imaging.dev/rotate": long } }, spec: { host: "db.example", postgres: { configMapName: "pg" } } } as SecureDatabase;
+      const imc = { apiVersion: "mtls.imaging.dev/v1alpha1", kind: "ImagingConnection", metadata: { name: "c", namespace: "ns", annotations: { "mtls.imaging.dev/rotate": long } }, spec: { databaseRef: { name: "db" }, user: "u" } } as ImagingConnection;
+      for (const errors of [validateSecureDatabase(sdb), validateImagingConnection(imc)]) {
+        expect(errors.map((e) => e.field)).to.deep.equal(["metadata.annotations[mtls.imaging.dev/rotate]"]);
+        expect(errors[0]?.message).to.contain("at most 253 characters (got 254)");
+      }
+      sdb.metadata.annotations = { "mtls.imaging.dev/rotate": "x".repeat(253) };
+      expect(validateSecureDatabase(sdb)).to.deep.equal([]);
+    });
+  });
 });
