@@ -593,7 +593,12 @@ export class SecureDatabaseReconciler {
     }
     if (spec.workloadRef) {
       const ref = spec.workloadRef;
-      const exists = await this.ctx.client.getOptional(RESOURCES[ref.kind], { namespace: ns, name: ref.name });
+      // Every SecureDatabase applies its mount under the same field manager, so an empty apply would also take out
+      // the mount of another database that names this workload (this one then only had a VolumeConflict).
+      const sharedWith = this.ctx.cache.secureDatabases
+        .list(ns)
+        .find((o) => o.metadata.name !== sdb.metadata.name && !o.metadata.deletionTimestamp && o.spec?.workloadRef?.kind === ref.kind && o.spec.workloadRef.name === ref.name);
+      const exists = !sharedWith && (await this.ctx.client.getOptional(RESOURCES[ref.kind], { namespace: ns, name: ref.name }));
       if (exists) await this.ctx.client.apply(RESOURCES[ref.kind], { namespace: ns, name: ref.name }, podTemplateApplyPatch(ref.kind, ref.name, ns, { mounts: [], env: [], annotations: {} }));
     }
     await this.reloadAfterCleanup(sdb);

@@ -109,6 +109,31 @@ spec:
     expect(secret.metadata.ownerReferences ?? []).to.deep.equal([]);
   });
 
+  it("deleting a database that only had a VolumeConflict on a workload leaves the other database's mount there", async () => {
+    await kubectl(["apply", "-f", "-"], JSON.stringify({
+      apiVersion: "apps/v1",
+      kind: "StatefulSet",
+      metadata: { name: "shared-css", namespace: dbNs },
+      spec: { serviceName: "shared-css", selector: { matchLabels: { app: "shared-css" } }, template: { metadata: { labels: { app: "shared-css" } }, spec: { containers: [{ name: "postgres", image: "postgres:15" }] } } },
+    }));
+    const sdbYaml = (name: string) => `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: ${name}, namespace: ${dbNs} }
+spec:
+  host: ${name}.${dbNs}.svc
+  postgres: { configMapName: absent }
+  workloadRef: { kind: StatefulSet, name: shared-css }
+`;
+    const volumes = async () => (await getJson<{ spec: { template: { spec: { volumes?: { name: string; secret?: { secretName: string } }[] } } } }>(["get", "statefulset", "shared-css", "-n", dbNs])).spec.template.spec.volumes ?? [];
+    await kubectl(["apply", "-f", "-"], sdbYaml("mounter"));
+    await waitFor("mounter's volume", async () => (await volumes()).some((v) => v.secret?.secretName === "mounter-server-tls"), 30_000, 200);
+    await kubectl(["apply", "-f", "-"], sdbYaml("second"));
+    const second = await waitForCondition<SecureDatabase>("sdb", dbNs, "second", "WorkloadPatched", (c) => c.status === "False");
+    expect(second.status?.conditions?.find((x) => x.type === "WorkloadPatched")?.reason).to.equal("VolumeConflict");
+    await kubectl(["delete", "sdb", "second", "-n", dbNs, "--wait=true", "--timeout=30s"]);
+    expect((await volumes()).map((v) => v.secret?.secretName)).to.deep.equal(["mounter-server-tls"]);
+  });
+
   it("a database in a namespace that does not hold it: DatabaseNotFound", async () => {
     await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
 kind: ImagingConnection
