@@ -15,7 +15,7 @@ import type { SecretObject } from "../../src/kube/secrets";
 import { secretBytes } from "../../src/kube/secrets";
 import { normalizeSerial } from "../../src/postgres/probe";
 import { recordUnhandledRejections, servedServerCertificate, sleep, startOperatorWithLog, type LogEntry } from "../support/chaos";
-import { OPERATOR_USER, type ControlPlane } from "../support/controlplane";
+import { OPERATOR_USER, type AuditEvent, type ControlPlane } from "../support/controlplane";
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
@@ -72,6 +72,7 @@ describe("chaos: the API server is down for 30 s and comes back on the same etcd
   /** True from the moment we stop the API server until it answers again: after() must bring it back. */
   let apiServerDown = false;
   let serialBefore = "";
+  let operatorStartedAt = new Date();
 
   before(async () => {
     cp = controlPlane();
@@ -81,6 +82,7 @@ describe("chaos: the API server is down for 30 s and comes back on the same etcd
     const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
     syncer = db.syncer;
     for (const w of castWorkloads(ns)) await kubectlOk(["apply", "-f", "-"], JSON.stringify(w));
+    operatorStartedAt = new Date();
     ({ operator, logs } = await startOperatorWithLog(cp, ns));
     await kubectlOk(["apply", "-f", "-"], db.secureDatabaseYaml());
     await waitForCondition<SecureDatabase>("sdb", ns, "db", "Ready", (c) => c.status === "True", 90_000);
@@ -188,6 +190,22 @@ describe("chaos: the API server is down for 30 s and comes back on the same etcd
       const refused = (await cp.auditEvents(OPERATOR_USER, new Date(restartAt))).filter((e) => (e.responseStatus?.code ?? 0) >= 400);
       console.log(`      operator requests answered >= 400 since the restart (ms after /readyz): ${refused.map((e) => `${e.verb} ${e.objectRef?.resource} ${e.responseStatus?.code} at ${new Date(e.requestReceivedTimestamp).getTime() - backAt} ms${e.responseStatus?.code === 403 && new Date(e.requestReceivedTimestamp).getTime() < backAt ? " (before /readyz)" : ""}`).join(", ") || "none"}`);
       console.log(`      recovery (API server back -> change done): ${Object.entries(done).map(([k, v]) => `${k} ${v} ms`).join("; ")}; all three: ${Math.max(...Object.values(done))} ms`);
+      // Every collection the operator listed before the outage is listed again: no informer is left behind (a relist
+      // refused by a server still loading its RBAC authorizer is retried, not abandoned).
+      const listedResources = (events: AuditEvent[]) => new Set(events.filter((e) => e.verb === "list" && (e.responseStatus?.code ?? 0) < 300).map((e) => e.objectRef?.resource ?? "?"));
+      const listedBefore = listedResources((await cp.auditEvents(OPERATOR_USER, operatorStartedAt)).filter((e) => new Date(e.requestReceivedTimestamp).getTime() < stopAt));
+      expect(listedBefore.size, "collections the operator listed before the outage").to.be.greaterThan(3);
+      let notRelisted: string[] = [];
+      await waitFor(
+        "every informer relisted after the restart",
+        async () => {
+          const listedAfter = listedResources(await cp.auditEvents(OPERATOR_USER, new Date(restartAt)));
+          notRelisted = [...listedBefore].filter((r) => !listedAfter.has(r));
+          return notRelisted.length === 0;
+        },
+        RECOVERY_BOUND_MS,
+        500,
+      ).catch(() => expect(notRelisted, "collections never listed again after the restart").to.deep.equal([]));
       const failed = results.flatMap((r) => (r.status === "rejected" ? [String(r.reason)] : []));
       expect(failed, `not caught up within ${RECOVERY_BOUND_MS} ms; last SecureDatabase status: ${JSON.stringify(lastSdb?.status?.conditions)}`).to.deep.equal([]);
 
