@@ -10,7 +10,7 @@ import { CAST_INI_DIR, CAST_INI_FILE, workloadHasExactly } from "../imaging/work
 import { clientSecretData, evaluateRenewal, issueClientCertificate, loadIssuedCertificate, resolveKeySpec, isIssuedBy, trustBundleContains, trustBundleEntries, type CertificateAuthority, type DesiredCertificate, type IssuedCertificate } from "../pki";
 import { probeServer } from "../postgres/probe";
 import type { ReconcileResult } from "../runtime/workqueue";
-import { resolveConnection, type ConnectionTarget } from "./connection-target";
+import { resolveConnection, type ConnectionTarget, type TargetProblem } from "./connection-target";
 import { workloadMountsConnection, workloadView } from "./connection-workload";
 import type { ImagingConnectionObject, OperatorContext } from "./context";
 import { readDatabaseCA } from "./database-ca";
@@ -55,6 +55,13 @@ export class ImagingConnectionReconciler {
       conditions.push({ type: C.CertificateReady, status: "False", reason, message });
       conditions.push({ type: C.Revoked, status: reason === "Revoked" ? "True" : "False", reason: reason === "Revoked" ? "RevokedByDatabase" : "NotRevoked", message: reason === "Revoked" ? message : "the database does not revoke this connection" });
       await this.ctx.events.record(imc, "Warning", reason, message);
+      // The workload reconciler takes the mount away from a connection that no longer resolves: say so, rather
+      // than leave the workloads reported as they were.
+      if (resolved.spec) {
+        const workloads = this.workloadStates(imc, resolved.spec, resolved.problem);
+        status.workloads = workloads.map((w) => w.status);
+        conditions.push(workloadsCondition(workloads));
+      }
       return done();
     }
     const { spec, target } = resolved;
@@ -198,7 +205,8 @@ export class ImagingConnectionReconciler {
 
   // ---------------------------------------------------------------------------------------- workloads
 
-  private workloadStates(imc: ImagingConnectionObject, spec: ResolvedImagingConnectionSpec): { status: WorkloadStatus; problem?: { reason: string; message: string } }[] {
+  /** How far each listed workload is; `unmountedFor` is why the connection is not mountable (it does not resolve). */
+  private workloadStates(imc: ImagingConnectionObject, spec: ResolvedImagingConnectionSpec, unmountedFor?: TargetProblem): { status: WorkloadStatus; problem?: { reason: string; message: string } }[] {
     const ns = imc.metadata.namespace!;
     return spec.workloads.map((w) => {
       const view = workloadView(this.ctx, w.kind, ns, w.name);
@@ -211,6 +219,9 @@ export class ImagingConnectionReconciler {
       if (refused) {
         const state = refused.reason === "ContainerNotFound" || refused.reason === "NoContainers" ? ("NotFound" as const) : ("Conflict" as const);
         return { status: { ...base, state, message: refused.message }, problem: refused };
+      }
+      if (unmountedFor) {
+        return { status: { ...base, state: "Pending" as const, message: `not mounted while the connection has no certificate (${unmountedFor.reason}); mounted again once it has` }, problem: { reason: unmountedFor.reason, message: unmountedFor.message } };
       }
       const patched = view.admission.admitted.includes(imc.metadata.name) && workloadHasExactly(view.workload, view.admission.plan);
       return patched

@@ -397,6 +397,30 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
       expect(events.items.map((e) => e.reason)).to.include("ConflictingInstance");
     });
 
+    it("a database that goes away: the mount is withdrawn and status.workloads says so; it comes back with the database", async () => {
+      await kubectl(["patch", "imc", "later", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { databaseRef: { name: "gone" } } })]);
+      let imc = await waitForImc(ns, "later", "WorkloadsPatched", (c) => c.status === "False" && c.reason === "DatabaseNotFound");
+      expect(imc.status?.workloads?.map((w) => [w.name, w.state])).to.deep.equal([
+        ["dashboards", "Pending"],
+        ["analysis-node", "Pending"],
+      ]);
+      expect(imc.status?.workloads?.[0]?.message).to.contain("not mounted while the connection has no certificate (DatabaseNotFound)");
+      await waitFor(
+        "the mount of a connection without a database withdrawn",
+        async () => !((await getJson<WorkloadJson>(["get", "deployment", "dashboards", "-n", ns])).spec.template.spec.volumes ?? []).some((v) => v.name === "mtls-later"),
+        30_000,
+        250,
+      );
+      await kubectl(["patch", "imc", "later", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { databaseRef: { name: "db" } } })]);
+      imc = await waitForImc(ns, "later", "WorkloadsPatched", (c) => c.reason === "ConflictingInstance");
+      expect(imc.status?.workloads?.map((w) => [w.name, w.state])).to.deep.equal([
+        ["dashboards", "Patched"],
+        ["analysis-node", "Conflict"],
+      ]);
+      const dashboards = await getJson<WorkloadJson>(["get", "deployment", "dashboards", "-n", ns]);
+      expect(dashboards.spec.template.spec.volumes?.map((v) => v.name)).to.deep.equal(["mtls-later", "cast-imaging-mtls-ini"]);
+    });
+
     it("a volume of our name that is not ours: Conflict, the workload is not touched", async () => {
       await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "viewer", namespace: ns }, spec: { selector: { matchLabels: { app: "v" } }, template: { metadata: { labels: { app: "v" } }, spec: { containers: [{ name: "viewer", image: "castimaging/imaging-viewer" }], volumes: [{ name: "mtls-squatter", emptyDir: {} }] } } } }));
       const original = await getJson<WorkloadJson>(["get", "deployment", "viewer", "-n", ns]);
