@@ -55,3 +55,37 @@ export function decideReload(input: ReloadInput): ReloadDecision {
   const since = input.lastReloadTime ? input.now.getTime() - input.lastReloadTime.getTime() : Infinity;
   return since >= input.retryAfterMs ? { reload: true, reason: "StillServingStale" } : { reload: false, reason: "WaitingForFiles" };
 }
+
+/** What the live checks found that the managed configuration forbids. */
+export type InsecureFinding = "ServerNotServingTLS" | "PlaintextAccepted";
+
+export interface RemedyInput {
+  finding: InsecureFinding;
+  strategy: ReloadStrategy;
+  hasWorkload: boolean;
+  /** When the operator last asked the database workload to restart (its pod-template annotation). */
+  lastRestartAt: Date | undefined;
+  /** When the operator last reloaded the server for such a finding. */
+  lastReloadAt: Date | undefined;
+  now: Date;
+  /** A restart takes a while to show: asking again sooner would only restart a server that is coming up. */
+  restartIntervalMs: number;
+  reloadIntervalMs: number;
+}
+
+export type Remedy = { action: "Restart" | "Reload" } | { action: "Wait"; until: Date } | { action: "Manual"; why: string };
+
+/**
+ * How to get a server that has dropped the managed configuration (it restarted or reloaded while the blocks were
+ * missing from its ConfigMap, which is back now) to load it again. Without TLS it cannot be reloaded over mTLS,
+ * only restarted; with TLS but a plain-TCP path, a reload loads the restored pg_hba.conf.
+ */
+export function decideRemedy(input: RemedyInput): Remedy {
+  if (input.strategy === "None") return { action: "Manual", why: "reload.strategy is None: reload or restart the server yourself" };
+  const restart = input.finding === "ServerNotServingTLS" || input.strategy === "RolloutRestart";
+  if (restart && !input.hasWorkload) return { action: "Manual", why: "there is no spec.workloadRef to restart: restart the server yourself" };
+  const last = restart ? input.lastRestartAt : input.lastReloadAt;
+  const due = last ? last.getTime() + (restart ? input.restartIntervalMs : input.reloadIntervalMs) : 0;
+  if (input.now.getTime() < due) return { action: "Wait", until: new Date(due) };
+  return { action: restart ? "Restart" : "Reload" };
+}

@@ -28,6 +28,7 @@ import {
   type DesiredCertificate,
   type IssuedCertificate,
 } from "../pki";
+import { probePlaintext } from "../postgres/plaintext-probe";
 import { probeServer, reloadServer } from "../postgres/probe";
 import { objectKey } from "../runtime/informer";
 import type { ReconcileResult } from "../runtime/workqueue";
@@ -38,7 +39,7 @@ import { planRevocations } from "./revocations";
 import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
 import { addFinalizer, removeFinalizer, requeueAtEarliest, writeStatus } from "./custom-resource";
 import { failureBackoffMs } from "./verification-schedule";
-import { decideReload, servedMaterialHash } from "./reload-plan";
+import { decideReload, decideRemedy, servedMaterialHash, type InsecureFinding } from "./reload-plan";
 import { planConfigCleanup, planServerConfig } from "./server-config";
 
 const CRL_VALIDITY_MS = 7 * 24 * 3600_000;
@@ -46,6 +47,10 @@ const SERVER_VOLUME = "mtls-server-tls";
 /** Root-owned files of mode 0640 are what PostgreSQL accepts for its key when the group is the server's (fsGroup). */
 const SERVER_KEY_MODE = 0o640;
 const CONFIG_HASH_ANNOTATION = "mtls.imaging.dev/served-material";
+/** Set on the database's pod template when the operator restarts the server; its value is when (RFC 3339). */
+const RESTARTED_AT_ANNOTATION = "mtls.imaging.dev/restarted-at";
+/** A server the operator restarted gets this long to come back before it is restarted again. */
+const RESTART_INTERVAL_MS = 120_000;
 /**
  * The kubelet lays a changed Secret down within seconds to a minute: while the server still serves the previous
  * certificate, look again every STALE_CHECK_MS and reload again at most every STALE_RETRY_MS.
@@ -64,6 +69,15 @@ interface Step {
   requeueAt?: Date;
 }
 
+/** The database workload as this pass found and left it. */
+interface WorkloadState {
+  conditions: ConditionInput[];
+  /** The pod template changed in this pass, so its pods are being replaced. */
+  patched: boolean;
+  /** When the operator last restarted the server (pod-template annotation; this pass's patch counts). */
+  lastRestartAt?: Date;
+}
+
 /**
  * Reconciles one SecureDatabase the way a careful admin would: make sure the CA is there, issue what is due,
  * write the server's files, switch the configuration to certificate-only TLS, get the server to load it, and
@@ -73,6 +87,8 @@ export class SecureDatabaseReconciler {
   private readonly rotator: CARotator;
   /** When each database was last reloaded again inside its settle window (see decideReload). */
   private readonly repeatedReloads = new Map<string, Date>();
+  /** When each database was last reloaded because it accepted plain TCP (see decideRemedy). */
+  private readonly remedyReloads = new Map<string, Date>();
 
   constructor(private readonly ctx: OperatorContext) {
     this.rotator = new CARotator(ctx);
@@ -170,10 +186,11 @@ export class SecureDatabaseReconciler {
     const probeArgs = this.probeArgs(spec, trustBundle, admin.issued);
     let verifiedCurrent = false;
     if (config.applied) {
-      const reload = await this.ensureReload(sdb, spec, status, desiredHash, probeArgs, workload.patched, now);
+      const reload = await this.ensureReload(sdb, spec, status, desiredHash, probeArgs, workload, now);
       conditions.push(...reload.conditions);
       if (reload.requeueAt) requeues.push(reload.requeueAt);
-      const verify = await this.verify(sdb, spec, status, server.issued.serialNumber, probeArgs, reload.reloaded === true, now);
+      // After a repair of the blocks, look now: the server may have restarted or reloaded while they were missing.
+      const verify = await this.verify(sdb, spec, status, server.issued.serialNumber, probeArgs, { reloadedNow: reload.reloaded === true, configRepaired: config.repaired === true }, workload, now);
       conditions.push(...verify.conditions);
       if (verify.requeueAt) requeues.push(verify.requeueAt);
       verifiedCurrent = status.reload?.appliedHash === desiredHash && verify.conditions.some((c) => c.type === C.Verified && c.status === "True");
@@ -336,7 +353,8 @@ export class SecureDatabaseReconciler {
 
   // ------------------------------------------------------------------------------------------- the config
 
-  private async ensureConfig(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec): Promise<{ step: Step; applied: boolean; renderedHash?: string; resourceVersion?: string }> {
+  /** `repaired`: the blocks were ours already and someone changed or removed them; they are back as they were. */
+  private async ensureConfig(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec): Promise<{ step: Step; applied: boolean; repaired?: boolean; renderedHash?: string; resourceVersion?: string }> {
     const ns = sdb.metadata.namespace!;
     const name = spec.postgres.configMapName;
     const owner = ownerLabelValue("SecureDatabase", sdb.metadata.name);
@@ -360,7 +378,7 @@ export class SecureDatabaseReconciler {
         );
         this.ctx.cache.configMaps.observe(written);
         if (plan.changed) await this.ctx.events.record(sdb, "Normal", "ConfigApplied", `wrote the managed blocks of ${spec.postgres.postgresqlConfKey} (ssl = on, certificate files under ${spec.postgres.certificateDirectory}) and ${spec.postgres.hbaConfKey} (certificate-only TLS) in ConfigMap ${name}`);
-        return { applied: true, renderedHash, resourceVersion: written.metadata.resourceVersion, step: configApplied() };
+        return { applied: true, repaired: plan.changed && claimedBy === owner, renderedHash, resourceVersion: written.metadata.resourceVersion, step: configApplied() };
       } catch (err) {
         // Someone else edited the ConfigMap between our read and our write: read again and redo, never clobber.
         if (isApiError(err, 409) && attempt < 4) continue;
@@ -375,8 +393,7 @@ export class SecureDatabaseReconciler {
 
   // ------------------------------------------------------------------------------------- the workload
 
-  /** `patched`: the pod template changed in this pass, so its pods are being replaced. */
-  private async ensureWorkloadMount(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, desiredHash: string): Promise<{ conditions: ConditionInput[]; patched: boolean }> {
+  private async ensureWorkloadMount(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, desiredHash: string): Promise<WorkloadState> {
     const ref = spec.workloadRef;
     if (!ref) return { conditions: [], patched: false };
     const ns = sdb.metadata.namespace!;
@@ -404,7 +421,12 @@ export class SecureDatabaseReconciler {
       await this.ctx.client.apply(RESOURCES[ref.kind], { namespace: ns, name: ref.name }, podTemplateApplyPatch(ref.kind, ref.name, ns, plan));
       await this.ctx.events.record(sdb, "Normal", "WorkloadPatched", `mounted Secret ${spec.serverCertificate.secretName} at ${spec.postgres.certificateDirectory} in container ${container} of ${ref.kind} ${ref.name}`);
     }
-    return { conditions: [{ type: "WorkloadPatched", status: "True", reason: "Mounted", message: `${ref.kind} ${ref.name} mounts the server Secret at ${spec.postgres.certificateDirectory}` }], patched };
+    const restartedAt = Date.parse(workload.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? "");
+    return {
+      conditions: [{ type: "WorkloadPatched", status: "True", reason: "Mounted", message: `${ref.kind} ${ref.name} mounts the server Secret at ${spec.postgres.certificateDirectory}` }],
+      patched,
+      ...(Number.isFinite(restartedAt) ? { lastRestartAt: new Date(restartedAt) } : {}),
+    };
   }
 
   // ---------------------------------------------------------------------------------- reload and verify
@@ -430,7 +452,7 @@ export class SecureDatabaseReconciler {
     status: SecureDatabaseStatus,
     desiredHash: string,
     probeArgs: ReturnType<SecureDatabaseReconciler["probeArgs"]>,
-    rolloutUnderway: boolean,
+    workload: WorkloadState,
     now: Date,
   ): Promise<{ conditions: ConditionInput[]; requeueAt?: Date; reloaded?: boolean }> {
     const strategy = spec.reload.strategy;
@@ -482,12 +504,13 @@ export class SecureDatabaseReconciler {
     }
     if (result.reason === "ServerNotServingTLS" && spec.workloadRef) {
       // First switch-over: a server without TLS cannot be reached over mTLS, so restart it once.
-      const message = rolloutUnderway
+      const message = workload.patched
         ? `the server did not serve TLS yet; ${spec.workloadRef.kind} ${spec.workloadRef.name} is restarting with the server Secret mounted`
         : `the server did not serve TLS yet; restarted ${spec.workloadRef.kind} ${spec.workloadRef.name} once`;
       status.reload = { strategy, appliedHash: desiredHash, lastReloadTime: now.toISOString(), message };
       // Mounting the server Secret just now already rolls the pods: a second restart would only add downtime.
-      if (!rolloutUnderway) await this.bumpRollout(sdb, spec, desiredHash);
+      if (workload.patched) workload.lastRestartAt = now;
+      else await this.restartServer(sdb, spec, workload, now, "the server did not serve TLS yet, so it could not be reloaded over mTLS");
       return reloaded("RolloutRequested", message);
     }
     const hint =
@@ -501,10 +524,46 @@ export class SecureDatabaseReconciler {
     return { conditions: [{ type: C.Reloaded, status: "False", reason: result.reason, message }], requeueAt: new Date(now.getTime() + 30_000) };
   }
 
-  private async bumpRollout(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, desiredHash: string): Promise<void> {
+  /** Restarts the database's pods (a rollout, as `kubectl rollout restart` does) by stamping the pod template. */
+  private async restartServer(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, workload: WorkloadState, now: Date, why: string): Promise<void> {
     const ref = spec.workloadRef!;
-    await this.ctx.client.patch(RESOURCES[ref.kind], { namespace: sdb.metadata.namespace!, name: ref.name }, { spec: { template: { metadata: { annotations: { [CONFIG_HASH_ANNOTATION]: desiredHash } } } } }, MERGE_PATCH);
-    await this.ctx.events.record(sdb, "Normal", "RolloutRequested", `restarting ${ref.kind} ${ref.name}: the server did not serve TLS yet, so it could not be reloaded over mTLS`);
+    await this.ctx.client.patch(RESOURCES[ref.kind], { namespace: sdb.metadata.namespace!, name: ref.name }, { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: now.toISOString() } } } } }, MERGE_PATCH);
+    workload.lastRestartAt = now;
+    await this.ctx.events.record(sdb, "Normal", "RolloutRequested", `restarting ${ref.kind} ${ref.name}: ${why}`);
+  }
+
+  /**
+   * The server has dropped the managed configuration (it restarted or reloaded while the blocks were missing from
+   * its ConfigMap): get it to load the configuration again, no more often than a restart or reload can show.
+   * Returns what was done, for the Verified message.
+   */
+  private async remedy(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, finding: InsecureFinding, probeArgs: ReturnType<SecureDatabaseReconciler["probeArgs"]>, workload: WorkloadState, now: Date): Promise<string> {
+    const key = objectKey(sdb.metadata.namespace, sdb.metadata.name);
+    const decision = decideRemedy({
+      finding,
+      strategy: spec.reload.strategy,
+      hasWorkload: spec.workloadRef !== undefined,
+      lastRestartAt: workload.lastRestartAt,
+      lastReloadAt: this.remedyReloads.get(key),
+      now,
+      restartIntervalMs: RESTART_INTERVAL_MS,
+      reloadIntervalMs: STALE_RETRY_MS,
+    });
+    const ref = spec.workloadRef;
+    switch (decision.action) {
+      case "Manual":
+        return decision.why;
+      case "Wait":
+        return `waiting for the ${ref && (finding === "ServerNotServingTLS" || spec.reload.strategy === "RolloutRestart") ? `restart of ${ref.kind} ${ref.name}` : "reload"} requested earlier (checking again, next remedy not before ${decision.until.toISOString()})`;
+      case "Restart":
+        await this.restartServer(sdb, spec, workload, now, finding === "ServerNotServingTLS" ? "the server no longer serves TLS (it started without the managed configuration)" : "the server accepts connections without TLS");
+        return `restarting ${ref!.kind} ${ref!.name} so it loads the managed configuration again`;
+      case "Reload": {
+        this.remedyReloads.set(key, now);
+        const result = await reloadServer(probeArgs);
+        return result.ok ? "reloaded it over mTLS so it loads the managed pg_hba.conf again" : `could not reload it: ${result.message}`;
+      }
+    }
   }
 
   private async verify(
@@ -513,7 +572,8 @@ export class SecureDatabaseReconciler {
     status: SecureDatabaseStatus,
     currentSerial: string,
     probeArgs: ReturnType<SecureDatabaseReconciler["probeArgs"]>,
-    reloadedNow: boolean,
+    { reloadedNow, configRepaired }: { reloadedNow: boolean; configRepaired: boolean },
+    workload: WorkloadState,
     now: Date,
   ): Promise<{ conditions: ConditionInput[]; requeueAt?: Date }> {
     if (!spec.verification.enabled) {
@@ -522,7 +582,7 @@ export class SecureDatabaseReconciler {
     }
     const previous = status.verification;
     const dueAt = previous?.lastAttemptTime ? new Date(previous.lastAttemptTime).getTime() + spec.verification.intervalMs : 0;
-    if (!reloadedNow && previous?.matchesCurrent === true && previous.servedSerialNumber === currentSerial && now.getTime() < dueAt) {
+    if (!reloadedNow && !configRepaired && previous?.matchesCurrent === true && previous.servedSerialNumber === currentSerial && now.getTime() < dueAt) {
       // Verified recently and nothing changed since: probing again now would only churn status.
       return {
         conditions: [{ type: C.Verified, status: "True", reason: "ServingCurrentCertificate", message: `mTLS connection to ${previous.endpoint} as ${probeArgs.user}: the server presents serial ${currentSerial}` }],
@@ -537,7 +597,9 @@ export class SecureDatabaseReconciler {
       const delay = failureBackoffMs({ lastAttemptTime: now.toISOString(), lastSuccessTime: previous?.lastSuccessTime, failingSince: failing?.lastTransitionTime }, spec.verification.intervalMs, now);
       status.verification = { ...previous, endpoint, lastAttemptTime: now.toISOString(), matchesCurrent: undefined, message: result.message };
       if (previous?.message !== result.message) await this.ctx.events.record(sdb, "Warning", "VerificationFailed", `mTLS connection to ${endpoint} failed: ${result.message}`);
-      return { conditions: [{ type: C.Verified, status: "False", reason: result.reason, message: `mTLS connection to ${endpoint} as ${probeArgs.user} failed: ${result.message}` }], requeueAt: new Date(now.getTime() + delay) };
+      // The configuration is in place, yet the server does not do TLS: it started or reloaded without it.
+      const remedy = result.reason === "ServerNotServingTLS" && !reloadedNow ? `; ${await this.remedy(sdb, spec, "ServerNotServingTLS", probeArgs, workload, now)}` : "";
+      return { conditions: [{ type: C.Verified, status: "False", reason: result.reason, message: `mTLS connection to ${endpoint} as ${probeArgs.user} failed: ${result.message}${remedy}` }], requeueAt: new Date(now.getTime() + delay) };
     }
     const matches = result.servedSerialNumber === currentSerial;
     status.verification = {
@@ -553,6 +615,14 @@ export class SecureDatabaseReconciler {
         conditions: [{ type: C.Verified, status: "False", reason: "ServingPreviousCertificate", message: `the server at ${endpoint} still presents serial ${result.servedSerialNumber}, not the current ${currentSerial}: waiting for the kubelet to update the mounted Secret and for the reload` }],
         requeueAt: new Date(now.getTime() + STALE_CHECK_MS),
       };
+    }
+    // Serving TLS is not enough: the managed pg_hba.conf also leaves no way in over plain TCP.
+    const plaintext = await probePlaintext({ host: probeArgs.host, port: probeArgs.port, user: probeArgs.user, database: probeArgs.database, timeoutMs: PROBE_TIMEOUT_MS });
+    if (plaintext.verdict === "Accepted") {
+      const message = `the server at ${endpoint} serves serial ${currentSerial} over mTLS, but ${plaintext.message} (as ${probeArgs.user}): it has not loaded the managed pg_hba.conf; ${await this.remedy(sdb, spec, "PlaintextAccepted", probeArgs, workload, now)}`;
+      status.verification = { ...status.verification, matchesCurrent: undefined, message: `accepts plain TCP: ${plaintext.message}` };
+      await this.ctx.events.record(sdb, "Warning", "PlaintextAccepted", message);
+      return { conditions: [{ type: C.Verified, status: "False", reason: "PlaintextAccepted", message }], requeueAt: new Date(now.getTime() + STALE_RETRY_MS) };
     }
     if (previous?.matchesCurrent !== true || previous.servedSerialNumber !== currentSerial) {
       await this.ctx.events.record(sdb, "Normal", "Verified", `the server at ${endpoint} serves certificate serial ${currentSerial} and accepted the operator's client certificate`);

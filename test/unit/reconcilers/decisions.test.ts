@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { decideReload, servedMaterialHash } from "../../../src/reconcilers/reload-plan";
+import { decideReload, decideRemedy, servedMaterialHash, type RemedyInput } from "../../../src/reconcilers/reload-plan";
 import { summarize } from "../../../src/reconcilers/securedatabase";
 import { planConfigCleanup, planServerConfig } from "../../../src/reconcilers/server-config";
 import { resolveSecureDatabase } from "../../../src/api/defaults";
@@ -35,6 +35,40 @@ describe("decideReload", () => {
     expect(servedMaterialHash(["x", Buffer.from("y")])).to.equal(servedMaterialHash(["x", "y"]));
     expect(servedMaterialHash(["x", undefined])).to.not.equal(servedMaterialHash(["x", ""]));
     expect(servedMaterialHash(["ab", "c"])).to.not.equal(servedMaterialHash(["a", "bc"]));
+  });
+});
+
+describe("decideRemedy (a server that dropped the managed configuration)", () => {
+  const now = new Date("2026-11-23T12:00:00Z");
+  const base: RemedyInput = { finding: "ServerNotServingTLS", strategy: "SQL", hasWorkload: true, lastRestartAt: undefined, lastReloadAt: undefined, now, restartIntervalMs: 120_000, reloadIntervalMs: 3000 };
+  const ago = (ms: number) => new Date(now.getTime() - ms);
+
+  it("restarts a server without TLS (it cannot be reloaded over mTLS), at most once per restart interval", () => {
+    expect(decideRemedy(base)).to.deep.equal({ action: "Restart" });
+    expect(decideRemedy({ ...base, lastRestartAt: ago(60_000) })).to.deep.equal({ action: "Wait", until: new Date(now.getTime() + 60_000) });
+    expect(decideRemedy({ ...base, lastRestartAt: ago(120_000) })).to.deep.equal({ action: "Restart" });
+    // A reload for another finding does not hold a restart back.
+    expect(decideRemedy({ ...base, lastReloadAt: ago(1) })).to.deep.equal({ action: "Restart" });
+  });
+
+  it("reloads a server that serves TLS but accepts plain TCP (SQL), at most once per reload interval", () => {
+    const plain = { ...base, finding: "PlaintextAccepted" as const };
+    expect(decideRemedy(plain)).to.deep.equal({ action: "Reload" });
+    expect(decideRemedy({ ...plain, lastReloadAt: ago(1000) })).to.deep.equal({ action: "Wait", until: new Date(now.getTime() + 2000) });
+    expect(decideRemedy({ ...plain, lastRestartAt: ago(1) })).to.deep.equal({ action: "Reload" });
+    // RolloutRestart never reloads: it restarts, under the restart interval.
+    expect(decideRemedy({ ...plain, strategy: "RolloutRestart" })).to.deep.equal({ action: "Restart" });
+    expect(decideRemedy({ ...plain, strategy: "RolloutRestart", lastRestartAt: ago(1000) })).to.deep.equal({ action: "Wait", until: new Date(now.getTime() + 119_000) });
+  });
+
+  it("leaves it to the admin, saying why, when it may not or cannot act", () => {
+    expect(decideRemedy({ ...base, strategy: "None" })).to.deep.include({ action: "Manual" });
+    expect(decideRemedy({ ...base, finding: "PlaintextAccepted", strategy: "None" })).to.deep.include({ action: "Manual" });
+    const noWorkload = decideRemedy({ ...base, hasWorkload: false });
+    expect(noWorkload).to.deep.include({ action: "Manual" });
+    expect(noWorkload.action === "Manual" && noWorkload.why).to.contain("spec.workloadRef");
+    // Without a workload a plain-TCP finding is still fixed by a reload over mTLS.
+    expect(decideRemedy({ ...base, finding: "PlaintextAccepted", hasWorkload: false })).to.deep.equal({ action: "Reload" });
   });
 });
 
