@@ -118,6 +118,7 @@ export {
   SECRET_KEYS,
   caSecretData,
   clientSecretData,
+  operatorIdentitySecretData,
   secretDataEqual,
   serverSecretData,
   type ClientSecretInput,

@@ -35,6 +35,18 @@ function utf8(text: string): Buffer {
   return Buffer.from(text, "utf8");
 }
 
+/**
+ * { tls.crt, tls.key, ca.crt } for the operator's own client identity: only the operator reads it, as PEM, so none
+ * of the formats CAST's components need (and no PKCS#12 to build).
+ */
+export function operatorIdentitySecretData(input: { issued: IssuedCertificate; trustBundlePem: string }): SecretPayload {
+  return {
+    [SECRET_KEYS.tlsCrt]: utf8(input.issued.chainPem),
+    [SECRET_KEYS.tlsKey]: utf8(input.issued.keyPkcs8Pem),
+    [SECRET_KEYS.caCrt]: utf8(input.trustBundlePem),
+  };
+}
+
 /** { tls.crt, tls.key, ca.crt, ca.crl } for the database server. */
 export function serverSecretData(input: { issued: IssuedCertificate; trustBundlePem: string; crlPem: string }): SecretPayload {
   return {

@@ -63,7 +63,8 @@ export interface ServerFacts {
   verifiedCurrent: boolean;
   /** The current server leaf was issued by the signing CA. */
   leafFromSigning: boolean;
-  probe: ProbeOptions;
+  /** How to log in to the server; absent when the database needs no live check (no SQL reload, no verification). */
+  probe?: ProbeOptions;
 }
 
 export class CARotator {
@@ -210,7 +211,7 @@ export class CARotator {
   }
 
   private async serverReady(state: RotationState, server: ServerFacts): Promise<boolean> {
-    if (!server.verifiedCurrent) return false;
+    if (!server.verifiedCurrent || !server.probe) return false;
     if (state.phase === "Overlap") {
       // A certificate from the new CA must log in: the server has loaded the new trust bundle and its CRL.
       const probe = await issueClientCertificate(state.next ?? state.signing, { user: server.probe.user, duration: 10 * 60_000 });

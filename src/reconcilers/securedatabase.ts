@@ -9,7 +9,7 @@ import { desiredSecret, ownerReference, secretBytes, secretHasData, type SecretO
 import {
   buildTrustBundle,
   caSecretData,
-  clientSecretData,
+  operatorIdentitySecretData,
   buildCrlBundle,
   crlDecision,
   crlIssuedBy,
@@ -29,7 +29,7 @@ import {
   type IssuedCertificate,
 } from "../pki";
 import { probePlaintext } from "../postgres/plaintext-probe";
-import { probeServer, reloadServer } from "../postgres/probe";
+import { probeServer, reloadServer, type ProbeOptions } from "../postgres/probe";
 import { objectKey } from "../runtime/informer";
 import type { ReconcileResult } from "../runtime/workqueue";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
@@ -62,6 +62,14 @@ const STALE_CHECK_MS = 1000;
 const PROBE_TIMEOUT_MS = 10_000;
 
 export const adminSecretName = (sdb: string): string => `${sdb}-operator-client-tls`;
+
+/**
+ * The operator logs in to the server as spec.reload.adminUser only to reload it over SQL and to verify it live. A
+ * client certificate for that (often superuser) role is a liability: none is minted when neither happens.
+ */
+export function needsOperatorIdentity(spec: ResolvedSecureDatabaseSpec): boolean {
+  return spec.reload.strategy === "SQL" || spec.verification.enabled;
+}
 
 interface Step {
   conditions: ConditionInput[];
@@ -167,9 +175,9 @@ export class SecureDatabaseReconciler {
     };
     status.trust = { ...status.trust, allowlisted: allowlisted(spec), crlNumber: server.crlNumber, revokedSerials: server.revokedSerials.slice(0, STATUS_LIMITS.revokedSerials) };
 
-    // 3. The operator's own client identity, for reloads and live verification.
-    const admin = await this.ensureAdminIdentity(sdb, spec, ca, rotation.acceptedIssuers, trustBundle, now);
-    if (admin.step.requeueAt) requeues.push(admin.step.requeueAt);
+    // 3. The operator's own client identity, for reloads and live verification (only when it has those to do).
+    const admin = needsOperatorIdentity(spec) ? await this.ensureAdminIdentity(sdb, spec, ca, rotation.acceptedIssuers, trustBundle, now) : await this.dropAdminIdentity(sdb);
+    if (admin?.step.requeueAt) requeues.push(admin.step.requeueAt);
 
     // 4. postgresql.conf and pg_hba.conf.
     const config = await this.ensureConfig(sdb, spec);
@@ -183,7 +191,7 @@ export class SecureDatabaseReconciler {
     conditions.push(...workload.conditions);
 
     // 6. Reload, then verify what the server serves.
-    const probeArgs = this.probeArgs(spec, trustBundle, admin.issued);
+    const probeArgs = admin ? this.probeArgs(spec, trustBundle, admin.issued) : undefined;
     let verifiedCurrent = false;
     if (config.applied) {
       const reload = await this.ensureReload(sdb, spec, status, desiredHash, probeArgs, workload, now);
@@ -331,12 +339,23 @@ export class SecureDatabaseReconciler {
     const issued = decision.reissue
       ? await issueClientCertificate(ca, { user: spec.reload.adminUser, duration: spec.serverCertificate.durationMs, key: resolveKeySpec(spec.serverCertificate.privateKey), now })
       : loadIssuedCertificate(currentData["tls.crt"]!, currentData["tls.key"]!);
-    const data = await clientSecretData({ issued, trustBundlePem: trustBundle, previous: currentData });
+    const data = operatorIdentitySecretData({ issued, trustBundlePem: trustBundle });
     await this.writeOwnedSecret(sdb, name, current, data);
     const step: Step = { conditions: [] };
     const renewal = evaluateRenewal(desired, data, now);
     if (renewal.renewalTime) step.requeueAt = renewal.renewalTime;
     return { issued, step };
+  }
+
+  /** A spec that no longer needs the identity: its Secret goes (a certificate nobody uses is one less to steal). */
+  private async dropAdminIdentity(sdb: SecureDatabaseObject): Promise<undefined> {
+    const ns = sdb.metadata.namespace!;
+    const name = adminSecretName(sdb.metadata.name);
+    const current = this.ctx.cache.secrets.get(ns, name);
+    if (current?.metadata.labels?.[OWNER_LABEL] !== ownerLabelValue("SecureDatabase", sdb.metadata.name)) return undefined;
+    await this.ctx.client.delete(RESOURCES.Secret, { namespace: ns, name });
+    this.ctx.log.info("deleted the operator's client identity: no SQL reload and no verification need it", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace: ns, reason: "IdentityNotNeeded" });
+    return undefined;
   }
 
   /** Server-side applies a kubernetes.io/tls Secret we own, only when its data differs from what is there. */
@@ -431,7 +450,7 @@ export class SecureDatabaseReconciler {
 
   // ---------------------------------------------------------------------------------- reload and verify
 
-  private probeArgs(spec: ResolvedSecureDatabaseSpec, trustBundle: string, admin: IssuedCertificate) {
+  private probeArgs(spec: ResolvedSecureDatabaseSpec, trustBundle: string, admin: IssuedCertificate): ProbeOptions {
     const endpoint = parseEndpoint(spec.verification.endpoint) ?? { host: spec.host, port: spec.port };
     return {
       host: endpoint.host,
@@ -451,7 +470,7 @@ export class SecureDatabaseReconciler {
     spec: ResolvedSecureDatabaseSpec,
     status: SecureDatabaseStatus,
     desiredHash: string,
-    probeArgs: ReturnType<SecureDatabaseReconciler["probeArgs"]>,
+    probeArgs: ProbeOptions | undefined,
     workload: WorkloadState,
     now: Date,
   ): Promise<{ conditions: ConditionInput[]; requeueAt?: Date; reloaded?: boolean }> {
@@ -476,14 +495,6 @@ export class SecureDatabaseReconciler {
       if (decision.reason === "UpToDate") return { conditions: unchanged(), ...(decision.retryAt ? { requeueAt: decision.retryAt } : {}) };
       return { conditions: [{ type: C.Reloaded, status: "True", reason: decision.reason, message: status.reload?.message ?? "the server has loaded the current files" }] };
     }
-    if (decision.reason === "AwaitingKubelet") {
-      // Same files as far as we know; the kubelet may only now have laid them down. Not worth a status write.
-      this.repeatedReloads.set(objectKey(sdb.metadata.namespace, sdb.metadata.name), now);
-      const result = await reloadServer(probeArgs);
-      if (!result.ok) this.ctx.log.warn("repeated reload failed", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace: sdb.metadata.namespace, reason: result.reason, message: result.message });
-      return { conditions: unchanged(), requeueAt: new Date(now.getTime() + STALE_RETRY_MS) };
-    }
-
     if (strategy === "None") {
       // Unknown, not False: whether the admin has reloaded is for the live verification to tell (Verified).
       return { conditions: [{ type: C.Reloaded, status: "Unknown", reason: "ManualReloadRequired", message: "reload.strategy is None: reload the server yourself (SELECT pg_reload_conf(), or restart it) once the kubelet has updated the files; Verified shows whether it serves the current certificate" }] };
@@ -494,6 +505,14 @@ export class SecureDatabaseReconciler {
       status.reload = { strategy, appliedHash: desiredHash, lastReloadTime: now.toISOString(), message };
       await this.ctx.events.record(sdb, "Normal", "RolloutRequested", `restarting ${spec.workloadRef?.kind} ${spec.workloadRef?.name} so the server loads the new certificate and configuration`);
       return reloaded("RolloutRequested", message);
+    }
+    if (!probeArgs) throw new Error("reload.strategy SQL without the operator's client identity (needsOperatorIdentity)");
+    if (decision.reason === "AwaitingKubelet") {
+      // Same files as far as we know; the kubelet may only now have laid them down. Not worth a status write.
+      this.repeatedReloads.set(objectKey(sdb.metadata.namespace, sdb.metadata.name), now);
+      const result = await reloadServer(probeArgs);
+      if (!result.ok) this.ctx.log.warn("repeated reload failed", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace: sdb.metadata.namespace, reason: result.reason, message: result.message });
+      return { conditions: unchanged(), requeueAt: new Date(now.getTime() + STALE_RETRY_MS) };
     }
     const result = await reloadServer(probeArgs);
     if (result.ok) {
@@ -537,7 +556,7 @@ export class SecureDatabaseReconciler {
    * its ConfigMap): get it to load the configuration again, no more often than a restart or reload can show.
    * Returns what was done, for the Verified message.
    */
-  private async remedy(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, finding: InsecureFinding, probeArgs: ReturnType<SecureDatabaseReconciler["probeArgs"]>, workload: WorkloadState, now: Date): Promise<string> {
+  private async remedy(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, finding: InsecureFinding, probeArgs: ProbeOptions, workload: WorkloadState, now: Date): Promise<string> {
     const key = objectKey(sdb.metadata.namespace, sdb.metadata.name);
     const decision = decideRemedy({
       finding,
@@ -571,12 +590,12 @@ export class SecureDatabaseReconciler {
     spec: ResolvedSecureDatabaseSpec,
     status: SecureDatabaseStatus,
     currentSerial: string,
-    probeArgs: ReturnType<SecureDatabaseReconciler["probeArgs"]>,
+    probeArgs: ProbeOptions | undefined,
     { reloadedNow, configRepaired }: { reloadedNow: boolean; configRepaired: boolean },
     workload: WorkloadState,
     now: Date,
   ): Promise<{ conditions: ConditionInput[]; requeueAt?: Date }> {
-    if (!spec.verification.enabled) {
+    if (!spec.verification.enabled || !probeArgs) {
       status.verification = undefined;
       return { conditions: [{ type: C.Verified, status: "Unknown", reason: "VerificationDisabled", message: "spec.verification.enabled is false" }] };
     }
@@ -597,8 +616,9 @@ export class SecureDatabaseReconciler {
       const delay = failureBackoffMs({ lastAttemptTime: now.toISOString(), lastSuccessTime: previous?.lastSuccessTime, failingSince: failing?.lastTransitionTime }, spec.verification.intervalMs, now);
       status.verification = { ...previous, endpoint, lastAttemptTime: now.toISOString(), matchesCurrent: undefined, message: result.message };
       if (previous?.message !== result.message) await this.ctx.events.record(sdb, "Warning", "VerificationFailed", `mTLS connection to ${endpoint} failed: ${result.message}`);
-      // The configuration is in place, yet the server does not do TLS: it started or reloaded without it.
-      const remedy = result.reason === "ServerNotServingTLS" && !reloadedNow ? `; ${await this.remedy(sdb, spec, "ServerNotServingTLS", probeArgs, workload, now)}` : "";
+      // A server that served TLS before and no longer does started or reloaded without the managed configuration.
+      // (Before its first success, the switch-over's own restart is still under way: see ensureReload.)
+      const remedy = result.reason === "ServerNotServingTLS" && !reloadedNow && previous?.lastSuccessTime ? `; ${await this.remedy(sdb, spec, "ServerNotServingTLS", probeArgs, workload, now)}` : "";
       return { conditions: [{ type: C.Verified, status: "False", reason: result.reason, message: `mTLS connection to ${endpoint} as ${probeArgs.user} failed: ${result.message}${remedy}` }], requeueAt: new Date(now.getTime() + delay) };
     }
     const matches = result.servedSerialNumber === currentSerial;

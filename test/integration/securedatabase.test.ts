@@ -249,3 +249,50 @@ ${extra}`;
     expect(condition(sdb, "CAReady")?.message).to.not.contain("PRIVATE KEY");
   });
 });
+
+describe("SecureDatabase: the operator's own client identity exists only while it is needed", function () {
+  this.timeout(120_000);
+  let ns: string;
+  let operator: Operator;
+  before(async () => {
+    const cp = controlPlane();
+    ns = await cp.createNamespace("sdb-identity");
+    operator = await startOperator(cp, ns);
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "quiet-config", namespace: ns }, data: { "postgresql.conf": "port = 5432\n", "pg_hba.conf": "local all all peer\n" } }));
+  });
+  after(async () => operator?.stop());
+
+  const quiet = (strategy: string) => `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: quiet, namespace: ${ns} }
+spec:
+  host: 127.0.0.1
+  port: 1
+  postgres: { configMapName: quiet-config }
+  reload: { strategy: ${strategy}, adminUser: postgres }
+  verification: { enabled: false }
+`;
+  const identity = async () => {
+    const r = await kubectlOk(["get", "secret", "-n", ns, "-o", "json"]);
+    return (JSON.parse(r) as { items: SecretObject[] }).items.find((s) => s.metadata.name === "quiet-operator-client-tls");
+  };
+
+  it("no SQL reload and no verification: no client certificate for the admin role is minted", async () => {
+    await apply(quiet("None"));
+    const sdb = await waitForSdb(ns, "quiet", "ConfigApplied", (c) => c.status === "True");
+    expect(condition(sdb, "ServerCertificateReady")?.status).to.equal("True");
+    expect(await identity()).to.equal(undefined);
+  });
+
+  it("switched to SQL reloads: minted, PEM only (the operator is its only reader); switched back: deleted", async () => {
+    await apply(quiet("SQL"));
+    await waitFor("the operator's client identity", async () => (await identity()) !== undefined, 30_000, 250);
+    const secret = (await identity())!;
+    expect(Object.keys(secret.data ?? {}).sort()).to.deep.equal(["ca.crt", "tls.crt", "tls.key"]);
+    expect(secret.metadata.labels?.["mtls.imaging.dev/owner"]).to.equal("SecureDatabase.quiet");
+    // The server at 127.0.0.1:1 does not exist: the SQL reload fails, and says so.
+    await waitForSdb(ns, "quiet", "Reloaded", (c) => c.status === "False");
+    await apply(quiet("None"));
+    await waitFor("the operator's client identity deleted", async () => (await identity()) === undefined, 30_000, 250);
+  });
+});
