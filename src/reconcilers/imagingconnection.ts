@@ -12,7 +12,7 @@ import { probeServer } from "../postgres/probe";
 import type { ReconcileResult } from "../runtime/workqueue";
 import { resolveConnection, type ConnectionTarget, type TargetProblem } from "./connection-target";
 import { workloadMountsConnection, workloadView } from "./connection-workload";
-import type { ImagingConnectionObject, OperatorContext } from "./context";
+import type { ImagingConnectionObject, OperatorContext, SecureDatabaseObject } from "./context";
 import { readDatabaseCA } from "./database-ca";
 import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
 import { addFinalizer, removeFinalizer, requeueAtEarliest, writeStatus } from "./custom-resource";
@@ -71,6 +71,8 @@ export class ImagingConnectionReconciler {
     const cert = await this.ensureClientSecret(imc, spec, target, now);
     conditions.push(cert.condition);
     if (!cert.issued) {
+      const quietUntil = settingUpQuietly(imc, target.sdb, cert.condition.reason, now);
+      if (quietUntil !== undefined) return requeueAtEarliest([quietUntil], this.ctx.now());
       requeues.push(cert.requeueAt);
       return done();
     }
@@ -327,6 +329,25 @@ function olderThan(a: ImagingConnectionObject, b: ImagingConnectionObject): bool
   const ta = a.metadata.creationTimestamp ? new Date(a.metadata.creationTimestamp).getTime() : 0;
   const tb = b.metadata.creationTimestamp ? new Date(b.metadata.creationTimestamp).getTime() : 0;
   return ta < tb || (ta === tb && a.metadata.name < b.metadata.name);
+}
+
+/** How long a new connection waits without a word for a database that is itself being secured right now. */
+export const DATABASE_SETUP_GRACE_MS = 30_000;
+
+/**
+ * A connection created together with its database (one `kubectl apply -f` of both) would otherwise report
+ * DatabaseNotReady, then WaitingForTrust, and only then its certificate: status writes that tell nothing. While
+ * it has no status yet and its database is young and simply not there yet, wait quietly (the database's own
+ * progress requeues it); past the grace, or for any other reason, say so. Returns when to look again, or undefined.
+ */
+export function settingUpQuietly(imc: ImagingConnectionObject, sdb: SecureDatabaseObject, reason: string, now: Date): Date | undefined {
+  if ((imc.status?.conditions?.length ?? 0) > 0) return undefined;
+  if (reason !== "DatabaseNotReady" && reason !== "WaitingForTrust") return undefined;
+  // A database that already reports a problem (a brought CA missing, …) is not setting up: say so at once.
+  if (sdb.status?.conditions?.some((c) => c.type === "Ready" && c.status === "False")) return undefined;
+  const created = Date.parse(sdb.metadata.creationTimestamp ?? "");
+  if (!Number.isFinite(created) || now.getTime() >= created + DATABASE_SETUP_GRACE_MS) return undefined;
+  return new Date(created + DATABASE_SETUP_GRACE_MS);
 }
 
 /** WorkloadsPatched: True when every listed workload mounts the Secret; otherwise the first that does not, and why. */

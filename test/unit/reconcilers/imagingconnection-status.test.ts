@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import type { WorkloadStatus } from "../../../src/api/types";
 import type { ConditionInput } from "../../../src/kube/conditions";
-import { summarize, workloadsCondition } from "../../../src/reconcilers/imagingconnection";
+import { DATABASE_SETUP_GRACE_MS, settingUpQuietly, summarize, workloadsCondition } from "../../../src/reconcilers/imagingconnection";
+import type { ImagingConnectionObject, SecureDatabaseObject } from "../../../src/reconcilers/context";
 
 const patched = (name: string, kind = "Deployment"): { status: WorkloadStatus } => ({ status: { kind, name, state: "Patched", mountPath: `/etc/cast-imaging/mtls/${name}`, message: "mounts it" } });
 
@@ -96,5 +97,28 @@ describe("summarize (ImagingConnection Ready)", () => {
       { type: "Revoked", status: "True", reason: "RevokedByDatabase", message: "revoked" },
     ]);
     expect(r).to.deep.equal({ type: "Ready", status: "False", reason: "Revoked", message: "CertificateReady: the database revokes it" });
+  });
+});
+
+describe("settingUpQuietly (a connection applied together with its database)", () => {
+  const now = new Date("2026-11-23T12:00:00Z");
+  const fresh = { metadata: { name: "c", namespace: "n" }, spec: {} } as unknown as ImagingConnectionObject;
+  const reported = { ...fresh, status: { conditions: [{ type: "Ready", status: "False", reason: "DatabaseNotReady", message: "", lastTransitionTime: "" }] } } as unknown as ImagingConnectionObject;
+  const db = (ageMs: number, ready?: "True" | "False") =>
+    ({ metadata: { name: "d", namespace: "n", creationTimestamp: new Date(now.getTime() - ageMs).toISOString() }, spec: {}, ...(ready ? { status: { conditions: [{ type: "Ready", status: ready }] } } : {}) }) as unknown as SecureDatabaseObject;
+
+  it("waits without a status write while a young database sets up, until the grace ends", () => {
+    expect(settingUpQuietly(fresh, db(5000), "DatabaseNotReady", now)).to.deep.equal(new Date(now.getTime() - 5000 + DATABASE_SETUP_GRACE_MS));
+    expect(settingUpQuietly(fresh, db(1000), "WaitingForTrust", now)).to.deep.equal(new Date(now.getTime() - 1000 + DATABASE_SETUP_GRACE_MS));
+  });
+
+  it("reports at once past the grace, once it has a status, for other reasons, and when the database reports a problem", () => {
+    expect(settingUpQuietly(fresh, db(DATABASE_SETUP_GRACE_MS), "DatabaseNotReady", now)).to.equal(undefined);
+    expect(settingUpQuietly(reported, db(1000), "DatabaseNotReady", now)).to.equal(undefined);
+    expect(settingUpQuietly(fresh, db(1000), "SecretConflict", now)).to.equal(undefined);
+    expect(settingUpQuietly(fresh, db(1000, "False"), "DatabaseNotReady", now)).to.equal(undefined);
+    expect(settingUpQuietly(fresh, db(1000, "True"), "WaitingForTrust", now)).to.deep.equal(new Date(now.getTime() - 1000 + DATABASE_SETUP_GRACE_MS));
+    const noTimestamp = { metadata: { name: "d", namespace: "n" }, spec: {} } as unknown as SecureDatabaseObject;
+    expect(settingUpQuietly(fresh, noTimestamp, "DatabaseNotReady", now)).to.equal(undefined);
   });
 });
