@@ -6,6 +6,7 @@
 import { createHash, createPrivateKey, randomBytes, type KeyObject } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
+import { readTlv, TAG, UNIVERSAL } from "./der.js";
 import { PkiError } from "./errors.js";
 import { keyFactsOf, type KeyFacts } from "./keys.js";
 import { pkijsEngine as engine } from "./pkijs-runtime.js";
@@ -156,6 +157,7 @@ export function pkcs8PemToDer(pem: string | Uint8Array): Buffer {
 
 const OID_PKCS8_SHROUDED_KEY_BAG = "1.2.840.113549.1.12.10.1.2";
 const OID_CERT_BAG = "1.2.840.113549.1.12.10.1.3";
+const OID_X509_CERTIFICATE = "1.2.840.113549.1.9.22.1";
 const OID_FRIENDLY_NAME = "1.2.840.113549.1.9.20";
 const OID_LOCAL_KEY_ID = "1.2.840.113549.1.9.21";
 
@@ -202,6 +204,12 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
   const leafDer = certificateDersFromPem(input.certificatePem)[0];
   if (!leafDer) throw new PkiError("InvalidCertificate", "the PKCS#12 leaf certificate PEM holds no certificate");
   const caDers = (input.caCertificatePems ?? []).flatMap((pem) => certificateDersFromPem(pem));
+  // The bags carry the DER as given: parsing it into pkijs objects only to re-encode it was some 45% of the
+  // build. A SEQUENCE spanning the whole input is all that is checked (the callers pass our own output).
+  requireDerSequence(input.keyPkcs8Der, "UnsupportedKeyFormat", "the PKCS#12 private key is not PKCS#8 DER");
+  for (const der of [leafDer, ...caDers]) {
+    requireDerSequence(der, "InvalidCertificate", "a PKCS#12 certificate is not DER (its PEM body is damaged)");
+  }
   const password = toArrayBuffer(new TextEncoder().encode(input.password));
 
   const localKeyId = createHash("sha1").update(leafDer).digest();
@@ -212,14 +220,19 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
     attributes.push(new pkijs.Attribute({ type: OID_FRIENDLY_NAME, values: [new asn1js.BmpString({ value: input.friendlyName })] }));
   }
 
-  const shrouded = new pkijs.PKCS8ShroudedKeyBag({ parsedValue: pkijs.PrivateKeyInfo.fromBER(toArrayBuffer(input.keyPkcs8Der)) });
-  await shrouded.makeInternalValues({ password, ...PBES2_PARAMS }, engine);
+  // What PKCS8ShroudedKeyBag.makeInternalValues does, minus its PrivateKeyInfo round trip.
+  const encryptedKey = new pkijs.EncryptedData();
+  await encryptedKey.encrypt({ password, ...PBES2_PARAMS, contentToEncrypt: toArrayBuffer(input.keyPkcs8Der) }, engine);
+  const shrouded = new pkijs.PKCS8ShroudedKeyBag({
+    encryptionAlgorithm: encryptedKey.encryptedContentInfo.contentEncryptionAlgorithm,
+    encryptedData: encryptedKey.encryptedContentInfo.encryptedContent,
+  });
 
   const certBags = [leafDer, ...caDers].map(
     (der, i) =>
       new pkijs.SafeBag({
         bagId: OID_CERT_BAG,
-        bagValue: new pkijs.CertBag({ parsedValue: pkijs.Certificate.fromBER(toArrayBuffer(der)) }),
+        bagValue: new pkijs.CertBag({ certId: OID_X509_CERTIFICATE, certValue: new asn1js.OctetString({ valueHex: toArrayBuffer(der) }) }),
         ...(i === 0 ? { bagAttributes: attributes } : {}),
       }),
   );
@@ -239,12 +252,25 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
   });
   await authenticatedSafe.makeInternalValues({ safeContents: [{ password, ...PBES2_PARAMS }, {}] }, engine);
 
+  // The MAC (RFC 7292 B.2 key, HMAC-SHA256) is computed by the engine's stampDataWithPassword (pkijs-runtime.ts).
   const pfx = new pkijs.PFX({ parsedValue: { integrityMode: 0, authenticatedSafe } });
   await pfx.makeInternalValues(
     { password, iterations: PKCS12_ITERATIONS, pbkdf2HashAlgorithm: { name: "SHA-256" }, hmacHashAlgorithm: "SHA-256" },
     engine,
   );
   return Buffer.from(pfx.toSchema().toBER(false));
+}
+
+/** Throws unless `bytes` is exactly one DER SEQUENCE (a cheap sanity check, not a parse). */
+function requireDerSequence(bytes: Uint8Array, reason: "UnsupportedKeyFormat" | "InvalidCertificate", message: string): void {
+  let ok: boolean;
+  try {
+    const top = readTlv(bytes, 0);
+    ok = top.cls === UNIVERSAL && top.constructed && top.tag === TAG.SEQUENCE && top.end === bytes.length;
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new PkiError(reason, message);
 }
 
 export interface ParsedPkcs12 {
@@ -283,8 +309,11 @@ export async function parsePkcs12(pfxDer: Uint8Array, password: string): Promise
   for (const content of safe.parsedValue?.safeContents ?? []) {
     for (const bag of content.value.safeBags) {
       if (bag.bagId === OID_CERT_BAG && bag.bagValue instanceof pkijs.CertBag) {
-        const cert = bag.bagValue.parsedValue;
-        if (cert instanceof pkijs.Certificate) certificatePems.push(certificateToPem(new Uint8Array(cert.toSchema().toBER(false))));
+        // The certificate as stored in the bag, not pkijs' re-encoding of its parse of it.
+        const certValue = bag.bagValue.certValue;
+        if (bag.bagValue.parsedValue instanceof pkijs.Certificate && certValue instanceof asn1js.OctetString) {
+          certificatePems.push(certificateToPem(certValue.valueBlock.valueHexView));
+        }
       } else if (bag.bagId === OID_PKCS8_SHROUDED_KEY_BAG && bag.bagValue instanceof pkijs.PKCS8ShroudedKeyBag) {
         const encrypted = new pkijs.EncryptedData({
           encryptedContentInfo: new pkijs.EncryptedContentInfo({

@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import {
   buildPkcs12,
@@ -145,6 +146,113 @@ describe("pki/encodings", () => {
         const fromOpenssl = await parsePkcs12(readFileSync(out), "fromopenssl");
         expect(fromOpenssl.certificatePems).to.deep.equal([leaf.certPem]);
         expect(parsePrivateKey(fromOpenssl.keysPkcs8Der[0] ?? Buffer.alloc(0)).pkcs8Der.equals(leaf.keyPkcs8Der)).to.equal(true);
+      } finally {
+        t.cleanup();
+      }
+    });
+
+    it("verifies the MAC of openssl -export files made with -macalg sha256, sha1 and sha512", async () => {
+      const ca = await sharedCA();
+      const leaf = await issueClientCertificate(ca, { user: "macalg", duration: DAY });
+      const t = tempDir();
+      try {
+        const key = t.file("k.pem", leaf.keyPkcs8Pem);
+        const cert = t.file("c.pem", leaf.certPem);
+        for (const macalg of ["sha256", "sha1", "sha512"]) {
+          const out = `${t.dir}/${macalg}.pfx`;
+          const made = openssl(["pkcs12", "-export", "-inkey", key, "-in", cert, "-macalg", macalg, "-passout", "pass:fromopenssl", "-out", out]);
+          expect(made.code, made.stderr).to.equal(0);
+          expect(openssl(["pkcs12", "-in", out, "-passin", "pass:fromopenssl", "-noout", "-info"]).stderr).to.contain(`MAC: ${macalg}`);
+          const parsed = await parsePkcs12(readFileSync(out), "fromopenssl");
+          expect(parsed.certificatePems, macalg).to.deep.equal([leaf.certPem]);
+          expect(parsePrivateKey(parsed.keysPkcs8Der[0] ?? Buffer.alloc(0)).pkcs8Der.equals(leaf.keyPkcs8Der), macalg).to.equal(true);
+          const err = await rejectsWithReason(parsePkcs12(readFileSync(out), "fromopenssL"), "InvalidPKCS12");
+          expect(err.message, macalg).to.contain("wrong password");
+        }
+      } finally {
+        t.cleanup();
+      }
+    });
+
+    it("openssl verifies our MAC (HMAC-SHA256, 2048 iterations) and refuses it under a wrong password", async () => {
+      const ca = await sharedCA({ algorithm: "RSA", size: 2048 });
+      const leaf = await issueClientCertificate(ca, { user: "rsa", duration: DAY, key: { algorithm: "RSA", size: 2048 } });
+      const password = generatePfxPassword();
+      const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, caCertificatePems: [ca.certPem], password, friendlyName: "rsa" });
+      const t = tempDir();
+      try {
+        const path = t.file("r.pfx", pfx);
+        const info = openssl(["pkcs12", "-in", path, "-passin", `pass:${password}`, "-nokeys", "-info"]);
+        expect(info.code, info.stderr).to.equal(0);
+        expect(info.stderr).to.contain("MAC: sha256, Iteration 2048");
+        expect(info.stderr).to.contain("MAC length: 32");
+        expect(info.stdout).to.contain(leaf.certPem.trim());
+        const wrong = openssl(["pkcs12", "-in", path, "-passin", `pass:${password}x`, "-nokeys", "-noout"]);
+        expect(wrong.code).to.not.equal(0);
+        expect(wrong.stderr).to.match(/mac verify/i);
+      } finally {
+        t.cleanup();
+      }
+    });
+
+    it("tells a damaged file from a wrong password", async () => {
+      const ca = await sharedCA();
+      const leaf = await issueClientCertificate(ca, { user: "damaged", duration: DAY });
+      const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, password: "right" });
+      const wrong = await rejectsWithReason(parsePkcs12(pfx, "wrong"), "InvalidPKCS12");
+      expect(wrong.message).to.contain("wrong password");
+      for (const damaged of [pfx.subarray(0, pfx.length - 40), Buffer.from("garbage"), Buffer.alloc(0)]) {
+        const err = await rejectsWithReason(parsePkcs12(damaged, "right"), "InvalidPKCS12");
+        expect(err.message).to.contain("not a DER-encoded PFX");
+        expect(err.message).not.to.contain("wrong password");
+      }
+      // A flipped bit inside the MAC-protected content is caught by the MAC.
+      const altered = Buffer.from(pfx);
+      const at = Math.floor(pfx.length / 3); // inside the encrypted certificate bag
+      altered[at] = (altered[at] as number) ^ 1;
+      const err = await rejectsWithReason(parsePkcs12(altered, "right"), "InvalidPKCS12");
+      expect(err.message).to.contain("altered");
+    });
+
+    it("stores the certificate and key bytes as given, and refuses input that is not DER", async () => {
+      const ca = await sharedCA();
+      const leaf = await issueClientCertificate(ca, { user: "bytes", duration: DAY });
+      const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, caCertificatePems: [ca.certPem], password: "pw" });
+      const back = await parsePkcs12(pfx, "pw");
+      expect(back.certificatePems).to.deep.equal([leaf.certPem, ca.certPem]);
+      expect(back.keysPkcs8Der[0]?.equals(leaf.keyPkcs8Der)).to.equal(true);
+      await rejectsWithReason(
+        buildPkcs12({ keyPkcs8Der: Buffer.concat([leaf.keyPkcs8Der, Buffer.from([0])]), certificatePem: leaf.certPem, password: "pw" }),
+        "UnsupportedKeyFormat",
+      );
+      await rejectsWithReason(buildPkcs12({ keyPkcs8Der: Buffer.alloc(0), certificatePem: leaf.certPem, password: "pw" }), "UnsupportedKeyFormat");
+      const notDer = "-----BEGIN CERTIFICATE-----\nAAECAw==\n-----END CERTIFICATE-----\n";
+      await rejectsWithReason(buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: notDer, password: "pw" }), "InvalidCertificate");
+      await rejectsWithReason(
+        buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, caCertificatePems: [notDer], password: "pw" }),
+        "InvalidCertificate",
+      );
+    });
+
+    it("is readable by Java keytool (the JDK PKCS12 KeyStore), P-256 and RSA-2048", async function () {
+      if (spawnSync("keytool", ["-help"]).error) this.skip();
+      this.timeout(60_000);
+      const t = tempDir();
+      try {
+        for (const key of [{ algorithm: "ECDSA", size: 256 }, { algorithm: "RSA", size: 2048 }] as const) {
+          const ca = await sharedCA(key);
+          const leaf = await issueClientCertificate(ca, { user: "jdbc_user", duration: DAY, key });
+          const password = generatePfxPassword();
+          const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, caCertificatePems: [ca.certPem], password, friendlyName: "jdbc_user" });
+          const path = t.file(`${key.algorithm}.pfx`, pfx);
+          const list = spawnSync("keytool", ["-list", "-v", "-keystore", path, "-storetype", "PKCS12", "-storepass", password], { encoding: "utf8", timeout: 30_000 });
+          expect(list.status, list.stdout + list.stderr).to.equal(0);
+          expect(list.stdout).to.contain("Alias name: jdbc_user");
+          expect(list.stdout).to.contain("Entry type: PrivateKeyEntry");
+          expect(list.stdout).to.contain("Certificate chain length: 2");
+          const wrong = spawnSync("keytool", ["-list", "-keystore", path, "-storetype", "PKCS12", "-storepass", `${password}x`], { encoding: "utf8", timeout: 30_000 });
+          expect(wrong.status).to.not.equal(0);
+        }
       } finally {
         t.cleanup();
       }
