@@ -9,8 +9,9 @@
  *   Reissuing  `<ca>-previous` holds the old CA, `<ca>` the new one, which signs: every leaf is re-issued
  *              (issuer changed); bundles = [ca, previous]. Waits until the server serves a leaf of the new CA
  *              and every client Secret holds one, then propagationDelay.
- *   Finishing  `<ca>-previous` is deleted (the old key is gone); bundles = [ca]. Waits until the server has
- *              loaded the new bundle and verified, then Idle.
+ *   Finishing  `<ca>-previous` is deleted (the old key is gone); bundles = [ca]. Waits until the server
+ *              verified, then propagationDelay for the kubelet to lay the bundle without the old CA down, then
+ *              (SQL) reloads the server once more, then Idle: the old CA is no longer trusted anywhere.
  *
  * Which Secrets exist says the phase (Finishing alone needs status, and is safe to redo), and every step is
  * written so that a crash between two writes leaves a state this module recognises. Pure: facts in, step out.
@@ -87,9 +88,15 @@ export function nextRotationStep(f: RotationFacts): RotationStep {
     return f.trigger ? { action: "start", message: `starting a CA rotation: ${f.trigger}` } : { action: "none", message: "no CA rotation in progress" };
   }
   if (f.phase === "Finishing") {
-    return f.server
-      ? { action: "complete", message: "the server verified with the new CA alone: rotation complete" }
-      : { action: "none", message: "the old CA was removed from the trust bundles; waiting for the server to load them and verify", requeueAt: soon };
+    if (!f.server) return { action: "none", message: "the old CA was removed from the trust bundles; waiting for the server to load them and verify", requeueAt: soon };
+    // Verified proves the server is up, not that it dropped the old CA (its own certificate did not change): give
+    // the kubelet its propagationDelay to lay the new bundle down, and have the server load it after that.
+    const readySince = f.readySince ?? f.now;
+    const due = readySince.getTime() + f.delayMs;
+    if (f.now.getTime() < due) {
+      return { action: "none", readySince, message: `Finishing: the old CA was removed from the trust bundles; waiting until ${new Date(due).toISOString()} (propagationDelay ${Math.round(f.delayMs / 1000)} s) for the kubelet to lay them down, then the server loads them`, requeueAt: new Date(due) };
+    }
+    return { action: "complete", readySince, message: "the server loaded the trust bundle with the new CA alone: rotation complete" };
   }
   const what = f.phase === "Overlap" ? "the new CA in its trust bundle" : "a certificate from the new CA";
   const serverWaits = f.phase === "Overlap" ? "the server to accept a client certificate from the new CA (it must load the new trust bundle and CRL)" : "the server to serve a certificate from the new CA";

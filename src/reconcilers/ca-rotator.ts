@@ -23,7 +23,7 @@ import {
   type CertificateAuthority,
   type CertificateFacts,
 } from "../pki";
-import { probeServer, type ProbeOptions } from "../postgres/probe";
+import { probeServer, reloadServer, type ProbeOptions } from "../postgres/probe";
 import { derivePhase, nextCASecretName, nextRotationStep, previousCASecretName, ROTATE_CA_ANNOTATION, unfinishedPromotion, type Readiness } from "./ca-rotation";
 import { ownClientSecret, resolveConnection } from "./connection-target";
 import { IMC_BY_DATABASE, type OperatorContext, type SecureDatabaseObject } from "./context";
@@ -194,8 +194,15 @@ export class CARotator {
       await this.ctx.events.record(sdb, "Normal", "CARotationRetiredOldCA", `removed CA serial ${state.previous.facts.serialNumber} from every trust bundle${state.previous.signer ? " and destroyed its key" : ""} (Secret ${previousCASecretName(caName)}) (phase Finishing)`);
       phase = "Finishing";
     } else if (step.action === "complete") {
-      await this.ctx.events.record(sdb, "Normal", "CARotationCompleted", `CA rotation complete: CA serial ${state.signing.facts.serialNumber} alone is trusted and signs every certificate`);
-      phase = "Idle";
+      // The last reload, after the propagation delay: from here on the server cannot still trust the old CA.
+      const reload = spec.reload.strategy === "SQL" && server.probe ? await reloadServer(server.probe) : { ok: true as const };
+      if (reload.ok) {
+        await this.ctx.events.record(sdb, "Normal", "CARotationCompleted", `CA rotation complete: CA serial ${state.signing.facts.serialNumber} alone is trusted and signs every certificate`);
+        phase = "Idle";
+      } else {
+        step.message = `Finishing: could not reload the server so that it drops the old CA (${reload.reason}: ${reload.message}); retrying`;
+        step.requeueAt = new Date(now.getTime() + 5000);
+      }
     }
     const moved = phase !== state.phase;
     const status: CARotationStatus = {

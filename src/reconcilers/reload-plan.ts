@@ -29,6 +29,8 @@ export interface ReloadInput {
   settleWindowMs?: number;
   /** The last of those repeated reloads (kept in memory: they change nothing in status). */
   lastRepeatTime?: Date;
+  /** The last live check failed (the server is down or refuses us): the check's backoff paces the retries. */
+  lastCheckFailed?: boolean;
 }
 
 export type ReloadDecision =
@@ -38,7 +40,7 @@ export type ReloadDecision =
 /** Inside the settle window after a reload: reload again every retryAfterMs, so late files are loaded too. */
 function settling(input: ReloadInput): ReloadDecision {
   const since = input.lastReloadTime ? input.now.getTime() - input.lastReloadTime.getTime() : Infinity;
-  if (input.strategy !== "SQL" || !input.settleWindowMs || since >= input.settleWindowMs) return { reload: false, reason: "UpToDate" };
+  if (input.strategy !== "SQL" || !input.settleWindowMs || since >= input.settleWindowMs || input.lastCheckFailed) return { reload: false, reason: "UpToDate" };
   const last = Math.max(input.lastReloadTime?.getTime() ?? 0, input.lastRepeatTime?.getTime() ?? 0);
   const due = last + input.retryAfterMs;
   return input.now.getTime() >= due ? { reload: true, reason: "AwaitingKubelet" } : { reload: false, reason: "UpToDate", retryAt: new Date(Math.min(due, input.lastReloadTime!.getTime() + input.settleWindowMs)) };

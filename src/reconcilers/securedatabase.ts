@@ -193,22 +193,26 @@ export class SecureDatabaseReconciler {
     // 6. Reload, then verify what the server serves.
     const probeArgs = admin ? this.probeArgs(spec, trustBundle, admin.issued) : undefined;
     let verifiedCurrent = false;
+    let verificationFailing = false;
     if (config.applied) {
       const reload = await this.ensureReload(sdb, spec, status, desiredHash, probeArgs, workload, now);
       conditions.push(...reload.conditions);
       if (reload.requeueAt) requeues.push(reload.requeueAt);
       // After a repair of the blocks, look now: the server may have restarted or reloaded while they were missing.
-      const verify = await this.verify(sdb, spec, status, server.issued.serialNumber, probeArgs, { reloadedNow: reload.reloaded === true, configRepaired: config.repaired === true }, workload, now);
+      // During a CA rotation, look on every pass: each phase moves on what the server does now.
+      const verify = await this.verify(sdb, spec, status, server.issued.serialNumber, probeArgs, { reloadedNow: reload.reloaded === true, repaired: config.repaired === true, rotating: rotation.phase !== "Idle" }, workload, now);
       conditions.push(...verify.conditions);
       if (verify.requeueAt) requeues.push(verify.requeueAt);
       verifiedCurrent = status.reload?.appliedHash === desiredHash && verify.conditions.some((c) => c.type === C.Verified && c.status === "True");
+      verificationFailing = verify.conditions.some((c) => c.type === C.Verified && c.status === "False");
     }
 
     // 7. A CA rotation moves on once this pass showed its phase is done.
     const progress = await this.rotator.advance(sdb, spec, rotation, { verifiedCurrent, leafFromSigning: isIssuedBy(server.issued.facts, ca.facts), probe: probeArgs }, now);
     conditions.push(progress.condition);
     status.caRotation = progress.status;
-    if (progress.requeueAt) requeues.push(progress.requeueAt);
+    // A rotation cannot move on while the server fails its check: the check's own backoff paces the retries.
+    if (progress.requeueAt && !verificationFailing) requeues.push(progress.requeueAt);
     return done();
   }
 
@@ -485,6 +489,7 @@ export class SecureDatabaseReconciler {
       retryAfterMs: STALE_RETRY_MS,
       settleWindowMs: Math.max(SETTLE_WINDOW_MS, spec.ca.propagationDelayMs),
       lastRepeatTime: this.repeatedReloads.get(objectKey(sdb.metadata.namespace, sdb.metadata.name)),
+      lastCheckFailed: lastCheckFailed(sdb),
     });
     const reloaded = (reason: string, message: string) => ({ reloaded: true, conditions: [{ type: C.Reloaded, status: "True" as const, reason, message }] });
     // Nothing new to load: keep saying how the current files got loaded, so a quiet reconcile writes nothing.
@@ -591,7 +596,7 @@ export class SecureDatabaseReconciler {
     status: SecureDatabaseStatus,
     currentSerial: string,
     probeArgs: ProbeOptions | undefined,
-    { reloadedNow, configRepaired }: { reloadedNow: boolean; configRepaired: boolean },
+    { reloadedNow, repaired, rotating }: { reloadedNow: boolean; repaired: boolean; rotating: boolean },
     workload: WorkloadState,
     now: Date,
   ): Promise<{ conditions: ConditionInput[]; requeueAt?: Date }> {
@@ -600,8 +605,15 @@ export class SecureDatabaseReconciler {
       return { conditions: [{ type: C.Verified, status: "Unknown", reason: "VerificationDisabled", message: "spec.verification.enabled is false" }] };
     }
     const previous = status.verification;
+    const failing = sdb.status?.conditions?.find((c) => c.type === C.Verified && c.status === "False");
+    const backoff = (at: Date) => failureBackoffMs({ lastAttemptTime: at.toISOString(), lastSuccessTime: previous?.lastSuccessTime, failingSince: failing?.lastTransitionTime }, spec.verification.intervalMs, now);
+    // A failed check is retried on its backoff, whatever else woke this reconcile (a rotation step, a Secret event).
+    if (!reloadedNow && !repaired && failing && lastCheckFailed(sdb) && previous?.lastAttemptTime) {
+      const retryAt = new Date(previous.lastAttemptTime).getTime() + backoff(new Date(previous.lastAttemptTime));
+      if (now.getTime() < retryAt) return { conditions: [{ type: C.Verified, status: "False", reason: failing.reason, message: failing.message }], requeueAt: new Date(retryAt) };
+    }
     const dueAt = previous?.lastAttemptTime ? new Date(previous.lastAttemptTime).getTime() + spec.verification.intervalMs : 0;
-    if (!reloadedNow && !configRepaired && previous?.matchesCurrent === true && previous.servedSerialNumber === currentSerial && now.getTime() < dueAt) {
+    if (!reloadedNow && !repaired && !rotating && previous?.matchesCurrent === true && previous.servedSerialNumber === currentSerial && now.getTime() < dueAt) {
       // Verified recently and nothing changed since: probing again now would only churn status.
       return {
         conditions: [{ type: C.Verified, status: "True", reason: "ServingCurrentCertificate", message: `mTLS connection to ${previous.endpoint} as ${probeArgs.user}: the server presents serial ${currentSerial}` }],
@@ -611,9 +623,8 @@ export class SecureDatabaseReconciler {
     const result = await probeServer(probeArgs);
     const endpoint = `${probeArgs.host}:${probeArgs.port}`;
     if (!result.ok) {
-      // Back off against a server that is down: 5 s, doubling, up to the verification interval.
-      const failing = sdb.status?.conditions?.find((c) => c.type === C.Verified && c.status === "False");
-      const delay = failureBackoffMs({ lastAttemptTime: now.toISOString(), lastSuccessTime: previous?.lastSuccessTime, failingSince: failing?.lastTransitionTime }, spec.verification.intervalMs, now);
+      // Back off against a server that is down: 1 s, then a quarter of how long it has been failing.
+      const delay = backoff(now);
       status.verification = { ...previous, endpoint, lastAttemptTime: now.toISOString(), matchesCurrent: undefined, message: result.message };
       if (previous?.message !== result.message) await this.ctx.events.record(sdb, "Warning", "VerificationFailed", `mTLS connection to ${endpoint} failed: ${result.message}`);
       // A server that served TLS before and no longer does started or reloaded without the managed configuration.
@@ -708,6 +719,12 @@ export class SecureDatabaseReconciler {
     const result = await reloadServer(this.probeArgs(prepared.spec, data["ca.crt"].toString("utf8"), issued));
     if (!result.ok) await this.ctx.events.record(sdb, "Warning", "ReloadAfterCleanupFailed", `could not reload the server after removing the managed blocks: ${result.message}; reload or restart it yourself`);
   }
+}
+
+/** The last live check of the server failed (it was down, or refused us); a success or a stale serial is not that. */
+function lastCheckFailed(sdb: SecureDatabaseObject): boolean {
+  const v = sdb.status?.verification;
+  return v?.lastAttemptTime !== undefined && v.matchesCurrent === undefined && v.lastAttemptTime !== v.lastSuccessTime;
 }
 
 function caProblem(reason: string, message: string): { step: Step } {

@@ -61,9 +61,13 @@ describe("CA rotation: the next step", () => {
     expect(nextRotationStep(facts({ clients: { ready: 0, total: 0, waiting: [] }, readySince: ago(60_000) })).action).to.equal("promote");
   });
 
-  it("Finishing completes once the server verified with the new CA alone", () => {
-    expect(nextRotationStep(facts({ phase: "Finishing", server: false })).action).to.equal("none");
-    expect(nextRotationStep(facts({ phase: "Finishing" })).action).to.equal("complete");
+  it("Finishing completes once the server verified, and the kubelet had its propagationDelay to lay the bundle without the old CA down", () => {
+    expect(nextRotationStep(facts({ phase: "Finishing", server: false, readySince: ago(HOUR) })).action).to.equal("none");
+    const first = nextRotationStep(facts({ phase: "Finishing" }));
+    expect(first).to.deep.include({ action: "none", readySince: now, requeueAt: new Date(now.getTime() + 60_000) });
+    expect(first.message).to.contain("waiting until 2026-11-23T12:01:00.000Z (propagationDelay 60 s) for the kubelet to lay them down");
+    expect(nextRotationStep(facts({ phase: "Finishing", readySince: ago(59_000) })).action).to.equal("none");
+    expect(nextRotationStep(facts({ phase: "Finishing", readySince: ago(60_000) }))).to.deep.include({ action: "complete", readySince: ago(60_000) });
   });
 });
 

@@ -26,6 +26,8 @@ describe("decideReload", () => {
     expect(decideReload({ ...settle, lastRepeatTime: new Date(now.getTime() - 1000) })).to.deep.equal({ reload: false, reason: "UpToDate", retryAt: new Date(now.getTime() + 2000) });
     expect(decideReload({ ...settle, lastReloadTime: new Date(now.getTime() - 120_000) })).to.deep.equal({ reload: false, reason: "UpToDate" });
     expect(decideReload({ ...settle, strategy: "RolloutRestart" })).to.deep.equal({ reload: false, reason: "UpToDate" });
+    // A server that failed its last check is not reloaded every few seconds: the check's backoff paces the retries.
+    expect(decideReload({ ...settle, lastCheckFailed: true })).to.deep.equal({ reload: false, reason: "UpToDate" });
     expect(decideReload(base)).to.deep.equal({ reload: false, reason: "UpToDate" });
   });
   it("never restarts a workload again just because files are late", () => {
