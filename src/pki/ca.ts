@@ -3,6 +3,7 @@
  * and tls.key), in which case the operator only signs with it and never rewrites it.
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
+import { ContentCache } from "./content-cache.js";
 import { PkiError } from "./errors.js";
 import { certificateDersFromPem, parsePrivateKey, pkcs8DerToPem } from "./encodings.js";
 import { parseCertificate, type CertificateFacts } from "./certificate.js";
@@ -116,6 +117,27 @@ export async function loadCA(
   now: Date = new Date(),
 ): Promise<CertificateAuthority> {
   checkDate(now, "now");
+  const bytes = (pem: string | Uint8Array) => (typeof pem === "string" ? Buffer.from(pem, "utf8") : pem);
+  // Every reconcile of a database and of each of its connections loads the same CA: the parse, the key check and
+  // the WebCrypto imports are done once per content (a refusal too: it depends on the bytes alone).
+  const ca = await loadedCAs.get([bytes(certPem), bytes(keyPem)], () => loadCAContent(certPem, keyPem));
+  const who = `the CA certificate "${ca.facts.subject}"`;
+  if (now.getTime() >= ca.facts.notAfter.getTime()) {
+    throw new PkiError("CAExpired", `${who} expired at ${ca.facts.notAfter.toISOString()}: renew or replace the CA`);
+  }
+  if (now.getTime() < ca.facts.notBefore.getTime()) {
+    throw new PkiError(
+      "CAExpired",
+      `${who} is not valid before ${ca.facts.notBefore.toISOString()}: check the clock of the machine that made it, or wait`,
+    );
+  }
+  return ca;
+}
+
+const loadedCAs = new ContentCache<Promise<CertificateAuthority>>(4096);
+
+/** What loadCA finds from the bytes alone (everything but the validity period). */
+async function loadCAContent(certPem: string | Uint8Array, keyPem: string | Uint8Array): Promise<CertificateAuthority> {
   const ders = certificateDersFromPemSafe(certPem);
   const facts = parseCertificate(ders[0] as Buffer, "the CA certificate (tls.crt)");
   const chain = ders.slice(1).map((der, i) => parseCertificate(der, `certificate #${i + 2} of the CA's tls.crt`).pem);
@@ -138,15 +160,6 @@ export async function loadCA(
     throw new PkiError(
       "MissingCRLSign",
       `${who} has a keyUsage extension without cRLSign, so PostgreSQL would reject the revocation list (ssl_crl_file) it signs and with it every client: reissue the CA with keyUsage keyCertSign, cRLSign`,
-    );
-  }
-  if (now.getTime() >= facts.notAfter.getTime()) {
-    throw new PkiError("CAExpired", `${who} expired at ${facts.notAfter.toISOString()}: renew or replace the CA`);
-  }
-  if (now.getTime() < facts.notBefore.getTime()) {
-    throw new PkiError(
-      "CAExpired",
-      `${who} is not valid before ${facts.notBefore.toISOString()}: check the clock of the machine that made it, or wait`,
     );
   }
   const params = signingParamsFor(key.facts); // throws UnsupportedKeyAlgorithm

@@ -261,14 +261,19 @@ function firstCertificateDer(input: string | Uint8Array, what: string): Buffer {
  * the signature verifies with the issuer's key. Synchronous: a signature verification costs well under a ms.
  */
 export function isIssuedBy(leaf: CertificateFacts, issuer: CertificateFacts): boolean {
-  try {
-    const l = new NodeX509Certificate(leaf.der);
-    const i = new NodeX509Certificate(issuer.der);
-    return l.checkIssued(i) && l.verify(i.publicKey);
-  } catch {
-    return false;
-  }
+  // A signature check per pair, not per reconcile: renewal decisions ask the same question on every pass.
+  return issuerChecks.get([leaf.der, issuer.der], () => {
+    try {
+      const l = new NodeX509Certificate(leaf.der);
+      const i = new NodeX509Certificate(issuer.der);
+      return l.checkIssued(i) && l.verify(i.publicKey);
+    } catch {
+      return false;
+    }
+  });
 }
+
+const issuerChecks = new ContentCache<boolean>(16384);
 
 // ------------------------------------------------------------------------------- canonical forms
 
