@@ -10,12 +10,16 @@
  * certificate and managed blocks in place. The live reload and verification path is measured with real
  * PostgreSQL servers by `npm run bench -- securedatabase` and the rotation bench.
  *
+ * After the idle window, a renewal wave (bench/renewal-wave.ts): the first SCALE_WAVE connections' certificates all
+ * reach their renewal time at the same instant, and must all be renewed within 60 s.
+ *
  * Knobs: SCALE_SDB (1000), SCALE_IMC (1000), SCALE_KEY (ECDSA | RSA; ECDSA is P-256, RSA is 2048), SCALE_IDLE_S
- * (idle window, 60), SCALE_CONCURRENCY (operator --concurrency, 4), SCALE_PROFILE (directory for a CPU profile).
+ * (idle window, 60), SCALE_CONCURRENCY (operator --concurrency, 4), SCALE_PROFILE (directory for a CPU profile),
+ * SCALE_WAVE (connections in the renewal wave, default all SCALE_IMC; 0 skips the wave), SCALE_WAVE_LEAD_S (60),
+ * SCALE_WAVE_SPREAD_S (0: every renewal time exactly W).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { webcrypto } from "node:crypto";
 import type { ImagingConnectionObject, SecureDatabaseObject } from "../src/reconcilers/context";
@@ -23,8 +27,10 @@ import { RestClient } from "../src/kube/rest";
 import { RESOURCES } from "../src/kube/resources";
 import { silentLogger } from "../src/log";
 import { Informer } from "../src/runtime/informer";
-import { OPERATOR_USER, startControlPlane, type AuditEvent } from "../test/support/controlplane";
+import { OPERATOR_USER, startControlPlane } from "../test/support/controlplane";
 import { freePort, runOk, waitFor } from "../test/support/process";
+import { runRenewalWave } from "./renewal-wave";
+import { WRITES, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape } from "./scale-measure";
 
 const REPO = resolve(__dirname, "..");
 const SDBS = Number(process.env.SCALE_SDB ?? 1000);
@@ -32,30 +38,11 @@ const IMCS = Number(process.env.SCALE_IMC ?? 1000);
 const KEY = (process.env.SCALE_KEY ?? "ECDSA") === "RSA" ? "RSA" : "ECDSA";
 const IDLE_S = Number(process.env.SCALE_IDLE_S ?? 60);
 const CONCURRENCY = Number(process.env.SCALE_CONCURRENCY ?? 4);
-const WRITES = new Set(["create", "update", "patch", "delete"]);
+const WAVE = Math.min(IMCS, Number(process.env.SCALE_WAVE ?? IMCS));
+const WAVE_LEAD_S = Number(process.env.SCALE_WAVE_LEAD_S ?? 60);
+const WAVE_SPREAD_S = Number(process.env.SCALE_WAVE_SPREAD_S ?? 0);
 /** What the design needs per new object: SecureDatabase = CA Secret, server Secret, ConfigMap patch, finalizer, one status write; ImagingConnection (no workloads) = client Secret, finalizer, one status write. */
 const MINIMUM = { SecureDatabase: 5, ImagingConnection: 3 };
-
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-
-async function procStatus(pid: number): Promise<{ rssMiB: number; peakMiB: number }> {
-  const text = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = (field: string) => Number(/\d+/.exec(text.split("\n").find((l) => l.startsWith(field)) ?? "")?.[0] ?? NaN);
-  return { rssMiB: Math.round(kb("VmRSS:") / 1024), peakMiB: Math.round(kb("VmHWM:") / 1024) };
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-async function scrape(port: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) if (line && !line.startsWith("#")) out.set(line.slice(0, line.lastIndexOf(" ")), Number(line.slice(line.lastIndexOf(" ") + 1)));
-  return out;
-}
 
 /** The same keys, generated as the operator does (WebCrypto on the libuv pool), with nothing else to do. */
 async function bareKeygenMs(count: number): Promise<number> {
@@ -79,13 +66,6 @@ function startOperatorProcess(kubeconfig: string, port: number, logPath: string)
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   return child;
-}
-
-function classify(e: AuditEvent): "SecureDatabase" | "ImagingConnection" | undefined {
-  const name = e.objectRef?.name ?? "";
-  if (/^(db|pg)-\d+/.test(name)) return "SecureDatabase";
-  if (/^c-\d+/.test(name)) return "ImagingConnection";
-  return undefined;
 }
 
 export async function runScaleBench(): Promise<void> {
@@ -171,7 +151,7 @@ export async function runScaleBench(): Promise<void> {
     const allReadyMs = performance.now() - t0;
     const operatorCpu = (await cpuSeconds(pid)) - cpuBefore;
     const storm = await scrape(port);
-    const latencies = [...appliedAt].map(([k, t]) => (readyAt.get(k) ?? NaN) - t).sort((a, b) => a - b);
+    const latencies = [...appliedAt].map(([k, t]) => (readyAt.get(k) ?? NaN) - t);
     const stormEvents = await cp.auditEvents(OPERATOR_USER, since);
 
     const settled = await procStatus(pid);
@@ -187,22 +167,12 @@ export async function runScaleBench(): Promise<void> {
     const bare = await bareKeygenMs(keys);
 
     const writes = stormEvents.filter((e) => WRITES.has(e.verb));
-    const perKind = (kind: "SecureDatabase" | "ImagingConnection", n: number) => Math.round((writes.filter((e) => classify(e) === kind).length / Math.max(1, n)) * 100) / 100;
-    const perSecond = new Map<number, number>();
-    for (const e of stormEvents) {
-      const s = Math.floor(new Date(e.requestReceivedTimestamp).getTime() / 1000);
-      perSecond.set(s, (perSecond.get(s) ?? 0) + 1);
-    }
-    const byVerb = new Map<string, number>();
-    for (const e of writes) {
-      const k = `${e.verb} ${e.objectRef?.resource}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ""}`;
-      byVerb.set(k, (byVerb.get(k) ?? 0) + 1);
-    }
-    const lag = (q: string) => Math.round((storm.get(`imaging_mtls_operator_nodejs_eventloop_lag_${q}_seconds`) ?? NaN) * 1000 * 10) / 10;
+    const perKind = (kind: "SecureDatabase" | "ImagingConnection", n: number, events = true) =>
+      Math.round((writes.filter((e) => classify(e) === kind && (events || e.objectRef?.resource !== "events")).length / Math.max(1, n)) * 100) / 100;
 
     console.log(`\nStorm: ${SDBS} SecureDatabases + ${IMCS} ImagingConnections, ${KEY === "RSA" ? "RSA-2048" : "ECDSA P-256"}, operator --concurrency ${CONCURRENCY} (real kube-apiserver ${cp.version}, ${(await import("node:os")).cpus().length} cores)`);
     console.table({
-      "apply→Ready ms": { p50: Math.round(pct(latencies, 50)), p95: Math.round(pct(latencies, 95)), p99: Math.round(pct(latencies, 99)), max: Math.round(latencies.at(-1) ?? NaN) },
+      "apply→Ready ms": percentileRow(latencies),
     });
     console.table({
       "all applied (s)": Math.round(appliedMs / 100) / 10,
@@ -210,8 +180,8 @@ export async function runScaleBench(): Promise<void> {
       [`bare keygen, ${keys} keys (s)`]: Math.round(bare / 100) / 10,
       "all Ready / bare keygen": Math.round((allReadyMs / bare) * 100) / 100,
       "operator CPU during storm (s)": Math.round(operatorCpu * 10) / 10,
-      "event-loop delay p99 (ms)": lag("p99"),
-      "event-loop delay max (ms)": lag("max"),
+      "event-loop delay p99 (ms)": eventLoopDelayMs(storm, "p99"),
+      "event-loop delay max (ms)": eventLoopDelayMs(storm, "max"),
       "RSS idle, 0 objects (MiB)": idleEmpty.rssMiB,
       "heap used after storm (MiB)": Math.round((storm.get("imaging_mtls_operator_nodejs_heap_size_used_bytes") ?? NaN) / 2 ** 20),
       "external memory after storm (MiB)": Math.round((storm.get("imaging_mtls_operator_nodejs_external_memory_bytes") ?? NaN) / 2 ** 20),
@@ -220,28 +190,26 @@ export async function runScaleBench(): Promise<void> {
       [`RSS after ${IDLE_S} s idle (MiB)`]: afterIdle.rssMiB,
       "writes per SecureDatabase": perKind("SecureDatabase", SDBS),
       "  design minimum": MINIMUM.SecureDatabase,
+      "  of which not Events": perKind("SecureDatabase", SDBS, false),
       "writes per ImagingConnection": perKind("ImagingConnection", IMCS),
       "  design minimum ": MINIMUM.ImagingConnection,
-      "peak operator requests/s": Math.max(0, ...perSecond.values()),
+      "  of which not Events ": perKind("ImagingConnection", IMCS, false),
+      "peak operator requests/s": peakPerSecond(stormEvents),
       [`writes in ${IDLE_S} s idle`]: idleWrites.length,
     });
     console.log("Operator writes during the storm, by verb and resource:");
-    console.table(Object.fromEntries([...byVerb].sort().map(([k, v]) => [k, v])));
+    console.table(countByVerb(writes));
+
+    if (WAVE > 0) {
+      const names = Array.from({ length: WAVE }, (_, i) => `c-${i}`);
+      await runRenewalWave({ cp, admin, namespace: ns, pid, metricsPort: port, names, leadS: WAVE_LEAD_S, spreadS: WAVE_SPREAD_S });
+    }
   } finally {
     const exited = new Promise((r) => operator.once("exit", r));
     operator.kill("SIGTERM");
     await exited;
     await cp.stop();
   }
-}
-
-async function inBatches(count: number, inFlight: number, fn: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(inFlight, count) }, async () => {
-      while (next < count) await fn(next++);
-    }),
-  );
 }
 
 if (require.main === module) {

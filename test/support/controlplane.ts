@@ -251,8 +251,16 @@ export async function startControlPlane(): Promise<ControlPlane> {
       if (crdsInstalled) return;
       const applied = await kubectl(["apply", "--server-side", "--field-manager=test", "-f", join(REPO, "crds")]);
       if (applied.code !== 0) throw new Error(`installing the CRDs failed: ${applied.stderr}`);
-      const waited = await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/securedatabases.mtls.imaging.dev", "crd/imagingconnections.mtls.imaging.dev"]);
-      if (waited.code !== 0) throw new Error(`the CRDs did not become Established: ${waited.stderr}`);
+      // Polled rather than `kubectl wait`, which fails outright ("accessor error") on a CRD that has no status yet.
+      let last = "";
+      const established = async () => {
+        const r = await kubectl(["get", "crd", "securedatabases.mtls.imaging.dev", "imagingconnections.mtls.imaging.dev", "-o", 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Established")].status}{" "}{end}']);
+        last = `${r.stdout} ${r.stderr}`.trim();
+        return r.code === 0 && r.stdout.trim() === "True True";
+      };
+      await waitFor("the CRDs to become Established", established, 60_000, 200).catch((err: unknown) => {
+        throw new Error(`the CRDs did not become Established (last seen: ${last})`, { cause: err });
+      });
       crdsInstalled = true;
     },
     async installRBAC() {
