@@ -43,7 +43,7 @@ import { recordUnhandledRejections, servedServerCertificate, sleep, startOperato
 import { OPERATOR_USER, type ControlPlane } from "../support/controlplane";
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
-import { CAKeyLedger, keyFingerprint, type SecretLike } from "../support/invariants";
+import { CAKeyLedger, expectPhaseOrder, keyFingerprint, type SecretLike } from "../support/invariants";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { imagingConnectionYaml } from "../support/manifests";
 import { psql, startPostgres, type PostgresServer } from "../support/postgres";
@@ -142,16 +142,6 @@ function softly(problems: string[], what: string, check: () => void): void {
 const logsBetween = (logs: readonly LogEntry[], from: number, to: number, message: string) =>
   logs.filter((l) => l.message.startsWith(message) && Date.parse(String(l.at)) >= from && Date.parse(String(l.at)) < to);
 
-/** Phases only ever move forward (polling may miss a short one, never reorder them). */
-function expectPhaseOrder(phases: string[]): void {
-  const order = ["Idle", "Overlap", "Reissuing", "Finishing", "Idle"];
-  let at = 0;
-  for (const p of phases) {
-    const next = order.indexOf(p, at);
-    expect(next, phases.join(" → ")).to.be.at.least(at);
-    at = next;
-  }
-}
 
 describe("chaos: PostgreSQL is down for 25 s during a rotation, then back (real API server, real PostgreSQL)", function () {
   this.timeout(300_000);
@@ -238,6 +228,30 @@ describe("chaos: PostgreSQL is down for 25 s during a rotation, then back (real 
     );
     console.log(`      tries at (ms after the stop): ${times.join(", ")}; gaps ${gaps(times).join(", ")}`);
     return { times, errors: after.errors - before.errors, warned };
+  };
+
+  /** The end of a scenario: no key lost, the same operator with its caches synced, nothing rejected unhandled, no problem noted. */
+  const expectSettled = (problems: string[], theOperator: Operator, recorder: { rejections: unknown[] }) => {
+    expect(ledger.violations, ledger.violations.join("\n")).to.deep.equal([]);
+    expect(operator).to.equal(theOperator);
+    expect(operator.hasSynced()).to.equal(true);
+    expect(recorder.rejections.map(String)).to.deep.equal([]);
+    expect(problems, problems.join("\n")).to.deep.equal([]);
+  };
+
+  /** The end of every outage: the operator backed off, no reconcile threw, it is the same operator; then PostgreSQL is back. */
+  const endOutage = async (problems: string[], outage: { times: number[]; errors: number }, theOperator: Operator) => {
+    softly(problems, "retries against the down server", () => expect(backoffProblems(outage.times)).to.deep.equal([]));
+    expect(outage.times.length, "the operator never tried the server while it was down").to.be.greaterThan(0);
+    expect(outage.errors, "reconciles that failed (threw) while the server was down").to.equal(0);
+    expect(operator).to.equal(theOperator);
+    await pg.start();
+    const backAt = Date.now();
+    const done: Record<string, number> = {};
+    const mark = (what: string) => {
+      done[what] ??= Date.now() - backAt;
+    };
+    return { backAt, done, mark };
   };
 
   before(async function () {
@@ -358,18 +372,8 @@ describe("chaos: PostgreSQL is down for 25 s during a rotation, then back (real 
       softly(problems, "a Warning event naming the refused connection", () => expect(warnedEvents.map((e) => `${e.reason}: ${e.message}`)).to.not.be.empty);
       softly(problems, "a Warning event naming the refused connection recorded during the outage (log)", () => expect(outage.warned.filter((l) => /ECONNREFUSED/.test(l.message))).to.not.be.empty);
       // Retries: bounded, backing off; no reconcile failed; the same operator, running.
-      softly(problems, "retries against the down server", () => expect(backoffProblems(outage.times)).to.deep.equal([]));
-      expect(outage.times.length, "the operator never tried the server while it was down").to.be.greaterThan(0);
-      expect(outage.errors, "reconciles that failed (threw) while the server was down").to.equal(0);
-      expect(operator).to.equal(theOperator);
-
       // 3. PostgreSQL back, on the same data directory and port.
-      await pg.start();
-      const backAt = Date.now();
-      const done: Record<string, number> = {};
-      const mark = (what: string) => {
-        done[what] ??= Date.now() - backAt;
-      };
+      const { backAt, done, mark } = await endOutage(problems, outage, theOperator);
       const phases: string[] = ["Overlap"];
       let last: SecureDatabase | undefined;
       let lastImc: ImagingConnection | undefined;
@@ -456,11 +460,7 @@ describe("chaos: PostgreSQL is down for 25 s during a rotation, then back (real 
         softly(problems, "pending rotations", () => expect(keys.pending).to.equal(0));
         softly(problems, "db-ca key", () => expect(keyFingerprint(caData["tls.key"])).to.equal(nextKey));
       }
-      expect(ledger.violations, ledger.violations.join("\n")).to.deep.equal([]);
-      expect(operator).to.equal(theOperator);
-      expect(operator.hasSynced()).to.equal(true);
-      expect(recorder.rejections.map(String)).to.deep.equal([]);
-      expect(problems, problems.join("\n")).to.deep.equal([]);
+      expectSettled(problems, theOperator, recorder);
     } finally {
       recorder.dispose();
       await ensureUp();
@@ -549,18 +549,8 @@ describe("chaos: PostgreSQL is down for 25 s during a rotation, then back (real 
       softly(problems, "Warning event for the failed reload", () => expect(all.filter((e) => e.type === "Warning" && e.reason === "Unreachable" && /could not reload the server: .*ECONNREFUSED/.test(e.message))).to.not.be.empty);
       softly(problems, "Warning events during the outage (log)", () => expect(outage.warned.map((l) => l.reason)).to.include.members(["Unreachable", "VerificationFailed"]));
       softly(problems, "ServerCertificateIssued events for the new serial", () => expect(all.filter((e) => e.reason === "ServerCertificateIssued" && e.message.includes(newServer))).to.have.length(1));
-      softly(problems, "retries against the down server", () => expect(backoffProblems(outage.times)).to.deep.equal([]));
-      expect(outage.times.length, "the operator never tried the server while it was down").to.be.greaterThan(0);
-      expect(outage.errors, "reconciles that failed (threw) while the server was down").to.equal(0);
-      expect(operator).to.equal(theOperator);
-
       // 3. PostgreSQL back.
-      await pg.start();
-      const backAt = Date.now();
-      const done: Record<string, number> = {};
-      const mark = (what: string) => {
-        done[what] ??= Date.now() - backAt;
-      };
+      const { backAt, done, mark } = await endOutage(problems, outage, theOperator);
       let last: SecureDatabase | undefined;
       const recovered = await waitFor(
         "the new server certificate served and verified, the connection Ready",
@@ -604,11 +594,7 @@ describe("chaos: PostgreSQL is down for 25 s during a rotation, then back (real 
         const caKey = await keyOf("db-ca");
         softly(problems, "db-ca key", () => expect(caKey).to.equal(caKeyBefore));
       }
-      expect(ledger.violations, ledger.violations.join("\n")).to.deep.equal([]);
-      expect(operator).to.equal(theOperator);
-      expect(operator.hasSynced()).to.equal(true);
-      expect(recorder.rejections.map(String)).to.deep.equal([]);
-      expect(problems, problems.join("\n")).to.deep.equal([]);
+      expectSettled(problems, theOperator, recorder);
     } finally {
       recorder.dispose();
       await ensureUp();

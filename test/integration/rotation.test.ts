@@ -15,6 +15,7 @@ import { startOperator } from "../support/operator";
 import { psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 import { startVolumeSyncer, type VolumeSyncer } from "../support/volume-syncer";
+import { expectPhaseOrder } from "../support/invariants";
 
 const failuresOf = (load: MtlsLoad): string[] => [...load.attempts.filter((a) => !a.ok).map((a) => a.error ?? "failed"), ...load.longLived.failures];
 const served = (attempts: Attempt[]): string[] => [...new Set(attempts.filter((a) => a.ok).map((a) => a.servedSerial!))];
@@ -43,17 +44,6 @@ async function followRotation(ns: string, until: string, onPhase?: (phase: strin
   return { phases, last: last! };
 }
 
-/** Phases only ever move forward (polling may miss a short one, never reorder them), and at least one was seen. */
-function expectPhaseOrder(phases: string[]): void {
-  const order = ["Idle", "Overlap", "Reissuing", "Finishing", "Idle"];
-  let at = 0;
-  for (const p of phases) {
-    const next = order.indexOf(p, at);
-    expect(next, phases.join(" → ")).to.be.at.least(at);
-    at = next;
-  }
-  expect(phases.filter((p) => p !== "Idle"), phases.join(" → ")).to.not.be.empty;
-}
 
 /**
  * Rotations against the real PostgreSQL while a client keeps connecting every 100 ms and holds one connection

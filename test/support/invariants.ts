@@ -3,6 +3,7 @@
  * judged without the operator's code (except the names it documents), each returning the violations it found
  * in words a report can quote. Used by the chaos tests (fuzzed input, SIGKILLs at random moments).
  */
+import { expect } from "chai";
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
 import { MANAGED_BLOCK_BEGIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL } from "../../src/api/types";
 import { CAST_INI_VOLUME, connectionVolumeName } from "../../src/imaging/workload-plan";
@@ -437,4 +438,16 @@ export function secretDigest(secret: SecretLike | undefined): string {
   if (!secret) return "absent";
   const data = Object.entries(secret.data ?? {}).sort(([a], [b]) => a.localeCompare(b));
   return createHash("sha256").update(JSON.stringify([secret.type, secret.metadata.labels ?? {}, data])).digest("hex").slice(0, 16);
+}
+
+/** A CA rotation's phases, as polled, only ever move forward (polling may miss a short one, never reorder them), and at least one was seen. */
+export function expectPhaseOrder(phases: string[]): void {
+  const order = ["Idle", "Overlap", "Reissuing", "Finishing", "Idle"];
+  let at = 0;
+  for (const p of phases) {
+    const next = order.indexOf(p, at);
+    expect(next, phases.join(" → ")).to.be.at.least(at);
+    at = next;
+  }
+  expect(phases.filter((p) => p !== "Idle"), phases.join(" → ")).to.not.be.empty;
 }
