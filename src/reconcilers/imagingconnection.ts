@@ -331,21 +331,22 @@ function olderThan(a: ImagingConnectionObject, b: ImagingConnectionObject): bool
   return ta < tb || (ta === tb && a.metadata.name < b.metadata.name);
 }
 
-/** How long a new connection waits without a word for a database that is itself being secured right now. */
-export const DATABASE_SETUP_GRACE_MS = 30_000;
+/** The longest a new connection waits without a word for its database's first report (then it reports anyway). */
+export const DATABASE_SETUP_GRACE_MS = 10 * 60_000;
 
 /**
  * A connection created together with its database (one `kubectl apply -f` of both) would otherwise report
  * DatabaseNotReady, then WaitingForTrust, and only then its certificate: status writes that tell nothing. While
- * it has no status yet and its database is young and simply not there yet, wait quietly (the database's own
- * progress requeues it); past the grace, or for any other reason, say so. Returns when to look again, or undefined.
+ * it has no status yet and its database has not reported anything either (the operator has not finished its first
+ * pass over it: in a storm of new databases that can take minutes), wait quietly: the database's status write
+ * requeues it. Once the database has spoken, or past the grace, or for any other reason, say so. Returns when to
+ * look again, or undefined.
  */
 export function settingUpQuietly(imc: ImagingConnectionObject, sdb: SecureDatabaseObject, reason: string, now: Date): Date | undefined {
   if ((imc.status?.conditions?.length ?? 0) > 0) return undefined;
   if (reason !== "DatabaseNotReady" && reason !== "WaitingForTrust") return undefined;
-  // A database that already reports a problem (a brought CA missing, …) is not setting up: say so at once.
-  if (sdb.status?.conditions?.some((c) => c.type === "Ready" && c.status === "False")) return undefined;
-  const created = Date.parse(sdb.metadata.creationTimestamp ?? "");
+  if ((sdb.status?.conditions?.length ?? 0) > 0) return undefined;
+  const created = Date.parse(imc.metadata.creationTimestamp ?? "");
   if (!Number.isFinite(created) || now.getTime() >= created + DATABASE_SETUP_GRACE_MS) return undefined;
   return new Date(created + DATABASE_SETUP_GRACE_MS);
 }

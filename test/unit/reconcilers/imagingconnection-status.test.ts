@@ -102,23 +102,26 @@ describe("summarize (ImagingConnection Ready)", () => {
 
 describe("settingUpQuietly (a connection applied together with its database)", () => {
   const now = new Date("2026-11-23T12:00:00Z");
-  const fresh = { metadata: { name: "c", namespace: "n" }, spec: {} } as unknown as ImagingConnectionObject;
-  const reported = { ...fresh, status: { conditions: [{ type: "Ready", status: "False", reason: "DatabaseNotReady", message: "", lastTransitionTime: "" }] } } as unknown as ImagingConnectionObject;
-  const db = (ageMs: number, ready?: "True" | "False") =>
-    ({ metadata: { name: "d", namespace: "n", creationTimestamp: new Date(now.getTime() - ageMs).toISOString() }, spec: {}, ...(ready ? { status: { conditions: [{ type: "Ready", status: ready }] } } : {}) }) as unknown as SecureDatabaseObject;
+  const imcAged = (ageMs: number, reported = false) =>
+    ({
+      metadata: { name: "c", namespace: "n", creationTimestamp: new Date(now.getTime() - ageMs).toISOString() },
+      spec: {},
+      ...(reported ? { status: { conditions: [{ type: "Ready", status: "False", reason: "DatabaseNotReady", message: "", lastTransitionTime: "" }] } } : {}),
+    }) as unknown as ImagingConnectionObject;
+  const db = (ready?: "True" | "False") => ({ metadata: { name: "d", namespace: "n" }, spec: {}, ...(ready ? { status: { conditions: [{ type: "Ready", status: ready }] } } : {}) }) as unknown as SecureDatabaseObject;
 
-  it("waits without a status write while a young database sets up, until the grace ends", () => {
-    expect(settingUpQuietly(fresh, db(5000), "DatabaseNotReady", now)).to.deep.equal(new Date(now.getTime() - 5000 + DATABASE_SETUP_GRACE_MS));
-    expect(settingUpQuietly(fresh, db(1000), "WaitingForTrust", now)).to.deep.equal(new Date(now.getTime() - 1000 + DATABASE_SETUP_GRACE_MS));
+  it("waits without a status write while its database has not reported yet, until the grace ends", () => {
+    expect(settingUpQuietly(imcAged(5000), db(), "DatabaseNotReady", now)).to.deep.equal(new Date(now.getTime() - 5000 + DATABASE_SETUP_GRACE_MS));
+    expect(settingUpQuietly(imcAged(120_000), db(), "WaitingForTrust", now)).to.deep.equal(new Date(now.getTime() - 120_000 + DATABASE_SETUP_GRACE_MS));
   });
 
-  it("reports at once past the grace, once it has a status, for other reasons, and when the database reports a problem", () => {
-    expect(settingUpQuietly(fresh, db(DATABASE_SETUP_GRACE_MS), "DatabaseNotReady", now)).to.equal(undefined);
-    expect(settingUpQuietly(reported, db(1000), "DatabaseNotReady", now)).to.equal(undefined);
-    expect(settingUpQuietly(fresh, db(1000), "SecretConflict", now)).to.equal(undefined);
-    expect(settingUpQuietly(fresh, db(1000, "False"), "DatabaseNotReady", now)).to.equal(undefined);
-    expect(settingUpQuietly(fresh, db(1000, "True"), "WaitingForTrust", now)).to.deep.equal(new Date(now.getTime() - 1000 + DATABASE_SETUP_GRACE_MS));
-    const noTimestamp = { metadata: { name: "d", namespace: "n" }, spec: {} } as unknown as SecureDatabaseObject;
-    expect(settingUpQuietly(fresh, noTimestamp, "DatabaseNotReady", now)).to.equal(undefined);
+  it("reports at once once the database has spoken, past the grace, once it has a status itself, and for other reasons", () => {
+    expect(settingUpQuietly(imcAged(1000), db("False"), "DatabaseNotReady", now)).to.equal(undefined);
+    expect(settingUpQuietly(imcAged(1000), db("True"), "WaitingForTrust", now)).to.equal(undefined);
+    expect(settingUpQuietly(imcAged(DATABASE_SETUP_GRACE_MS), db(), "DatabaseNotReady", now)).to.equal(undefined);
+    expect(settingUpQuietly(imcAged(1000, true), db(), "DatabaseNotReady", now)).to.equal(undefined);
+    expect(settingUpQuietly(imcAged(1000), db(), "SecretConflict", now)).to.equal(undefined);
+    const noTimestamp = { metadata: { name: "c", namespace: "n" }, spec: {} } as unknown as ImagingConnectionObject;
+    expect(settingUpQuietly(noTimestamp, db(), "DatabaseNotReady", now)).to.equal(undefined);
   });
 });
