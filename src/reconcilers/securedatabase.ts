@@ -705,6 +705,7 @@ export class SecureDatabaseReconciler {
     await this.reloadAfterCleanup(sdb);
     await removeFinalizer(this.ctx, RESOURCES.SecureDatabase, sdb);
     this.repeatedReloads.delete(objectKey(ns, sdb.metadata.name));
+    this.remedyReloads.delete(objectKey(ns, sdb.metadata.name));
     this.ctx.log.info("finalized", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace: ns, reason: "Finalized" });
   }
 
