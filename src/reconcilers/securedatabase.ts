@@ -512,6 +512,14 @@ export class SecureDatabaseReconciler {
       return reloaded("RolloutRequested", message);
     }
     if (!probeArgs) throw new Error("reload.strategy SQL without the operator's client identity (needsOperatorIdentity)");
+    // A server that failed its last check (down, or refusing us) is asked again on that check's backoff, not on
+    // every pass that something else woke.
+    const waitForServer = failedCheckRetryAt(sdb, spec, now);
+    if (waitForServer) {
+      const failed = sdb.status?.conditions?.find((c) => c.type === C.Reloaded && c.status === "False");
+      const message = failed?.message ?? "the server failed its last check; reloading once it answers again";
+      return { conditions: [{ type: C.Reloaded, status: "False", reason: failed?.reason ?? "WaitingForServer", message }], requeueAt: waitForServer };
+    }
     if (decision.reason === "AwaitingKubelet") {
       // Same files as far as we know; the kubelet may only now have laid them down. Not worth a status write.
       this.repeatedReloads.set(objectKey(sdb.metadata.namespace, sdb.metadata.name), now);
@@ -605,13 +613,10 @@ export class SecureDatabaseReconciler {
       return { conditions: [{ type: C.Verified, status: "Unknown", reason: "VerificationDisabled", message: "spec.verification.enabled is false" }] };
     }
     const previous = status.verification;
-    const failing = sdb.status?.conditions?.find((c) => c.type === C.Verified && c.status === "False");
-    const backoff = (at: Date) => failureBackoffMs({ lastAttemptTime: at.toISOString(), lastSuccessTime: previous?.lastSuccessTime, failingSince: failing?.lastTransitionTime }, spec.verification.intervalMs, now);
     // A failed check is retried on its backoff, whatever else woke this reconcile (a rotation step, a Secret event).
-    if (!reloadedNow && !repaired && failing && lastCheckFailed(sdb) && previous?.lastAttemptTime) {
-      const retryAt = new Date(previous.lastAttemptTime).getTime() + backoff(new Date(previous.lastAttemptTime));
-      if (now.getTime() < retryAt) return { conditions: [{ type: C.Verified, status: "False", reason: failing.reason, message: failing.message }], requeueAt: new Date(retryAt) };
-    }
+    const failing = sdb.status?.conditions?.find((c) => c.type === C.Verified && c.status === "False");
+    const retryAt = reloadedNow || repaired ? undefined : failedCheckRetryAt(sdb, spec, now);
+    if (failing && retryAt) return { conditions: [{ type: C.Verified, status: "False", reason: failing.reason, message: failing.message }], requeueAt: retryAt };
     const dueAt = previous?.lastAttemptTime ? new Date(previous.lastAttemptTime).getTime() + spec.verification.intervalMs : 0;
     if (!reloadedNow && !repaired && !rotating && previous?.matchesCurrent === true && previous.servedSerialNumber === currentSerial && now.getTime() < dueAt) {
       // Verified recently and nothing changed since: probing again now would only churn status.
@@ -624,7 +629,7 @@ export class SecureDatabaseReconciler {
     const endpoint = `${probeArgs.host}:${probeArgs.port}`;
     if (!result.ok) {
       // Back off against a server that is down: 1 s, then a quarter of how long it has been failing.
-      const delay = backoff(now);
+      const delay = failureBackoffMs({ lastAttemptTime: now.toISOString(), lastSuccessTime: previous?.lastSuccessTime, failingSince: failing?.lastTransitionTime }, spec.verification.intervalMs, now);
       status.verification = { ...previous, endpoint, lastAttemptTime: now.toISOString(), matchesCurrent: undefined, message: result.message };
       if (previous?.message !== result.message) await this.ctx.events.record(sdb, "Warning", "VerificationFailed", `mTLS connection to ${endpoint} failed: ${result.message}`);
       // A server that served TLS before and no longer does started or reloaded without the managed configuration.
@@ -720,6 +725,16 @@ export class SecureDatabaseReconciler {
     const result = await reloadServer(this.probeArgs(prepared.spec, data["ca.crt"].toString("utf8"), issued));
     if (!result.ok) await this.ctx.events.record(sdb, "Warning", "ReloadAfterCleanupFailed", `could not reload the server after removing the managed blocks: ${result.message}; reload or restart it yourself`);
   }
+}
+
+/** When the last live check failed and its backoff is not over yet: the time to try again; otherwise undefined. */
+function failedCheckRetryAt(sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, now: Date): Date | undefined {
+  const v = sdb.status?.verification;
+  if (!lastCheckFailed(sdb) || !v?.lastAttemptTime) return undefined;
+  const failing = sdb.status?.conditions?.find((c) => c.type === C.Verified && c.status === "False");
+  const at = new Date(v.lastAttemptTime);
+  const retryAt = at.getTime() + failureBackoffMs({ lastAttemptTime: v.lastAttemptTime, lastSuccessTime: v.lastSuccessTime, failingSince: failing?.lastTransitionTime }, spec.verification.intervalMs, at);
+  return now.getTime() < retryAt ? new Date(retryAt) : undefined;
 }
 
 /** The last live check of the server failed (it was down, or refused us); a success or a stale serial is not that. */
