@@ -19,7 +19,7 @@ import { OPERATOR_USER, type AuditEvent, type ControlPlane } from "../support/co
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { imagingConnectionYaml } from "../support/manifests";
+import { castImagingWorkloads, imagingConnectionYaml, plainDeployment } from "../support/manifests";
 import { startPostgres, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 import type { VolumeSyncer } from "../support/volume-syncer";
@@ -36,24 +36,6 @@ const OUTAGE_MS = 30_000;
 const RECOVERY_BOUND_MS = 60_000;
 const NEW_SAN = "db-chaos.imaging.example";
 
-function castWorkloads(ns: string): object[] {
-  const deployment = (name: string, container: string) => ({
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name, namespace: ns },
-    spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: container, image: `castimaging/${name}:3.4.1` }] } } },
-  });
-  return [
-    deployment("imaging-services", "app"),
-    deployment("dashboards", "dashboards"),
-    {
-      apiVersion: "apps/v1",
-      kind: "StatefulSet",
-      metadata: { name: "analysis-node", namespace: ns },
-      spec: { serviceName: "analysis-node", selector: { matchLabels: { app: "analysis-node" } }, template: { metadata: { labels: { app: "analysis-node" } }, spec: { containers: [{ name: "node", image: "castimaging/analysis-node:3.4.1" }] } } },
-    },
-  ];
-}
 
 /** Is the API server answering (as the admin)? */
 async function apiServerReady(cp: ControlPlane): Promise<boolean> {
@@ -81,7 +63,7 @@ describe("chaos: the API server is down for 30 s and comes back on the same etcd
     await pg.sql("CREATE ROLE analysis LOGIN; CREATE ROLE viewer LOGIN; CREATE ROLE dash LOGIN");
     const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
     syncer = db.syncer;
-    for (const w of castWorkloads(ns)) await kubectlOk(["apply", "-f", "-"], JSON.stringify(w));
+    for (const w of [...Object.values(castImagingWorkloads(ns)), plainDeployment(ns, "dashboards", "dashboards")]) await kubectlOk(["apply", "-f", "-"], JSON.stringify(w));
     operatorStartedAt = new Date();
     ({ operator, logs } = await startOperatorWithLog(cp, ns));
     await kubectlOk(["apply", "-f", "-"], db.secureDatabaseYaml());
@@ -251,12 +233,14 @@ describe("chaos: the API server is down for 30 s and comes back on the same etcd
     const sts = await getJson<WorkloadJson>(["get", "statefulset", "analysis-node", "-n", ns]);
     expect(sts.spec.template.spec.volumes ?? []).to.deep.equal([]);
     expect(sts.spec.template.spec.containers[0]!.volumeMounts ?? []).to.deep.equal([]);
-    expect(sts.spec.template.spec.containers[0]!.env ?? []).to.deep.equal([]);
+    // Exactly the chart's own env is left.
+    expect(sts.spec.template.spec.containers[0]!.env ?? []).to.deep.equal(castImagingWorkloads(ns).statefulSet.spec.template.spec.containers[0]!.env);
     expect(sts.spec.template.metadata?.annotations?.["mtls.imaging.dev/connections"]).to.equal(undefined);
     expect((await cp.kubectl(["get", "configmap", "cast-mtls-ini-statefulset-analysis-node", "-n", ns])).code).to.not.equal(0);
     const first = await getJson<ImagingConnection>(["get", "imc", "first", "-n", ns]);
     expect(condition(first, "Ready")?.status).to.equal("True");
     const dep = await getJson<WorkloadJson>(["get", "deployment", "imaging-services", "-n", ns]);
-    expect(dep.spec.template.spec.volumes?.map((v) => v.name)).to.deep.equal(["mtls-first", "cast-imaging-mtls-ini"]);
+    // The chart's own volume, then the first connection's.
+    expect(dep.spec.template.spec.volumes?.map((v) => v.name)).to.deep.equal(["config", "mtls-first", "cast-imaging-mtls-ini"]);
   });
 });

@@ -32,6 +32,7 @@ import { condition, getJson, kubectlOk, waitForCondition } from "../support/kube
 import { psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 import { startVolumeSyncer, type VolumeSyncer } from "../support/volume-syncer";
+import { castImagingWorkloads } from "../support/manifests";
 
 const SEED = 20260808;
 const WRITER_MS = 20_000;
@@ -70,34 +71,6 @@ const DATABASES = [
 ] as const;
 const CAST: Record<Kind, { name: string; container: string }> = { Deployment: { name: "imaging-services", container: "app" }, StatefulSet: { name: "analysis-node", container: "node" } };
 
-function castWorkloads(ns: string): object[] {
-  return [
-    {
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      metadata: { name: "imaging-services", namespace: ns, annotations: { "meta.helm.sh/release-name": "castimaging" } },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: "imaging-services" } },
-        template: {
-          metadata: { labels: { app: "imaging-services" } },
-          spec: {
-            containers: [
-              { name: "app", image: "castimaging/imaging-services:3.4.1", env: [{ name: "JAVA_OPTS", value: "-Xmx2g" }] },
-              { name: "sidecar", image: "busybox", args: ["sleep", "infinity"] },
-            ],
-          },
-        },
-      },
-    },
-    {
-      apiVersion: "apps/v1",
-      kind: "StatefulSet",
-      metadata: { name: "analysis-node", namespace: ns },
-      spec: { replicas: 1, serviceName: "analysis-node", selector: { matchLabels: { app: "analysis-node" } }, template: { metadata: { labels: { app: "analysis-node" } }, spec: { containers: [{ name: "node", image: "castimaging/analysis-node:3.4.1" }] } } },
-    },
-  ];
-}
 
 const connectionYaml = (ns: string, name: string, user: string, db: string) => `apiVersion: mtls.imaging.dev/v1alpha1
 kind: ImagingConnection
@@ -260,7 +233,7 @@ describe("chaos: a concurrent writer edits the same ConfigMap and workloads whil
       await pg.sql(`CREATE ROLE ${d.role} LOGIN`);
       dbs.push(await databaseInCluster(cp, pg, { namespace: ns, configMapName: `pg-config-${i}`, workloadName: `css-${i}`, serverSecretName: `${d.sdb}-server-tls` }));
     }
-    for (const w of castWorkloads(ns)) await kubectlOk(["apply", "-f", "-"], JSON.stringify(w));
+    for (const w of Object.values(castImagingWorkloads(ns))) await kubectlOk(["apply", "-f", "-"], JSON.stringify(w));
     originalSidecar = (await getJson<WorkloadJson>(["get", "deployment", "imaging-services", "-n", ns])).spec.template.spec.containers.find((c) => c.name === "sidecar")!;
     clientDir = await mkdtemp(join(tmpdir(), "chaos-cw-client-"));
     clientSyncer = await startVolumeSyncer({ kubeConfig: cp.kubeConfig, namespace: ns, volumes: [{ kind: "Secret", name: "alpha-client-tls", dir: clientDir, ownedByServer: false }] });
@@ -391,11 +364,14 @@ describe("chaos: a concurrent writer edits the same ConfigMap and workloads whil
 
     for (const kind of ["Deployment", "StatefulSet"] as const) {
       const w = await getJson<WorkloadJson>(["get", kind.toLowerCase(), CAST[kind].name, "-n", ns]);
+      // Exactly the chart's own volume (the Deployment's config) and ours.
+      const chart = kind === "Deployment" ? { volumes: ["config"], mounts: ["config /opt/config"] } : { volumes: [], mounts: [] };
       const volumes = (w.spec.template.spec.volumes ?? []).map((v) => v.name).sort();
-      expect(volumes, `${kind} volumes`).to.deep.equal(["cast-imaging-mtls-ini", "mtls-alpha", "mtls-beta", "mtls-gamma"]);
+      expect(volumes, `${kind} volumes`).to.deep.equal(["cast-imaging-mtls-ini", ...chart.volumes, "mtls-alpha", "mtls-beta", "mtls-gamma"]);
       const c = w.spec.template.spec.containers.find((x) => x.name === CAST[kind].container)!;
       expect((c.volumeMounts ?? []).map((m) => `${m.name} ${m.mountPath}`).sort(), `${kind} mounts`).to.deep.equal([
         "cast-imaging-mtls-ini /etc/cast-imaging/mtls-ini",
+        ...chart.mounts,
         "mtls-alpha /etc/cast-imaging/mtls/alpha",
         "mtls-beta /etc/cast-imaging/mtls/beta",
         "mtls-gamma /etc/cast-imaging/mtls/gamma",

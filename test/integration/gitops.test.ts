@@ -19,7 +19,7 @@ import { OPERATOR_USER, type AuditEvent } from "../support/controlplane";
 import { databaseInCluster, type DatabaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk } from "../support/kubectl-json";
-import { imagingConnectionYaml } from "../support/manifests";
+import { castImagingWorkloads, imagingConnectionYaml, plainDeployment } from "../support/manifests";
 import { startOperator } from "../support/operator";
 import { psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
@@ -66,50 +66,6 @@ function missingFrom(written: unknown, stored: unknown, path = "spec"): string[]
   return written === stored ? [] : [path];
 }
 
-/** The CAST Imaging workloads as their Helm chart renders them, in Git. */
-function castWorkloads(ns: string): Manifest[] {
-  return [
-    {
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      metadata: { name: "imaging-services", namespace: ns, labels: { "app.kubernetes.io/name": "imaging-services" } },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: "imaging-services" } },
-        template: {
-          metadata: { labels: { app: "imaging-services" }, annotations: { "chart/checksum": "abc" } },
-          spec: {
-            containers: [
-              { name: "app", image: "castimaging/imaging-services:3.4.1", env: [{ name: "JAVA_OPTS", value: "-Xmx2g" }], volumeMounts: [{ name: "config", mountPath: "/opt/config" }] },
-              { name: "sidecar", image: "busybox", args: ["sleep", "infinity"] },
-            ],
-            volumes: [{ name: "config", configMap: { name: "imaging-services-config" } }],
-          },
-        },
-      },
-    },
-    {
-      apiVersion: "apps/v1",
-      kind: "StatefulSet",
-      metadata: { name: "analysis-node", namespace: ns },
-      spec: {
-        serviceName: "analysis-node",
-        selector: { matchLabels: { app: "analysis-node" } },
-        template: { metadata: { labels: { app: "analysis-node" } }, spec: { containers: [{ name: "node", image: "castimaging/analysis-node:3.4.1", env: [{ name: "TZ", value: "UTC" }] }] } },
-      },
-    },
-    // No connection targets it: what the pipeline alone does to a Deployment, for comparison.
-    {
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      metadata: { name: "imaging-viewer", namespace: ns },
-      spec: {
-        selector: { matchLabels: { app: "imaging-viewer" } },
-        template: { metadata: { labels: { app: "imaging-viewer" } }, spec: { containers: [{ name: "viewer", image: "castimaging/imaging-viewer:3.4.1" }] } },
-      },
-    },
-  ];
-}
 
 describe("GitOps: a pipeline re-applying the original manifests converges with the operator, never flaps", function () {
   this.timeout(240_000);
@@ -244,7 +200,8 @@ describe("GitOps: a pipeline re-applying the original manifests converges with t
     configMapManifest = await fromLastApplied("configmap", "pg-config");
     databaseStatefulSet = await fromLastApplied("statefulset", "css");
     expect(configMapManifest.data).to.deep.equal({ "postgresql.conf": db.originalConf, "pg_hba.conf": db.originalHba });
-    cast = castWorkloads(ns);
+    // The CAST workloads as in Git, and one no connection targets: what the pipeline alone does to a Deployment, for comparison.
+    cast = [...Object.values(castImagingWorkloads(ns)), plainDeployment(ns, "imaging-viewer", "viewer")];
     // A quiet database: verification every hour and a short CA propagation delay, so the repeated reloads after
     // the switch-over (max(30 s, propagationDelay)) are over before the rounds and no periodic probe falls inside one.
     sdbManifest = parseYaml(`${db.secureDatabaseYaml().replace(`verification: { endpoint: "127.0.0.1:${pg.port}" }`, `verification: { endpoint: "127.0.0.1:${pg.port}", interval: 1h }`)}  ca: { propagationDelay: 2s }\n`) as Manifest;

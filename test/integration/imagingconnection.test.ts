@@ -11,7 +11,7 @@ import { OPERATOR_USER } from "../support/controlplane";
 import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
-import { imagingConnectionYaml } from "../support/manifests";
+import { castImagingWorkloads, imagingConnectionYaml } from "../support/manifests";
 import { startOperator } from "../support/operator";
 import { jdbcConnect, psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { run, waitFor } from "../support/process";
@@ -29,39 +29,6 @@ const MOUNT = "/etc/cast-imaging/mtls/analysis";
 const kubectl = (args: string[], input?: string) => kubectlOk(args, input);
 const waitForImc = (ns: string, name: string, type: string, predicate: (c: ConditionView) => boolean, timeoutMs?: number) => waitForCondition<ImagingConnection>("imc", ns, name, type, predicate, timeoutMs);
 
-/** The CAST Imaging workloads as a Helm chart would render them: fields of their own that must survive. */
-function castWorkloads(ns: string) {
-  const deployment = {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: "imaging-services", namespace: ns, labels: { "app.kubernetes.io/managed-by": "Helm" }, annotations: { "meta.helm.sh/release-name": "castimaging" } },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: "imaging-services" } },
-      template: {
-        metadata: { labels: { app: "imaging-services" }, annotations: { "chart/checksum": "abc" } },
-        spec: {
-          containers: [
-            { name: "app", image: "castimaging/imaging-services:3.4.1", env: [{ name: "JAVA_OPTS", value: "-Xmx2g" }], volumeMounts: [{ name: "config", mountPath: "/opt/config" }] },
-            { name: "sidecar", image: "busybox", args: ["sleep", "infinity"] },
-          ],
-          volumes: [{ name: "config", configMap: { name: "imaging-services-config" } }],
-        },
-      },
-    },
-  };
-  const statefulSet = {
-    apiVersion: "apps/v1",
-    kind: "StatefulSet",
-    metadata: { name: "analysis-node", namespace: ns },
-    spec: {
-      serviceName: "analysis-node",
-      selector: { matchLabels: { app: "analysis-node" } },
-      template: { metadata: { labels: { app: "analysis-node" } }, spec: { containers: [{ name: "node", image: "castimaging/analysis-node:3.4.1" }] } },
-    },
-  };
-  return { deployment, statefulSet };
-}
 
 /** A template with everything the operator added taken out again: volumes mtls-*, the .ini volume, its mounts, env and annotation. */
 function withoutOurs(template: WorkloadJson["spec"]["template"]): WorkloadJson["spec"]["template"] {
@@ -101,7 +68,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     await pg.sql("CREATE ROLE analysis LOGIN");
     const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
     dbSyncer = db.syncer;
-    const { deployment, statefulSet } = castWorkloads(ns);
+    const { deployment, statefulSet } = castImagingWorkloads(ns);
     await kubectl(["apply", "-f", "-"], JSON.stringify(deployment));
     await kubectl(["apply", "-f", "-"], JSON.stringify(statefulSet));
     originalDeployment = await getJson<WorkloadJson>(["get", "deployment", "imaging-services", "-n", ns]);
@@ -259,7 +226,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
   });
 
   it("puts the mounts back after a Helm upgrade replaces the pod template, and says so in an event", async () => {
-    const { deployment } = castWorkloads(ns);
+    const { deployment } = castImagingWorkloads(ns);
     const before = await getJson<WorkloadJson>(["get", "deployment", "imaging-services", "-n", ns]);
     // What `helm upgrade --force` or a GitOps sync with Replace=true does: the whole object, without our fields.
     const upgraded = { ...deployment, spec: { ...deployment.spec, template: { ...deployment.spec.template, metadata: { ...deployment.spec.template.metadata, annotations: { "chart/checksum": "def" } } } } };

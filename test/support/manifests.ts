@@ -10,3 +10,51 @@ spec:
   user: ${user}
 ${extra}`;
 }
+
+/** A Deployment with one container and nothing else: a workload a test only needs to exist. */
+export function plainDeployment(ns: string, name: string, container: string) {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace: ns },
+    spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: container, image: `castimaging/${name}:3.4.1` }] } } },
+  };
+}
+
+/**
+ * The CAST Imaging workloads as their Helm chart renders them, with fields of their own that the operator's
+ * patches must leave alone: Helm's label and annotation, a pod-template annotation, a sidecar, an env var, and a
+ * volume with its mount.
+ */
+export function castImagingWorkloads(ns: string) {
+  const deployment = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "imaging-services", namespace: ns, labels: { "app.kubernetes.io/managed-by": "Helm" }, annotations: { "meta.helm.sh/release-name": "castimaging" } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: "imaging-services" } },
+      template: {
+        metadata: { labels: { app: "imaging-services" }, annotations: { "chart/checksum": "abc" } },
+        spec: {
+          containers: [
+            { name: "app", image: "castimaging/imaging-services:3.4.1", env: [{ name: "JAVA_OPTS", value: "-Xmx2g" }], volumeMounts: [{ name: "config", mountPath: "/opt/config" }] },
+            { name: "sidecar", image: "busybox", args: ["sleep", "infinity"] },
+          ],
+          volumes: [{ name: "config", configMap: { name: "imaging-services-config" } }],
+        },
+      },
+    },
+  };
+  const statefulSet = {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: { name: "analysis-node", namespace: ns },
+    spec: {
+      serviceName: "analysis-node",
+      selector: { matchLabels: { app: "analysis-node" } },
+      template: { metadata: { labels: { app: "analysis-node" } }, spec: { containers: [{ name: "node", image: "castimaging/analysis-node:3.4.1", env: [{ name: "TZ", value: "UTC" }] }] } },
+    },
+  };
+  return { deployment, statefulSet };
+}
