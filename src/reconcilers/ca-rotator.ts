@@ -27,7 +27,7 @@ import { probeServer, reloadServer, type ProbeOptions } from "../postgres/probe"
 import { derivePhase, nextCASecretName, nextRotationStep, previousCASecretName, ROTATE_CA_ANNOTATION, unfinishedPromotion, type Readiness } from "./ca-rotation";
 import { ownClientSecret, resolveConnection } from "./connection-target";
 import { IMC_BY_DATABASE, type OperatorContext, type SecureDatabaseObject } from "./context";
-import { ROTATION_TOKEN_ANNOTATION } from "./rotation";
+import { ROTATION_TOKEN_ANNOTATION } from "./rotate-annotation";
 
 /**
  * A CA in the trust bundles. A replaced brought CA has no key here (the user took it away): it keeps the last CRL

@@ -14,7 +14,7 @@ import { resolveConnection, type ConnectionTarget, type TargetProblem } from "./
 import { workloadMountsConnection, workloadView } from "./connection-workload";
 import type { ImagingConnectionObject, OperatorContext, SecureDatabaseObject } from "./context";
 import { readDatabaseCA } from "./database-ca";
-import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
+import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotate-annotation";
 import { addFinalizer, removeFinalizer, requeueAtEarliest, writeStatus } from "./custom-resource";
 import { verificationDue } from "./verification-schedule";
 

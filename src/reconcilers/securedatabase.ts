@@ -36,7 +36,7 @@ import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./c
 import { CARotator, type RotationState } from "./ca-rotator";
 import { readDatabaseCA } from "./database-ca";
 import { planRevocations } from "./revocations";
-import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotation";
+import { hasAnnotations, rotationAnnotations, rotationRequest } from "./rotate-annotation";
 import { addFinalizer, removeFinalizer, requeueAtEarliest, writeStatus } from "./custom-resource";
 import { failureBackoffMs } from "./verification-schedule";
 import { decideReload, decideRemedy, servedMaterialHash, type InsecureFinding } from "./reload-plan";
