@@ -124,6 +124,8 @@ export const SECURE_DATABASE_CONDITIONS = {
   ServerCertificateReady: "ServerCertificateReady",
   /** The managed blocks of postgresql.conf and pg_hba.conf are in the ConfigMap. */
   ConfigApplied: "ConfigApplied",
+  /** The server Secret is mounted into spec.workloadRef (absent without one). */
+  WorkloadPatched: "WorkloadPatched",
   /** The server was reloaded (or restarted) after the last change. */
   Reloaded: "Reloaded",
   /** A live mTLS connection showed the server serves the current certificate. */

@@ -1,9 +1,10 @@
-import type { Condition, ConditionStatus } from "../api/types";
+import type { Reason } from "../api/reasons";
+import type { Condition, ConditionStatus, ImagingConnectionConditionType, SecureDatabaseConditionType } from "../api/types";
 
 export interface ConditionInput {
-  type: string;
+  type: SecureDatabaseConditionType | ImagingConnectionConditionType;
   status: ConditionStatus;
-  reason: string;
+  reason: Reason;
   message: string;
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Reason } from "../api/reasons";
 import type { Logger } from "../log";
 import { RESOURCES } from "./resources";
 import type { RestClient } from "./rest";
@@ -25,7 +26,7 @@ export class EventRecorder {
     private readonly instance = process.env.HOSTNAME ?? "local",
   ) {}
 
-  async record(subject: EventSubject, type: EventType, reason: string, message: string): Promise<void> {
+  async record(subject: EventSubject, type: EventType, reason: Reason, message: string): Promise<void> {
     const namespace = subject.metadata.namespace ?? "default";
     const logFields = { resource: `${subject.kind}/${subject.metadata.name}`, namespace, reason, message };
     if (type === "Warning") this.log.warn("event", logFields);

@@ -1,5 +1,6 @@
 /** Reading a SecureDatabase's CA from its Secret: the one place that decides whether a CA can be signed with. */
 import type { ResolvedSecureDatabaseSpec } from "../api/defaults";
+import type { Reason } from "../api/reasons";
 import { OWNER_LABEL, ownerLabelValue } from "../api/types";
 import { RESOURCES } from "../kube/resources";
 import { secretBytes, type SecretObject } from "../kube/secrets";
@@ -10,7 +11,7 @@ export type CARead =
   | { state: "ready"; ca: CertificateAuthority; provided: boolean }
   /** A generated CA that does not exist yet (the SecureDatabase reconciler creates it). */
   | { state: "absent" }
-  | { state: "problem"; reason: string; message: string };
+  | { state: "problem"; reason: Reason; message: string };
 
 export async function readDatabaseCA(ctx: OperatorContext, namespace: string, sdbName: string, spec: ResolvedSecureDatabaseSpec, now: Date): Promise<CARead> {
   const name = spec.ca.secretName;

@@ -1,3 +1,4 @@
+import { asReason, type Reason } from "../api/reasons";
 import type { ResolvedImagingConnectionSpec } from "../api/defaults";
 import { defaultMountPath } from "../api/defaults";
 import { FINALIZER, IMAGING_CONNECTION_CONDITIONS as C, OWNER_LABEL, managedLabels, ownerLabelValue, type ImagingConnectionStatus, type WorkloadStatus } from "../api/types";
@@ -111,7 +112,7 @@ export class ImagingConnectionReconciler {
     const { sdb, db } = target;
     const dbName = `${sdb.metadata.namespace}/${sdb.metadata.name}`;
     // Database events requeue us too; the timer is for what we cannot watch (a brought CA, a foreign Secret).
-    const notReady = (reason: string, message: string): ClientSecretOutcome => ({ condition: { type: C.CertificateReady, status: "False", reason, message }, requeueAt: now.getTime() + 60_000 });
+    const notReady = (reason: Reason, message: string): ClientSecretOutcome => ({ condition: { type: C.CertificateReady, status: "False", reason, message }, requeueAt: now.getTime() + 60_000 });
 
     const read = await readDatabaseCA(this.ctx, sdb.metadata.namespace!, sdb.metadata.name, db, now);
     if (read.state !== "ready") return notReady("DatabaseNotReady", `SecureDatabase ${dbName} has no usable CA yet${read.state === "problem" ? ` (${read.reason}: ${read.message})` : ""}`);
@@ -208,7 +209,7 @@ export class ImagingConnectionReconciler {
   // ---------------------------------------------------------------------------------------- workloads
 
   /** How far each listed workload is; `unmountedFor` is why the connection is not mountable (it does not resolve). */
-  private workloadStates(imc: ImagingConnectionObject, spec: ResolvedImagingConnectionSpec, unmountedFor?: TargetProblem): { status: WorkloadStatus; problem?: { reason: string; message: string } }[] {
+  private workloadStates(imc: ImagingConnectionObject, spec: ResolvedImagingConnectionSpec, unmountedFor?: TargetProblem): { status: WorkloadStatus; problem?: { reason: Reason; message: string } }[] {
     const ns = imc.metadata.namespace!;
     return spec.workloads.map((w) => {
       const view = workloadView(this.ctx, w.kind, ns, w.name);
@@ -270,7 +271,7 @@ export class ImagingConnectionReconciler {
         lastOk && previous?.serialNumber === issued.serialNumber
           ? { type: C.ConnectionVerified, status: "True", reason: "LoggedIn", message: previous.message ?? `logged in as ${where}` }
           : earlier
-            ? { type: C.ConnectionVerified, status: "False", reason: earlier.reason, message: earlier.message }
+            ? { type: C.ConnectionVerified, status: "False", reason: asReason(earlier.reason), message: earlier.message }
             : { type: C.ConnectionVerified, status: "Unknown", reason: "Pending", message: `next login as ${where} at ${due.nextAt.toISOString()}` };
       return { condition, requeueAt: due.nextAt.getTime() };
     }
@@ -352,11 +353,11 @@ export function settingUpQuietly(imc: ImagingConnectionObject, sdb: SecureDataba
 }
 
 /** WorkloadsPatched: True when every listed workload mounts the Secret; otherwise the first that does not, and why. */
-export function workloadsCondition(workloads: readonly { status: WorkloadStatus; problem?: { reason: string } }[]): ConditionInput {
+export function workloadsCondition(workloads: readonly { status: WorkloadStatus; problem?: { reason: Reason } }[]): ConditionInput {
   if (workloads.length === 0) return { type: C.WorkloadsPatched, status: "True", reason: "NoWorkloads", message: "spec.workloads is empty: mount the client Secret yourself (status.declaration gives the file names)" };
   const blocking = workloads.find((w) => w.status.state !== "Patched");
   if (!blocking) return { type: C.WorkloadsPatched, status: "True", reason: "Patched", message: `${workloads.map((w) => `${w.status.kind} ${w.status.name}`).join(", ")} mount${workloads.length === 1 ? "s" : ""} the client Secret and the CAST .ini` };
-  const reason = blocking.problem?.reason ?? (blocking.status.state === "Pending" ? "Pending" : String(blocking.status.state));
+  const reason = blocking.problem?.reason ?? asReason(String(blocking.status.state));
   return { type: C.WorkloadsPatched, status: "False", reason, message: `${blocking.status.kind} ${blocking.status.name}: ${blocking.status.message ?? blocking.status.state}` };
 }
 

@@ -1,4 +1,5 @@
 import { prepareSecureDatabase, type ResolvedSecureDatabaseSpec } from "../api/defaults";
+import { asReason, type Reason } from "../api/reasons";
 import { FINALIZER, OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, STATUS_LIMITS, type AllowlistedStatus, type SecureDatabaseStatus } from "../api/types";
 import { formatValidationErrors, parseEndpoint } from "../api/validate";
 import type { ConditionInput } from "../kube/conditions";
@@ -424,13 +425,13 @@ export class SecureDatabaseReconciler {
     if (!workload) {
       const message = `${ref.kind} ${ref.name} (spec.workloadRef) does not exist in namespace ${ns}`;
       await this.ctx.events.record(sdb, "Warning", "WorkloadNotFound", message);
-      return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "WorkloadNotFound", message }], patched: false };
+      return { conditions: [{ type: C.WorkloadPatched, status: "False", reason: "WorkloadNotFound", message }], patched: false };
     }
     const containers = containerNames(workload);
     const container = ref.container ?? containers[0];
     if (!container || !containers.includes(container)) {
       const message = `${ref.kind} ${ref.name} has no container "${ref.container}" (it has: ${containers.join(", ") || "none"})`;
-      return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "ContainerNotFound", message }], patched: false };
+      return { conditions: [{ type: C.WorkloadPatched, status: "False", reason: "ContainerNotFound", message }], patched: false };
     }
     const plan: PodTemplatePlan = {
       mounts: [{ volumeName: SERVER_VOLUME, source: { secretName: spec.serverCertificate.secretName }, defaultMode: SERVER_KEY_MODE, mountPath: spec.postgres.certificateDirectory, containers: [container] }],
@@ -438,7 +439,7 @@ export class SecureDatabaseReconciler {
       annotations: spec.reload.strategy === "RolloutRestart" ? { [CONFIG_HASH_ANNOTATION]: desiredHash } : {},
     };
     const conflict = foreignVolumeConflict(workload, plan);
-    if (conflict) return { conditions: [{ type: "WorkloadPatched", status: "False", reason: "VolumeConflict", message: `${ref.kind} ${ref.name}: ${conflict}` }], patched: false };
+    if (conflict) return { conditions: [{ type: C.WorkloadPatched, status: "False", reason: "VolumeConflict", message: `${ref.kind} ${ref.name}: ${conflict}` }], patched: false };
     const patched = !podTemplateHasPlan(workload, plan);
     if (patched) {
       await this.ctx.client.apply(RESOURCES[ref.kind], { namespace: ns, name: ref.name }, podTemplateApplyPatch(ref.kind, ref.name, ns, plan));
@@ -446,7 +447,7 @@ export class SecureDatabaseReconciler {
     }
     const restartedAt = Date.parse(workload.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? "");
     return {
-      conditions: [{ type: "WorkloadPatched", status: "True", reason: "Mounted", message: `${ref.kind} ${ref.name} mounts the server Secret at ${spec.postgres.certificateDirectory}` }],
+      conditions: [{ type: C.WorkloadPatched, status: "True", reason: "Mounted", message: `${ref.kind} ${ref.name} mounts the server Secret at ${spec.postgres.certificateDirectory}` }],
       patched,
       ...(Number.isFinite(restartedAt) ? { lastRestartAt: new Date(restartedAt) } : {}),
     };
@@ -491,11 +492,11 @@ export class SecureDatabaseReconciler {
       lastRepeatTime: this.repeatedReloads.get(objectKey(sdb.metadata.namespace, sdb.metadata.name)),
       lastCheckFailed: lastCheckFailed(sdb),
     });
-    const reloaded = (reason: string, message: string) => ({ reloaded: true, conditions: [{ type: C.Reloaded, status: "True" as const, reason, message }] });
+    const reloaded = (reason: Reason, message: string) => ({ reloaded: true, conditions: [{ type: C.Reloaded, status: "True" as const, reason, message }] });
     // Nothing new to load: keep saying how the current files got loaded, so a quiet reconcile writes nothing.
     const earlier = sdb.status?.conditions?.find((c) => c.type === C.Reloaded && c.status === "True");
     const unchanged = (): ConditionInput[] =>
-      earlier ? [{ type: C.Reloaded, status: "True", reason: earlier.reason, message: earlier.message }] : [{ type: C.Reloaded, status: "True", reason: "UpToDate", message: status.reload?.message ?? "the server has loaded the current files" }];
+      earlier ? [{ type: C.Reloaded, status: "True", reason: asReason(earlier.reason), message: earlier.message }] : [{ type: C.Reloaded, status: "True", reason: "UpToDate", message: status.reload?.message ?? "the server has loaded the current files" }];
     if (!decision.reload) {
       if (decision.reason === "UpToDate") return { conditions: unchanged(), ...(decision.retryAt ? { requeueAt: decision.retryAt } : {}) };
       return { conditions: [{ type: C.Reloaded, status: "True", reason: decision.reason, message: status.reload?.message ?? "the server has loaded the current files" }] };
@@ -518,7 +519,7 @@ export class SecureDatabaseReconciler {
     if (waitForServer) {
       const failed = sdb.status?.conditions?.find((c) => c.type === C.Reloaded && c.status === "False");
       const message = failed?.message ?? "the server failed its last check; reloading once it answers again";
-      return { conditions: [{ type: C.Reloaded, status: "False", reason: failed?.reason ?? "WaitingForServer", message }], requeueAt: waitForServer };
+      return { conditions: [{ type: C.Reloaded, status: "False", reason: failed ? asReason(failed.reason) : "WaitingForServer", message }], requeueAt: waitForServer };
     }
     if (decision.reason === "AwaitingKubelet") {
       // Same files as far as we know; the kubelet may only now have laid them down. Not worth a status write.
@@ -616,7 +617,7 @@ export class SecureDatabaseReconciler {
     // A failed check is retried on its backoff, whatever else woke this reconcile (a rotation step, a Secret event).
     const failing = sdb.status?.conditions?.find((c) => c.type === C.Verified && c.status === "False");
     const retryAt = reloadedNow || repaired ? undefined : failedCheckRetryAt(sdb, spec, now);
-    if (failing && retryAt) return { conditions: [{ type: C.Verified, status: "False", reason: failing.reason, message: failing.message }], requeueAt: retryAt };
+    if (failing && retryAt) return { conditions: [{ type: C.Verified, status: "False", reason: asReason(failing.reason), message: failing.message }], requeueAt: retryAt };
     const dueAt = previous?.lastAttemptTime ? new Date(previous.lastAttemptTime).getTime() + spec.verification.intervalMs : 0;
     if (!reloadedNow && !repaired && !rotating && previous?.matchesCurrent === true && previous.servedSerialNumber === currentSerial && now.getTime() < dueAt) {
       // Verified recently and nothing changed since: probing again now would only churn status.
@@ -743,11 +744,11 @@ function lastCheckFailed(sdb: SecureDatabaseObject): boolean {
   return v?.lastAttemptTime !== undefined && v.matchesCurrent === undefined && v.lastAttemptTime !== v.lastSuccessTime;
 }
 
-function caProblem(reason: string, message: string): { step: Step } {
+function caProblem(reason: Reason, message: string): { step: Step } {
   return { step: { conditions: [{ type: C.CAReady, status: "False", reason, message }] } };
 }
 
-function configProblem(reason: string, message: string): { step: Step; applied: false } {
+function configProblem(reason: Reason, message: string): { step: Step; applied: false } {
   return { applied: false, step: { conditions: [{ type: C.ConfigApplied, status: "False", reason, message }], requeueAt: new Date(Date.now() + 60_000) } };
 }
 

@@ -1,10 +1,11 @@
 import type { ResolvedSecureDatabaseSpec } from "../api/defaults";
+import type { Reason } from "../api/reasons";
 import { isConfigError, removeManagedBlock, upsertManagedBlock, type ManagedBlockCorrupt } from "../postgres/managed-block";
 import { renderPostgresqlConfBlock } from "../postgres/postgresql-conf";
 import { renderHbaBlock } from "../postgres/pg-hba";
 
 export interface ConfigProblem {
-  reason: string;
+  reason: Reason;
   message: string;
 }
 
@@ -12,7 +13,7 @@ export type ConfigPlan =
   | { ok: true; data: Record<string, string>; changed: boolean }
   | { ok: false; problem: ConfigProblem };
 
-const fail = (reason: string, message: string): ConfigPlan => ({ ok: false, problem: { reason, message } });
+const fail = (reason: Reason, message: string): ConfigPlan => ({ ok: false, problem: { reason, message } });
 
 /**
  * What the PostgreSQL ConfigMap's data should be: our block last in postgresql.conf (last assignment wins) and

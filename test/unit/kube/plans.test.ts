@@ -7,15 +7,15 @@ describe("setCondition", () => {
   const t1 = new Date("2026-11-23T12:00:00Z");
   const t2 = new Date("2026-11-23T13:00:00Z");
   it("keeps lastTransitionTime while the status holds, moves it when the status changes", () => {
-    const a = setCondition([], { type: "Ready", status: "False", reason: "X", message: "m" }, 1, t1);
-    const b = setCondition(a, { type: "Ready", status: "False", reason: "Y", message: "n" }, 2, t2);
-    expect(b[0]).to.deep.equal({ type: "Ready", status: "False", reason: "Y", message: "n", lastTransitionTime: "2026-11-23T12:00:00Z", observedGeneration: 2 });
-    const c = setCondition(b, { type: "Ready", status: "True", reason: "Z", message: "o" }, 2, t2);
+    const a = setCondition([], { type: "Ready", status: "False", reason: "Pending", message: "m" }, 1, t1);
+    const b = setCondition(a, { type: "Ready", status: "False", reason: "Unreachable", message: "n" }, 2, t2);
+    expect(b[0]).to.deep.equal({ type: "Ready", status: "False", reason: "Unreachable", message: "n", lastTransitionTime: "2026-11-23T12:00:00Z", observedGeneration: 2 });
+    const c = setCondition(b, { type: "Ready", status: "True", reason: "Secured", message: "o" }, 2, t2);
     expect(c[0]?.lastTransitionTime).to.equal("2026-11-23T13:00:00Z");
   });
   it("keeps the other conditions, sorted by type", () => {
-    const a = setCondition([], { type: "Verified", status: "True", reason: "A", message: "" }, 1, t1);
-    const b = setCondition(a, { type: "CAReady", status: "True", reason: "B", message: "" }, 1, t1);
+    const a = setCondition([], { type: "Verified", status: "True", reason: "Verified", message: "" }, 1, t1);
+    const b = setCondition(a, { type: "CAReady", status: "True", reason: "CAGenerated", message: "" }, 1, t1);
     expect(b.map((c) => c.type)).to.deep.equal(["CAReady", "Verified"]);
   });
 });
