@@ -7,7 +7,8 @@
  */
 import { isApiError, resourcePath, type RestClient } from "../kube/rest";
 import { RESOURCES } from "../kube/resources";
-import type { Logger } from "../log";
+import type { Reason } from "../api/reasons";
+import { errorMessage, type LogFields, type Logger } from "../log";
 
 export interface LeaseSpec {
   holderIdentity?: string | null;
@@ -33,7 +34,7 @@ export interface Observation {
 
 export type LeaseAction =
   | { action: "create" }
-  | { action: "acquire"; reason: "Released" | "Expired" }
+  | { action: "acquire"; reason: Extract<Reason, "Released" | "Expired"> }
   | { action: "renew" }
   | { action: "wait"; holder: string; expiresInMs: number };
 
@@ -77,6 +78,9 @@ export function leaderLeaseSpec(current: LeaseSpec | undefined, identity: string
     leaseTransitions: ours || !current ? (current?.leaseTransitions ?? 0) : (current.leaseTransitions ?? 0) + 1,
   };
 }
+
+/** The log reason of a takeover says which lease was taken: one its holder released, or one left to expire. */
+const TAKEOVER_LOG_REASON = { Released: "LeaseReleased", Expired: "LeaseExpired" } as const satisfies Record<string, Reason>;
 
 /** Which Lease, who we are, and the timings: what the command line decides. */
 export interface LeaderElectionConfig {
@@ -180,7 +184,7 @@ export class LeaderElector {
       this.lastRenewMs = now;
       if (!this.leading) {
         this.leading = true;
-        this.log("info", "became the leader", decision.action === "acquire" ? `Lease${decision.reason}` : "LeaseCreated");
+        this.log("info", "became the leader", decision.action === "acquire" ? TAKEOVER_LOG_REASON[decision.reason] : "LeaseCreated");
         this.opts.onStartedLeading();
       }
     } catch (err) {
@@ -197,13 +201,14 @@ export class LeaderElector {
     this.opts.onStoppedLeading();
   }
 
-  private log(level: "info" | "warn" | "error", message: string, reason: string, err?: unknown): void {
-    this.opts.log.log(level, message, {
+  private log(level: "info" | "warn" | "error", message: string, reason: Reason, err?: unknown): void {
+    const fields: LogFields = {
       reason,
       resource: `Lease/${this.opts.name}`,
       namespace: this.opts.namespace,
       identity: this.opts.identity,
-      ...(err ? { error: err instanceof Error ? err.message : String(err) } : {}),
-    });
+      ...(err ? { error: errorMessage(err) } : {}),
+    };
+    this.opts.log.log(level, message, fields);
   }
 }
