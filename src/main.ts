@@ -33,12 +33,15 @@ async function main(): Promise<void> {
   else kubeConfig.loadFromDefault();
 
   const election = config.leaderElection;
-  const operator = new Operator({ kubeConfig, log, namespaces: config.namespaces, concurrency: config.concurrency, standby: election !== undefined });
+  const now = () => new Date();
+  const { namespaces, concurrency } = config;
+  const operator = new Operator({ kubeConfig, log, namespaces, concurrency, standby: election !== undefined, now });
   const elector = election
     ? new LeaderElector({
         ...election,
         client: new RestClient(kubeConfig),
         log,
+        now,
         onStartedLeading: () => operator.startReconciling(),
         // Another replica may already be reconciling: stop at once, as controller-runtime does; the kubelet restarts us.
         onStoppedLeading: () => process.exit(1),
@@ -79,6 +82,7 @@ main().catch((err: unknown) => {
   const usage = err instanceof UsageError;
   const reason: Reason = usage ? "InvalidArguments" : "StartupFailed";
   // No logger yet (the command line names its level): the same JSON shape by hand.
-  console.error(JSON.stringify({ level: "error", message: usage ? "invalid command line" : "operator failed to start", reason, error: errorMessage(err) }));
+  const message = usage ? "invalid command line" : "operator failed to start";
+  console.error(JSON.stringify({ level: "error", message, reason, error: errorMessage(err) }));
   process.exit(usage ? 2 : 1);
 });

@@ -263,7 +263,8 @@ export class Informer<T extends KubeObject> {
       try {
         h(event, obj, old);
       } catch (err) {
-        const fields: LogFields = { reason: "HandlerError", resource: this.description, namespace: obj.metadata.namespace ?? "", error: String(err) };
+        const namespace = obj.metadata.namespace ?? "";
+        const fields: LogFields = { reason: "HandlerError", resource: this.description, namespace, error: String(err) };
         this.log.error("informer handler failed", fields);
       }
     }

@@ -95,6 +95,8 @@ export interface LeaderElectionConfig {
 export interface LeaderElectionOptions extends LeaderElectionConfig {
   client: RestClient;
   log: Logger;
+  /** Our own clock: lease expiry is measured on it, never on the holder's renewTime. */
+  now: () => Date;
   onStartedLeading: () => void;
   /** Called once when leadership is lost (not on release): the caller must stop reconciling at once. */
   onStoppedLeading: () => void;
@@ -139,7 +141,7 @@ export class LeaderElector {
     await this.round;
     if (!this.leading || !this.lease) return;
     this.leading = false;
-    const spec: LeaseSpec = { ...this.lease.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(new Date()) };
+    const spec: LeaseSpec = { ...this.lease.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(this.opts.now()) };
     try {
       await this.opts.client.request("PUT", this.path, { body: { ...this.lease, spec }, signal: AbortSignal.timeout(this.opts.retryPeriodMs) });
       this.log("info", "released the leader lease", "LeaseReleased");
@@ -156,7 +158,7 @@ export class LeaderElector {
   }
 
   private async tryOnce(): Promise<void> {
-    const now = Date.now();
+    const now = this.opts.now().getTime();
     try {
       // Each request may take at most one retry period, so a hung API server cannot stretch the renew deadline.
       const signal = AbortSignal.timeout(this.opts.retryPeriodMs);
@@ -171,7 +173,7 @@ export class LeaderElector {
         if (this.leading) this.lose(`the lease is now held by ${decision.holder}`);
         return;
       }
-      const spec = leaderLeaseSpec(current?.spec, this.opts.identity, this.opts.leaseDurationMs / 1000, new Date());
+      const spec = leaderLeaseSpec(current?.spec, this.opts.identity, this.opts.leaseDurationMs / 1000, this.opts.now());
       const written =
         decision.action === "create"
           ? await this.opts.client.request<Lease>("POST", resourcePath(RESOURCES.Lease, { namespace: this.opts.namespace }), {
@@ -180,7 +182,7 @@ export class LeaderElector {
             })
           : await this.opts.client.request<Lease>("PUT", this.path, { body: { ...current, spec }, signal });
       this.lease = written;
-      this.observation = observe(this.observation, written, Date.now());
+      this.observation = observe(this.observation, written, this.opts.now().getTime());
       this.lastRenewMs = now;
       if (!this.leading) {
         this.leading = true;
@@ -189,7 +191,9 @@ export class LeaderElector {
       }
     } catch (err) {
       // 409: someone else wrote the lease first; anything else: the API server is slow or away. Either way, retry.
-      if (this.leading && Date.now() - this.lastRenewMs >= this.opts.renewDeadlineMs) this.lose("the lease could not be renewed within the renew deadline", err);
+      const sinceRenewMs = this.opts.now().getTime() - this.lastRenewMs;
+      const overdue = this.leading && sinceRenewMs >= this.opts.renewDeadlineMs;
+      if (overdue) this.lose("the lease could not be renewed within the renew deadline", err);
       else if (!isApiError(err, 409)) this.log("warn", "leader election round failed", "LeaseError", err);
     }
   }

@@ -22,7 +22,11 @@ function namesIn(heading: string): string[] {
 }
 
 /** Names a heading may carry that are not reasons: the condition a group of reasons appears on, a resource kind. */
-const OTHER_NAMES = new Set<string>([...Object.values(SECURE_DATABASE_CONDITIONS), ...Object.values(IMAGING_CONNECTION_CONDITIONS), "ConfigMap"]);
+const OTHER_NAMES = new Set<string>([
+  ...Object.values(SECURE_DATABASE_CONDITIONS),
+  ...Object.values(IMAGING_CONNECTION_CONDITIONS),
+  "ConfigMap",
+]);
 
 describe("reasons", () => {
   const headings = reasonHeadings(RUNBOOK);
@@ -61,12 +65,22 @@ describe("reasons", () => {
     });
 
     it("names in those headings only reasons of the catalogue (or the condition or kind they belong to)", () => {
-      const unknown = headings.flatMap((h) => namesIn(h).filter((w) => !isReason(w) && !OTHER_NAMES.has(w)).map((w) => `${w} (in "${h}")`));
+      const notReasons = (h: string) => namesIn(h).filter((w) => !isReason(w) && !OTHER_NAMES.has(w));
+      const unknown = headings.flatMap((h) => notReasons(h).map((w) => `${w} (in "${h}")`));
       expect(unknown, "names that are not reasons").to.deep.equal([]);
     });
 
     it("the checks find what they look for", () => {
-      const sample = `# T\n## Other\n### Ignored\n${CHAPTER}\n### Unreachable, Timeout\n### NotAReason and CA reasons\n## Next\n### Secured\n`;
+      const sample = [
+        "# T",
+        "## Other",
+        "### Ignored",
+        CHAPTER,
+        "### Unreachable, Timeout",
+        "### NotAReason and CA reasons",
+        "## Next",
+        "### Secured",
+      ].join("\n");
       expect(reasonHeadings(sample)).to.deep.equal(["Unreachable, Timeout", "NotAReason and CA reasons"]);
       expect(reasonHeadings(sample).flatMap(namesIn)).to.deep.equal(["Unreachable", "Timeout", "NotAReason"]);
     });

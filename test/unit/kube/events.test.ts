@@ -31,7 +31,12 @@ function capturingLogger(): { log: winston.Logger; lines: Record<string, unknown
   return { log: winston.createLogger({ format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] }), lines };
 }
 
-const subject: EventSubject = { apiVersion: "mtls.imaging.dev/v1alpha1", kind: "SecureDatabase", metadata: { name: "db", namespace: "cast", uid: "u1" } };
+const subject: EventSubject = {
+  apiVersion: "mtls.imaging.dev/v1alpha1",
+  kind: "SecureDatabase",
+  metadata: { name: "db", namespace: "cast", uid: "u1" },
+};
+const silent = winston.createLogger({ silent: true });
 
 describe("EventRecorder", () => {
   let t = Date.parse("2026-11-23T12:00:00Z");
@@ -40,8 +45,10 @@ describe("EventRecorder", () => {
   it("stamps events with the injected clock", async () => {
     t = Date.parse("2026-11-23T12:00:00Z");
     const { client, created } = fakeClient();
-    await new EventRecorder(client, winston.createLogger({ silent: true }), clock, "test").record(subject, "Normal", "CAGenerated", "generated");
-    expect(created.map((c) => [c.namespace, c.body.reason, c.body.type, c.body.firstTimestamp])).to.deep.equal([["cast", "CAGenerated", "Normal", "2026-11-23T12:00:00.000Z"]]);
+    await new EventRecorder(client, silent, clock, "test").record(subject, "Normal", "CAGenerated", "generated");
+    expect(created.map((c) => [c.namespace, c.body.reason, c.body.type, c.body.firstTimestamp])).to.deep.equal([
+      ["cast", "CAGenerated", "Normal", "2026-11-23T12:00:00.000Z"],
+    ]);
   });
 
   it("records an identical event again only after the 10-minute window on its clock, and logs every one", async () => {

@@ -131,7 +131,7 @@ describe("WorkQueue", () => {
     };
 
     it("retries a TemporaryError with backoff and reports its reason", async () => {
-      const { q, runs, failures } = failing([new TemporaryError("Unreachable", "connect ECONNREFUSED"), new TemporaryError("Timeout", "no answer")]);
+      const { q, runs, failures } = failing([new TemporaryError("Unreachable", "ECONNREFUSED"), new TemporaryError("Timeout", "none")]);
       q.add("a");
       await sleep(250);
       expect(runs).to.have.length(3);
@@ -197,7 +197,8 @@ describe("WorkQueue", () => {
     });
 
     it("starts the backoff afresh after a TerminalError", async () => {
-      const { q, failures } = failing([new TemporaryError("Unreachable", "down"), new TerminalError("InvalidSpec", "bad"), new Error("again")]);
+      const errors = [new TemporaryError("Unreachable", "down"), new TerminalError("InvalidSpec", "bad"), new Error("again")];
+      const { q, failures } = failing(errors);
       q.add("a");
       await sleep(100);
       q.add("a");
