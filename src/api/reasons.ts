@@ -217,4 +217,6 @@ export function asReason(value: string): Reason {
 
 // The lower layers keep their own reason types; these lines fail to compile when one of them leaves the vocabulary.
 type Within<T extends Reason> = T;
-export type LowerLayerReasons = Within<PkiErrorReason | RenewalReason | CRLReason | ReloadFailureReason | HbaFindingReason | ConfFindingReason>;
+export type LowerLayerReasons = Within<
+  PkiErrorReason | RenewalReason | CRLReason | ReloadFailureReason | HbaFindingReason | ConfFindingReason
+>;
