@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import winston from "winston";
+import type { Reason } from "./api/reasons";
 
 export type Logger = winston.Logger;
 
@@ -28,6 +29,20 @@ export function createLogger(level = process.env.LOG_LEVEL ?? "info"): Logger {
     defaultMeta: { component: "imaging-db-mtls-operator" },
     transports: [new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "debug"] })],
   });
+}
+
+/** The fields of a log line about one thing: its `reason` is a word of the operator's vocabulary (src/api/reasons.ts). */
+export interface LogFields {
+  /** `<Kind>/<name>`, or `operator` for the process itself. */
+  resource: string;
+  namespace: string;
+  reason: Reason;
+  [field: string]: unknown;
+}
+
+/** What a caught error says, for an `error` log field. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** A logger that drops everything: for tests and benchmarks that measure, not read. */

@@ -2,9 +2,10 @@ import * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import type { Reason } from "./api/reasons";
 import { HELP, parseCommandLine, UsageError } from "./cli";
 import { RestClient } from "./kube/rest";
-import { createLogger } from "./log";
+import { createLogger, errorMessage, type LogFields } from "./log";
 import { startHealthServer } from "./observability/http";
 import { Operator } from "./operator";
 import { LeaderElector } from "./runtime/leader-election";
@@ -32,12 +33,15 @@ async function main(): Promise<void> {
   else kubeConfig.loadFromDefault();
 
   const election = config.leaderElection;
-  const operator = new Operator({ kubeConfig, log, namespaces: config.namespaces, concurrency: config.concurrency, standby: election !== undefined });
+  const now = () => new Date();
+  const { namespaces, concurrency } = config;
+  const operator = new Operator({ kubeConfig, log, namespaces, concurrency, standby: election !== undefined, now });
   const elector = election
     ? new LeaderElector({
         ...election,
         client: new RestClient(kubeConfig),
         log,
+        now,
         onStartedLeading: () => operator.startReconciling(),
         // Another replica may already be reconciling: stop at once, as controller-runtime does; the kubelet restarts us.
         onStoppedLeading: () => process.exit(1),
@@ -51,7 +55,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info("shutting down", { reason: signal, resource: "operator", namespace: scope });
+    log.info("shutting down", { reason: "ShuttingDown", signal, resource: "operator", namespace: scope } satisfies LogFields);
     // Finish the reconciles in flight, then hand the lease over so a standby takes over at its next retry.
     void operator
       .stop()
@@ -69,13 +73,16 @@ async function main(): Promise<void> {
     concurrency: config.concurrency,
     healthPort: config.healthPort,
     leaderElection: election ? `${election.namespace}/${election.name} as ${election.identity}` : "off",
-  });
+  } satisfies LogFields);
   elector?.start();
   await operator.start();
 }
 
 main().catch((err: unknown) => {
   const usage = err instanceof UsageError;
-  console.error(JSON.stringify({ level: "error", message: usage ? "invalid command line" : "operator failed to start", reason: usage ? "InvalidArguments" : "StartupFailed", error: err instanceof Error ? err.message : String(err) }));
+  const reason: Reason = usage ? "InvalidArguments" : "StartupFailed";
+  // No logger yet (the command line names its level): the same JSON shape by hand.
+  const message = usage ? "invalid command line" : "operator failed to start";
+  console.error(JSON.stringify({ level: "error", message, reason, error: errorMessage(err) }));
   process.exit(usage ? 2 : 1);
 });

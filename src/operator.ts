@@ -5,7 +5,7 @@ import { EventRecorder } from "./kube/events";
 import type { WorkloadKind } from "./kube/pod-template";
 import { RESOURCES } from "./kube/resources";
 import { RestClient } from "./kube/rest";
-import { withReconcileId, type Logger } from "./log";
+import { errorMessage, withReconcileId, type LogFields, type Logger } from "./log";
 import { OperatorMetrics } from "./observability/metrics";
 import { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./reconcilers/connection-workload";
 import {
@@ -78,6 +78,7 @@ export class Operator {
 
   constructor(opts: OperatorOptions) {
     const client = new RestClient(opts.kubeConfig);
+    const now = opts.now ?? (() => new Date());
     const log = opts.log;
     const namespaces = opts.namespaces;
     const informer = <T extends KubeObject>(type: (typeof RESOURCES)[keyof typeof RESOURCES], labelSelector?: string) =>
@@ -86,8 +87,8 @@ export class Operator {
       client,
       log,
       watchedNamespaces: namespaces,
-      events: new EventRecorder(client, log),
-      now: opts.now ?? (() => new Date()),
+      events: new EventRecorder(client, log, now),
+      now,
       cache: {
         secureDatabases: informer<SecureDatabaseObject>(RESOURCES.SecureDatabase),
         imagingConnections: informer<ImagingConnectionObject>(RESOURCES.ImagingConnection),
@@ -112,8 +113,12 @@ export class Operator {
         concurrency: opts.concurrency ?? 4,
         baseBackoffMs: 1000,
         maxBackoffMs: 5 * 60_000,
-        onError: (key, err, retryInMs) =>
-          log.error("reconcile failed", { resource: `${kind}/${key.slice(key.lastIndexOf("/") + 1)}`, namespace: key.split("/").at(-2) ?? "", reason: "ReconcileError", error: err instanceof Error ? err.message : String(err), retryInMs }),
+        onError: (key, { err, reason, retryInMs }) => {
+          const resource = `${kind}/${key.slice(key.lastIndexOf("/") + 1)}`;
+          // retryInMs is left out for a terminal failure: the key waits for a change.
+          const fields: LogFields = { resource, namespace: key.split("/").at(-2) ?? "", reason, error: errorMessage(err), retryInMs };
+          log.error("reconcile failed", fields);
+        },
       });
     const sdbReconciler = new SecureDatabaseReconciler(this.context);
     const imcReconciler = new ImagingConnectionReconciler(this.context);
@@ -192,7 +197,8 @@ export class Operator {
   async start(): Promise<void> {
     for (const i of this.informers) i.start();
     await Promise.all(this.informers.map((i) => i.synced));
-    this.context.log.info("caches synced", { reason: "CachesSynced", resource: "operator", namespace: "", objects: this.informers.map((i) => `${i.description}=${i.size}`).join(", ") });
+    const objects = this.informers.map((i) => `${i.description}=${i.size}`).join(", ");
+    this.context.log.info("caches synced", { reason: "CachesSynced", resource: "operator", namespace: "", objects } satisfies LogFields);
   }
 
   hasSynced(): boolean {

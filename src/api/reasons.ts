@@ -64,7 +64,7 @@ export const REASON_DESCRIPTIONS = {
   Revoked: "the certificate or connection is revoked by the database",
   RevokedByDatabase: "the SecureDatabase's trust.revocations names this connection",
   NotRevoked: "the database does not revoke this connection",
-  Expired: "renewal: the certificate has expired",
+  Expired: "renewal: the certificate has expired (leader election: the Lease went unrenewed for its whole duration)",
   IssuerChanged: "renewal: the certificate was not issued by the current CA",
   SubjectChanged: "renewal: the subject differs from the spec",
   SANsChanged: "renewal: the subject alternative names differ from the spec",
@@ -91,15 +91,15 @@ export const REASON_DESCRIPTIONS = {
   ConfigMapNotFound: "the ConfigMap named by spec.postgres.configMapName does not exist",
   ConfigKeyMissing: "the ConfigMap lacks the postgresql.conf or pg_hba.conf key",
   ConfigMapClaimed: "another SecureDatabase manages this ConfigMap",
-  ConfigRestored: "the managed blocks were restored after someone removed or changed them",
+  ConfigRestored: "deletion: the managed blocks were removed from the ConfigMap and it was handed back to its owner",
   InvalidHbaRule: "an hba rule of the spec cannot be rendered safely",
   InvalidBlockBody: "a rendered managed block would be invalid",
   ManagedBlockCorrupt: "a managed block's markers are damaged",
-  ManagedBlockMissing: "pg_hba.conf has no managed block",
-  HbaLineBeforeManagedBlock: "a pg_hba.conf line before the managed block would match first",
-  SettingOverridden: "a postgresql.conf setting after the managed block overrides it",
-  IncludeAfterManagedBlock: "an include after the managed block may override it",
-  Finalized: "the managed blocks and mounts were removed; the finalizer let go",
+  ManagedBlockMissing: "configuration audit: pg_hba.conf has no managed block",
+  HbaLineBeforeManagedBlock: "configuration audit: a pg_hba.conf line before the managed block would match first",
+  SettingOverridden: "configuration audit: a postgresql.conf setting after the managed block overrides it",
+  IncludeAfterManagedBlock: "configuration audit: an include after the managed block may override it",
+  Finalized: "deletion is complete: what the operator wrote is removed and its finalizer let go",
   ReloadAfterCleanupFailed: "the managed blocks were removed but the server could not be reloaded",
 
   // Database workload
@@ -117,8 +117,8 @@ export const REASON_DESCRIPTIONS = {
   Reloaded: "the server reloaded its configuration",
   MaterialChanged: "the served material changed: the server is reloaded",
   StillServingStale: "the server still serves the previous material: reloaded again",
-  AwaitingKubelet: "reloaded again while the kubelet may still be laying down files",
-  WaitingForFiles: "the server's files have not been laid down yet",
+  AwaitingKubelet: "reloaded again in the settle window after a reload, so files the kubelet lays down late are loaded",
+  WaitingForFiles: "the server still serves the previous material: waiting for the kubelet to update the mounted files",
   WaitingForServer: "the server must come back before it can be reloaded",
   ManualReloadRequired: "reload strategy None: reload the server yourself",
   ReloadNotPermitted: "the admin user may not call pg_reload_conf()",
@@ -167,11 +167,11 @@ export const REASON_DESCRIPTIONS = {
   NamespaceNotAllowed: "the SecureDatabase does not list this namespace in spec.allowedNamespaces",
   UserNotAdmitted: "no pg_hba.conf rule of the database admits this user",
   Patched: "the workload mounts the connection",
-  Pending: "the workload is not patched yet (the message says why)",
+  Pending: "not done yet (the message says what): a workload not patched yet, or the next login not due",
   WorkloadConflict: "the workload cannot take this connection (the message says why)",
   MountsRestored: "a replaced pod template got the operator's mounts back",
-  NotFound: "the workload or one of its containers does not exist",
-  Conflict: "the workload cannot take this connection",
+  NotFound: "workload state: the workload or the container it names does not exist",
+  Conflict: "workload state: the workload cannot take this connection (the message says why)",
   InvalidPort: "the port is not a TCP port",
   InvalidSSLMode: "the sslmode is not one CAST Imaging's clients understand",
   UnsafeIniValue: "a value would break the CAST .ini file (newline, bracket or separator)",
@@ -183,17 +183,22 @@ export const REASON_DESCRIPTIONS = {
   LibpqEnvConflict: "a PGSSL* variable is set by someone else or by another connection",
 
   // Operator runtime (log lines)
+  Starting: "the operator process starts (the line gives its configuration)",
+  InvalidArguments: "the command line or an environment variable is invalid; the process exits with status 2",
+  StartupFailed: "the operator could not start (e.g. an unreadable kubeconfig); the process exits with status 1",
+  ShuttingDown: "a SIGTERM or SIGINT: the reconciles in flight finish, the Lease is released, the process exits",
   CachesSynced: "every informer cache has synced",
   WatchError: "a watch failed and is restarted",
   HandlerError: "an informer event handler failed",
-  ReconcileError: "a reconcile failed and is retried with backoff",
+  ReconcileError: "a reconcile failed with an unclassified error and is retried with backoff",
   EventWriteFailed: "an event could not be recorded",
   LeaseCreated: "the leader-election Lease was created",
-  LeaseReleased: "the leader released the Lease",
+  LeaseReleased: "the Lease was released: by the leader that stops, and taken over by the replica that follows",
+  LeaseExpired: "this replica took over a Lease its holder left unrenewed for the whole lease duration",
   LeaseReleaseFailed: "the Lease could not be released",
   LeaseError: "the Lease could not be read or written",
   LeadershipLost: "the leader could not renew the Lease and stops",
-  Released: "leader election: the previous leader released the Lease",
+  Released: "leader election: the Lease has no holder and is taken over at once (logged as LeaseReleased)",
 } as const satisfies Record<string, string>;
 
 export type Reason = keyof typeof REASON_DESCRIPTIONS;
@@ -212,4 +217,6 @@ export function asReason(value: string): Reason {
 
 // The lower layers keep their own reason types; these lines fail to compile when one of them leaves the vocabulary.
 type Within<T extends Reason> = T;
-export type LowerLayerReasons = Within<PkiErrorReason | RenewalReason | CRLReason | ReloadFailureReason | HbaFindingReason | ConfFindingReason>;
+export type LowerLayerReasons = Within<
+  PkiErrorReason | RenewalReason | CRLReason | ReloadFailureReason | HbaFindingReason | ConfFindingReason
+>;

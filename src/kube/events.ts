@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Reason } from "../api/reasons";
-import type { Logger } from "../log";
+import { errorMessage, type LogFields, type Logger } from "../log";
 import { RESOURCES } from "./resources";
 import type { RestClient } from "./rest";
 
@@ -23,17 +23,19 @@ export class EventRecorder {
   constructor(
     private readonly client: RestClient,
     private readonly log: Logger,
+    /** The dedupe window and the event timestamps read this clock. */
+    private readonly now: () => Date,
     private readonly instance = process.env.HOSTNAME ?? "local",
   ) {}
 
   async record(subject: EventSubject, type: EventType, reason: Reason, message: string): Promise<void> {
     const namespace = subject.metadata.namespace ?? "default";
-    const logFields = { resource: `${subject.kind}/${subject.metadata.name}`, namespace, reason, message };
+    const logFields: LogFields = { resource: `${subject.kind}/${subject.metadata.name}`, namespace, reason, message };
     if (type === "Warning") this.log.warn("event", logFields);
     else this.log.info("event", logFields);
 
     const key = `${subject.metadata.uid}/${type}/${reason}/${message}`;
-    const now = Date.now();
+    const now = this.now().getTime();
     const last = this.recent.get(key);
     if (last !== undefined && now - last < DEDUPE_WINDOW_MS) return;
     this.recent.set(key, now);
@@ -65,7 +67,7 @@ export class EventRecorder {
       });
     } catch (err) {
       // An event is a courtesy: failing to record one must never fail a reconcile.
-      this.log.warn("could not record event", { ...logFields, reason: "EventWriteFailed", error: err instanceof Error ? err.message : String(err) });
+      this.log.warn("could not record event", { ...logFields, reason: "EventWriteFailed", error: errorMessage(err) } satisfies LogFields);
     }
   }
 }

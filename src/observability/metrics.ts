@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ImagingConnection, SecureDatabase } from "../api/types";
+import { failureReason } from "../runtime/errors";
 import type { WorkQueue } from "../runtime/workqueue";
 
 export interface QueueView {
@@ -36,7 +37,12 @@ export class OperatorMetrics {
       registers: [this.registry],
     });
     this.reconciles = new Counter({ name: "imaging_mtls_reconcile_total", help: "Reconciles run, by kind.", labelNames: ["kind"], registers: [this.registry] });
-    this.errors = new Counter({ name: "imaging_mtls_reconcile_errors_total", help: "Reconciles that failed (and were retried with backoff), by kind.", labelNames: ["kind"], registers: [this.registry] });
+    this.errors = new Counter({
+      name: "imaging_mtls_reconcile_errors_total",
+      help: "Reconciles that failed, by kind and reason (retried with backoff, or after a change for a terminal failure).",
+      labelNames: ["kind", "reason"],
+      registers: [this.registry],
+    });
     this.duration = new Histogram({
       name: "imaging_mtls_reconcile_duration_seconds",
       help: "How long reconciles take, by kind.",
@@ -63,7 +69,7 @@ export class OperatorMetrics {
     this.leader.set(leading ? 1 : 0);
   }
 
-  /** Wraps a reconcile function: counts it, times it, counts its errors (the error still reaches the queue). */
+  /** Wraps a reconcile function: counts it, times it, counts its errors by reason (the error still reaches the queue). */
   instrument<T>(kind: string, reconcile: (key: string) => Promise<T>): (key: string) => Promise<T> {
     return async (key) => {
       const end = this.duration.startTimer({ kind });
@@ -71,7 +77,7 @@ export class OperatorMetrics {
       try {
         return await reconcile(key);
       } catch (err) {
-        this.errors.inc({ kind });
+        this.errors.inc({ kind, reason: failureReason(err) });
         throw err;
       } finally {
         end();

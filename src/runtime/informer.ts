@@ -1,6 +1,6 @@
 import * as k8s from "@kubernetes/client-node";
 import { isApiError, resourcePath, type ResourceType, type RestClient } from "../kube/rest";
-import type { Logger } from "../log";
+import { errorMessage, type LogFields, type Logger } from "../log";
 
 export interface KubeObject {
   apiVersion?: string;
@@ -202,8 +202,8 @@ export class Informer<T extends KubeObject> {
       resource: this.description,
       namespace: stream.namespace ?? "",
       retryInMs: delay,
-      error: err instanceof Error ? err.message : String(err),
-    });
+      error: errorMessage(err),
+    } satisfies LogFields);
     stream.resourceVersion = "";
     stream.retryTimer = setTimeout(() => void this.relist(stream), delay);
   }
@@ -263,7 +263,9 @@ export class Informer<T extends KubeObject> {
       try {
         h(event, obj, old);
       } catch (err) {
-        this.log.error("informer handler failed", { reason: "HandlerError", resource: this.description, error: String(err) });
+        const namespace = obj.metadata.namespace ?? "";
+        const fields: LogFields = { reason: "HandlerError", resource: this.description, namespace, error: String(err) };
+        this.log.error("informer handler failed", fields);
       }
     }
   }

@@ -7,7 +7,8 @@
  */
 import { isApiError, resourcePath, type RestClient } from "../kube/rest";
 import { RESOURCES } from "../kube/resources";
-import type { Logger } from "../log";
+import type { Reason } from "../api/reasons";
+import { errorMessage, type LogFields, type Logger } from "../log";
 
 export interface LeaseSpec {
   holderIdentity?: string | null;
@@ -33,7 +34,7 @@ export interface Observation {
 
 export type LeaseAction =
   | { action: "create" }
-  | { action: "acquire"; reason: "Released" | "Expired" }
+  | { action: "acquire"; reason: Extract<Reason, "Released" | "Expired"> }
   | { action: "renew" }
   | { action: "wait"; holder: string; expiresInMs: number };
 
@@ -78,6 +79,9 @@ export function leaderLeaseSpec(current: LeaseSpec | undefined, identity: string
   };
 }
 
+/** The log reason of a takeover says which lease was taken: one its holder released, or one left to expire. */
+const TAKEOVER_LOG_REASON = { Released: "LeaseReleased", Expired: "LeaseExpired" } as const satisfies Record<string, Reason>;
+
 /** Which Lease, who we are, and the timings: what the command line decides. */
 export interface LeaderElectionConfig {
   namespace: string;
@@ -91,6 +95,8 @@ export interface LeaderElectionConfig {
 export interface LeaderElectionOptions extends LeaderElectionConfig {
   client: RestClient;
   log: Logger;
+  /** Our own clock: lease expiry is measured on it, never on the holder's renewTime. */
+  now: () => Date;
   onStartedLeading: () => void;
   /** Called once when leadership is lost (not on release): the caller must stop reconciling at once. */
   onStoppedLeading: () => void;
@@ -135,7 +141,7 @@ export class LeaderElector {
     await this.round;
     if (!this.leading || !this.lease) return;
     this.leading = false;
-    const spec: LeaseSpec = { ...this.lease.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(new Date()) };
+    const spec: LeaseSpec = { ...this.lease.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: microTime(this.opts.now()) };
     try {
       await this.opts.client.request("PUT", this.path, { body: { ...this.lease, spec }, signal: AbortSignal.timeout(this.opts.retryPeriodMs) });
       this.log("info", "released the leader lease", "LeaseReleased");
@@ -152,7 +158,7 @@ export class LeaderElector {
   }
 
   private async tryOnce(): Promise<void> {
-    const now = Date.now();
+    const now = this.opts.now().getTime();
     try {
       // Each request may take at most one retry period, so a hung API server cannot stretch the renew deadline.
       const signal = AbortSignal.timeout(this.opts.retryPeriodMs);
@@ -167,7 +173,7 @@ export class LeaderElector {
         if (this.leading) this.lose(`the lease is now held by ${decision.holder}`);
         return;
       }
-      const spec = leaderLeaseSpec(current?.spec, this.opts.identity, this.opts.leaseDurationMs / 1000, new Date());
+      const spec = leaderLeaseSpec(current?.spec, this.opts.identity, this.opts.leaseDurationMs / 1000, this.opts.now());
       const written =
         decision.action === "create"
           ? await this.opts.client.request<Lease>("POST", resourcePath(RESOURCES.Lease, { namespace: this.opts.namespace }), {
@@ -176,16 +182,18 @@ export class LeaderElector {
             })
           : await this.opts.client.request<Lease>("PUT", this.path, { body: { ...current, spec }, signal });
       this.lease = written;
-      this.observation = observe(this.observation, written, Date.now());
+      this.observation = observe(this.observation, written, this.opts.now().getTime());
       this.lastRenewMs = now;
       if (!this.leading) {
         this.leading = true;
-        this.log("info", "became the leader", decision.action === "acquire" ? `Lease${decision.reason}` : "LeaseCreated");
+        this.log("info", "became the leader", decision.action === "acquire" ? TAKEOVER_LOG_REASON[decision.reason] : "LeaseCreated");
         this.opts.onStartedLeading();
       }
     } catch (err) {
       // 409: someone else wrote the lease first; anything else: the API server is slow or away. Either way, retry.
-      if (this.leading && Date.now() - this.lastRenewMs >= this.opts.renewDeadlineMs) this.lose("the lease could not be renewed within the renew deadline", err);
+      const sinceRenewMs = this.opts.now().getTime() - this.lastRenewMs;
+      const overdue = this.leading && sinceRenewMs >= this.opts.renewDeadlineMs;
+      if (overdue) this.lose("the lease could not be renewed within the renew deadline", err);
       else if (!isApiError(err, 409)) this.log("warn", "leader election round failed", "LeaseError", err);
     }
   }
@@ -197,13 +205,14 @@ export class LeaderElector {
     this.opts.onStoppedLeading();
   }
 
-  private log(level: "info" | "warn" | "error", message: string, reason: string, err?: unknown): void {
-    this.opts.log.log(level, message, {
+  private log(level: "info" | "warn" | "error", message: string, reason: Reason, err?: unknown): void {
+    const fields: LogFields = {
       reason,
       resource: `Lease/${this.opts.name}`,
       namespace: this.opts.namespace,
       identity: this.opts.identity,
-      ...(err ? { error: err instanceof Error ? err.message : String(err) } : {}),
-    });
+      ...(err ? { error: errorMessage(err) } : {}),
+    };
+    this.opts.log.log(level, message, fields);
   }
 }

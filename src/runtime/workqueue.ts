@@ -1,3 +1,6 @@
+import type { Reason } from "../api/reasons";
+import { failureReason, isTerminalError } from "./errors";
+
 export interface ReconcileResult {
   /** Run this key again after this long (e.g. until the next certificate renewal); undefined = only on change. */
   requeueAfterMs?: number;
@@ -8,9 +11,17 @@ export interface WorkQueueOptions {
   /** First retry delay after a failed reconcile; doubles per consecutive failure of the same key. */
   baseBackoffMs: number;
   maxBackoffMs: number;
-  onError?: (key: string, err: unknown, retryInMs: number) => void;
+  onError?: (key: string, failure: ReconcileFailure) => void;
   /** Collect keys but run nothing until resume() (a standby replica waiting for leadership). */
   paused?: boolean;
+}
+
+/** A failed reconcile as the queue handles it. */
+export interface ReconcileFailure {
+  err: unknown;
+  reason: Reason;
+  /** The backoff retry; undefined for a TerminalError, whose key waits for a change (the next add()). */
+  retryInMs: number | undefined;
 }
 
 /** Longest timer Node accepts; later requeues are re-armed when it fires. */
@@ -19,7 +30,8 @@ const MAX_TIMER_MS = 2_147_483_647;
 /**
  * A work queue keyed by object key, as client-go's: a key is queued at most once, never processed by two workers at
  * once (a change during processing marks it dirty and it runs again right after), failures back off per key, and
- * timed requeues keep only the earliest time per key.
+ * timed requeues keep only the earliest time per key. A TerminalError is not retried: the key runs again on its
+ * next add() (a change of its object or of something it watches), or at a timed requeue it already had.
  */
 export class WorkQueue {
   private readonly queue: string[] = [];
@@ -143,18 +155,29 @@ export class WorkQueue {
     }
   }
 
+  private fail(key: string, err: unknown): void {
+    const reason = failureReason(err);
+    if (isTerminalError(err)) {
+      // Retrying cannot help; the next run starts its backoff afresh.
+      this.failures.delete(key);
+      this.opts.onError?.(key, { err, reason, retryInMs: undefined });
+      return;
+    }
+    const n = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, n);
+    const delay = Math.min(this.opts.baseBackoffMs * 2 ** (n - 1), this.opts.maxBackoffMs);
+    this.retries++;
+    this.opts.onError?.(key, { err, reason, retryInMs: delay });
+    this.addAfter(key, delay);
+  }
+
   private async run(key: string): Promise<void> {
     try {
       const result = await this.process(key);
       this.failures.delete(key);
       if (result.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
     } catch (err) {
-      const n = (this.failures.get(key) ?? 0) + 1;
-      this.failures.set(key, n);
-      const delay = Math.min(this.opts.baseBackoffMs * 2 ** (n - 1), this.opts.maxBackoffMs);
-      this.retries++;
-      this.opts.onError?.(key, err, delay);
-      this.addAfter(key, delay);
+      this.fail(key, err);
     } finally {
       this.processing.delete(key);
       this.active--;

@@ -359,6 +359,7 @@ describe("deploy/monitoring", () => {
       expect([...exp.labels.get("imaging_mtls_certificate_expiry_timestamp_seconds")!].sort()).to.deep.equal(["kind", "name", "namespace", "role"]);
       expect([...exp.labels.get("imaging_mtls_reconcile_duration_seconds_bucket")!].sort()).to.deep.equal(["kind", "le"]);
       expect([...exp.labels.get("imaging_mtls_workqueue_depth")!]).to.deep.equal(["queue"]);
+      expect([...exp.labels.get("imaging_mtls_reconcile_errors_total")!].sort()).to.deep.equal(["kind", "reason"]);
     });
 
     for (const a of alerts) {

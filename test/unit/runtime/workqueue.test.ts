@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { WorkQueue } from "../../../src/runtime/workqueue";
+import { TemporaryError, TerminalError } from "../../../src/runtime/errors";
+import { WorkQueue, type ReconcileFailure } from "../../../src/runtime/workqueue";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -110,5 +111,103 @@ describe("WorkQueue", () => {
     q.resume();
     await q.idle();
     expect(seen.sort()).to.deep.equal(["a", "b"]);
+  });
+
+  describe("failures by kind", () => {
+    const failing = (errors: Error[]) => {
+      const runs: number[] = [];
+      const failures: ReconcileFailure[] = [];
+      const start = Date.now();
+      const q = new WorkQueue(
+        async () => {
+          runs.push(Date.now() - start);
+          const err = errors[runs.length - 1];
+          if (err) throw err;
+          return {};
+        },
+        { concurrency: 1, baseBackoffMs: 20, maxBackoffMs: 1000, onError: (_key, failure) => failures.push(failure) },
+      );
+      return { q, runs, failures };
+    };
+
+    it("retries a TemporaryError with backoff and reports its reason", async () => {
+      const { q, runs, failures } = failing([new TemporaryError("Unreachable", "ECONNREFUSED"), new TemporaryError("Timeout", "none")]);
+      q.add("a");
+      await sleep(250);
+      expect(runs).to.have.length(3);
+      expect(runs[2]! - runs[1]!).to.be.at.least(38);
+      expect(failures.map((f) => [f.reason, f.retryInMs])).to.deep.equal([
+        ["Unreachable", 20],
+        ["Timeout", 40],
+      ]);
+      expect(q.retries).to.equal(2);
+      expect(q.retrying).to.equal(0);
+    });
+
+    it("retries a plain error with backoff under the reason ReconcileError", async () => {
+      const { q, runs, failures } = failing([new Error("boom")]);
+      q.add("a");
+      await sleep(150);
+      expect(runs).to.have.length(2);
+      expect(failures.map((f) => [f.reason, f.retryInMs, (f.err as Error).message])).to.deep.equal([["ReconcileError", 20, "boom"]]);
+    });
+
+    it("does not retry a TerminalError: the key waits for its next add()", async () => {
+      const { q, runs, failures } = failing([new TerminalError("InvalidSpec", "spec.port: must be a TCP port")]);
+      q.add("a");
+      await sleep(100);
+      expect(runs).to.have.length(1);
+      expect(failures.map((f) => [f.reason, f.retryInMs])).to.deep.equal([["InvalidSpec", undefined]]);
+      expect(q.retries).to.equal(0);
+      expect(q.retrying).to.equal(0);
+      q.add("a");
+      await q.idle();
+      expect(runs).to.have.length(2);
+    });
+
+    it("keeps a timed requeue the key had before a TerminalError", async () => {
+      const { q, runs } = failing([new TerminalError("InvalidSpec", "bad")]);
+      q.addAfter("a", 60);
+      q.add("a");
+      await sleep(120);
+      expect(runs).to.have.length(2);
+      expect(runs[1]).to.be.at.least(55);
+    });
+
+    it("runs a key changed during a reconcile that ends in a TerminalError again", async () => {
+      let runs = 0;
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const q = new WorkQueue(
+        async () => {
+          runs++;
+          started();
+          await sleep(20);
+          if (runs === 1) throw new TerminalError("InvalidSpec", "bad");
+          return {};
+        },
+        { concurrency: 1, baseBackoffMs: 1000, maxBackoffMs: 1000 },
+      );
+      q.add("a");
+      await running;
+      q.add("a");
+      await sleep(100);
+      await q.idle();
+      expect(runs).to.equal(2);
+    });
+
+    it("starts the backoff afresh after a TerminalError", async () => {
+      const errors = [new TemporaryError("Unreachable", "down"), new TerminalError("InvalidSpec", "bad"), new Error("again")];
+      const { q, failures } = failing(errors);
+      q.add("a");
+      await sleep(100);
+      q.add("a");
+      await sleep(100);
+      expect(failures.map((f) => [f.reason, f.retryInMs])).to.deep.equal([
+        ["Unreachable", 20],
+        ["InvalidSpec", undefined],
+        ["ReconcileError", 20],
+      ]);
+    });
   });
 });
