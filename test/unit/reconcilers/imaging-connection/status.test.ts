@@ -1,8 +1,9 @@
 import { expect } from "chai";
-import type { WorkloadStatus } from "../../../src/api/types";
-import type { ConditionInput } from "../../../src/kube/conditions";
-import { DATABASE_SETUP_GRACE_MS, settingUpQuietly, summarize, workloadsCondition } from "../../../src/reconcilers/imagingconnection";
-import type { ImagingConnectionObject, SecureDatabaseObject } from "../../../src/reconcilers/context";
+import type { WorkloadStatus } from "../../../../src/api/types";
+import type { ConditionInput } from "../../../../src/kube/conditions";
+import { DATABASE_SETUP_GRACE_MS, settingUpQuietly, summarize } from "../../../../src/reconcilers/imaging-connection/status";
+import { workloadsCondition } from "../../../../src/reconcilers/imaging-connection/workloads";
+import type { ImagingConnectionObject, SecureDatabaseObject } from "../../../../src/reconcilers/context";
 
 const patched = (name: string, kind = "Deployment"): { status: WorkloadStatus } => ({ status: { kind, name, state: "Patched", mountPath: `/etc/cast-imaging/mtls/${name}`, message: "mounts it" } });
 
