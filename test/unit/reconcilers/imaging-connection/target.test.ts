@@ -60,6 +60,21 @@ describe("resolveConnection (may this connection have an identity from that data
       ctx: context([{ ...secureDatabase({ allowedNamespaces: [NS] }), metadata: { name: "db", namespace: "data" } }]),
       imc: imagingConnection("app", { databaseRef: { name: "db", namespace: "data" } }),
     },
+    {
+      name: "a connection the database revokes",
+      ctx: context([secureDatabase({ trust: { revocations: [{ connectionName: "app" }] } })]),
+      imc: imagingConnection("app"),
+      problem: "Revoked",
+      message:
+        `SecureDatabase ${NS}/db revokes this connection (spec.trust.revocations[].connectionName): ` +
+        "no certificate is issued until that entry is removed",
+    },
+    {
+      name: "a user no hba rule admits",
+      ctx: context([secureDatabase({ postgres: { configMapName: "pg", hba: { rules: [{ users: ["someone_else"] }] } } })]),
+      imc: imagingConnection("app"),
+      problem: "UserNotAdmitted",
+    },
     { name: "an invalid spec", ctx: context([secureDatabase()]), imc: imagingConnection("app", { user: "" }), problem: "InvalidSpec" },
   ];
   for (const row of rows) {
