@@ -165,6 +165,18 @@ describe("the login's plans (ConnectionVerified)", () => {
     const failedMessage = () =>
       `login as ${WHERE} with certificate serial ${issued.serialNumber} failed: FATAL: role "cast_app" does not exist`;
     const loggedIn = () => `logged in as ${WHERE} over mTLS (verify-full) with certificate serial ${issued.serialNumber}`;
+    /** Logged in now: True, this certificate's success in status, the next check at the interval. */
+    const loggedInOutcome = (events: object[]) => ({
+      condition: { type: "ConnectionVerified", status: "True", reason: "LoggedIn", message: loggedIn() },
+      verification: {
+        serialNumber: issued.serialNumber,
+        lastAttemptTime: NOW.toISOString(),
+        lastSuccessTime: NOW.toISOString(),
+        message: loggedIn(),
+      },
+      requeueAt: NOW.getTime() + INTERVAL,
+      events,
+    });
     const rows: { name: string; observed: () => LoginObserved; result: ProbeResult; outcome: () => object }[] = [
       {
         name: "a refusal 5 min after a success: False with the server's words, a Warning, retried a minute later",
@@ -192,33 +204,13 @@ describe("the login's plans (ConnectionVerified)", () => {
         name: "a first success: True, a ConnectionVerified event, next at the interval",
         observed: () => observed({ verification: failed(2000) }),
         result: success,
-        outcome: () => ({
-          condition: { type: "ConnectionVerified", status: "True", reason: "LoggedIn", message: loggedIn() },
-          verification: {
-            serialNumber: issued.serialNumber,
-            lastAttemptTime: NOW.toISOString(),
-            lastSuccessTime: NOW.toISOString(),
-            message: loggedIn(),
-          },
-          requeueAt: NOW.getTime() + INTERVAL,
-          events: [{ type: "Normal", reason: "ConnectionVerified", message: loggedIn() }],
-        }),
+        outcome: () => loggedInOutcome([{ type: "Normal", reason: "ConnectionVerified", message: loggedIn() }]),
       },
       {
         name: "a success like the last one: no event",
         observed: () => observed({ verification: succeeded(INTERVAL) }),
         result: success,
-        outcome: () => ({
-          condition: { type: "ConnectionVerified", status: "True", reason: "LoggedIn", message: loggedIn() },
-          verification: {
-            serialNumber: issued.serialNumber,
-            lastAttemptTime: NOW.toISOString(),
-            lastSuccessTime: NOW.toISOString(),
-            message: loggedIn(),
-          },
-          requeueAt: NOW.getTime() + INTERVAL,
-          events: [],
-        }),
+        outcome: () => loggedInOutcome([]),
       },
     ];
     for (const row of rows) {
