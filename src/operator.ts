@@ -7,7 +7,7 @@ import { RESOURCES } from "./kube/resources";
 import { RestClient } from "./kube/rest";
 import { errorMessage, withReconcileId, type LogFields, type Logger } from "./log";
 import { OperatorMetrics } from "./observability/metrics";
-import { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./reconcilers/connection-workload";
+import { CAST_INI_OWNER, ConnectionWorkloadReconciler, ImagingConnectionReconciler } from "./reconcilers/imaging-connection";
 import {
   IMC_BY_DATABASE,
   IMC_BY_WORKLOAD,
@@ -21,7 +21,6 @@ import {
   type SecureDatabaseObject,
   type WorkloadObject,
 } from "./reconcilers/context";
-import { ImagingConnectionReconciler } from "./reconcilers/imagingconnection";
 import { SecureDatabaseReconciler } from "./reconcilers/securedatabase";
 import { Informer, objectKey, type InformerEvent, type KubeObject } from "./runtime/informer";
 import { WorkQueue, type ReconcileResult } from "./runtime/workqueue";

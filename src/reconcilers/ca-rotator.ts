@@ -25,7 +25,7 @@ import {
 } from "../pki";
 import { probeServer, reloadServer, type ProbeOptions } from "../postgres/probe";
 import { derivePhase, nextCASecretName, nextRotationStep, previousCASecretName, ROTATE_CA_ANNOTATION, unfinishedPromotion, type Readiness } from "./ca-rotation";
-import { ownClientSecret, resolveConnection } from "./connection-target";
+import { ownClientSecret, resolveConnection } from "./imaging-connection/target";
 import { IMC_BY_DATABASE, type OperatorContext, type SecureDatabaseObject } from "./context";
 import { ROTATION_TOKEN_ANNOTATION } from "./rotate-annotation";
 

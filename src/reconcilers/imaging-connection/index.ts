@@ -1,0 +1,95 @@
+/**
+ * An ImagingConnection, reconciled the way README "What an ImagingConnection does, in order" tells it: may it, the
+ * client Secret, the workloads, the declaration, the login. Each step plans from what it observed (a pure
+ * function in its own file) and applies that plan; this file only puts them in order and writes the status.
+ */
+import { defaultMountPath } from "../../api/defaults";
+import type { ImagingConnectionStatus } from "../../api/types";
+import { connectionDeclaration, inMount } from "../../imaging/declaration";
+import { CAST_INI_DIR, CAST_INI_FILE } from "../../imaging/workload-plan";
+import type { ConditionInput } from "../../kube/conditions";
+import { RESOURCES } from "../../kube/resources";
+import type { ReconcileResult } from "../../runtime/workqueue";
+import type { ImagingConnectionObject, OperatorContext } from "../context";
+import { addFinalizer, requeueAtEarliest, writeStatus } from "../custom-resource";
+import { ensureClientSecret } from "./client-secret";
+import { finalizeConnection } from "./finalize";
+import { verifyLogin } from "./login";
+import { recordEvents } from "./planned-event";
+import { settingUpQuietly, summarize } from "./status";
+import { planTarget, resolveConnection } from "./target";
+import { reportWorkloads } from "./workloads";
+
+export { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./workload-reconciler";
+
+/** What one pass reports: the status to write, its conditions in order (Ready is added last), when to look again. */
+interface Report {
+  status: ImagingConnectionStatus;
+  conditions: ConditionInput[];
+  requeues: number[];
+}
+
+export class ImagingConnectionReconciler {
+  constructor(private readonly ctx: OperatorContext) {}
+
+  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+    const imc = this.ctx.cache.imagingConnections.get(namespace, name);
+    if (!imc) return {};
+    if (imc.metadata.deletionTimestamp) return finalizeConnection(this.ctx, imc);
+    await addFinalizer(this.ctx, RESOURCES.ImagingConnection, this.ctx.cache.imagingConnections, imc);
+    const now = this.ctx.now();
+    const report: Report = { status: { ...(imc.status ?? {}) }, conditions: [], requeues: [] };
+
+    // 1. May it? Which database, and may this namespace have an identity from it.
+    const resolved = resolveConnection(this.ctx, imc);
+    const may = planTarget(resolved);
+    report.conditions.push(...may.conditions);
+    await recordEvents(this.ctx, imc, may.events);
+    if (!resolved.ok) {
+      // The workload reconciler takes the mount away from a connection that no longer resolves: say so, rather
+      // than leave the workloads reported as they were.
+      if (resolved.spec) {
+        const workloads = await reportWorkloads(this.ctx, imc, resolved.spec, resolved.problem);
+        report.status.workloads = workloads.statuses;
+        report.conditions.push(workloads.condition);
+      }
+      return this.finish(imc, report, now);
+    }
+    const { spec, target } = resolved;
+
+    // 2. The client Secret, from the database's current CA, with its trust bundle.
+    const cert = await ensureClientSecret(this.ctx, imc, spec, target, now);
+    report.conditions.push(cert.condition);
+    if (!cert.ready) {
+      const quietUntil = settingUpQuietly(imc, target.sdb, cert.condition.reason, now);
+      if (quietUntil !== undefined) return requeueAtEarliest([quietUntil], this.ctx.now());
+      report.requeues.push(cert.requeueAt);
+      return this.finish(imc, report, now);
+    }
+    if (cert.renewalTime) report.requeues.push(cert.renewalTime.getTime());
+    report.status.certificate = cert.status;
+
+    // 3. The workloads (patched by the workload reconciler; here we read how far it got).
+    const workloads = await reportWorkloads(this.ctx, imc, spec);
+    report.status.workloads = workloads.statuses;
+    report.conditions.push(workloads.condition);
+
+    // 4. What to declare in CAST Imaging.
+    const mountPath = spec.workloads[0]?.mountPath ?? defaultMountPath(imc.metadata.name);
+    report.status.declaration = connectionDeclaration(target.db, spec, mountPath, inMount(CAST_INI_DIR, CAST_INI_FILE));
+
+    // 5. Log in with it.
+    const login = await verifyLogin(this.ctx, { imc, spec, target, issued: cert.issued, trustBundle: cert.trustBundle }, now);
+    report.status.verification = login.verification;
+    report.conditions.push(login.condition);
+    if (login.requeueAt) report.requeues.push(login.requeueAt);
+    return this.finish(imc, report, now);
+  }
+
+  /** Ready from the others, the status written if it changed, and the earliest requeue. */
+  private async finish(imc: ImagingConnectionObject, report: Report, now: Date): Promise<ReconcileResult> {
+    const conditions = [...report.conditions, summarize(report.conditions)];
+    await writeStatus(this.ctx, RESOURCES.ImagingConnection, this.ctx.cache.imagingConnections, imc, report.status, conditions, now);
+    return requeueAtEarliest(report.requeues, this.ctx.now());
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * What a CAST Imaging workload carries, read from the caches alone: the connections that target it, which of them
+ * it admits, and what its pod template and CAST .ini must hold. The workload reconciler applies it; the connection
+ * reconciler reads from it how far its workloads are.
+ */
+import { clientFilePaths } from "../../imaging/declaration";
+import {
+  admitConnections,
+  connectionVolumeName,
+  iniConfigMapName,
+  type WorkloadAdmission,
+  type WorkloadCandidate,
+} from "../../imaging/workload-plan";
+import type { WorkloadKind } from "../../kube/pod-template";
+import { IMC_BY_WORKLOAD, workloadKey, type OperatorContext, type WorkloadObject } from "../context";
+import { olderFirst, ownClientSecret, resolveConnection } from "./target";
+
+export interface WorkloadView {
+  kind: WorkloadKind;
+  namespace: string;
+  name: string;
+  workload?: WorkloadObject;
+  iniConfigMapName: string;
+  /** The connections eligible for this workload, oldest first. */
+  candidates: WorkloadCandidate[];
+  admission: WorkloadAdmission;
+}
+
+/**
+ * Which connections this workload carries and what its template and .ini must hold. A connection is a candidate
+ * once its client Secret exists (mounting a Secret that does not exist yet would hold new pods in
+ * ContainerCreating) and while it is not being deleted.
+ */
+export function workloadView(ctx: OperatorContext, kind: WorkloadKind, namespace: string, name: string): WorkloadView {
+  const workload = ctx.cache.workloads[kind].get(namespace, name);
+  const iniName = iniConfigMapName(kind, name);
+  const candidates: WorkloadCandidate[] = [];
+  const targeting = ctx.cache.imagingConnections
+    .byIndex(IMC_BY_WORKLOAD, workloadKey(kind, namespace, name))
+    .filter((imc) => !imc.metadata.deletionTimestamp);
+  for (const imc of targeting.sort(olderFirst)) {
+    const resolved = resolveConnection(ctx, imc);
+    if (!resolved.ok || !ownClientSecret(ctx, imc, resolved.spec.secretName)) continue;
+    const entry = resolved.spec.workloads.find((w) => w.kind === kind && w.name === name);
+    if (!entry) continue;
+    const paths = clientFilePaths(entry.mountPath);
+    const { db } = resolved.target;
+    candidates.push({
+      name: imc.metadata.name,
+      secretName: resolved.spec.secretName,
+      sslMode: resolved.spec.sslMode,
+      libpqEnv: resolved.spec.libpqEnv,
+      workload: entry,
+      iniEntry: {
+        host: db.host,
+        port: db.port,
+        sslMode: resolved.spec.sslMode,
+        certificatePath: paths.certificatePath,
+        keyPath: paths.keyPath,
+        rootCertificatePath: paths.rootCertificatePath,
+      },
+    });
+  }
+  const admission: WorkloadAdmission = workload
+    ? admitConnections({ candidates, workload, iniConfigMapName: iniName })
+    : { plan: { mounts: [], env: [], annotations: {} }, ini: "", admitted: [], refused: new Map() };
+  return { kind, namespace, name, workload, iniConfigMapName: iniName, candidates, admission };
+}
+
+/** Does the live template mount this connection's Secret (whatever else it carries)? */
+export function workloadMountsConnection(workload: WorkloadObject | undefined, connectionName: string, secretName: string): boolean {
+  const volume = workload?.spec?.template?.spec?.volumes?.find((v) => v.name === connectionVolumeName(connectionName));
+  return volume?.secret?.secretName === secretName;
+}

@@ -1,0 +1,141 @@
+import { expect } from "chai";
+import type { ConditionInput } from "../../../../src/kube/conditions";
+import type { OperatorContext, SecureDatabaseObject } from "../../../../src/reconcilers/context";
+import { planTarget, resolveConnection, type Resolved, type TargetProblem } from "../../../../src/reconcilers/imaging-connection/target";
+import { deleted, imagingConnection, NS, resolved, secureDatabase, target } from "./fixtures";
+
+const notRevoked: ConditionInput = {
+  type: "Revoked",
+  status: "False",
+  reason: "NotRevoked",
+  message: "the database does not revoke this connection",
+};
+
+/** Only what resolveConnection reads: the SecureDatabase cache and the watched namespaces. */
+function context(databases: SecureDatabaseObject[], watchedNamespaces?: string[]): OperatorContext {
+  const get = (ns: string | undefined, name: string) => databases.find((d) => d.metadata.namespace === ns && d.metadata.name === name);
+  return { watchedNamespaces, cache: { secureDatabases: { get } } } as unknown as OperatorContext;
+}
+
+describe("resolveConnection (may this connection have an identity from that database?)", () => {
+  const rows: {
+    name: string;
+    ctx: OperatorContext;
+    imc: ReturnType<typeof imagingConnection>;
+    problem?: TargetProblem["reason"];
+    message?: string;
+  }[] = [
+    { name: "its database, same namespace", ctx: context([secureDatabase()]), imc: imagingConnection("app") },
+    {
+      name: "no such database",
+      ctx: context([]),
+      imc: imagingConnection("app"),
+      problem: "DatabaseNotFound",
+      message: `SecureDatabase ${NS}/db (spec.databaseRef) does not exist, or is in a namespace the operator does not watch`,
+    },
+    {
+      name: "a database in a namespace not watched",
+      ctx: context([], ["imaging"]),
+      imc: imagingConnection("app", { databaseRef: { name: "db", namespace: "data" } }),
+      problem: "NamespaceNotWatched",
+      message:
+        "SecureDatabase data/db (spec.databaseRef) is in a namespace the operator does not watch (it watches imaging): " +
+        'add "data" to WATCH_NAMESPACE and give the operator its Role there',
+    },
+    {
+      name: "a database being deleted",
+      ctx: context([deleted(secureDatabase())]),
+      imc: imagingConnection("app"),
+      problem: "DatabaseDeleting",
+      message: `SecureDatabase ${NS}/db is being deleted: no new certificates are issued from its CA`,
+    },
+    {
+      name: "another namespace the database does not allow",
+      ctx: context([{ ...secureDatabase(), metadata: { name: "db", namespace: "data" } }]),
+      imc: imagingConnection("app", { databaseRef: { name: "db", namespace: "data" } }),
+      problem: "NamespaceNotAllowed",
+    },
+    {
+      name: "another namespace the database allows",
+      ctx: context([{ ...secureDatabase({ allowedNamespaces: [NS] }), metadata: { name: "db", namespace: "data" } }]),
+      imc: imagingConnection("app", { databaseRef: { name: "db", namespace: "data" } }),
+    },
+    {
+      name: "a connection the database revokes",
+      ctx: context([secureDatabase({ trust: { revocations: [{ connectionName: "app" }] } })]),
+      imc: imagingConnection("app"),
+      problem: "Revoked",
+      message:
+        `SecureDatabase ${NS}/db revokes this connection (spec.trust.revocations[].connectionName): ` +
+        "no certificate is issued until that entry is removed",
+    },
+    {
+      name: "a user no hba rule admits",
+      ctx: context([secureDatabase({ postgres: { configMapName: "pg", hba: { rules: [{ users: ["someone_else"] }] } } })]),
+      imc: imagingConnection("app"),
+      problem: "UserNotAdmitted",
+    },
+    { name: "an invalid spec", ctx: context([secureDatabase()]), imc: imagingConnection("app", { user: "" }), problem: "InvalidSpec" },
+  ];
+  for (const row of rows) {
+    it(row.name, () => {
+      const r = resolveConnection(row.ctx, row.imc);
+      if (!row.problem) {
+        expect(r.ok).to.equal(true);
+        return;
+      }
+      expect(r.ok).to.equal(false);
+      if (r.ok) return;
+      expect(r.problem.reason).to.equal(row.problem);
+      if (row.message) expect(r.problem.message).to.equal(row.message);
+    });
+  }
+});
+
+describe("planTarget (step 1's conditions and event)", () => {
+  const imc = imagingConnection("app");
+  const spec = resolved(imc);
+  const refused = (reason: TargetProblem["reason"], message: string): Resolved => ({ ok: false, spec, problem: { reason, message } });
+  const rows: {
+    name: string;
+    resolved: Resolved;
+    conditions: ConditionInput[];
+    events: { type: string; reason: string; message: string }[];
+  }[] = [
+    {
+      name: "resolved: not revoked, nothing to say",
+      resolved: { ok: true, spec, target: target(secureDatabase()) },
+      conditions: [notRevoked],
+      events: [],
+    },
+    {
+      name: "no database: CertificateReady False with the reason, one Warning",
+      resolved: refused("DatabaseNotFound", "gone"),
+      conditions: [{ type: "CertificateReady", status: "False", reason: "DatabaseNotFound", message: "gone" }, notRevoked],
+      events: [{ type: "Warning", reason: "DatabaseNotFound", message: "gone" }],
+    },
+    {
+      name: "revoked: Revoked True by the database",
+      resolved: refused("Revoked", "trust.revocations[0] names ImagingConnection app"),
+      conditions: [
+        { type: "CertificateReady", status: "False", reason: "Revoked", message: "trust.revocations[0] names ImagingConnection app" },
+        { type: "Revoked", status: "True", reason: "RevokedByDatabase", message: "trust.revocations[0] names ImagingConnection app" },
+      ],
+      events: [{ type: "Warning", reason: "Revoked", message: "trust.revocations[0] names ImagingConnection app" }],
+    },
+    {
+      name: "user not admitted",
+      resolved: refused("UserNotAdmitted", "no hba rule admits cast_app"),
+      conditions: [
+        { type: "CertificateReady", status: "False", reason: "UserNotAdmitted", message: "no hba rule admits cast_app" },
+        notRevoked,
+      ],
+      events: [{ type: "Warning", reason: "UserNotAdmitted", message: "no hba rule admits cast_app" }],
+    },
+  ];
+  for (const row of rows) {
+    it(row.name, () => {
+      expect(planTarget(row.resolved)).to.deep.equal({ conditions: row.conditions, events: row.events });
+    });
+  }
+});
