@@ -3,13 +3,10 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
-import type { Operator } from "../../src/operator";
 import { OPERATOR_NAMESPACE } from "../support/controlplane";
-import { databaseInCluster, type DatabaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { startOperator } from "../support/operator";
-import { startPostgres, type PostgresServer } from "../support/postgres";
+import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
 
 const REPO = resolve(__dirname, "..", "..");
 const SERVICE_ACCOUNT = "imaging-db-mtls-operator-namespaced";
@@ -39,9 +36,7 @@ describe("Namespaced mode: a list of watched namespaces, Roles only (real API se
   let dbNs: string;
   let appNs: string;
   let otherNs: string;
-  let pg: PostgresServer;
-  let db: DatabaseInCluster;
-  let operator: Operator;
+  let env: OperatorWithDatabase;
   const since = new Date();
 
   before(async () => {
@@ -66,19 +61,17 @@ describe("Namespaced mode: a list of watched namespaces, Roles only (real API se
     const base = await readFile(cp.operatorKubeconfigPath, "utf8");
     await writeFile(kubeconfigPath, base.replace(/token: "[^"]*"/, `token: "${token}"`));
 
-    pg = await startPostgres({ name: "nsdb" });
-    await pg.sql("CREATE ROLE analysis LOGIN");
-    db = await databaseInCluster(cp, pg, { namespace: dbNs, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
-    operator = await startOperator(cp, [dbNs, appNs], { kubeconfigPath });
-    await kubectlOk(["apply", "-f", "-"], `${db.secureDatabaseYaml()}  allowedNamespaces: [${appNs}]\n`);
-    await waitForCondition<SecureDatabase>("sdb", dbNs, "db", "Ready", (c) => c.status === "True", 90_000);
+    env = await startOperatorWithDatabase({
+      name: "nsdb",
+      namespace: dbNs,
+      databases: [{ roles: ["analysis"] }],
+      watch: [dbNs, appNs],
+      operator: { kubeconfigPath },
+      secureDatabase: { extraSpec: `  allowedNamespaces: [${appNs}]\n` },
+    });
   });
 
-  after(async () => {
-    await operator?.stop();
-    db?.syncer.stop();
-    await pg?.stop();
-  });
+  after(async () => env?.stop());
 
   it("serves a connection in one watched namespace from a database in another, logged in over mTLS", async () => {
     await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
