@@ -3,10 +3,9 @@ import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import type { SecretObject } from "../../src/kube/secrets";
 import { secretBytes } from "../../src/kube/secrets";
 import { loadIssuedCertificate } from "../../src/pki";
-import type { Operator } from "../../src/operator";
 import { controlPlane } from "../support/hooks";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { startOperator } from "../support/operator";
+import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
 import { waitFor } from "../support/process";
 
 const kubectl = (args: string[], input?: string) => kubectlOk(args, input);
@@ -18,15 +17,14 @@ const waitForCertificateReady = (ns: string, name: string, status: string) => wa
  */
 describe("ImagingConnection across namespaces (real API server, operator watching every namespace)", function () {
   this.timeout(120_000);
-  let operator: Operator;
+  let env: OperatorInNamespace;
   let dbNs: string;
   let appNs: string;
 
   before(async () => {
-    const cp = controlPlane();
-    dbNs = await cp.createNamespace("xdb");
-    appNs = await cp.createNamespace("xapp");
-    operator = await startOperator(cp, undefined);
+    env = await startOperatorInNamespace({ name: "xdb", watch: "all" });
+    dbNs = env.ns;
+    appNs = await env.cp.createNamespace("xapp");
     // The database need not be reachable for its CA and trust bundle to exist: those come first.
     await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
 kind: SecureDatabase
@@ -38,9 +36,7 @@ spec:
     await waitFor("the database's trust bundle", async () => (await controlPlane().kubectl(["get", "secret", "shared-server-tls", "-n", dbNs])).code === 0, 60_000, 200);
   });
 
-  after(async () => {
-    await operator?.stop();
-  });
+  after(async () => env?.stop());
 
   it("refuses a connection from a namespace the database does not allow: NamespaceNotAllowed, nothing issued", async () => {
     await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1

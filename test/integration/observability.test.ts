@@ -6,14 +6,14 @@ import { startHealthServer, type HealthServer } from "../../src/observability/ht
 import { Operator } from "../../src/operator";
 import { controlPlane } from "../support/hooks";
 import { kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { startOperator } from "../support/operator";
+import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
 import { waitFor } from "../support/process";
 
 /** /healthz, /readyz and /metrics of a running operator, against the real API server. */
 describe("Observability: health endpoints and Prometheus metrics", function () {
   this.timeout(120_000);
+  let env: OperatorInNamespace;
   let ns: string;
-  let operator: Operator;
   let health: HealthServer;
   const get = async (path: string) => {
     const res = await fetch(`http://127.0.0.1:${health.port}${path}`);
@@ -21,15 +21,14 @@ describe("Observability: health endpoints and Prometheus metrics", function () {
   };
 
   before(async () => {
-    const cp = controlPlane();
-    ns = await cp.createNamespace("obs");
-    operator = await startOperator(cp, ns);
-    health = await startHealthServer({ host: "127.0.0.1", port: 0, ready: () => operator.hasSynced(), metrics: operator.metrics });
+    env = await startOperatorInNamespace({ name: "obs" });
+    ns = env.ns;
+    health = await startHealthServer({ host: "127.0.0.1", port: 0, ready: () => env.operator.hasSynced(), metrics: env.operator.metrics });
   });
 
   after(async () => {
     await health?.close();
-    await operator?.stop();
+    await env?.stop();
   });
 
   it("answers /healthz and /readyz once the caches are synced, and 404 elsewhere", async () => {
