@@ -4,9 +4,7 @@ import { Writable } from "node:stream";
 import winston from "winston";
 import { normalizeSerial } from "../../src/postgres/probe";
 import type { Logger } from "../../src/log";
-import type { Operator } from "../../src/operator";
-import type { AuditEvent, ControlPlane } from "./controlplane";
-import { startOperator } from "./operator";
+import type { AuditEvent } from "./controlplane";
 import { run } from "./process";
 
 /** mulberry32: a tiny deterministic PRNG, so a chaos run can be replayed from its seed. */
@@ -56,12 +54,6 @@ export function keepingLogger(logs: LogEntry[]): Logger {
     },
   });
   return winston.createLogger({ level: "debug", transports: [new winston.transports.Stream({ stream: sink })] });
-}
-
-/** The operator with every log line kept (see keepingLogger). */
-export async function startOperatorWithLog(cp: ControlPlane, namespace: string): Promise<{ operator: Operator; logs: LogEntry[] }> {
-  const logs: LogEntry[] = [];
-  return { operator: await startOperator(cp, namespace, { log: keepingLogger(logs) }), logs };
 }
 
 /** Records every unhandled promise rejection of this process until disposed. */
