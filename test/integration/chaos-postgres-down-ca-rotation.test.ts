@@ -23,7 +23,7 @@ import { secretBytes } from "../../src/kube/secrets";
 import { recordUnhandledRejections, sleep } from "../support/chaos";
 import { expectPhaseOrder, keyFingerprint } from "../support/invariants";
 import { condition, kubectlOk } from "../support/kubectl-json";
-import { OUTAGE_MS, RECOVERY_BOUND_MS, softly, startPostgresOutageTestbed, type PostgresOutageTestbed } from "../support/postgres-outage";
+import { OUTAGE_MS, RECOVERY_BOUND_MS, softly, usePostgresOutageTestbed } from "../support/postgres-outage";
 import { waitFor } from "../support/process";
 
 /** What must have happened after PostgreSQL is back from the CA rotation's outage (the short phases may be missed). */
@@ -31,23 +31,13 @@ const RECOVERY_MILESTONES = ["server accepts the new CA (Overlap done)", "new se
 
 describe("chaos: PostgreSQL is down for 25 s during a CA rotation, then back (real API server, real PostgreSQL)", function () {
   this.timeout(300_000);
-  let bed: PostgresOutageTestbed;
-
-  before(async function () {
-    this.timeout(180_000);
-    bed = await startPostgresOutageTestbed("chaos-pgdown-ca");
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await bed?.stop();
-  });
+  const testbed = usePostgresOutageTestbed("chaos-pgdown-ca");
 
   it("CA rotation with PostgreSQL stopped in Overlap for 25 s: stays in Overlap with every key, reports the unreachable server, backs off; finishes once the server is back", async () => {
     const {
       ns, pg, operator, ledger, sdbNow, imcNow, secretNow, keyOf, reconcileCounts, events, eventSince, served,
       psqlWith, clientFiles, ensureUp, reportOutage, expectSettled, endOutage,
-    } = bed;
+    } = testbed();
     await ensureUp();
     const recorder = recordUnhandledRejections();
     const theOperator = operator;

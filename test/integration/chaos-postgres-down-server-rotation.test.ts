@@ -17,28 +17,18 @@ import { secretBytes } from "../../src/kube/secrets";
 import { normalizeSerial } from "../../src/postgres/probe";
 import { recordUnhandledRejections, sleep } from "../support/chaos";
 import { condition, kubectlOk } from "../support/kubectl-json";
-import { OUTAGE_MS, RECOVERY_BOUND_MS, softly, startPostgresOutageTestbed, type PostgresOutageTestbed } from "../support/postgres-outage";
+import { OUTAGE_MS, RECOVERY_BOUND_MS, softly, usePostgresOutageTestbed } from "../support/postgres-outage";
 import { waitFor } from "../support/process";
 
 describe("chaos: PostgreSQL is down for 25 s while a server certificate rotation is asked for, then back (real API server, real PostgreSQL)", function () {
   this.timeout(300_000);
-  let bed: PostgresOutageTestbed;
-
-  before(async function () {
-    this.timeout(180_000);
-    bed = await startPostgresOutageTestbed("chaos-pgdown-server");
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await bed?.stop();
-  });
+  const testbed = usePostgresOutageTestbed("chaos-pgdown-server");
 
   it("server certificate rotation asked for while PostgreSQL is down: issued once, reload Unreachable (reported, backing off), never called served; served and Verified once the server is back", async () => {
     const {
       ns, pg, operator, sdbNow, imcNow, secretNow, keyOf, reconcileCounts, events, eventSince, served, psqlWith,
       clientFiles, ensureUp, reportOutage, expectSettled, endOutage,
-    } = bed;
+    } = testbed();
     await ensureUp();
     // Start from a database that is Ready and Idle.
     await waitFor(

@@ -107,7 +107,12 @@ class Teardown {
  * A real PostgreSQL server with the given roles, put into `namespace` as a cluster would have it. Stopping it waits
  * for a late "kubelet" to lay down what it saw, before the data directory goes.
  */
-export async function startDatabase(cp: ControlPlane, namespace: string, name: string, opts: DatabaseOptions = {}): Promise<StartedDatabase> {
+export async function startDatabase(
+  cp: ControlPlane,
+  namespace: string,
+  name: string,
+  opts: DatabaseOptions = {},
+): Promise<StartedDatabase> {
   const pg = await startPostgres({ name });
   try {
     for (const role of opts.roles ?? []) await pg.sql(`CREATE ROLE ${role} LOGIN`);
@@ -166,9 +171,10 @@ export async function startOperatorWithDatabase(opts: OperatorWithDatabaseOption
     const environment: DatabaseEnvironment = { cp, ns, databases, db, pg: db.pg, clientDirs, clientSyncer };
     await opts.beforeOperator?.(environment);
     const env = await withOperator(cp, ns, opts, teardown, environment);
-    if (opts.secureDatabase) {
-      await kubectlOk(["apply", "-f", "-"], `${db.secureDatabaseYaml()}${opts.secureDatabase.extraSpec ?? ""}`);
-      if (opts.secureDatabase.patch) await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify(opts.secureDatabase.patch)]);
+    const secure = opts.secureDatabase;
+    if (secure) {
+      await kubectlOk(["apply", "-f", "-"], `${db.secureDatabaseYaml()}${secure.extraSpec ?? ""}`);
+      if (secure.patch) await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify(secure.patch)]);
       await waitForCondition("sdb", ns, "db", "Ready", (c) => c.status === "True", 90_000);
     }
     return env;
@@ -176,7 +182,13 @@ export async function startOperatorWithDatabase(opts: OperatorWithDatabaseOption
 }
 
 /** Starts the operator on `ns`: `environment` with the operator's handle, whose stop() runs `teardown` (the operator first). */
-async function withOperator<T extends object>(cp: ControlPlane, ns: string, opts: OperatorFixtureOptions, teardown: Teardown, environment: T): Promise<T & OperatorInNamespace> {
+async function withOperator<T extends object>(
+  cp: ControlPlane,
+  ns: string,
+  opts: OperatorFixtureOptions,
+  teardown: Teardown,
+  environment: T,
+): Promise<T & OperatorInNamespace> {
   const watched = opts.watch === "all" ? undefined : (opts.watch ?? ns);
   let operator: Operator | undefined = await startOperator(cp, watched, opts.operator);
   teardown.add(() => operator?.stop());

@@ -43,7 +43,9 @@ const MAX_TRIES = 16;
 const LATE_MS = 16_000;
 const LATE_MIN_GAP_MS = 3500;
 
-type EventList = { items: { type: string; reason: string; message: string; firstTimestamp?: string; lastTimestamp?: string; count?: number }[] };
+interface EventList {
+  items: { type: string; reason: string; message: string; firstTimestamp?: string; lastTimestamp?: string; count?: number }[];
+}
 
 interface ConnectAttempt {
   at: number;
@@ -138,8 +140,8 @@ export async function startPostgresOutageTestbed(name: string) {
     databases: [{ roles: ["app"], syncDelayMs: SYNC_DELAY_MS }],
     beforeOperator: async ({ ns }) => {
       // Every version of every Secret the operator manages goes through the CA key ledger.
-      const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
-      secretsInformer = new Informer<SecretLike & KubeObject>(admin, { type: RESOURCES.Secret, namespaces: [ns], labelSelector: selector }, silentLogger());
+      const watch = { type: RESOURCES.Secret, namespaces: [ns], labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` };
+      secretsInformer = new Informer<SecretLike & KubeObject>(admin, watch, silentLogger());
       secretsInformer.on((event, obj) => ledger.observe(obj, event === "delete"));
       secretsInformer.start();
       await secretsInformer.synced;
@@ -289,5 +291,24 @@ export async function startPostgresOutageTestbed(name: string) {
     expectSettled,
     endOutage,
     stop,
+  };
+}
+
+/**
+ * Starts the testbed before the tests of the calling describe and stops it after them; the testbed, once started.
+ */
+export function usePostgresOutageTestbed(name: string): () => PostgresOutageTestbed {
+  let testbed: PostgresOutageTestbed | undefined;
+  before(async function () {
+    this.timeout(180_000);
+    testbed = await startPostgresOutageTestbed(name);
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await testbed?.stop();
+  });
+  return () => {
+    if (!testbed) throw new Error("the PostgreSQL outage testbed did not start");
+    return testbed;
   };
 }
