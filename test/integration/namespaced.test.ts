@@ -6,6 +6,7 @@ import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { OPERATOR_NAMESPACE } from "../support/controlplane";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { connectionToDatabaseYaml, secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
 
 const REPO = resolve(__dirname, "..", "..");
@@ -74,25 +75,13 @@ describe("Namespaced mode: a list of watched namespaces, Roles only (real API se
   after(async () => env?.stop());
 
   it("serves a connection in one watched namespace from a database in another, logged in over mTLS", async () => {
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: ImagingConnection
-metadata: { name: analysis, namespace: ${appNs} }
-spec:
-  databaseRef: { name: db, namespace: ${dbNs} }
-  user: analysis
-`);
+    await kubectlOk(["apply", "-f", "-"], connectionToDatabaseYaml(appNs, "analysis", "analysis", { name: "db", namespace: dbNs }));
     const imc = await waitForCondition<ImagingConnection>("imc", appNs, "analysis", "Ready", (c) => c.status === "True", 60_000);
     expect(condition(imc, "ConnectionVerified")).to.include({ status: "True", reason: "LoggedIn" });
   });
 
   it("a reference into a namespace it does not watch: NamespaceNotWatched, saying which namespaces it watches", async () => {
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: ImagingConnection
-metadata: { name: elsewhere, namespace: ${appNs} }
-spec:
-  databaseRef: { name: db, namespace: ${otherNs} }
-  user: analysis
-`);
+    await kubectlOk(["apply", "-f", "-"], connectionToDatabaseYaml(appNs, "elsewhere", "analysis", { name: "db", namespace: otherNs }));
     const imc = await waitForCondition<ImagingConnection>("imc", appNs, "elsewhere", "CertificateReady", (c) => c.status === "False", 30_000);
     const c = condition(imc, "CertificateReady");
     expect(c?.reason).to.equal("NamespaceNotWatched");
@@ -100,13 +89,7 @@ spec:
   });
 
   it("leaves an unwatched namespace alone: its SecureDatabase gets no finalizer, no status, no Secret", async () => {
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: untouched, namespace: ${otherNs} }
-spec:
-  host: untouched.${otherNs}.svc
-  postgres: { configMapName: absent }
-`);
+    await kubectlOk(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(otherNs, "untouched"));
     // A watched database of the same shape gets its CA Secret within a second or two; give this one longer.
     await new Promise((r) => setTimeout(r, 4_000));
     const sdb = await getJson<SecureDatabase>(["get", "sdb", "untouched", "-n", otherNs]);

@@ -6,6 +6,7 @@ import { startHealthServer, type HealthServer } from "../../src/observability/ht
 import { Operator } from "../../src/operator";
 import { controlPlane } from "../support/hooks";
 import { kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
 import { waitFor } from "../support/process";
 
@@ -52,13 +53,7 @@ describe("Observability: health endpoints and Prometheus metrics", function () {
 
   it("exports each certificate's expiry, reconcile counts and durations, and queue depth; drops a deleted object's series", async () => {
     // No database behind it: the CA and the server certificate are issued all the same, and that is what is measured.
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: metered, namespace: ${ns} }
-spec:
-  host: metered.${ns}.svc
-  postgres: { configMapName: absent }
-`);
+    await kubectlOk(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(ns, "metered"));
     const sdb = await waitForCondition<SecureDatabase>("sdb", ns, "metered", "ServerCertificateReady", (c) => c.status === "True");
     const seconds = (iso: string | undefined) => String(Date.parse(iso!) / 1000);
     const series = (role: string) => `imaging_mtls_certificate_expiry_timestamp_seconds{kind="SecureDatabase",namespace="${ns}",name="metered",role="${role}"}`;
