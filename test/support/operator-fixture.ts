@@ -145,6 +145,7 @@ export async function startOperatorInNamespace(opts: OperatorFixtureOptions): Pr
 
 /** A namespace of its own, PostgreSQL in it, client folders, then the operator watching it. */
 export async function startOperatorWithDatabase(opts: OperatorWithDatabaseOptions): Promise<OperatorWithDatabase> {
+  if (opts.databases?.length === 0) throw new Error("no database: startOperatorInNamespace runs the operator alone");
   const cp = controlPlane();
   const ns = opts.namespace ?? (await cp.createNamespace(opts.name));
   const teardown = new Teardown();
