@@ -95,7 +95,13 @@ function setPath(body: Body, path: string, value: unknown): void {
 
 /** A mutation that sets `path` (relative to the object) to each value `arb` gives. */
 const put = (path: string, arb: fc.Arbitrary<unknown>, names: string[] = [path]): fc.Arbitrary<Mutation> =>
-  arb.map((value) => ({ label: `${path}=${value === undefined ? "(removed)" : short(value)}`, names, apply: (b: Body) => setPath(b, path, structuredClone(value)) }));
+  arb.map(
+    (value) => ({
+      label: `${path}=${value === undefined ? "(removed)" : short(value)}`,
+      names,
+      apply: (b: Body) => setPath(b, path, structuredClone(value)),
+    }),
+  );
 
 const pem = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 const names = (n: number, f: (k: number) => unknown) => Array.from({ length: n }, (_, k) => f(k));
@@ -107,14 +113,30 @@ function metadataMutations(i: number, maxName: number): fc.Arbitrary<Mutation>[]
       const name = `f${i}-`.padEnd(n, "a");
       return { label: `metadata.name=<${n} chars>`, names: ["metadata.name"], apply: (b: Body) => setPath(b, "metadata.name", name) };
     }),
-    fc.oneof(weird.map((w) => `f${i}${w}`), fc.constant(`F${i}`), fc.constant(`f${i}.dotted`), fc.constant(`f${i}_`)).map((name) => ({ label: `metadata.name=${short(name)}`, names: ["metadata.name"], apply: (b: Body) => setPath(b, "metadata.name", name) })),
+    fc.oneof(
+      weird.map((w) => `f${i}${w}`), fc.constant(`F${i}`), fc.constant(`f${i}.dotted`), fc.constant(`f${i}_`),
+    ).map(
+      (name) => ({
+        label: `metadata.name=${short(name)}`,
+        names: ["metadata.name"],
+        apply: (b: Body) => setPath(b, "metadata.name", name),
+      }),
+    ),
     fc.constantFrom(1024, 65_536, 200 * 1024, 256 * 1024 - 512, 256 * 1024 + 1).map((n) => ({
       label: `metadata.annotations[fuzz.example/big]=<${n} chars>`,
       names: ["metadata.annotations"],
-      apply: (b: Body) => setPath(b, "metadata.annotations", { ...((b.metadata as Body).annotations as object), "fuzz.example/big": "x".repeat(n) }),
+      apply: (b: Body) => setPath(
+        b,
+        "metadata.annotations",
+        { ...((b.metadata as Body).annotations as object), "fuzz.example/big": "x".repeat(n) },
+      ),
     })),
     put("metadata.annotations", weird.map((w) => ({ "fuzz.example/weird": w })), ["metadata.annotations"]),
-    put("metadata.annotations", fc.constantFrom("bad key", "ünï/x", "a/b/c", "-x", "x".repeat(64)).map((k) => ({ [k]: "v" })), ["metadata.annotations"]),
+    put(
+      "metadata.annotations",
+      fc.constantFrom("bad key", "ünï/x", "a/b/c", "-x", "x".repeat(64)).map((k) => ({ [k]: "v" })),
+      ["metadata.annotations"],
+    ),
     put("metadata.annotations", rotateValues.map((v) => ({ "mtls.imaging.dev/rotate": v })), ["metadata.annotations"]),
     put("metadata.annotations", rotateValues.map((v) => ({ "mtls.imaging.dev/rotate-ca": v })), ["metadata.annotations"]),
     put(
@@ -132,14 +154,20 @@ function metadataMutations(i: number, maxName: number): fc.Arbitrary<Mutation>[]
 }
 
 function secureDatabaseMutations(i: number, ctx: FuzzContext, count: number): fc.Arbitrary<Mutation>[] {
-  const durations = fc.constantFrom("1m", "59s", "0s", "999999h", "1000000h", "1h30m", "90d", "1.5h", "-1h", "", "PT1H", "1h1h", "60000ms", "1m0s0ms", 3600);
+  const durations = fc.constantFrom(
+    "1m", "59s", "0s", "999999h", "1000000h", "1h30m", "90d", "1.5h", "-1h", "", "PT1H", "1h1h", "60000ms", "1m0s0ms", 3600,
+  );
   const garbage = (n: number) => `-----BEGIN CERTIFICATE-----${"A".repeat(Math.max(0, n - 52))}-----END CERTIFICATE-----`;
   return [
     ...metadataMutations(i, 48),
     put(
       "spec.host",
       fc.oneof(
-        fc.constantFrom("127.0.0.1", "::1", "LOCALHOST", "[::1]", "db:5432", "", " ", "a..b", "-a.b", `${"a".repeat(64)}.x`, `${"a".repeat(61)}.`.repeat(4) + "x", "a".repeat(254), "bücher.example", "xn--bcher-kva.example", "127.1", "1.2.3.4.5", "fe80::1%eth0", "::ffff:127.0.0.1", 123),
+        fc.constantFrom(
+          "127.0.0.1", "::1", "LOCALHOST", "[::1]", "db:5432", "", " ", "a..b", "-a.b", `${"a".repeat(64)}.x`,
+          `${"a".repeat(61)}.`.repeat(4) + "x", "a".repeat(254), "bücher.example", "xn--bcher-kva.example", "127.1", "1.2.3.4.5",
+          "fe80::1%eth0", "::ffff:127.0.0.1", 123,
+        ),
         weird,
       ),
     ),
@@ -147,17 +175,29 @@ function secureDatabaseMutations(i: number, ctx: FuzzContext, count: number): fc
     put(
       "spec.additionalDNSNames",
       fc.oneof(
-        fc.constantFrom([], ["a.b", "a.b"], ["*.a.b"], ["*"], ["A.B"], names(33, (k) => `n${k}.x`), ["a".repeat(253)], ["a".repeat(254)], "a.b", {}),
+        fc.constantFrom(
+          [], ["a.b", "a.b"], ["*.a.b"], ["*"], ["A.B"], names(33, (k) => `n${k}.x`), ["a".repeat(253)], ["a".repeat(254)], "a.b", {},
+        ),
         fc.array(weird, { minLength: 1, maxLength: 3 }),
       ),
     ),
-    put("spec.additionalIPAddresses", fc.constantFrom(["::ffff:1.2.3.4"], ["010.1.1.1"], ["1.2.3.4/8"], ["1.2.3.4", "1.2.3.4"], ["255.255.255.255", "::"], [], names(33, (k) => `10.0.0.${k}`))),
+    put(
+      "spec.additionalIPAddresses",
+      fc.constantFrom(
+        ["::ffff:1.2.3.4"], ["010.1.1.1"], ["1.2.3.4/8"], ["1.2.3.4", "1.2.3.4"], ["255.255.255.255", "::"], [],
+        names(33, (k) => `10.0.0.${k}`),
+      ),
+    ),
     put("spec.ca.duration", durations, ["spec.ca", "spec.serverCertificate.duration"]),
     put("spec.ca.renewBefore", fc.constantFrom("1s", "0s", "999999h", "87600h", "87599h59m59s999ms", "1ms", "720h"), ["spec.ca"]),
     put("spec.ca.renewBeforePercentage", fc.constantFrom(0, 1, 99, 100, "33", 1.5), ["spec.ca"]),
     put(
       "spec.ca.privateKey",
-      fc.constantFrom({ algorithm: "RSA", size: 256 }, { algorithm: "ECDSA", size: 384 }, { algorithm: "ECDSA", size: 521 }, { algorithm: "RSA", size: 2048 }, { algorithm: "RSA", size: 4096 }, { algorithm: "EdDSA" }, { size: 4097 }, { algorithm: "ecdsa" }, { algorithm: "RSA" }),
+      fc.constantFrom(
+        { algorithm: "RSA", size: 256 }, { algorithm: "ECDSA", size: 384 }, { algorithm: "ECDSA", size: 521 },
+        { algorithm: "RSA", size: 2048 }, { algorithm: "RSA", size: 4096 }, { algorithm: "EdDSA" }, { size: 4097 }, { algorithm: "ecdsa" },
+        { algorithm: "RSA" },
+      ),
       ["spec.ca"],
     ),
     put(
@@ -178,23 +218,46 @@ function secureDatabaseMutations(i: number, ctx: FuzzContext, count: number): fc
       ),
       ["spec.ca"],
     ),
-    put("spec.ca.commonName", fc.oneof(fc.constantFrom("a".repeat(64), "a".repeat(65), "CN=evil,O=x", "x\u0000y", "x\ny"), weird), ["spec.ca"]),
+    put(
+      "spec.ca.commonName",
+      fc.oneof(fc.constantFrom("a".repeat(64), "a".repeat(65), "CN=evil,O=x", "x\u0000y", "x\ny"), weird),
+      ["spec.ca"],
+    ),
     put("spec.ca.propagationDelay", fc.constantFrom("0s", "999999h", "bad", "1ms", ""), ["spec.ca"]),
     put("spec.ca.rotationPolicy", fc.constantFrom("SameKey", "samekey"), ["spec.ca"]),
     put(
       "spec.serverCertificate.secretName",
-      fc.constantFrom("base-db-ca", "base-db-server-tls", "foreign-opaque", "foreign-tls", "provided-ca", `f${i}-ca`, `f${(i + 1) % count}-server-tls`, "base-conn-client-tls", "Bad"),
+      fc.constantFrom(
+        "base-db-ca", "base-db-server-tls", "foreign-opaque", "foreign-tls", "provided-ca", `f${i}-ca`, `f${(i + 1) % count}-server-tls`,
+        "base-conn-client-tls", "Bad",
+      ),
     ),
     put("spec.serverCertificate.duration", durations, ["spec.serverCertificate"]),
     put("spec.serverCertificate.renewBefore", fc.constantFrom("1s", "2160h", "2159h59m59s", "0s"), ["spec.serverCertificate"]),
     put("spec.serverCertificate.renewBeforePercentage", fc.constantFrom(1, 99, 0, "10"), ["spec.serverCertificate"]),
-    put("spec.serverCertificate.privateKey", fc.constantFrom({ algorithm: "RSA", size: 2048 }, { algorithm: "ECDSA", size: 2048 }, { algorithm: "RSA", size: 1024 }, { algorithm: "ECDSA", size: 384 }), ["spec.serverCertificate"]),
-    fc.constantFrom({ postgresqlConfKey: ".." }, { postgresqlConfKey: "." }, { hbaConfKey: "postgresql.conf" }, { postgresqlConfKey: "a/b" }, { hbaConfKey: "x".repeat(254) }, { postgresqlConfKey: "custom.conf" }).map((extra) => ({
+    put(
+      "spec.serverCertificate.privateKey",
+      fc.constantFrom(
+        { algorithm: "RSA", size: 2048 }, { algorithm: "ECDSA", size: 2048 }, { algorithm: "RSA", size: 1024 },
+        { algorithm: "ECDSA", size: 384 },
+      ),
+      ["spec.serverCertificate"],
+    ),
+    fc.constantFrom(
+      { postgresqlConfKey: ".." }, { postgresqlConfKey: "." }, { hbaConfKey: "postgresql.conf" }, { postgresqlConfKey: "a/b" },
+      { hbaConfKey: "x".repeat(254) }, { postgresqlConfKey: "custom.conf" },
+    ).map((extra) => ({
       label: `spec.postgres+=${short(extra)}`,
       names: ["spec.postgres"],
       apply: (b: Body) => Object.assign(((b.spec as Body).postgres ??= {}) as Body, extra),
     })),
-    put("spec.postgres.certificateDirectory", fc.constantFrom("/", "/a/../b", "/a/./b", "relative", "/etc/postgresql/tls/", `/${"a".repeat(511)}`, `/${"a".repeat(512)}`, "/with space", "/ü"), ["spec.postgres"]),
+    put(
+      "spec.postgres.certificateDirectory",
+      fc.constantFrom(
+        "/", "/a/../b", "/a/./b", "relative", "/etc/postgresql/tls/", `/${"a".repeat(511)}`, `/${"a".repeat(512)}`, "/with space", "/ü",
+      ),
+      ["spec.postgres"],
+    ),
     put("spec.postgres.minTLSVersion", fc.constantFrom("TLSv1.1", "TLSv1.3"), ["spec.postgres"]),
     put(
       "spec.postgres.hba.rules",
@@ -223,16 +286,39 @@ function secureDatabaseMutations(i: number, ctx: FuzzContext, count: number): fc
     ),
     put(
       "spec.workloadRef",
-      fc.constantFrom({ kind: "StatefulSet", name: "pg-sts" }, { kind: "StatefulSet", name: "pg-sts", container: "nope" }, { kind: "Deployment", name: "cast-app" }, { kind: "Deployment", name: "nope" }, { kind: "DaemonSet", name: "x" }, { kind: "StatefulSet" }, { name: "pg-sts" }),
+      fc.constantFrom(
+        { kind: "StatefulSet", name: "pg-sts" },
+        { kind: "StatefulSet", name: "pg-sts", container: "nope" },
+        { kind: "Deployment", name: "cast-app" },
+        { kind: "Deployment", name: "nope" },
+        { kind: "DaemonSet", name: "x" },
+        { kind: "StatefulSet" },
+        { name: "pg-sts" },
+      ),
       ["spec.workloadRef"],
     ),
-    put("spec.reload", fc.constantFrom({ strategy: "RolloutRestart" }, { strategy: "SQL", adminUser: "a b" }, { adminUser: "+x" }, { strategy: "None", adminUser: "app" }, { strategy: "None", database: "a/b" }, { database: "@x" }, { strategy: "sql" }), ["spec.reload", "spec.postgres.hba"]),
+    put(
+      "spec.reload",
+      fc.constantFrom(
+        { strategy: "RolloutRestart" }, { strategy: "SQL", adminUser: "a b" }, { adminUser: "+x" }, { strategy: "None", adminUser: "app" },
+        { strategy: "None", database: "a/b" }, { database: "@x" }, { strategy: "sql" },
+      ),
+      ["spec.reload", "spec.postgres.hba"],
+    ),
     put(
       "spec.verification",
-      fc.constantFrom({ interval: "9s" }, { enabled: false, interval: "10s" }, { enabled: false, interval: "24h" }, { interval: "24h1ms" }, { endpoint: "[::1]:1" }, { endpoint: "host:0" }, { endpoint: "host:99999" }, { endpoint: "HOST:5432" }, { endpoint: "a:b:c" }, { enabled: "false" }, { endpoint: "[::ffff:1.2.3.4]:1" }),
+      fc.constantFrom(
+        { interval: "9s" }, { enabled: false, interval: "10s" }, { enabled: false, interval: "24h" }, { interval: "24h1ms" },
+        { endpoint: "[::1]:1" }, { endpoint: "host:0" }, { endpoint: "host:99999" }, { endpoint: "HOST:5432" }, { endpoint: "a:b:c" },
+        { enabled: "false" }, { endpoint: "[::ffff:1.2.3.4]:1" },
+      ),
       ["spec.verification"],
     ),
-    put("spec.allowedNamespaces", fc.constantFrom(["*"], ["a", "a"], names(65, (k) => `ns-${k}`), [ctx.otherNs], ["Bad"], []), ["spec.allowedNamespaces"]),
+    put(
+      "spec.allowedNamespaces",
+      fc.constantFrom(["*"], ["a", "a"], names(65, (k) => `ns-${k}`), [ctx.otherNs], ["Bad"], []),
+      ["spec.allowedNamespaces"],
+    ),
     put(
       "spec.trust.allowlist",
       fc.constantFrom(
@@ -300,7 +386,10 @@ function imagingConnectionMutations(i: number, ctx: FuzzContext, count: number):
     put(
       "spec.user",
       fc.oneof(
-        fc.constantFrom("a b", "'x'", '"x"', "x#y", "x,y", "x\\y", "+grp", "@x", "/x", "all", "postgres", "x".repeat(63), "x".repeat(64), "é".repeat(31), "é".repeat(32), "🦄".repeat(15), "🦄".repeat(16), "\u202Eadmin", "ad\u200Bmin", "\u0000", "x\u0000", 42, ""),
+        fc.constantFrom(
+          "a b", "'x'", '"x"', "x#y", "x,y", "x\\y", "+grp", "@x", "/x", "all", "postgres", "x".repeat(63), "x".repeat(64), "é".repeat(31),
+          "é".repeat(32), "🦄".repeat(15), "🦄".repeat(16), "\u202Eadmin", "ad\u200Bmin", "\u0000", "x\u0000", 42, "",
+        ),
         weird,
       ),
     ),
@@ -308,11 +397,25 @@ function imagingConnectionMutations(i: number, ctx: FuzzContext, count: number):
     put("spec.sslMode", fc.constantFrom("require", "verify-ca", "disable")),
     put(
       "spec.secretName",
-      fc.constantFrom("foreign-opaque", "foreign-tls", "base-db-ca", "base-db-server-tls", "base-conn-client-tls", "provided-ca", "shared-client-tls", `f${(i + 2) % count}-client-tls`, `f${(i + 1) % count}-server-tls`, `f${(i + 1) % count}-ca`, "Bad"),
+      fc.constantFrom(
+        "foreign-opaque", "foreign-tls", "base-db-ca", "base-db-server-tls", "base-conn-client-tls", "provided-ca", "shared-client-tls",
+        `f${(i + 2) % count}-client-tls`, `f${(i + 1) % count}-server-tls`, `f${(i + 1) % count}-ca`, "Bad",
+      ),
     ),
     put(
       "spec.certificate",
-      fc.constantFrom({ duration: "1m" }, { duration: "59s" }, { duration: "999999h" }, { duration: "1m", renewBeforePercentage: 1 }, { renewBefore: "2160h" }, { renewBefore: "1s" }, { privateKey: { algorithm: "RSA", size: 2048 } }, { privateKey: { algorithm: "RSA", size: 384 } }, { renewBeforePercentage: "50" }, "x"),
+      fc.constantFrom(
+        { duration: "1m" },
+        { duration: "59s" },
+        { duration: "999999h" },
+        { duration: "1m", renewBeforePercentage: 1 },
+        { renewBefore: "2160h" },
+        { renewBefore: "1s" },
+        { privateKey: { algorithm: "RSA", size: 2048 } },
+        { privateKey: { algorithm: "RSA", size: 384 } },
+        { renewBeforePercentage: "50" },
+        "x",
+      ),
     ),
     put(
       "spec.workloads",
@@ -373,8 +476,16 @@ export function fuzzCases(ctx: FuzzContext, { seed, count }: { seed: number; cou
     let configMap: string | undefined;
     if (kind === "SecureDatabase") {
       configMap = shape.configMap === "own" ? `pg-obj-${index}` : undefined;
-      const cmName = shape.configMap === "own" ? `pg-obj-${index}` : shape.configMap === "missing" ? `pg-missing-${index}` : shape.configMap === "shared" ? "pg-shared" : `pg-weird-${shape.weird}`;
-      const workloadRef = shape.workloadRef === "pg-sts" ? { kind: "StatefulSet", name: "pg-sts" } : shape.workloadRef === "cast-app" ? { kind: "Deployment", name: "cast-app" } : shape.workloadRef === "missing" ? { kind: "StatefulSet", name: `missing-${index}` } : undefined;
+      const cmName =
+        shape.configMap === "own" ? `pg-obj-${index}`
+        : shape.configMap === "missing" ? `pg-missing-${index}`
+        : shape.configMap === "shared" ? "pg-shared"
+        : `pg-weird-${shape.weird}`;
+      const workloadRef =
+        shape.workloadRef === "pg-sts" ? { kind: "StatefulSet", name: "pg-sts" }
+        : shape.workloadRef === "cast-app" ? { kind: "Deployment", name: "cast-app" }
+        : shape.workloadRef === "missing" ? { kind: "StatefulSet", name: `missing-${index}` }
+        : undefined;
       body = {
         apiVersion: FUZZ_API_VERSION,
         kind,
@@ -390,6 +501,7 @@ export function fuzzCases(ctx: FuzzContext, { seed, count }: { seed: number; cou
       };
     } else {
       const db = shape.database === "base-db" ? "base-db" : shape.database === "fuzz" ? `f${shape.peer}` : `missing-${index}`;
+      const workloadKind = shape.workloads === "cast-app" ? "Deployment" : "StatefulSet";
       body = {
         apiVersion: FUZZ_API_VERSION,
         kind,
@@ -398,14 +510,23 @@ export function fuzzCases(ctx: FuzzContext, { seed, count }: { seed: number; cou
           databaseRef: { name: db },
           user: `u${index}`,
           verification: { enabled: shape.verify },
-          ...(shape.workloads === "none" ? {} : { workloads: [{ kind: shape.workloads === "cast-app" ? "Deployment" : "StatefulSet", name: shape.workloads }] }),
+          ...(shape.workloads === "none" ? {} : { workloads: [{ kind: workloadKind, name: shape.workloads }] }),
         },
       };
     }
-    const catalogue = kind === "SecureDatabase" ? secureDatabaseMutations(index, ctx, count) : imagingConnectionMutations(index, ctx, count);
-    const mutations = shape.mutationCount === 0 ? [] : fc.sample(fc.array(fc.oneof(...catalogue), { minLength: shape.mutationCount, maxLength: shape.mutationCount }), { seed: seed + 7919 * (index + 1), numRuns: 1 })[0]!;
+    const catalogue = (kind === "SecureDatabase" ? secureDatabaseMutations : imagingConnectionMutations)(index, ctx, count);
+    const drawn = fc.array(fc.oneof(...catalogue), { minLength: shape.mutationCount, maxLength: shape.mutationCount });
+    const mutations = shape.mutationCount === 0 ? [] : fc.sample(drawn, { seed: seed + 7919 * (index + 1), numRuns: 1 })[0]!;
     for (const m of mutations) m.apply(body);
     const finalName = (body.metadata as { name?: unknown }).name;
-    return { index, kind, name: typeof finalName === "string" ? finalName : name, body, mutations, strict: shape.strict, ...(configMap ? { configMap } : {}) };
+    return {
+      index,
+      kind,
+      name: typeof finalName === "string" ? finalName : name,
+      body,
+      mutations,
+      strict: shape.strict,
+      ...(configMap ? { configMap } : {}),
+    };
   });
 }
