@@ -82,7 +82,9 @@ function countConnections(port: number): { attempts: ConnectAttempt[]; dispose()
 }
 
 const between = (attempts: readonly ConnectAttempt[], from: number, to: number) => attempts.filter((a) => a.at >= from && a.at < to);
-const countBy = (attempts: readonly ConnectAttempt[]) => attempts.reduce<Record<string, number>>((acc, a) => ({ ...acc, [a.kind]: (acc[a.kind] ?? 0) + 1 }), {});
+/** How many of each: `{ "verification": 3, "reload": 1 }`. */
+const tally = (keys: readonly string[]) => keys.reduce<Record<string, number>>((acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }), {});
+const countBy = (attempts: readonly ConnectAttempt[]) => tally(attempts.map((a) => a.kind));
 const gaps = (times: readonly number[]) => times.slice(1).map((t, i) => t - times[i]!);
 
 /**
@@ -103,8 +105,13 @@ function tries(attempts: readonly ConnectAttempt[], from: number): number[] {
 function backoffProblems(times: readonly number[]): string[] {
   const problems: string[] = [];
   if (times.length > MAX_TRIES) problems.push(`${times.length} tries in the outage, more than ${MAX_TRIES}`);
-  const late = times.slice(1).flatMap((t, i) => (times[i]! >= LATE_MS && t - times[i]! < LATE_MIN_GAP_MS ? [`+${t} ms, ${t - times[i]!} ms after the previous one`] : []));
-  if (late.length > 0) problems.push(`tries ${LATE_MS / 1000} s into the outage closer together than ${LATE_MIN_GAP_MS} ms: ${late.join("; ")}`);
+  const late = times.slice(1).flatMap((t, i) => {
+    const gap = t - times[i]!;
+    return times[i]! >= LATE_MS && gap < LATE_MIN_GAP_MS ? [`+${t} ms, ${gap} ms after the previous one`] : [];
+  });
+  if (late.length > 0) {
+    problems.push(`tries ${LATE_MS / 1000} s into the outage closer together than ${LATE_MIN_GAP_MS} ms: ${late.join("; ")}`);
+  }
   return problems;
 }
 
@@ -171,12 +178,20 @@ export async function startPostgresOutageTestbed(name: string) {
     const of = (m: typeof runs, kind: string) => m?.values.find((v) => v.labels.kind === kind)?.value ?? 0;
     return { runs: of(runs, "SecureDatabase"), errors: of(errors, "SecureDatabase") };
   };
-  const events = async (): Promise<EventList["items"]> => (await getJson<EventList>(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=db"])).items;
+  const events = async (): Promise<EventList["items"]> =>
+    (await getJson<EventList>(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=db"])).items;
   /** Events are stamped in whole seconds. */
-  const eventSince = (e: EventList["items"][number], t: number) => Date.parse(e.lastTimestamp ?? e.firstTimestamp ?? "") >= Math.floor(t / 1000) * 1000;
+  const eventSince = (e: EventList["items"][number], t: number) =>
+    Date.parse(e.lastTimestamp ?? e.firstTimestamp ?? "") >= Math.floor(t / 1000) * 1000;
   /** The operator's status writes to the SecureDatabase between two times (audit log). */
   const statusWrites = async (from: number, to: number) =>
-    (await cp.auditEvents(OPERATOR_USER, new Date(from))).filter((e) => e.objectRef?.resource === "securedatabases" && e.objectRef.subresource === "status" && e.verb === "patch" && new Date(e.requestReceivedTimestamp).getTime() < to).length;
+    (await cp.auditEvents(OPERATOR_USER, new Date(from))).filter(
+      (e) =>
+        e.objectRef?.resource === "securedatabases" &&
+        e.objectRef.subresource === "status" &&
+        e.verb === "patch" &&
+        new Date(e.requestReceivedTimestamp).getTime() < to,
+    ).length;
   const served = async () => (await servedServerCertificate("127.0.0.1", pg.port).catch(() => undefined))?.serialNumber;
 
   /** psql, sslmode=verify-full, with a client Secret's files (the root certificate from `rootFrom` when given). */
@@ -186,7 +201,8 @@ export async function startPostgresOutageTestbed(name: string) {
       await writeFile(join(dir, "tls.crt"), data["tls.crt"]!, { mode: 0o600 });
       await writeFile(join(dir, "tls.key"), data["tls.key"]!, { mode: 0o600 });
       await writeFile(join(dir, "ca.crt"), (rootFrom ?? data)["ca.crt"]!, { mode: 0o600 });
-      return await psql({ host: "localhost", port: pg.port, user, sslmode: "verify-full", sslcert: join(dir, "tls.crt"), sslkey: join(dir, "tls.key"), sslrootcert: join(dir, "ca.crt"), command: "SELECT current_user" });
+      const files = { sslcert: join(dir, "tls.crt"), sslkey: join(dir, "tls.key"), sslrootcert: join(dir, "ca.crt") };
+      return await psql({ host: "localhost", port: pg.port, user, sslmode: "verify-full", ...files, command: "SELECT current_user" });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -223,10 +239,13 @@ export async function startPostgresOutageTestbed(name: string) {
     const times = tries(ours, haltedAt);
     const warned = logsBetween(logs, haltedAt, restartAt, "event").filter((l) => l.level === "warn");
     console.log(
-      `      outage ${restartAt - haltedAt} ms: the SecureDatabase reconciler opened ${ours.length} connections ${JSON.stringify(countBy(ours))} in ${times.length} tries, ` +
+      `      outage ${restartAt - haltedAt} ms: ` +
+        `the SecureDatabase reconciler opened ${ours.length} connections ${JSON.stringify(countBy(ours))} in ${times.length} tries, ` +
         `others ${during.length - ours.length} ${JSON.stringify(countBy(during.filter((a) => a.user !== "postgres")))}; ` +
-        `reconciles ${after.runs - before.runs} (failed ${after.errors - before.errors}); status writes ${await statusWrites(haltedAt, restartAt)}; ` +
-        `log lines: ${logsBetween(logs, haltedAt, restartAt, "repeated reload failed").length} "repeated reload failed", warning events ${JSON.stringify(warned.reduce<Record<string, number>>((acc, l) => ({ ...acc, [String(l.reason)]: (acc[String(l.reason)] ?? 0) + 1 }), {}))}`,
+        `reconciles ${after.runs - before.runs} (failed ${after.errors - before.errors}); ` +
+        `status writes ${await statusWrites(haltedAt, restartAt)}; ` +
+        `log lines: ${logsBetween(logs, haltedAt, restartAt, "repeated reload failed").length} "repeated reload failed", ` +
+        `warning events ${JSON.stringify(tally(warned.map((l) => String(l.reason))))}`,
     );
     console.log(`      tries at (ms after the stop): ${times.join(", ")}; gaps ${gaps(times).join(", ")}`);
     return { times, errors: after.errors - before.errors, warned };
