@@ -23,7 +23,7 @@ import type { SecretObject } from "../../src/kube/secrets";
 import { secretBytes } from "../../src/kube/secrets";
 import { BEGIN_MARKER, END_MARKER, removeManagedBlock } from "../../src/postgres/managed-block";
 import { normalizeSerial } from "../../src/postgres/probe";
-import { conflictsAndRetries, recordUnhandledRejections, SeededRandom, servedServerCertificate, sleep, keepingLogger, type LogEntry } from "../support/chaos";
+import { conflictsAndRetries, keepingLogger, recordUnhandledRejections, SeededRandom, servedServerCertificate, sleep, type LogEntry } from "../support/chaos";
 import { OPERATOR_USER, type ControlPlane } from "../support/controlplane";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { startOperatorWithDatabase, type OperatorWithDatabase, type StartedDatabase } from "../support/operator-fixture";
