@@ -14,15 +14,14 @@ import type { Operator } from "../../src/operator";
 import type { SecretObject } from "../../src/kube/secrets";
 import { secretBytes } from "../../src/kube/secrets";
 import { normalizeSerial } from "../../src/postgres/probe";
-import { recordUnhandledRejections, servedServerCertificate, sleep, startOperatorWithLog, type LogEntry } from "../support/chaos";
+import { keepingLogger, recordUnhandledRejections, servedServerCertificate, sleep, type LogEntry } from "../support/chaos";
 import { OPERATOR_USER, type AuditEvent, type ControlPlane } from "../support/controlplane";
-import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { castImagingWorkloads, imagingConnectionYaml, plainDeployment } from "../support/manifests";
-import { startPostgres, type PostgresServer } from "../support/postgres";
+import type { PostgresServer } from "../support/postgres";
+import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
 import { waitFor } from "../support/process";
-import type { VolumeSyncer } from "../support/volume-syncer";
 import { X509Certificate } from "node:crypto";
 
 type Json = Record<string, unknown>;
@@ -47,10 +46,10 @@ describe("chaos: the API server is down for 30 s and comes back on the same etcd
   this.timeout(180_000);
   let cp: ControlPlane;
   let ns: string;
+  let env: OperatorWithDatabase;
   let pg: PostgresServer;
-  let syncer: VolumeSyncer;
   let operator: Operator;
-  let logs: LogEntry[];
+  const logs: LogEntry[] = [];
   /** True from the moment we stop the API server until it answers again: after() must bring it back. */
   let apiServerDown = false;
   let serialBefore = "";
@@ -58,16 +57,17 @@ describe("chaos: the API server is down for 30 s and comes back on the same etcd
 
   before(async () => {
     cp = controlPlane();
-    ns = await cp.createNamespace("chaos-api");
-    pg = await startPostgres({ name: "chaos-api" });
-    await pg.sql("CREATE ROLE analysis LOGIN; CREATE ROLE viewer LOGIN; CREATE ROLE dash LOGIN");
-    const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
-    syncer = db.syncer;
-    for (const w of [...Object.values(castImagingWorkloads(ns)), plainDeployment(ns, "dashboards", "dashboards")]) await kubectlOk(["apply", "-f", "-"], JSON.stringify(w));
-    operatorStartedAt = new Date();
-    ({ operator, logs } = await startOperatorWithLog(cp, ns));
-    await kubectlOk(["apply", "-f", "-"], db.secureDatabaseYaml());
-    await waitForCondition<SecureDatabase>("sdb", ns, "db", "Ready", (c) => c.status === "True", 90_000);
+    env = await startOperatorWithDatabase({
+      name: "chaos-api",
+      databases: [{ roles: ["analysis", "viewer", "dash"] }],
+      beforeOperator: async ({ ns }) => {
+        for (const w of [...Object.values(castImagingWorkloads(ns)), plainDeployment(ns, "dashboards", "dashboards")]) await kubectlOk(["apply", "-f", "-"], JSON.stringify(w));
+        operatorStartedAt = new Date();
+      },
+      operator: { log: keepingLogger(logs) },
+      secureDatabase: {},
+    });
+    ({ ns, pg, operator } = env);
     await kubectlOk(["apply", "-f", "-"], imagingConnectionYaml(ns, "first", "analysis", "  workloads:\n    - { kind: Deployment, name: imaging-services, containers: [app] }\n"));
     await kubectlOk(["apply", "-f", "-"], imagingConnectionYaml(ns, "doomed", "viewer", "  workloads:\n    - { kind: StatefulSet, name: analysis-node }\n"));
     await waitForCondition<ImagingConnection>("imc", ns, "first", "Ready", (c) => c.status === "True", 60_000);
@@ -82,9 +82,7 @@ describe("chaos: the API server is down for 30 s and comes back on the same etcd
       apiServerDown = false;
     }
     await waitFor("kube-apiserver /readyz", () => apiServerReady(cp), 60_000, 250);
-    await operator?.stop();
-    syncer?.stop();
-    await pg?.stop();
+    await env?.stop();
   });
 
   it("rides out the outage in-process and catches up on a new connection, a new SAN and a deletion made while it was cut off", async () => {

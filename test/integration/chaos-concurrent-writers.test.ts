@@ -12,9 +12,8 @@
  * refused with ConflictingInstance), so three connections in one workload need three instances.
  */
 import { expect } from "chai";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { X509Certificate } from "node:crypto";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import type { Operator } from "../../src/operator";
@@ -24,14 +23,12 @@ import type { SecretObject } from "../../src/kube/secrets";
 import { secretBytes } from "../../src/kube/secrets";
 import { BEGIN_MARKER, END_MARKER, removeManagedBlock } from "../../src/postgres/managed-block";
 import { normalizeSerial } from "../../src/postgres/probe";
-import { conflictsAndRetries, recordUnhandledRejections, SeededRandom, servedServerCertificate, sleep, startOperatorWithLog, type LogEntry } from "../support/chaos";
+import { conflictsAndRetries, keepingLogger, recordUnhandledRejections, SeededRandom, servedServerCertificate, sleep, type LogEntry } from "../support/chaos";
 import { OPERATOR_USER, type ControlPlane } from "../support/controlplane";
-import { databaseInCluster, type DatabaseInCluster } from "../support/database-fixture";
-import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { psql, startPostgres, type PostgresServer } from "../support/postgres";
+import { startOperatorWithDatabase, type OperatorWithDatabase, type StartedDatabase } from "../support/operator-fixture";
+import { psql } from "../support/postgres";
 import { waitFor } from "../support/process";
-import { startVolumeSyncer, type VolumeSyncer } from "../support/volume-syncer";
 import { castImagingWorkloads } from "../support/manifests";
 
 const SEED = 20260808;
@@ -211,12 +208,11 @@ describe("chaos: a concurrent writer edits the same ConfigMap and workloads whil
   this.timeout(180_000);
   let cp: ControlPlane;
   let ns: string;
-  const pgs: PostgresServer[] = [];
-  const dbs: DatabaseInCluster[] = [];
-  let clientSyncer: VolumeSyncer;
+  let env: OperatorWithDatabase;
+  let dbs: readonly StartedDatabase[];
   let clientDir: string;
   let operator: Operator;
-  let logs: LogEntry[];
+  const logs: LogEntry[] = [];
   let writer: Writer;
   let writerStartedAt: Date;
   let originalSidecar: ContainerJson;
@@ -225,28 +221,29 @@ describe("chaos: a concurrent writer edits the same ConfigMap and workloads whil
   const rotatedFrom: { server?: string; client?: string } = {};
 
   before(async () => {
-    cp = controlPlane();
-    ns = await cp.createNamespace("chaos-cw");
-    for (const [i, d] of DATABASES.entries()) {
-      const pg = await startPostgres({ name: `chaos-cw-${d.sdb}` });
-      pgs.push(pg);
-      await pg.sql(`CREATE ROLE ${d.role} LOGIN`);
-      dbs.push(await databaseInCluster(cp, pg, { namespace: ns, configMapName: `pg-config-${i}`, workloadName: `css-${i}`, serverSecretName: `${d.sdb}-server-tls` }));
-    }
-    for (const w of Object.values(castImagingWorkloads(ns))) await kubectlOk(["apply", "-f", "-"], JSON.stringify(w));
-    originalSidecar = (await getJson<WorkloadJson>(["get", "deployment", "imaging-services", "-n", ns])).spec.template.spec.containers.find((c) => c.name === "sidecar")!;
-    clientDir = await mkdtemp(join(tmpdir(), "chaos-cw-client-"));
-    clientSyncer = await startVolumeSyncer({ kubeConfig: cp.kubeConfig, namespace: ns, volumes: [{ kind: "Secret", name: "alpha-client-tls", dir: clientDir, ownedByServer: false }] });
-    ({ operator, logs } = await startOperatorWithLog(cp, ns));
+    env = await startOperatorWithDatabase({
+      name: "chaos-cw",
+      databases: DATABASES.map((d, i) => ({
+        roles: [d.role],
+        configMapName: `pg-config-${i}`,
+        workloadName: `css-${i}`,
+        serverSecretName: `${d.sdb}-server-tls`,
+      })),
+      clientSecrets: ["alpha-client-tls"],
+      beforeOperator: async ({ ns }) => {
+        for (const w of Object.values(castImagingWorkloads(ns))) await kubectlOk(["apply", "-f", "-"], JSON.stringify(w));
+        const deployment = await getJson<WorkloadJson>(["get", "deployment", "imaging-services", "-n", ns]);
+        originalSidecar = deployment.spec.template.spec.containers.find((c) => c.name === "sidecar")!;
+      },
+      operator: { log: keepingLogger(logs) },
+    });
+    ({ cp, ns, databases: dbs, operator } = env);
+    clientDir = env.clientDirs["alpha-client-tls"]!;
     writer = new Writer(new RestClient(cp.kubeConfig), ns, dbs[0]!.configMapName);
   });
 
   after(async () => {
-    await operator?.stop();
-    clientSyncer?.stop();
-    for (const d of dbs) d.syncer.stop();
-    for (const pg of pgs) await pg.stop();
-    if (clientDir) await rm(clientDir, { recursive: true, force: true });
+    await env?.stop();
   });
 
   it("the operator secures, mounts and rotates while the writer edits the same objects for 20 s", async () => {
@@ -398,7 +395,7 @@ describe("chaos: a concurrent writer edits the same ConfigMap and workloads whil
     const secret = await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]);
     expect(secret.metadata.annotations?.["mtls.imaging.dev/rotation-token"]).to.equal(serverToken);
     expect(normalizeSerial(new X509Certificate(secretBytes(secret)["tls.crt"]!).serialNumber)).to.equal(serial);
-    expect((await servedServerCertificate("127.0.0.1", pgs[0]!.port)).serialNumber).to.equal(serial);
+    expect((await servedServerCertificate("127.0.0.1", dbs[0]!.pg.port)).serialNumber).to.equal(serial);
   });
 
   it("rotated the client certificate: it is in its Secret, the connection is Ready, and psql logs in with the mounted files", async () => {
@@ -418,7 +415,7 @@ describe("chaos: a concurrent writer edits the same ConfigMap and workloads whil
       200,
     );
     const query = "SELECT current_user || ' ' || client_serial || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
-    const r = await psql({ host: "localhost", port: pgs[0]!.port, user: "alpha", sslmode: "verify-full", sslcert: join(clientDir, "client.crt"), sslkey: join(clientDir, "client.key"), sslrootcert: join(clientDir, "root.crt"), command: query });
+    const r = await psql({ host: "localhost", port: dbs[0]!.pg.port, user: "alpha", sslmode: "verify-full", sslcert: join(clientDir, "client.crt"), sslkey: join(clientDir, "client.key"), sslrootcert: join(clientDir, "root.crt"), command: query });
     expect(r.stderr.trim(), r.stderr).to.equal("");
     expect(r.stdout.trim()).to.equal(`alpha ${BigInt(`0x${serial}`).toString()} true`);
   });

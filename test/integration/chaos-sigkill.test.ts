@@ -13,7 +13,6 @@ import { RESOURCES } from "../../src/kube/resources";
 import { RestClient, resourcePath } from "../../src/kube/rest";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { Informer, type KubeObject } from "../../src/runtime/informer";
-import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import {
   CAKeyLedger,
@@ -29,9 +28,9 @@ import {
   type ClusterState,
   type SecretLike,
 } from "../support/invariants";
-import { psql, startPostgres, type PostgresServer } from "../support/postgres";
+import { startDatabase, type StartedDatabase } from "../support/operator-fixture";
+import { psql, type PostgresServer } from "../support/postgres";
 import { freePort, runOk, waitFor } from "../support/process";
-import type { VolumeSyncer } from "../support/volume-syncer";
 
 /**
  * Chaos item 1: the operator as its own process (src/main.ts, compiled once with the build's tsconfig so a restart
@@ -100,8 +99,8 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
   let stormNs: string;
   let rotationNs: string;
   let admin: RestClient;
+  let db: StartedDatabase | undefined;
   let pg: PostgresServer;
-  let syncer: VolumeSyncer | undefined;
   let secretsInformer: Informer<SecretLike & KubeObject> | undefined;
   let current: OperatorProcess | undefined;
   let log: WriteStream;
@@ -294,11 +293,13 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
       await runOk("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD_DIR], { cwd: REPO, timeoutMs: 180_000 });
       console.log(`      compiled the operator (tsc) in ${Date.now() - tBuild} ms`);
     })();
-    pg = await startPostgres({ name: "sigkill" });
-    await pg.sql("CREATE ROLE app LOGIN");
-    await pg.sql("CREATE ROLE app2 LOGIN");
-    const db = await databaseInCluster(cp, pg, { namespace: rotationNs, configMapName: "pgdb-config", workloadName: "css", serverSecretName: "pgdb-server-tls", syncDelayMs: 1000 });
-    syncer = db.syncer;
+    db = await startDatabase(cp, rotationNs, "sigkill", {
+      roles: ["app", "app2"],
+      configMapName: "pgdb-config",
+      serverSecretName: "pgdb-server-tls",
+      syncDelayMs: 1000,
+    });
+    pg = db.pg;
     const deployment = (name: string) => ({
       metadata: { name },
       spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "imaging", image: "cast/imaging-services" }, { name: "sidecar", image: "busybox" }] } } },
@@ -338,10 +339,7 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
       await current.exited;
     }
     secretsInformer?.stop();
-    syncer?.stop();
-    // The "kubelet" may still lay down a change it saw a second ago: let it, before the data directory goes.
-    await sleep(1500);
-    await pg?.stop();
+    await db?.stop();
     log?.end();
     await rm(BUILD_DIR, { recursive: true, force: true });
     const total = runs.reduce((n, r) => n + r.kills, 0);

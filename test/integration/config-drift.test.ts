@@ -10,14 +10,11 @@ import { expect } from "chai";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { SecureDatabase } from "../../src/api/types";
-import type { Operator } from "../../src/operator";
-import { databaseInCluster, type DatabaseInCluster } from "../support/database-fixture";
-import { controlPlane } from "../support/hooks";
+import type { DatabaseInCluster } from "../support/database-fixture";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { startOperator } from "../support/operator";
-import { psql, startPostgres, type PostgresServer } from "../support/postgres";
+import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
+import { psql, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
-import type { ControlPlane } from "../support/controlplane";
 
 /** SETTLE_WINDOW_MS in src/reconcilers/securedatabase.ts. */
 const SETTLE_WINDOW_MS = 30_000;
@@ -34,11 +31,10 @@ interface EventList {
 
 describe("a server that dropped the managed configuration is brought back (real API server, real PostgreSQL)", function () {
   this.timeout(180_000);
-  let cp: ControlPlane;
+  let env: OperatorWithDatabase;
   let ns: string;
   let pg: PostgresServer;
   let db: DatabaseInCluster;
-  let operator: Operator | undefined;
   let securedData: Record<string, string>;
 
   const plainTcp = () => psql({ host: "127.0.0.1", port: pg.port, user: "postgres", sslmode: "disable", command: "SELECT 1" });
@@ -48,8 +44,7 @@ describe("a server that dropped the managed configuration is brought back (real 
 
   /** With the operator stopped: the ConfigMap loses the given blocks, the "kubelet" lays the files down, then `load`. */
   async function drift(keys: string[], load: () => Promise<void>): Promise<void> {
-    await operator?.stop();
-    operator = undefined;
+    await env.stopOperator();
     const stripped = { ...securedData };
     // What a pipeline re-applying the original ConfigMap does: the files as they were before the operator.
     for (const key of keys) stripped[key] = key === "pg_hba.conf" ? db.originalHba : db.originalConf;
@@ -59,27 +54,23 @@ describe("a server that dropped the managed configuration is brought back (real 
   }
 
   before(async () => {
-    cp = controlPlane();
-    ns = await cp.createNamespace("drift");
-    pg = await startPostgres({ name: "drift" });
-    db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
-    // Before the operator: the server's own configuration lets anyone in over plain TCP (initdb's trust rule).
-    expect((await plainTcp()).code, "plain TCP before securing").to.equal(0);
-    operator = await startOperator(cp, ns);
-    // A short CA propagation delay keeps the settle window after a reload at its 30 s floor (see below).
-    await kubectlOk(["apply", "-f", "-"], `${db.secureDatabaseYaml()}  ca: { propagationDelay: 1s }\n`);
-    await waitForCondition<SecureDatabase>("sdb", ns, "db", "Ready", (c) => c.status === "True", 90_000);
+    env = await startOperatorWithDatabase({
+      name: "drift",
+      beforeOperator: async (started) => {
+        ({ ns, pg, db } = started);
+        // Before the operator: the server's own configuration lets anyone in over plain TCP (initdb's trust rule).
+        expect((await plainTcp()).code, "plain TCP before securing").to.equal(0);
+      },
+      // A short CA propagation delay keeps the settle window after a reload at its 30 s floor (see below).
+      secureDatabase: { extraSpec: "  ca: { propagationDelay: 1s }\n" },
+    });
     securedData = (await configMap()).data;
     const refused = await plainTcp();
     expect(refused.code, "plain TCP once secured").to.not.equal(0);
     expect(refused.stderr).to.match(/no encryption/);
   });
 
-  after(async () => {
-    await operator?.stop();
-    db?.syncer.stop();
-    await pg?.stop();
-  });
+  after(async () => env?.stop());
 
   it("restarted while the blocks were missing (TLS off, plain TCP open): the operator restores the ConfigMap, sees it over the wire and restarts the server", async () => {
     const restartsBefore = db.syncer.restarts;
@@ -88,7 +79,7 @@ describe("a server that dropped the managed configuration is brought back (real 
     expect((await plainTcp()).code, "plain TCP after the drift").to.equal(0);
 
     const back = Date.now();
-    operator = await startOperator(cp, ns);
+    await env.startOperator();
     await waitFor("the managed blocks back in the ConfigMap", async () => JSON.stringify((await configMap()).data) === JSON.stringify(securedData), 20_000, 100);
     const sdb = await waitForCondition<SecureDatabase>("sdb", ns, "db", "Verified", (c) => c.status === "True", 90_000);
     const securedIn = Date.now() - back;
@@ -120,7 +111,7 @@ describe("a server that dropped the managed configuration is brought back (real 
     if (settled > 0) await new Promise((r) => setTimeout(r, settled));
 
     const back = Date.now();
-    operator = await startOperator(cp, ns);
+    await env.startOperator();
     await waitFor("the managed block back in the ConfigMap", async () => JSON.stringify((await configMap()).data) === JSON.stringify(securedData), 20_000, 100);
     await waitFor("plain TCP refused again", async () => (await plainTcp()).code !== 0, 60_000, 250);
     const closedIn = Date.now() - back;

@@ -3,10 +3,10 @@ import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import type { SecretObject } from "../../src/kube/secrets";
 import { secretBytes } from "../../src/kube/secrets";
 import { loadIssuedCertificate } from "../../src/pki";
-import type { Operator } from "../../src/operator";
 import { controlPlane } from "../support/hooks";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { startOperator } from "../support/operator";
+import { connectionToDatabaseYaml, secureDatabaseWithoutServerYaml } from "../support/manifests";
+import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
 import { waitFor } from "../support/process";
 
 const kubectl = (args: string[], input?: string) => kubectlOk(args, input);
@@ -18,38 +18,23 @@ const waitForCertificateReady = (ns: string, name: string, status: string) => wa
  */
 describe("ImagingConnection across namespaces (real API server, operator watching every namespace)", function () {
   this.timeout(120_000);
-  let operator: Operator;
+  let env: OperatorInNamespace;
   let dbNs: string;
   let appNs: string;
 
   before(async () => {
-    const cp = controlPlane();
-    dbNs = await cp.createNamespace("xdb");
-    appNs = await cp.createNamespace("xapp");
-    operator = await startOperator(cp, undefined);
+    env = await startOperatorInNamespace({ name: "xdb", watch: "all" });
+    dbNs = env.ns;
+    appNs = await env.cp.createNamespace("xapp");
     // The database need not be reachable for its CA and trust bundle to exist: those come first.
-    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: shared, namespace: ${dbNs} }
-spec:
-  host: shared-db.${dbNs}.svc
-  postgres: { configMapName: absent }
-`);
+    await kubectl(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(dbNs, "shared", { host: `shared-db.${dbNs}.svc` }));
     await waitFor("the database's trust bundle", async () => (await controlPlane().kubectl(["get", "secret", "shared-server-tls", "-n", dbNs])).code === 0, 60_000, 200);
   });
 
-  after(async () => {
-    await operator?.stop();
-  });
+  after(async () => env?.stop());
 
   it("refuses a connection from a namespace the database does not allow: NamespaceNotAllowed, nothing issued", async () => {
-    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: ImagingConnection
-metadata: { name: reporting, namespace: ${appNs} }
-spec:
-  databaseRef: { name: shared, namespace: ${dbNs} }
-  user: reporting
-`);
+    await kubectl(["apply", "-f", "-"], connectionToDatabaseYaml(appNs, "reporting", "reporting", { name: "shared", namespace: dbNs }));
     const imc = await waitForCertificateReady(appNs, "reporting", "False");
     const c = imc.status?.conditions?.find((x) => x.type === "CertificateReady");
     expect(c?.reason).to.equal("NamespaceNotAllowed");
@@ -73,14 +58,8 @@ spec:
   });
 
   it("a database run as a Deployment (spec.workloadRef kind Deployment) that does not exist yet: WorkloadNotFound, with an event", async () => {
-    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: as-deployment, namespace: ${dbNs} }
-spec:
-  host: as-deployment.${dbNs}.svc
-  postgres: { configMapName: absent }
-  workloadRef: { kind: Deployment, name: css-single }
-`);
+    const extra = "  workloadRef: { kind: Deployment, name: css-single }\n";
+    await kubectl(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(dbNs, "as-deployment", { extra }));
     await waitFor(
       "WorkloadNotFound event",
       async () => (await getJson<{ items: { reason: string; message: string }[] }>(["get", "events", "-n", dbNs, "--field-selector", "involvedObject.name=as-deployment"])).items.some((e) => e.reason === "WorkloadNotFound" && e.message.includes("Deployment css-single (spec.workloadRef) does not exist")),
@@ -91,14 +70,8 @@ spec:
 
   it("never writes its server certificate over a Secret that is not its own: SecretConflict, the Secret untouched", async () => {
     await kubectl(["create", "secret", "generic", "someone-elses", "-n", dbNs, "--from-literal=tls.crt=mine"]);
-    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: squatter, namespace: ${dbNs} }
-spec:
-  host: squatter.${dbNs}.svc
-  postgres: { configMapName: absent }
-  serverCertificate: { secretName: someone-elses }
-`);
+    const extra = "  serverCertificate: { secretName: someone-elses }\n";
+    await kubectl(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(dbNs, "squatter", { extra }));
     const sdb = await waitForCondition<SecureDatabase>("sdb", dbNs, "squatter", "ServerCertificateReady", (c) => c.status === "False");
     const c = sdb.status?.conditions?.find((x) => x.type === "ServerCertificateReady");
     expect(c?.reason).to.equal("SecretConflict");
@@ -116,14 +89,8 @@ spec:
       metadata: { name: "shared-css", namespace: dbNs },
       spec: { serviceName: "shared-css", selector: { matchLabels: { app: "shared-css" } }, template: { metadata: { labels: { app: "shared-css" } }, spec: { containers: [{ name: "postgres", image: "postgres:15" }] } } },
     }));
-    const sdbYaml = (name: string) => `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: ${name}, namespace: ${dbNs} }
-spec:
-  host: ${name}.${dbNs}.svc
-  postgres: { configMapName: absent }
-  workloadRef: { kind: StatefulSet, name: shared-css }
-`;
+    const extra = "  workloadRef: { kind: StatefulSet, name: shared-css }\n";
+    const sdbYaml = (name: string) => secureDatabaseWithoutServerYaml(dbNs, name, { extra });
     const volumes = async () => (await getJson<{ spec: { template: { spec: { volumes?: { name: string; secret?: { secretName: string } }[] } } } }>(["get", "statefulset", "shared-css", "-n", dbNs])).spec.template.spec.volumes ?? [];
     await kubectl(["apply", "-f", "-"], sdbYaml("mounter"));
     await waitFor("mounter's volume", async () => (await volumes()).some((v) => v.secret?.secretName === "mounter-server-tls"), 30_000, 200);
@@ -135,13 +102,7 @@ spec:
   });
 
   it("a database in a namespace that does not hold it: DatabaseNotFound", async () => {
-    await kubectl(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: ImagingConnection
-metadata: { name: lost, namespace: ${appNs} }
-spec:
-  databaseRef: { name: shared }
-  user: reporting
-`);
+    await kubectl(["apply", "-f", "-"], connectionToDatabaseYaml(appNs, "lost", "reporting", { name: "shared" }));
     const imc = await waitForCertificateReady(appNs, "lost", "False");
     expect(imc.status?.conditions?.find((x) => x.type === "CertificateReady")?.reason).to.equal("DatabaseNotFound");
   });

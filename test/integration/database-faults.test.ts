@@ -1,43 +1,31 @@
 import { expect } from "chai";
 import type { SecureDatabase } from "../../src/api/types";
-import type { Operator } from "../../src/operator";
 import { OPERATOR_USER } from "../support/controlplane";
-import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { startOperator } from "../support/operator";
-import { startPostgres, type PostgresServer } from "../support/postgres";
-import type { VolumeSyncer } from "../support/volume-syncer";
+import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
+import type { PostgresServer } from "../support/postgres";
 
 const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
 
 /** What the operator does when the live server misbehaves: it says so precisely, backs off, and recovers. */
 describe("SecureDatabase against a misbehaving server (real API server, real PostgreSQL)", function () {
   this.timeout(180_000);
+  let env: OperatorWithDatabase;
   let ns: string;
   let pg: PostgresServer;
-  let syncer: VolumeSyncer;
-  let operator: Operator;
 
   before(async () => {
-    const cp = controlPlane();
-    ns = await cp.createNamespace("faults");
-    pg = await startPostgres({ name: "faults" });
-    await pg.sql("CREATE ROLE app LOGIN");
-    const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
-    syncer = db.syncer;
-    operator = await startOperator(cp, ns);
-    await kubectlOk(["apply", "-f", "-"], db.secureDatabaseYaml());
-    // Verified often (the shortest interval allowed), so an outage shows quickly.
-    await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { verification: { interval: "10s" } } })]);
-    await waitForCondition<SecureDatabase>("sdb", ns, "db", "Ready", (c) => c.status === "True", 90_000);
+    env = await startOperatorWithDatabase({
+      name: "faults",
+      databases: [{ roles: ["app"] }],
+      // Verified often (the shortest interval allowed), so an outage shows quickly.
+      secureDatabase: { patch: { spec: { verification: { interval: "10s" } } } },
+    });
+    ({ ns, pg } = env);
   });
 
-  after(async () => {
-    await operator?.stop();
-    syncer?.stop();
-    await pg?.stop();
-  });
+  after(async () => env?.stop());
 
   it("a database that goes down: Verified False (Unreachable) with a bounded number of retries, Ready again once it is back", async () => {
     await pg.halt();

@@ -11,17 +11,16 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
-import type { Operator } from "../../src/operator";
 import { BEGIN_MARKER, END_MARKER } from "../../src/postgres/managed-block";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { parseCertificate } from "../../src/pki";
 import { OPERATOR_USER, type AuditEvent } from "../support/controlplane";
-import { databaseInCluster, type DatabaseInCluster } from "../support/database-fixture";
+import type { DatabaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk } from "../support/kubectl-json";
 import { castImagingWorkloads, imagingConnectionYaml, plainDeployment } from "../support/manifests";
-import { startOperator } from "../support/operator";
-import { psql, startPostgres, type PostgresServer } from "../support/postgres";
+import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
+import { psql, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 
 type Json = Record<string, unknown>;
@@ -70,9 +69,9 @@ function missingFrom(written: unknown, stored: unknown, path = "spec"): string[]
 describe("GitOps: a pipeline re-applying the original manifests converges with the operator, never flaps", function () {
   this.timeout(240_000);
   let ns: string;
+  let env: OperatorWithDatabase;
   let pg: PostgresServer;
   let db: DatabaseInCluster;
-  let operator: Operator;
   /** What is in Git. */
   let sdbManifest: Manifest;
   let imcManifest: Manifest;
@@ -188,14 +187,8 @@ describe("GitOps: a pipeline re-applying the original manifests converges with t
     expect(plain.stderr).to.contain("pg_hba.conf rejects connection");
   };
 
-  before(async () => {
-    const cp = controlPlane();
-    ns = await cp.createNamespace("gitops");
-    pg = await startPostgres({ name: "gitops" });
-    await pg.sql("CREATE ROLE analysis LOGIN");
-    // The database as it was before anyone secured it: its ConfigMap and StatefulSet (applied by the fixture with
-    // kubectl apply, whose last-applied annotation is exactly the manifest), and the "kubelet".
-    db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
+  /** What is in Git, and what the API server stores for it, read before the operator runs. */
+  const readManifests = async () => {
     const fromLastApplied = async (kind: string, name: string) => JSON.parse((await get(kind, name)).metadata.annotations![LAST_APPLIED]!) as Manifest;
     configMapManifest = await fromLastApplied("configmap", "pg-config");
     databaseStatefulSet = await fromLastApplied("statefulset", "css");
@@ -218,8 +211,19 @@ describe("GitOps: a pipeline re-applying the original manifests converges with t
     // Every field of the manifests is stored as written; the rest is the CRDs' defaults.
     expect(missingFrom(sdbManifest.spec, storedSpec.sdb), "SecureDatabase fields stored otherwise than written").to.deep.equal([]);
     expect(missingFrom(imcManifest.spec, storedSpec.imc), "ImagingConnection fields stored otherwise than written").to.deep.equal([]);
+  };
 
-    operator = await startOperator(cp, ns);
+  before(async () => {
+    env = await startOperatorWithDatabase({
+      name: "gitops",
+      databases: [{ roles: ["analysis"] }],
+      // The database as it was before anyone secured it: its ConfigMap and StatefulSet (applied by the fixture with
+      // kubectl apply, whose last-applied annotation is exactly the manifest), and the "kubelet".
+      beforeOperator: async (started) => {
+        ({ ns, pg, db } = started);
+        await readManifests();
+      },
+    });
     // The pipeline's first sync: everything in Git, server-side, under its own field manager.
     await serverSideApply([configMapManifest, databaseStatefulSet, ...cast, sdbManifest, imcManifest]);
     await waitFor("SecureDatabase db Ready", async () => condition(await sdb(), "Ready")?.status === "True", 90_000, 250);
@@ -234,9 +238,7 @@ describe("GitOps: a pipeline re-applying the original manifests converges with t
 
   after(async () => {
     if (figures.length) console.log(`\n      Operator writes per pipeline round:\n${figures.map((f) => `        ${f}`).join("\n")}\n`);
-    await operator?.stop();
-    db?.syncer.stop();
-    await pg?.stop();
+    await env?.stop();
   });
 
   it("after the first sync: Ready, the CRs' spec and generation as the manifests, the operator's fields under its own field managers", async () => {

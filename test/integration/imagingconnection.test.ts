@@ -3,19 +3,16 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
-import type { Operator } from "../../src/operator";
 import type { SecretObject } from "../../src/kube/secrets";
 import { secretBytes } from "../../src/kube/secrets";
 import { generateCA, loadIssuedCertificate } from "../../src/pki";
 import { OPERATOR_USER } from "../support/controlplane";
-import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
 import { castImagingWorkloads, imagingConnectionYaml } from "../support/manifests";
-import { startOperator } from "../support/operator";
-import { jdbcConnect, psql, startPostgres, type PostgresServer } from "../support/postgres";
+import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
+import { jdbcConnect, psql, type PostgresServer } from "../support/postgres";
 import { run, waitFor } from "../support/process";
-import { startVolumeSyncer, type VolumeSyncer } from "../support/volume-syncer";
 
 type Json = Record<string, unknown>;
 interface WorkloadJson {
@@ -51,48 +48,34 @@ function withoutOurs(template: WorkloadJson["spec"]["template"]): WorkloadJson["
 
 describe("ImagingConnection end to end (real API server, real PostgreSQL, psql and JDBC)", function () {
   this.timeout(180_000);
+  let env: OperatorWithDatabase;
   let ns: string;
   let pg: PostgresServer;
-  let dbSyncer: VolumeSyncer;
-  let clientSyncer: VolumeSyncer;
-  let operator: Operator;
   let clientDir: string;
   let originalDeployment: WorkloadJson;
   let originalStatefulSet: WorkloadJson;
   let helmTemplate: WorkloadJson["spec"]["template"];
 
   before(async () => {
-    const cp = controlPlane();
-    ns = await cp.createNamespace("imc");
-    pg = await startPostgres({ name: "imc" });
-    await pg.sql("CREATE ROLE analysis LOGIN");
-    const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
-    dbSyncer = db.syncer;
-    const { deployment, statefulSet } = castImagingWorkloads(ns);
-    await kubectl(["apply", "-f", "-"], JSON.stringify(deployment));
-    await kubectl(["apply", "-f", "-"], JSON.stringify(statefulSet));
-    originalDeployment = await getJson<WorkloadJson>(["get", "deployment", "imaging-services", "-n", ns]);
-    originalStatefulSet = await getJson<WorkloadJson>(["get", "statefulset", "analysis-node", "-n", ns]);
-    // The "kubelet" of a CAST Imaging pod: lays the client Secret down where JDBC and psql read it.
-    clientDir = await mkdtemp(join(tmpdir(), "imc-client-"));
-    clientSyncer = await startVolumeSyncer({ kubeConfig: cp.kubeConfig, namespace: ns, volumes: [{ kind: "Secret", name: "analysis-client-tls", dir: clientDir, ownedByServer: false }] });
-    operator = await startOperator(cp, ns);
-    await kubectl(["apply", "-f", "-"], db.secureDatabaseYaml());
-    await waitFor(
-      "SecureDatabase db Ready",
-      async () => condition(await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]), "Ready")?.status === "True",
-      90_000,
-      250,
-    );
+    env = await startOperatorWithDatabase({
+      name: "imc",
+      databases: [{ roles: ["analysis"] }],
+      // The "kubelet" of a CAST Imaging pod: lays the client Secret down where JDBC and psql read it.
+      clientSecrets: ["analysis-client-tls"],
+      beforeOperator: async ({ ns }) => {
+        const { deployment, statefulSet } = castImagingWorkloads(ns);
+        await kubectl(["apply", "-f", "-"], JSON.stringify(deployment));
+        await kubectl(["apply", "-f", "-"], JSON.stringify(statefulSet));
+        originalDeployment = await getJson<WorkloadJson>(["get", "deployment", "imaging-services", "-n", ns]);
+        originalStatefulSet = await getJson<WorkloadJson>(["get", "statefulset", "analysis-node", "-n", ns]);
+      },
+      secureDatabase: {},
+    });
+    ({ ns, pg } = env);
+    clientDir = env.clientDirs["analysis-client-tls"]!;
   });
 
-  after(async () => {
-    await operator?.stop();
-    dbSyncer?.stop();
-    clientSyncer?.stop();
-    if (clientDir) await rm(clientDir, { recursive: true, force: true });
-    await pg?.stop();
-  });
+  after(async () => env?.stop());
 
   it("issues the client certificate, patches both workloads and logs in: Ready", async () => {
     await kubectl(

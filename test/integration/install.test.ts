@@ -17,6 +17,7 @@ import { parseAllDocuments } from "yaml";
 import { OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT } from "../support/controlplane";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk } from "../support/kubectl-json";
+import { secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { freePort, run, waitFor } from "../support/process";
 
 const REPO = resolve(__dirname, "..", "..");
@@ -355,13 +356,7 @@ describe("Production install: npm ci --omit=dev + dist/ runs the operator", func
     expect(holder).to.match(/^install-test_/);
 
     // A SecureDatabase without a database behind it: the CA and the server certificate are issued all the same.
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: installed, namespace: ${ns} }
-spec:
-  host: installed.${ns}.svc
-  postgres: { configMapName: absent }
-`);
+    await kubectlOk(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(ns, "installed"));
     await waitFor("ServerCertificateReady", async () => {
       alive();
       const sdb = await getJson<{ status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } }>(["get", "sdb", "installed", "-n", ns]);

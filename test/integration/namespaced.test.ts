@@ -3,13 +3,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
-import type { Operator } from "../../src/operator";
 import { OPERATOR_NAMESPACE } from "../support/controlplane";
-import { databaseInCluster, type DatabaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { startOperator } from "../support/operator";
-import { startPostgres, type PostgresServer } from "../support/postgres";
+import { connectionToDatabaseYaml, secureDatabaseWithoutServerYaml } from "../support/manifests";
+import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
 
 const REPO = resolve(__dirname, "..", "..");
 const SERVICE_ACCOUNT = "imaging-db-mtls-operator-namespaced";
@@ -39,9 +37,7 @@ describe("Namespaced mode: a list of watched namespaces, Roles only (real API se
   let dbNs: string;
   let appNs: string;
   let otherNs: string;
-  let pg: PostgresServer;
-  let db: DatabaseInCluster;
-  let operator: Operator;
+  let env: OperatorWithDatabase;
   const since = new Date();
 
   before(async () => {
@@ -66,40 +62,26 @@ describe("Namespaced mode: a list of watched namespaces, Roles only (real API se
     const base = await readFile(cp.operatorKubeconfigPath, "utf8");
     await writeFile(kubeconfigPath, base.replace(/token: "[^"]*"/, `token: "${token}"`));
 
-    pg = await startPostgres({ name: "nsdb" });
-    await pg.sql("CREATE ROLE analysis LOGIN");
-    db = await databaseInCluster(cp, pg, { namespace: dbNs, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
-    operator = await startOperator(cp, [dbNs, appNs], { kubeconfigPath });
-    await kubectlOk(["apply", "-f", "-"], `${db.secureDatabaseYaml()}  allowedNamespaces: [${appNs}]\n`);
-    await waitForCondition<SecureDatabase>("sdb", dbNs, "db", "Ready", (c) => c.status === "True", 90_000);
+    env = await startOperatorWithDatabase({
+      name: "nsdb",
+      namespace: dbNs,
+      databases: [{ roles: ["analysis"] }],
+      watch: [dbNs, appNs],
+      operator: { kubeconfigPath },
+      secureDatabase: { extraSpec: `  allowedNamespaces: [${appNs}]\n` },
+    });
   });
 
-  after(async () => {
-    await operator?.stop();
-    db?.syncer.stop();
-    await pg?.stop();
-  });
+  after(async () => env?.stop());
 
   it("serves a connection in one watched namespace from a database in another, logged in over mTLS", async () => {
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: ImagingConnection
-metadata: { name: analysis, namespace: ${appNs} }
-spec:
-  databaseRef: { name: db, namespace: ${dbNs} }
-  user: analysis
-`);
+    await kubectlOk(["apply", "-f", "-"], connectionToDatabaseYaml(appNs, "analysis", "analysis", { name: "db", namespace: dbNs }));
     const imc = await waitForCondition<ImagingConnection>("imc", appNs, "analysis", "Ready", (c) => c.status === "True", 60_000);
     expect(condition(imc, "ConnectionVerified")).to.include({ status: "True", reason: "LoggedIn" });
   });
 
   it("a reference into a namespace it does not watch: NamespaceNotWatched, saying which namespaces it watches", async () => {
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: ImagingConnection
-metadata: { name: elsewhere, namespace: ${appNs} }
-spec:
-  databaseRef: { name: db, namespace: ${otherNs} }
-  user: analysis
-`);
+    await kubectlOk(["apply", "-f", "-"], connectionToDatabaseYaml(appNs, "elsewhere", "analysis", { name: "db", namespace: otherNs }));
     const imc = await waitForCondition<ImagingConnection>("imc", appNs, "elsewhere", "CertificateReady", (c) => c.status === "False", 30_000);
     const c = condition(imc, "CertificateReady");
     expect(c?.reason).to.equal("NamespaceNotWatched");
@@ -107,13 +89,7 @@ spec:
   });
 
   it("leaves an unwatched namespace alone: its SecureDatabase gets no finalizer, no status, no Secret", async () => {
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: untouched, namespace: ${otherNs} }
-spec:
-  host: untouched.${otherNs}.svc
-  postgres: { configMapName: absent }
-`);
+    await kubectlOk(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(otherNs, "untouched"));
     // A watched database of the same shape gets its CA Secret within a second or two; give this one longer.
     await new Promise((r) => setTimeout(r, 4_000));
     const sdb = await getJson<SecureDatabase>(["get", "sdb", "untouched", "-n", otherNs]);

@@ -6,14 +6,15 @@ import { startHealthServer, type HealthServer } from "../../src/observability/ht
 import { Operator } from "../../src/operator";
 import { controlPlane } from "../support/hooks";
 import { kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { startOperator } from "../support/operator";
+import { secureDatabaseWithoutServerYaml } from "../support/manifests";
+import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
 import { waitFor } from "../support/process";
 
 /** /healthz, /readyz and /metrics of a running operator, against the real API server. */
 describe("Observability: health endpoints and Prometheus metrics", function () {
   this.timeout(120_000);
+  let env: OperatorInNamespace;
   let ns: string;
-  let operator: Operator;
   let health: HealthServer;
   const get = async (path: string) => {
     const res = await fetch(`http://127.0.0.1:${health.port}${path}`);
@@ -21,15 +22,14 @@ describe("Observability: health endpoints and Prometheus metrics", function () {
   };
 
   before(async () => {
-    const cp = controlPlane();
-    ns = await cp.createNamespace("obs");
-    operator = await startOperator(cp, ns);
-    health = await startHealthServer({ host: "127.0.0.1", port: 0, ready: () => operator.hasSynced(), metrics: operator.metrics });
+    env = await startOperatorInNamespace({ name: "obs" });
+    ns = env.ns;
+    health = await startHealthServer({ host: "127.0.0.1", port: 0, ready: () => env.operator.hasSynced(), metrics: env.operator.metrics });
   });
 
   after(async () => {
     await health?.close();
-    await operator?.stop();
+    await env?.stop();
   });
 
   it("answers /healthz and /readyz once the caches are synced, and 404 elsewhere", async () => {
@@ -53,13 +53,7 @@ describe("Observability: health endpoints and Prometheus metrics", function () {
 
   it("exports each certificate's expiry, reconcile counts and durations, and queue depth; drops a deleted object's series", async () => {
     // No database behind it: the CA and the server certificate are issued all the same, and that is what is measured.
-    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: metered, namespace: ${ns} }
-spec:
-  host: metered.${ns}.svc
-  postgres: { configMapName: absent }
-`);
+    await kubectlOk(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(ns, "metered"));
     const sdb = await waitForCondition<SecureDatabase>("sdb", ns, "metered", "ServerCertificateReady", (c) => c.status === "True");
     const seconds = (iso: string | undefined) => String(Date.parse(iso!) / 1000);
     const series = (role: string) => `imaging_mtls_certificate_expiry_timestamp_seconds{kind="SecureDatabase",namespace="${ns}",name="metered",role="${role}"}`;

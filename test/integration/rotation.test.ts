@@ -1,20 +1,16 @@
 import { expect } from "chai";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { generateCA, trustBundleFingerprints } from "../../src/pki";
-import type { Operator } from "../../src/operator";
-import { databaseInCluster } from "../support/database-fixture";
 import { controlPlane } from "../support/hooks";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { startMtlsLoad, type Attempt, type MtlsLoad } from "../support/mtls-load";
 import { imagingConnectionYaml } from "../support/manifests";
-import { startOperator } from "../support/operator";
-import { psql, startPostgres, type PostgresServer } from "../support/postgres";
+import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
+import { psql, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
-import { startVolumeSyncer, type VolumeSyncer } from "../support/volume-syncer";
 import { expectPhaseOrder } from "../support/invariants";
 
 const failuresOf = (load: MtlsLoad): string[] => [...load.attempts.filter((a) => !a.ok).map((a) => a.error ?? "failed"), ...load.longLived.failures];
@@ -52,40 +48,27 @@ async function followRotation(ns: string, until: string, onPhase?: (phase: strin
  */
 describe("Rotation without a dropped connection (real API server, real PostgreSQL, continuous mTLS load)", function () {
   this.timeout(180_000);
+  let env: OperatorWithDatabase;
   let ns: string;
   let pg: PostgresServer;
-  let dbSyncer: VolumeSyncer;
-  let clientSyncer: VolumeSyncer;
-  let operator: Operator;
   let dir: string;
   let otherDir: string;
   let load: MtlsLoad;
 
   before(async () => {
-    const cp = controlPlane();
-    ns = await cp.createNamespace("rot");
-    pg = await startPostgres({ name: "rot" });
-    await pg.sql("CREATE ROLE app LOGIN");
-    await pg.sql("CREATE ROLE other LOGIN");
-    // The server's "kubelet" lays changes down a second late, so every reload races the files, as in a cluster.
-    const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls", syncDelayMs: 1000 });
-    dbSyncer = db.syncer;
-    dir = await mkdtemp(join(tmpdir(), "rot-client-"));
-    otherDir = await mkdtemp(join(tmpdir(), "rot-other-"));
-    clientSyncer = await startVolumeSyncer({
-      kubeConfig: cp.kubeConfig,
-      namespace: ns,
-      volumes: [
-        { kind: "Secret", name: "app-client-tls", dir, ownedByServer: false },
-        { kind: "Secret", name: "other-client-tls", dir: otherDir, ownedByServer: false },
-      ],
+    env = await startOperatorWithDatabase({
+      name: "rot",
+      // The server's "kubelet" lays changes down a second late, so every reload races the files, as in a cluster.
+      databases: [{ roles: ["app", "other"], syncDelayMs: 1000 }],
+      clientSecrets: ["app-client-tls", "other-client-tls"],
+      secureDatabase: {},
     });
-    operator = await startOperator(cp, ns);
-    await kubectlOk(["apply", "-f", "-"], db.secureDatabaseYaml());
-    await waitForCondition<SecureDatabase>("sdb", ns, "db", "Ready", (c) => c.status === "True", 90_000);
+    ({ ns, pg } = env);
+    dir = env.clientDirs["app-client-tls"]!;
+    otherDir = env.clientDirs["other-client-tls"]!;
     await kubectlOk(["apply", "-f", "-"], imagingConnectionYaml(ns, "app", "app"));
     await waitForCondition<ImagingConnection>("imc", ns, "app", "Ready", (c) => c.status === "True");
-    await waitFor("client files", async () => clientSyncer.writes > 0, 10_000);
+    await waitFor("client files", async () => env.clientSyncer.writes > 0, 10_000);
     load = await startMtlsLoad({ dir, host: "localhost", port: pg.port, user: "app" });
     await new Promise((r) => setTimeout(r, 500));
   });
@@ -93,12 +76,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
   after(async () => {
     if (process.env.KEEP_PG_LOG && pg) await (await import("node:fs/promises")).copyFile(pg.logFile, process.env.KEEP_PG_LOG);
     await load?.stop();
-    await operator?.stop();
-    dbSyncer?.stop();
-    clientSyncer?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-    if (otherDir) await rm(otherDir, { recursive: true, force: true });
-    await pg?.stop();
+    await env?.stop();
   });
 
   it("(i) server certificate: a new rotate token re-issues it once; the server reloads and serves it; no connection fails", async () => {
@@ -121,7 +99,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
     // An unchanged token never rotates again, whatever else changes on the object.
     await kubectlOk(["annotate", "sdb", "db", "-n", ns, "unrelated=1"]);
     await new Promise((r) => setTimeout(r, 1500));
-    await operator.secureDatabaseQueue.idle();
+    await env.operator.secureDatabaseQueue.idle();
     expect((await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns])).status?.serverCertificate?.serialNumber).to.equal(newSerial);
   });
 
@@ -246,8 +224,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
     const restartedIn: string[] = [];
     const { phases, last } = await followRotation(ns, "Idle", async (phase) => {
       if (phase !== "Overlap" && phase !== "Reissuing") return;
-      await operator.stop();
-      operator = await startOperator(controlPlane(), ns);
+      await env.restartOperator();
       restartedIn.push(phase);
     });
     expectPhaseOrder(phases);

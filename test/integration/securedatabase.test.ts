@@ -1,18 +1,15 @@
 import { expect } from "chai";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Operator } from "../../src/operator";
 import { MANAGED_BLOCK_BEGIN, type SecureDatabase } from "../../src/api/types";
 import type { SecretObject } from "../../src/kube/secrets";
 import { generateCA, issueServerCertificate } from "../../src/pki";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
 import { OPERATOR_USER } from "../support/controlplane";
-import { startOperator } from "../support/operator";
-import { startPostgres, type PostgresServer } from "../support/postgres";
+import { startOperatorInNamespace, startOperatorWithDatabase, type OperatorInNamespace, type OperatorWithDatabase } from "../support/operator-fixture";
+import type { PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
-import type { VolumeSyncer } from "../support/volume-syncer";
-import { databaseInCluster } from "../support/database-fixture";
 import { caFromSecret, psqlAs, strangerCA, writeClientFiles, type ClientFiles } from "../support/mtls-client";
 
 const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
@@ -20,59 +17,32 @@ const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecolle
 const apply = (yaml: string) => kubectlOk(["apply", "-f", "-"], yaml);
 const waitForSdb = (ns: string, name: string, type: string, predicate: (c: ConditionView) => boolean, timeoutMs?: number) => waitForCondition<SecureDatabase>("sdb", ns, name, type, predicate, timeoutMs);
 
-function sdbYaml(ns: string, name: string, pg: PostgresServer, extra = ""): string {
-  return `apiVersion: mtls.imaging.dev/v1alpha1
-kind: SecureDatabase
-metadata: { name: ${name}, namespace: ${ns} }
-spec:
-  host: localhost
-  port: ${pg.port}
-  additionalIPAddresses: ["127.0.0.1"]
-  postgres:
-    configMapName: pg-config
-    certificateDirectory: ${join(pg.dataDir, "tls")}
-  workloadRef: { kind: StatefulSet, name: css }
-  reload: { strategy: SQL, adminUser: postgres }
-  verification: { endpoint: "127.0.0.1:${pg.port}" }
-${extra}`;
-}
-
 describe("SecureDatabase end to end (real API server, real PostgreSQL)", function () {
   this.timeout(180_000);
+  let env: OperatorWithDatabase;
   let ns: string;
   let pg: PostgresServer;
-  let syncer: VolumeSyncer;
-  let operator: Operator;
-  let originalConf: string;
-  let originalHba: string;
   let client: ClientFiles | undefined;
 
   before(async () => {
-    const cp = controlPlane();
-    ns = await cp.createNamespace("sdb");
-    pg = await startPostgres({ name: "sdb" });
-    await pg.sql("CREATE ROLE app LOGIN");
-    const db = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg-config", workloadName: "css", serverSecretName: "db-server-tls" });
-    ({ originalConf, originalHba, syncer } = db);
-    operator = await startOperator(cp, ns);
+    env = await startOperatorWithDatabase({ name: "sdb", databases: [{ roles: ["app"] }] });
+    ({ ns, pg } = env);
   });
 
   after(async () => {
-    await operator?.stop();
-    syncer?.stop();
+    await env?.stop();
     await client?.cleanup();
-    await pg?.stop();
   });
 
   it("secures the server: Ready, verified live with the serial it serves", async () => {
-    await apply(sdbYaml(ns, "db", pg));
+    await apply(env.db.secureDatabaseYaml());
     const sdb = await waitForSdb(ns, "db", "Ready", (c) => c.status === "True", 90_000);
     expect(condition(sdb, "Verified")?.reason).to.equal("ServingCurrentCertificate");
     expect(sdb.status?.verification?.servedSerialNumber).to.equal(sdb.status?.serverCertificate?.serialNumber);
     expect(sdb.status?.observedGeneration).to.equal(sdb.metadata.generation);
     expect(sdb.metadata.finalizers).to.include("mtls.imaging.dev/cleanup");
     // The first switch-over needed one restart (the server did not serve TLS yet); later changes reload over SQL.
-    expect(syncer.restarts).to.equal(1);
+    expect(env.db.syncer.restarts).to.equal(1);
   });
 
   it("writes the Secrets with our labels and an owner reference, and the managed blocks into the ConfigMap", async () => {
@@ -86,7 +56,7 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
     const server = await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]);
     expect(Object.keys(server.data ?? {}).sort()).to.deep.equal(["ca.crl", "ca.crt", "tls.crt", "tls.key"]);
     const cm = await getJson<{ data: Record<string, string> }>(["get", "configmap", "pg-config", "-n", ns]);
-    expect(cm.data["postgresql.conf"]!.startsWith(originalConf)).to.equal(true);
+    expect(cm.data["postgresql.conf"]!.startsWith(env.db.originalConf)).to.equal(true);
     expect(cm.data["postgresql.conf"]).to.contain(MANAGED_BLOCK_BEGIN).and.to.contain("ssl = on");
     expect(cm.data["pg_hba.conf"]!.startsWith(MANAGED_BLOCK_BEGIN)).to.equal(true);
     expect(cm.data["pg_hba.conf"]).to.contain("cert clientcert=verify-full");
@@ -127,19 +97,19 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
 
   it("writes nothing when it reconciles an unchanged object", async () => {
     const cp = controlPlane();
-    await operator.secureDatabaseQueue.idle();
+    await env.operator.secureDatabaseQueue.idle();
     const since = new Date();
     // A label change is a watch event (a reconcile) that changes nothing the operator cares about.
     await cp.kubectl(["label", "sdb", "db", "-n", ns, "touched=yes"]);
     await new Promise((r) => setTimeout(r, 1500));
-    await operator.secureDatabaseQueue.idle();
+    await env.operator.secureDatabaseQueue.idle();
     const writes = (await cp.auditEvents(OPERATOR_USER, since)).filter((e) => WRITE_VERBS.has(e.verb));
     expect(writes.map((e) => `${e.verb} ${e.objectRef?.resource}/${e.objectRef?.name}`)).to.deep.equal([]);
   });
 
   it("reports a second SecureDatabase that claims the same ConfigMap, and overwrites nothing", async () => {
     const before = await getJson<{ data: Record<string, string>; metadata: { resourceVersion: string } }>(["get", "configmap", "pg-config", "-n", ns]);
-    await apply(sdbYaml(ns, "db2", pg).replace("workloadRef: { kind: StatefulSet, name: css }", ""));
+    await apply(env.db.secureDatabaseYaml("db2").replace("workloadRef: { kind: StatefulSet, name: css }", ""));
     const sdb = await waitForSdb(ns, "db2", "ConfigApplied", (c) => c.status === "False");
     expect(condition(sdb, "ConfigApplied")?.reason).to.equal("ConfigMapClaimed");
     expect(condition(sdb, "ConfigApplied")?.message).to.contain("SecureDatabase.db");
@@ -153,14 +123,14 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
     const r = await controlPlane().kubectl(["delete", "sdb", "db", "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(r.code, r.stderr).to.equal(0);
     const cm = await getJson<{ data: Record<string, string>; metadata: { labels?: Record<string, string> } }>(["get", "configmap", "pg-config", "-n", ns]);
-    expect(cm.data["postgresql.conf"]).to.equal(originalConf);
-    expect(cm.data["pg_hba.conf"]).to.equal(originalHba);
+    expect(cm.data["postgresql.conf"]).to.equal(env.db.originalConf);
+    expect(cm.data["pg_hba.conf"]).to.equal(env.db.originalHba);
     expect(cm.metadata.labels?.["mtls.imaging.dev/owner"]).to.equal(undefined);
     const sts = await getJson<{ spec: { template: { spec: { volumes?: unknown[]; containers: { env: unknown[]; volumeMounts?: unknown[] }[] } } } }>(["get", "statefulset", "css", "-n", ns]);
     expect(sts.spec.template.spec.volumes ?? []).to.deep.equal([]);
     expect(sts.spec.template.spec.containers[0]!.volumeMounts ?? []).to.deep.equal([]);
     expect(sts.spec.template.spec.containers[0]!.env).to.deep.equal([{ name: "KEEP", value: "me" }]);
-    await waitFor("the server files to be restored", async () => (await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8")) === originalHba, 10_000);
+    await waitFor("the server files to be restored", async () => (await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8")) === env.db.originalHba, 10_000);
     await waitFor("plain TCP to work again", async () => {
       await pg.reload();
       const plain = await psqlAs(undefined, { host: "127.0.0.1", port: pg.port, user: "app", sslmode: "disable", command: "SELECT 1" });
@@ -171,14 +141,13 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
 
 describe("SecureDatabase bad input", function () {
   this.timeout(120_000);
+  let env: OperatorInNamespace;
   let ns: string;
-  let operator: Operator;
   before(async () => {
-    const cp = controlPlane();
-    ns = await cp.createNamespace("sdb-bad");
-    operator = await startOperator(cp, ns);
+    env = await startOperatorInNamespace({ name: "sdb-bad" });
+    ns = env.ns;
   });
-  after(async () => operator?.stop());
+  after(async () => env?.stop());
 
   const base = (name: string, extra: string) => `apiVersion: mtls.imaging.dev/v1alpha1
 kind: SecureDatabase
@@ -252,15 +221,14 @@ ${extra}`;
 
 describe("SecureDatabase: the operator's own client identity exists only while it is needed", function () {
   this.timeout(120_000);
+  let env: OperatorInNamespace;
   let ns: string;
-  let operator: Operator;
   before(async () => {
-    const cp = controlPlane();
-    ns = await cp.createNamespace("sdb-identity");
-    operator = await startOperator(cp, ns);
+    env = await startOperatorInNamespace({ name: "sdb-identity" });
+    ns = env.ns;
     await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "quiet-config", namespace: ns }, data: { "postgresql.conf": "port = 5432\n", "pg_hba.conf": "local all all peer\n" } }));
   });
-  after(async () => operator?.stop());
+  after(async () => env?.stop());
 
   const quiet = (strategy: string) => `apiVersion: mtls.imaging.dev/v1alpha1
 kind: SecureDatabase

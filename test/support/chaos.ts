@@ -1,11 +1,10 @@
-/** Helpers for the chaos tests: a seeded PRNG, an operator whose log lines are kept, and what a server really serves. */
-import * as k8s from "@kubernetes/client-node";
+/** Helpers for the chaos tests: a seeded PRNG, a logger that keeps the operator's lines, and what a server really serves. */
 import { X509Certificate } from "node:crypto";
 import { Writable } from "node:stream";
 import winston from "winston";
 import { normalizeSerial } from "../../src/postgres/probe";
-import { Operator } from "../../src/operator";
-import type { AuditEvent, ControlPlane } from "./controlplane";
+import type { Logger } from "../../src/log";
+import type { AuditEvent } from "./controlplane";
 import { run } from "./process";
 
 /** mulberry32: a tiny deterministic PRNG, so a chaos run can be replayed from its seed. */
@@ -42,13 +41,10 @@ export interface LogEntry {
 }
 
 /**
- * Runs the operator in this process as its ServiceAccount user (as test/support/operator.ts does), keeping every
- * log line it writes so a test can say what the operator went through. LOG_OPERATOR=1 also prints them.
+ * A logger for the operator that keeps every line it writes, stamped with the time it was written, so a test can
+ * say what the operator went through. LOG_OPERATOR=1 also prints them.
  */
-export async function startOperatorWithLog(cp: ControlPlane, namespace: string): Promise<{ operator: Operator; logs: LogEntry[] }> {
-  const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromFile(cp.operatorKubeconfigPath);
-  const logs: LogEntry[] = [];
+export function keepingLogger(logs: LogEntry[]): Logger {
   const sink = new Writable({
     objectMode: true,
     write(info: LogEntry, _encoding, callback) {
@@ -57,10 +53,7 @@ export async function startOperatorWithLog(cp: ControlPlane, namespace: string):
       callback();
     },
   });
-  const log = winston.createLogger({ level: "debug", transports: [new winston.transports.Stream({ stream: sink })] });
-  const operator = new Operator({ kubeConfig, log, namespaces: [namespace], concurrency: 2 });
-  await operator.start();
-  return { operator, logs };
+  return winston.createLogger({ level: "debug", transports: [new winston.transports.Stream({ stream: sink })] });
 }
 
 /** Records every unhandled promise rejection of this process until disposed. */

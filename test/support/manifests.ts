@@ -2,13 +2,37 @@
 
 /** An ImagingConnection for `user` to the SecureDatabase `db` of its namespace; `extra` adds spec lines (2-space indented). */
 export function imagingConnectionYaml(ns: string, name: string, user: string, extra = ""): string {
+  return connectionYaml(ns, name, user, { name: "db" }, extra);
+}
+
+/** An ImagingConnection for `user` to the SecureDatabase `database` (in its own namespace when none is named). */
+export function connectionToDatabaseYaml(ns: string, name: string, user: string, database: { name: string; namespace?: string }): string {
+  return connectionYaml(ns, name, user, database, "");
+}
+
+function connectionYaml(ns: string, name: string, user: string, database: { name: string; namespace?: string }, extra: string): string {
+  const ref = database.namespace ? `{ name: ${database.name}, namespace: ${database.namespace} }` : `{ name: ${database.name} }`;
   return `apiVersion: mtls.imaging.dev/v1alpha1
 kind: ImagingConnection
 metadata: { name: ${name}, namespace: ${ns} }
 spec:
-  databaseRef: { name: db }
+  databaseRef: ${ref}
   user: ${user}
 ${extra}`;
+}
+
+/**
+ * A SecureDatabase with no server behind it (its ConfigMap `absent`, host `<name>.<ns>.svc` unless given): its CA,
+ * trust bundle and server certificate are issued all the same. `extra` adds spec lines (2-space indented).
+ */
+export function secureDatabaseWithoutServerYaml(ns: string, name: string, opts: { host?: string; extra?: string } = {}): string {
+  return `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+  host: ${opts.host ?? `${name}.${ns}.svc`}
+  postgres: { configMapName: absent }
+${opts.extra ?? ""}`;
 }
 
 /** A Deployment with one container and nothing else: a workload a test only needs to exist. */
