@@ -175,7 +175,9 @@ export async function startPostgresOutageTestbed(name: string) {
   const reconcileCounts = async () => {
     const runs = await env.operator.metrics.registry.getSingleMetric("imaging_mtls_reconcile_total")?.get();
     const errors = await env.operator.metrics.registry.getSingleMetric("imaging_mtls_reconcile_errors_total")?.get();
-    const of = (m: typeof runs, kind: string) => m?.values.find((v) => v.labels.kind === kind)?.value ?? 0;
+    // Summed over every other label: the error counter is also per reason.
+    const of = (m: typeof runs, kind: string) =>
+      (m?.values ?? []).filter((v) => v.labels.kind === kind).reduce((sum, v) => sum + v.value, 0);
     return { runs: of(runs, "SecureDatabase"), errors: of(errors, "SecureDatabase") };
   };
   const events = async (): Promise<EventList["items"]> =>
