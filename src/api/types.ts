@@ -7,6 +7,8 @@
  * field's meaning; test/unit/api checks that these types, their decoders and the CRD schemas name the same fields.
  */
 
+import type { RevocationReason } from "../pki";
+
 // ---------------------------------------------------------------------------------------------------------------
 // Names (ARCHITECTURE.md §2)
 
@@ -45,8 +47,6 @@ export const FINALIZER = "mtls.imaging.dev/cleanup";
  */
 export const ROTATE_ANNOTATION = "mtls.imaging.dev/rotate";
 export const FIELD_MANAGER = OPERATOR_NAME;
-export const MANAGED_BLOCK_BEGIN = "# BEGIN mtls.imaging.dev managed block (do not edit)";
-export const MANAGED_BLOCK_END = "# END mtls.imaging.dev managed block";
 
 /** Kubernetes label values are at most 63 characters. */
 export const MAX_LABEL_VALUE_LENGTH = 63;
@@ -91,8 +91,16 @@ export type DatabaseWorkloadKind = (typeof DATABASE_WORKLOAD_KINDS)[number];
 export const RELOAD_STRATEGIES = ["SQL", "RolloutRestart", "None"] as const;
 export type ReloadStrategy = (typeof RELOAD_STRATEGIES)[number];
 
-export const REVOCATION_REASONS = ["unspecified", "keyCompromise", "superseded", "cessationOfOperation", "affiliationChanged"] as const;
-export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+/** The CRL reasons the PKI writes (its RevocationReason), listed for the decoder; the record keeps the list complete. */
+const REVOCATION_REASON_SET: Readonly<Record<RevocationReason, true>> = {
+  unspecified: true,
+  keyCompromise: true,
+  superseded: true,
+  cessationOfOperation: true,
+  affiliationChanged: true,
+};
+export const REVOCATION_REASONS = Object.keys(REVOCATION_REASON_SET) as readonly RevocationReason[];
+export type { RevocationReason };
 
 export const SSL_MODES = ["verify-full", "verify-ca"] as const;
 export type SSLMode = (typeof SSL_MODES)[number];

@@ -3,20 +3,8 @@
  *
  * Pure: entries in, deterministic bytes out.
  *
- * Source: CAST, "Step 3 - Configure CAST components to function in encrypted mode",
- * https://doc.castsoftware.com/install/db/encrypted/components. What could be read of that page says:
- *   "an .ini file which contains the required information about the CAST Storage Service/PostgreSQL
- *    instance(s) and the client keys and certificates that will secure the connection"
- *   "an environment variable (available on all machines that require access to encrypted database instances)
- *    which is used to define the location of the .ini file"
- *   client files: client.key, client.crt, client.pk8 ("for JDBC connections"), client.pem.pk8, client.pfx
- *   ("pkcs12 for .NET connections"), root.crt.
- * The part of the page that spells out the section format and key names could NOT be retrieved. The section
- * header `[host:port]` comes from the project's design notes (cast-imaging.md, gathered from that page), and
- * CAST's page on source-code encryption (/administer/db/source-code-encryption, which says it uses "an .ini file
- * in exactly the same way") confirms the shape: `[host:port,database]`, the host in lower case ("must use
- * lowercase letters"), the database optional (postgres when omitted). The KEY NAMES BELOW ARE UNCONFIRMED: they are the libpq / PostgreSQL JDBC connection parameter names, which the
- * design notes also quote (`ssl=true`, `sslmode=verify-full`):
+ * Sections are `[host:port]`, the host in lower case, as CAST documents; the keys are the libpq / PostgreSQL
+ * JDBC parameter names, which CAST's documentation does not confirm (the README carries the caveat):
  *
  *   [db.example.com:5432]
  *   ssl=true
@@ -25,17 +13,13 @@
  *   sslkey=/etc/cast-imaging/mtls/analysis/client.pk8
  *   sslrootcert=/etc/cast-imaging/mtls/analysis/root.crt
  *
- * Check them against the page (and a CAST component) before relying on them.
- *
  * Format decisions:
  * - Sections sorted by name (code-unit order); keys in the fixed order above; `key=value` without spaces;
  *   LF line ends; one blank line between sections; a final LF; no comment header (the comment syntax CAST's
  *   parser accepts is not documented).
- * - Host names are lower-cased in the section name (DNS names are case-insensitive; the API validates them
- *   lower-case anyway). An IPv6 host is written bracketed, as in a URL authority: `[[2001:db8::1]:5432]`. That
- *   is the only unambiguous `host:port` for an IPv6 address (`[2001:db8::1:5432]` is itself a valid IPv6
- *   address); it is UNCONFIRMED that CAST's parser accepts a `]` inside a section name — a parser that ends
- *   the section name at the first `]` would not find it. Prefer a DNS name for IPv6 databases.
+ * - Host names are lower-cased in the section name (DNS names are case-insensitive). An IPv6 host is written
+ *   bracketed, as in a URL authority (`[[2001:db8::1]:5432]`), the only unambiguous `host:port` for it; prefer
+ *   a DNS name, since a parser that ends the section name at the first `]` would not find it.
  * - Values are written raw (ini has no portable escaping), so anything that could end a line, open or close a
  *   section, split a key from its value, or start a comment is refused rather than escaped.
  */

@@ -18,7 +18,7 @@
  */
 import { createHash } from "node:crypto";
 import type { ResolvedConnectionWorkload } from "../api/defaults";
-import { foreignVolumeConflict, podTemplateHasPlan, type PodTemplatePlan, type VolumeMountPlan, type Workload } from "../kube/pod-template";
+import { foreignVolumeConflict, podTemplateHasPlan, type PodTemplatePlan, type VolumeMountPlan, type Workload } from "./pod-template";
 import { SECRET_KEYS } from "../pki/secret-layout";
 import { renderCastIni, type CastIniEntry } from "./cast-ini";
 import { inMount } from "./declaration";

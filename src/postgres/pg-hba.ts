@@ -1,5 +1,5 @@
 /**
- * pg_hba.conf: the managed block's content, and an audit of what precedes it.
+ * pg_hba.conf: the managed block's content.
  *
  * Pure. PostgreSQL uses the FIRST record matching (connection type, database, user, client address), so the
  * block goes FIRST and ends with catch-all rejects: whatever an admin writes after it can never be reached by
@@ -28,7 +28,6 @@
  */
 
 import { isIP } from "node:net";
-import { findManagedBlocks, splitLines, upsertManagedBlock, type UpsertResult } from "./managed-block";
 
 export type ClientCertificateMode = "verify-full" | "verify-ca";
 export type VerifyCaMethod = "scram-sha-256" | "trust";
@@ -172,70 +171,4 @@ export function renderHbaBlock(rules: readonly HbaRule[]): HbaRenderResult {
   }
   lines.push(...HBA_REJECT_LINES);
   return `${lines.join("\n")}\n`;
-}
-
-/** Renders the block and puts it first in `hba` (replacing/moving any previous one). */
-export function upsertHba(hba: string, rules: readonly HbaRule[]): UpsertResult | InvalidHbaRule {
-  const body = renderHbaBlock(rules);
-  if (typeof body !== "string") return body;
-  return upsertManagedBlock(hba, body, "prepend");
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Audit
-
-export type HbaFindingReason = "HbaLineBeforeManagedBlock" | "ManagedBlockMissing" | "ManagedBlockCorrupt";
-
-export interface HbaFinding {
-  readonly reason: HbaFindingReason;
-  readonly message: string;
-  readonly line?: number;
-}
-
-/** The record type of a logical line: its first token, or undefined for a blank/comment line. */
-function firstToken(logicalLine: string): string | undefined {
-  const m = /^[ \t\r]*([^ \t\r#,]+)/.exec(logicalLine);
-  return m?.[1];
-}
-
-/**
- * Informational: records that PostgreSQL consults BEFORE the managed block (they win over it), other than
- * `local` (unix socket) records; include directives count too (PostgreSQL 16+). Also reports a missing or
- * corrupt block. Lines after the block are unreachable for TCP and not reported.
- */
-export function auditHba(text: string): HbaFinding[] {
-  const scan = findManagedBlocks(text);
-  if (!scan.ok) return [{ reason: scan.reason, message: scan.message }];
-  if (scan.block === undefined) {
-    return [{ reason: "ManagedBlockMissing", message: "pg_hba.conf has no managed block: its own records decide which TCP clients get in, with or without a client certificate" }];
-  }
-  const beginLine = scan.block.beginLine;
-  const findings: HbaFinding[] = [];
-  let logical = "";
-  let logicalStart = 0;
-  const record = (): void => {
-    const type = firstToken(logical);
-    if (type !== undefined && type !== "local") {
-      findings.push({
-        reason: "HbaLineBeforeManagedBlock",
-        line: logicalStart,
-        message: `pg_hba.conf line ${logicalStart} (${logical.trim()}) comes before the managed block (line ${beginLine}) and is matched first: it can admit TCP clients without a client certificate`,
-      });
-    }
-    logical = "";
-  };
-  for (const l of splitLines(text)) {
-    if (l.number >= beginLine) break;
-    if (logical === "") logicalStart = l.number;
-    // PostgreSQL 14+: a backslash at the end of a line continues the record on the next line.
-    if (l.content.endsWith("\\")) {
-      logical += l.content.slice(0, -1);
-      continue;
-    }
-    logical += l.content;
-    record();
-  }
-  // A record continued into the BEGIN marker line still starts before the block.
-  if (logical !== "") record();
-  return findings;
 }

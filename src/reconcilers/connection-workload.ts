@@ -7,7 +7,7 @@
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, type OwnerReference } from "../api/types";
 import { clientFilePaths } from "../imaging/declaration";
 import { admitConnections, CAST_INI_FILE, connectionVolumeName, iniConfigMapName, workloadHasExactly, type WorkloadAdmission, type WorkloadCandidate } from "../imaging/workload-plan";
-import { podTemplateApplyPatch, type WorkloadKind } from "../kube/pod-template";
+import { podTemplateApplyPatch, type WorkloadKind } from "../imaging/pod-template";
 import { apiVersionOf, RESOURCES } from "../kube/resources";
 import { FIELD_MANAGER } from "../kube/rest";
 import type { ReconcileResult } from "../runtime/workqueue";

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { expect } from "chai";
 import type { CastIniEntry } from "../../../src/imaging/cast-ini";
-import type { Container, PodTemplatePlan, Workload } from "../../../src/kube/pod-template";
+import type { Container, PodTemplatePlan, Workload } from "../../../src/imaging/pod-template";
 import {
   admitConnections,
   CAST_INI_DIR,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { expect } from "chai";
-import type { PodTemplatePlan } from "../../../src/kube/pod-template";
+import type { PodTemplatePlan } from "../../../src/imaging/pod-template";
 import {
   CAST_INI_DIR,
   CAST_INI_VOLUME,

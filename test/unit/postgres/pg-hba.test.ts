@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { BEGIN_MARKER, END_MARKER, findManagedBlocks } from "../../../src/postgres/managed-block";
-import { HBA_REJECT_LINES, auditHba, hbaAddressToken, hbaNameToken, renderHbaBlock, upsertHba, type HbaRule } from "../../../src/postgres/pg-hba";
+import { HBA_REJECT_LINES, hbaAddressToken, hbaNameToken, renderHbaBlock, type HbaRule } from "../../../src/postgres/pg-hba";
+import { auditHba, upsertHba } from "../../support/postgres-config";
 import { arbBlockFreeText } from "./arbitraries";
 
 const RUNS = { numRuns: Number(process.env.FC_RUNS ?? 300) };

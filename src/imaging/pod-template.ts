@@ -1,6 +1,13 @@
-import { apiVersionOf, RESOURCES } from "./resources";
+/**
+ * The pod-template plan: which volumes, mounts, env and annotations the operator owns in a workload's pod template,
+ * the server-side apply body that holds exactly them, and the checks of a live workload against the plan. Pure.
+ */
+import type { WorkloadKind } from "../api/types";
 
-export type WorkloadKind = "Deployment" | "StatefulSet";
+export type { WorkloadKind };
+
+/** Both workload kinds are in the apps group. */
+const WORKLOAD_API_VERSION = "apps/v1";
 
 export interface Container {
   name: string;
@@ -62,7 +69,7 @@ export function podTemplateApplyPatch(kind: WorkloadKind, name: string, namespac
   const template: Record<string, unknown> = {};
   if (Object.keys(plan.annotations).length > 0) template.metadata = { annotations: plan.annotations };
   if (Object.keys(templateSpec).length > 0) template.spec = templateSpec;
-  const body: Record<string, unknown> = { apiVersion: apiVersionOf(RESOURCES[kind]), kind, metadata: { name, namespace } };
+  const body: Record<string, unknown> = { apiVersion: WORKLOAD_API_VERSION, kind, metadata: { name, namespace } };
   if (Object.keys(template).length > 0) body.spec = { template };
   return body;
 }
