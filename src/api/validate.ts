@@ -10,8 +10,16 @@
  */
 import { decodeImagingConnectionInput, decodeSecureDatabaseInput } from "./decode";
 import { DecodeError } from "./decoder";
-import { durationMs, decodeErrorToValidationError, hbaAdmits, validateNameLength, validatePolicy, validateRotationToken } from "./validation";
-import { ValidationErrors, type ValidationError } from "./validation";
+import {
+  decodeErrorToValidationError,
+  durationMs,
+  hbaAdmits,
+  validateNameLength,
+  validatePolicy,
+  validateRotationToken,
+  ValidationErrors,
+  type ValidationError,
+} from "./validation";
 import {
   absolutePathProblem,
   databaseNameProblem,
@@ -90,7 +98,12 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
 
   if (!spec.host) e.add("spec.host", "Required", "host is required");
   else if (!isDNSSubdomain(spec.host) && !isIPAddress(spec.host)) {
-    e.add("spec.host", "Invalid", "host must be a lowercase DNS name (RFC 1123, e.g. imaging-db.example.com) or an IP address without brackets or port: clients verify it against the server certificate (sslmode=verify-full)");
+    e.add(
+      "spec.host",
+      "Invalid",
+      "host must be a lowercase DNS name (RFC 1123, e.g. imaging-db.example.com) or an IP address without brackets or port: clients " +
+        "verify it against the server certificate (sslmode=verify-full)",
+    );
   }
   if (spec.port !== undefined && (spec.port < 1 || spec.port > 65535)) {
     e.add("spec.port", "Invalid", "port must be an integer from 1 to 65535");
@@ -99,24 +112,40 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
   e.unique("spec.additionalDNSNames", spec.additionalDNSNames);
   (spec.additionalDNSNames ?? []).forEach((n, i) => {
     if (!isDNSSubdomain(n.startsWith("*.") ? n.slice(2) : n)) {
-      e.add(`spec.additionalDNSNames[${i}]`, "Invalid", 'each additional DNS name must be a lowercase DNS name (RFC 1123), optionally starting with "*."');
+      e.add(
+        `spec.additionalDNSNames[${i}]`,
+        "Invalid",
+        'each additional DNS name must be a lowercase DNS name (RFC 1123), optionally starting with "*."',
+      );
     }
   });
   e.maxItems("spec.additionalIPAddresses", spec.additionalIPAddresses, 32);
   e.unique("spec.additionalIPAddresses", spec.additionalIPAddresses);
   (spec.additionalIPAddresses ?? []).forEach((ip, i) => {
-    if (!isIPAddress(ip)) e.add(`spec.additionalIPAddresses[${i}]`, "Invalid", "each additional IP address must be an IPv4 or IPv6 address (no CIDR, no brackets)");
+    if (!isIPAddress(ip)) {
+      e.add(
+        `spec.additionalIPAddresses[${i}]`,
+        "Invalid",
+        "each additional IP address must be an IPv4 or IPv6 address (no CIDR, no brackets)",
+      );
+    }
   });
 
   // CA
   const ca = spec.ca ?? {};
   const mode = ca.mode ?? "Generated";
   if (mode === "Provided" && !ca.secretName) {
-    e.add("spec.ca.secretName", "Required", "ca.secretName is required when ca.mode is Provided (a Secret with tls.crt and tls.key of your CA)");
+    e.add(
+      "spec.ca.secretName",
+      "Required",
+      "ca.secretName is required when ca.mode is Provided (a Secret with tls.crt and tls.key of your CA)",
+    );
   }
   e.name("spec.ca.secretName", ca.secretName, "subdomain");
   if (ca.commonName !== undefined) {
-    if (ca.commonName.length === 0 || ca.commonName.length > 64) e.add("spec.ca.commonName", "Invalid", "ca.commonName must have 1 to 64 characters");
+    if (ca.commonName.length === 0 || ca.commonName.length > 64) {
+      e.add("spec.ca.commonName", "Invalid", "ca.commonName must have 1 to 64 characters");
+    }
     if (/\p{Cc}/u.test(ca.commonName)) e.add("spec.ca.commonName", "Invalid", "ca.commonName must not contain control characters");
   }
   const caDuration = validatePolicy(e, "spec.ca", "ca", ca, "87600h");
@@ -127,12 +156,21 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
   e.name("spec.serverCertificate.secretName", server.secretName, "subdomain");
   const serverDuration = validatePolicy(e, "spec.serverCertificate", "serverCertificate", server, "2160h");
   if (mode === "Generated" && caDuration !== undefined && serverDuration !== undefined && serverDuration > caDuration) {
-    e.add("spec.serverCertificate.duration", "Invalid", "serverCertificate.duration must not exceed ca.duration (a certificate cannot outlive the CA that signs it)");
+    e.add(
+      "spec.serverCertificate.duration",
+      "Invalid",
+      "serverCertificate.duration must not exceed ca.duration (a certificate cannot outlive the CA that signs it)",
+    );
   }
   const caSecret = ca.secretName ?? `${sdb.metadata.name}-ca`;
   const serverSecret = server.secretName ?? `${sdb.metadata.name}-server-tls`;
   if (caSecret === serverSecret) {
-    e.add("spec.serverCertificate.secretName", "Invalid", `serverCertificate.secretName and ca.secretName must name different Secrets (both are ${JSON.stringify(caSecret)}): the server certificate would overwrite the CA`);
+    e.add(
+      "spec.serverCertificate.secretName",
+      "Invalid",
+      `serverCertificate.secretName and ca.secretName must name different Secrets (both are ${JSON.stringify(caSecret)}): the server ` +
+        `certificate would overwrite the CA`,
+    );
   }
 
   // PostgreSQL configuration
@@ -142,15 +180,21 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
   const confKey = pg.postgresqlConfKey ?? "postgresql.conf";
   const hbaKey = pg.hbaConfKey ?? "pg_hba.conf";
   for (const [field, key] of [["spec.postgres.postgresqlConfKey", confKey], ["spec.postgres.hbaConfKey", hbaKey]] as const) {
-    if (!CONFIGMAP_KEY.test(key) || key.length > 253) e.add(field, "Invalid", `${JSON.stringify(key)} must be a ConfigMap key (letters, digits, '-', '_', '.')`);
+    if (!CONFIGMAP_KEY.test(key) || key.length > 253) {
+      e.add(field, "Invalid", `${JSON.stringify(key)} must be a ConfigMap key (letters, digits, '-', '_', '.')`);
+    }
   }
-  if (confKey === hbaKey) e.add("spec.postgres.hbaConfKey", "Invalid", "postgres.postgresqlConfKey and postgres.hbaConfKey must name different keys");
+  if (confKey === hbaKey) {
+    e.add("spec.postgres.hbaConfKey", "Invalid", "postgres.postgresqlConfKey and postgres.hbaConfKey must name different keys");
+  }
   if (pg.certificateDirectory !== undefined) {
     const problem = absolutePathProblem(pg.certificateDirectory);
     if (problem) e.add("spec.postgres.certificateDirectory", "Invalid", `postgres.certificateDirectory ${problem}`);
   }
   const rules = pg.hba?.rules;
-  if (rules !== undefined && rules.length === 0) e.add("spec.postgres.hba.rules", "Required", "postgres.hba.rules must have at least one rule");
+  if (rules !== undefined && rules.length === 0) {
+    e.add("spec.postgres.hba.rules", "Required", "postgres.hba.rules must have at least one rule");
+  }
   e.maxItems("spec.postgres.hba.rules", rules, 32);
   (rules ?? []).forEach((rule, r) => {
     const base = `spec.postgres.hba.rules[${r}]`;
@@ -162,15 +206,23 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
       (list ?? []).forEach((token, i) => {
         const problem = hbaTokenProblem(token);
         if (problem) e.add(`${base}.${key}[${i}]`, "Invalid", `${what} ${problem}`);
-        else if (token.length > (key === "users" ? 64 : 63)) e.add(`${base}.${key}[${i}]`, "TooLong", `${what} must be at most 63 characters`);
+        else if (token.length > (key === "users" ? 64 : 63)) {
+          e.add(`${base}.${key}[${i}]`, "TooLong", `${what} must be at most 63 characters`);
+        }
       });
     }
-    if (rule.addresses !== undefined && rule.addresses.length === 0) e.add(`${base}.addresses`, "Required", "addresses must not be empty (omit it for any address)");
+    if (rule.addresses !== undefined && rule.addresses.length === 0) {
+      e.add(`${base}.addresses`, "Required", "addresses must not be empty (omit it for any address)");
+    }
     e.maxItems(`${base}.addresses`, rule.addresses, 32);
     e.unique(`${base}.addresses`, rule.addresses);
     (rule.addresses ?? []).forEach((a, i) => {
       if (!isCIDR(a) && !isIPAddress(a)) {
-        e.add(`${base}.addresses[${i}]`, "Invalid", "addresses must be IP addresses or CIDR ranges (e.g. 10.0.0.0/8, ::/0); host names and keywords are not allowed");
+        e.add(
+          `${base}.addresses[${i}]`,
+          "Invalid",
+          "addresses must be IP addresses or CIDR ranges (e.g. 10.0.0.0/8, ::/0); host names and keywords are not allowed",
+        );
       }
     });
   });
@@ -184,7 +236,11 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
   const reload = spec.reload ?? {};
   const strategy = reload.strategy ?? "SQL";
   if (strategy === "RolloutRestart" && !spec.workloadRef) {
-    e.add("spec.reload.strategy", "Required", "reload.strategy RolloutRestart requires workloadRef (the StatefulSet or Deployment of the database to restart)");
+    e.add(
+      "spec.reload.strategy",
+      "Required",
+      "reload.strategy RolloutRestart requires workloadRef (the StatefulSet or Deployment of the database to restart)",
+    );
   }
   const adminUser = reload.adminUser ?? "postgres";
   const adminProblem = roleNameProblem(adminUser);
@@ -199,7 +255,11 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
     e.add("spec.verification.interval", "Invalid", "verification.interval must be between 10s and 24h");
   }
   if (verification.endpoint !== undefined && !parseEndpoint(verification.endpoint)) {
-    e.add("spec.verification.endpoint", "Invalid", "verification.endpoint must be host:port with a port from 1 to 65535 (IPv6 in brackets, e.g. [fd00::7]:5432)");
+    e.add(
+      "spec.verification.endpoint",
+      "Invalid",
+      "verification.endpoint must be host:port with a port from 1 to 65535 (IPv6 in brackets, e.g. [fd00::7]:5432)",
+    );
   }
 
   // The operator logs in with its own certificate to reload (SQL) and to verify: some rule must let it.
@@ -207,9 +267,20 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
   if (needsLogin && !adminProblem && !dbProblem) {
     const admitted = hbaAdmits(pg.hba?.rules, adminUser, adminDatabase);
     if (admitted === "none") {
-      e.add("spec.postgres.hba.rules", "Invalid", `no pg_hba.conf rule admits reload.adminUser ${JSON.stringify(adminUser)} on database ${JSON.stringify(adminDatabase)}: the operator logs in as that role to reload and verify; add it to a rule, or set reload.strategy and verification.enabled accordingly`);
+      e.add(
+        "spec.postgres.hba.rules",
+        "Invalid",
+        `no pg_hba.conf rule admits reload.adminUser ${JSON.stringify(adminUser)} on database ${JSON.stringify(adminDatabase)}: the ` +
+          `operator logs in as that role to reload and verify; add it to a rule, or set reload.strategy and verification.enabled ` +
+          `accordingly`,
+      );
     } else if (admitted === "password") {
-      e.add("spec.postgres.hba.rules", "Invalid", `the first pg_hba.conf rule matching reload.adminUser ${JSON.stringify(adminUser)} uses clientCertificate verify-ca, which also demands a password: the operator logs in with its certificate only; put a verify-full rule for it first`);
+      e.add(
+        "spec.postgres.hba.rules",
+        "Invalid",
+        `the first pg_hba.conf rule matching reload.adminUser ${JSON.stringify(adminUser)} uses clientCertificate verify-ca, which ` +
+          `also demands a password: the operator logs in with its certificate only; put a verify-full rule for it first`,
+      );
     }
   }
 
@@ -217,8 +288,12 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
   e.maxItems("spec.allowedNamespaces", spec.allowedNamespaces, 64);
   e.unique("spec.allowedNamespaces", spec.allowedNamespaces);
   (spec.allowedNamespaces ?? []).forEach((ns, i) => {
-    if (ns === "*") e.add(`spec.allowedNamespaces[${i}]`, "Forbidden", 'allowedNamespaces does not accept "*": list every namespace explicitly');
-    else if (!isDNSLabel(ns)) e.add(`spec.allowedNamespaces[${i}]`, "Invalid", "each allowed namespace must be a namespace name (RFC 1123 label)");
+    if (ns === "*") {
+      e.add(`spec.allowedNamespaces[${i}]`, "Forbidden", 'allowedNamespaces does not accept "*": list every namespace explicitly');
+    }
+    else if (!isDNSLabel(ns)) {
+      e.add(`spec.allowedNamespaces[${i}]`, "Invalid", "each allowed namespace must be a namespace name (RFC 1123 label)");
+    }
   });
 
   const allowlist = spec.trust?.allowlist ?? [];
@@ -226,7 +301,9 @@ function checkSecureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): voi
   e.unique("spec.trust.allowlist", allowlist.map((a) => a.name));
   allowlist.forEach((entry, i) => {
     e.name(`spec.trust.allowlist[${i}].name`, entry.name, "label");
-    if (entry.certificate.length > 16384) e.add(`spec.trust.allowlist[${i}].certificate`, "TooLong", "certificate must be at most 16384 characters");
+    if (entry.certificate.length > 16384) {
+      e.add(`spec.trust.allowlist[${i}].certificate`, "TooLong", "certificate must be at most 16384 characters");
+    }
     const problem = pemCertificateProblem(entry.certificate);
     if (problem) e.add(`spec.trust.allowlist[${i}].certificate`, "Invalid", `trust.allowlist[].certificate ${problem}`);
   });
@@ -282,7 +359,9 @@ function checkImagingConnectionRules(imc: ImagingConnection, e: ValidationErrors
     const base = `spec.workloads[${i}]`;
     if (!w.name) e.add(`${base}.name`, "Required", "workloads[].name is required");
     e.name(`${base}.name`, w.name || undefined, "subdomain");
-    if (w.containers !== undefined && w.containers.length === 0) e.add(`${base}.containers`, "Required", "containers must not be empty (omit it for every container)");
+    if (w.containers !== undefined && w.containers.length === 0) {
+      e.add(`${base}.containers`, "Required", "containers must not be empty (omit it for every container)");
+    }
     e.maxItems(`${base}.containers`, w.containers, 16);
     e.unique(`${base}.containers`, w.containers);
     (w.containers ?? []).forEach((c, j) => e.name(`${base}.containers[${j}]`, c, "label"));
@@ -306,17 +385,32 @@ export function validateConnectionAgainstDatabase(rawImc: ImagingConnection, raw
   const imcNamespace = imc.metadata.namespace ?? "default";
   const sdbNamespace = sdb.metadata.namespace ?? "default";
   if (imcNamespace !== sdbNamespace && !(sdb.spec.allowedNamespaces ?? []).includes(imcNamespace)) {
-    e.add("spec.databaseRef", "Forbidden", `SecureDatabase ${sdbNamespace}/${sdb.metadata.name} does not list namespace ${JSON.stringify(imcNamespace)} in spec.allowedNamespaces`);
+    e.add(
+      "spec.databaseRef",
+      "Forbidden",
+      `SecureDatabase ${sdbNamespace}/${sdb.metadata.name} does not list namespace ${JSON.stringify(imcNamespace)} in ` +
+        `spec.allowedNamespaces`,
+    );
   }
   const revoked = (sdb.spec.trust?.revocations ?? []).some(
     (r) => r.connectionName === imc.metadata.name && (r.connectionNamespace ?? sdbNamespace) === imcNamespace,
   );
   if (revoked) {
-    e.add("metadata.name", "Forbidden", `SecureDatabase ${sdbNamespace}/${sdb.metadata.name} revokes this connection (spec.trust.revocations[].connectionName): no certificate is issued until that entry is removed`);
+    e.add(
+      "metadata.name",
+      "Forbidden",
+      `SecureDatabase ${sdbNamespace}/${sdb.metadata.name} revokes this connection (spec.trust.revocations[].connectionName): no ` +
+        `certificate is issued until that entry is removed`,
+    );
   }
   const database = imc.spec.database ?? "postgres";
   if (imc.spec.user && hbaAdmits(sdb.spec.postgres.hba?.rules, imc.spec.user, database) === "none") {
-    e.add("spec.user", "Invalid", `no pg_hba.conf rule of SecureDatabase ${sdbNamespace}/${sdb.metadata.name} admits user ${JSON.stringify(imc.spec.user)} on database ${JSON.stringify(database)}: add it to spec.postgres.hba.rules there`);
+    e.add(
+      "spec.user",
+      "Invalid",
+      `no pg_hba.conf rule of SecureDatabase ${sdbNamespace}/${sdb.metadata.name} admits user ${JSON.stringify(imc.spec.user)} on ` +
+        `database ${JSON.stringify(database)}: add it to spec.postgres.hba.rules there`,
+    );
   }
   return e.list;
 }

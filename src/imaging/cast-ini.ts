@@ -71,8 +71,12 @@ function lines(e: CastIniEntry): string[] {
 
 function checkEntry(e: CastIniEntry, index: number): ImagingResult<string> {
   const where = `entry ${index} (${JSON.stringify(e.host)}:${String(e.port)})`;
-  if (!Number.isInteger(e.port) || e.port < 1 || e.port > 65535) return fail("InvalidPort", `${where}: port must be an integer in 1..65535`);
-  if (!SSL_MODES.includes(e.sslMode)) return fail("InvalidSSLMode", `${where}: sslMode must be verify-full or verify-ca, not ${JSON.stringify(e.sslMode)}`);
+  if (!Number.isInteger(e.port) || e.port < 1 || e.port > 65535) {
+    return fail("InvalidPort", `${where}: port must be an integer in 1..65535`);
+  }
+  if (!SSL_MODES.includes(e.sslMode)) {
+    return fail("InvalidSSLMode", `${where}: sslMode must be verify-full or verify-ca, not ${JSON.stringify(e.sslMode)}`);
+  }
   const hostProblem = unsafeValue(e.host) ?? (e.host.includes(":") && isIP(e.host) !== 6 ? "must not contain ':' unless it is an IPv6 address" : undefined);
   if (hostProblem) return fail("UnsafeIniValue", `${where}: host ${hostProblem}`);
   for (const [field, value] of [["certificatePath", e.certificatePath], ["keyPath", e.keyPath], ["rootCertificatePath", e.rootCertificatePath]] as const) {
@@ -95,7 +99,11 @@ export function renderCastIni(entries: readonly CastIniEntry[]): ImagingResult<s
     const body = lines(e);
     const previous = sections.get(name);
     if (previous && previous.join("\n") !== body.join("\n")) {
-      return fail("ConflictingInstance", `two connections declare instance ${name} with different settings (${previous.join(", ")} vs ${body.join(", ")}): one client identity per instance and workload`);
+      return fail(
+        "ConflictingInstance",
+        `two connections declare instance ${name} with different settings (${previous.join(", ")} vs ${body.join(", ")}): one client ` +
+          `identity per instance and workload`,
+      );
     }
     sections.set(name, body);
   }

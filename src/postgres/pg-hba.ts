@@ -81,8 +81,12 @@ export function hbaNameToken(name: string, what: string): TokenResult {
   if (typeof name !== "string" || name === "") return { ok: false, message: `${what} must be a non-empty string` };
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(name)) return { ok: false, message: `${what} ${JSON.stringify(name)} contains a control character` };
-  if (name.includes('"')) return { ok: false, message: `${what} ${JSON.stringify(name)} contains a double quote, which pg_hba.conf cannot express` };
-  if (Buffer.byteLength(name, "utf8") > MAX_NAME_BYTES) return { ok: false, message: `${what} ${JSON.stringify(name)} is longer than ${MAX_NAME_BYTES} bytes` };
+  if (name.includes('"')) {
+    return { ok: false, message: `${what} ${JSON.stringify(name)} contains a double quote, which pg_hba.conf cannot express` };
+  }
+  if (Buffer.byteLength(name, "utf8") > MAX_NAME_BYTES) {
+    return { ok: false, message: `${what} ${JSON.stringify(name)} is longer than ${MAX_NAME_BYTES} bytes` };
+  }
   if (PLAIN.test(name) && !ALL_KEYWORDS.has(name.toLowerCase())) return { ok: true, token: name };
   return { ok: true, token: `"${name}"` };
 }
@@ -154,7 +158,9 @@ export function renderHbaBlock(rules: readonly HbaRule[]): HbaRenderResult {
       method = "cert clientcert=verify-full";
     } else if (rule.clientCertificate === "verify-ca") {
       const m = rule.verifyCaMethod ?? "scram-sha-256";
-      if (m !== "scram-sha-256" && m !== "trust") return fail(`verifyCaMethod must be "scram-sha-256" or "trust", not ${JSON.stringify(m)}`);
+      if (m !== "scram-sha-256" && m !== "trust") {
+        return fail(`verifyCaMethod must be "scram-sha-256" or "trust", not ${JSON.stringify(m)}`);
+      }
       method = `${m} clientcert=verify-ca`;
     } else {
       return fail(`clientCertificate must be "verify-full" or "verify-ca", not ${JSON.stringify(rule.clientCertificate)}`);

@@ -27,7 +27,10 @@ const PROTOCOL_3_0 = 196608;
 const INVALID_AUTHORIZATION = "28000";
 
 function startupMessage(user: string, database: string): Buffer {
-  const params = Buffer.from(`user\0${user}\0database\0${database}\0application_name\0imaging-db-mtls-operator plaintext check\0\0`, "utf8");
+  const params = Buffer.from(
+    `user\0${user}\0database\0${database}\0application_name\0imaging-db-mtls-operator plaintext check\0\0`,
+    "utf8",
+  );
   const head = Buffer.alloc(8);
   head.writeInt32BE(8 + params.length, 0);
   head.writeInt32BE(PROTOCOL_3_0, 4);

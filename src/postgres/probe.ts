@@ -143,7 +143,10 @@ function checkCredentials(o: ProbeOptions): ProbeFailure | undefined {
     try {
       new X509Certificate(pem);
     } catch (err) {
-      return fail("ClientCredentialsInvalid", `certificate ${i + 1} of the trust bundle (ca) cannot be parsed: ${redact(errorMessage(err))}`);
+      return fail(
+        "ClientCredentialsInvalid",
+        `certificate ${i + 1} of the trust bundle (ca) cannot be parsed: ${redact(errorMessage(err))}`,
+      );
     }
   }
   let cert: X509Certificate;
@@ -160,7 +163,11 @@ function checkCredentials(o: ProbeOptions): ProbeFailure | undefined {
     return fail("ClientCredentialsInvalid", "the client private key cannot be parsed (expected an unencrypted PEM key)");
   }
   if (!cert.checkPrivateKey(key)) {
-    return fail("ClientCredentialsInvalid", `the client private key does not belong to the client certificate (subject ${cert.subject.replace(/\n/g, ", ")}, serial ${normalizeSerial(cert.serialNumber)})`);
+    return fail(
+      "ClientCredentialsInvalid",
+      `the client private key does not belong to the client certificate (subject ${cert.subject.replace(/\n/g, ", ")}, serial ` +
+        `${normalizeSerial(cert.serialNumber)})`,
+    );
   }
   return undefined;
 }
@@ -231,17 +238,29 @@ export function classifyError(err: unknown, served: ServedCertificate | undefine
     if (code === "ETIMEDOUT") return fail("Timeout", msg, extra);
     if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return fail("HostnameMismatch", msg, extra);
     if (code === "CERT_HAS_EXPIRED") return fail("ServerCertificateExpired", `the server certificate has expired (${msg})`, extra);
-    if (UNTRUSTED_CODES.has(code)) return fail("ServerCertificateUntrusted", `the server certificate is not trusted by the trust bundle: ${msg} (${code})`, extra);
+    if (UNTRUSTED_CODES.has(code)) {
+      return fail("ServerCertificateUntrusted", `the server certificate is not trusted by the trust bundle: ${msg} (${code})`, extra);
+    }
     // Alerts the server sends about OUR certificate (unknown CA, revoked, expired, missing…).
     if (/^ERR_SSL_(SSLV3|TLSV1|TLSV13|SSL\/TLS)_ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_(REVOKED|EXPIRED|UNKNOWN|REQUIRED|UNOBTAINABLE)|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|DECRYPT_ERROR)$/.test(code)) {
       return fail("ClientCertificateRejected", `the server rejected the client certificate: ${tlsWords} (${code})`, extra);
     }
-    if (code.startsWith("ERR_SSL_") || code === "EPROTO" || code.startsWith("ERR_TLS_")) return fail("TLSHandshakeFailed", `${tlsWords} (${code})`, extra);
+    if (code.startsWith("ERR_SSL_") || code === "EPROTO" || code.startsWith("ERR_TLS_")) {
+      return fail("TLSHandshakeFailed", `${tlsWords} (${code})`, extra);
+    }
     if (code === "ECONNRESET" || code === "EPIPE") return fail("ConnectionLost", msg, extra);
   }
-  if (msg === "The server does not support SSL connections") return fail("ServerNotServingTLS", "the server answered the SSL request with N: it does not serve TLS (ssl = off, or the configuration is not loaded yet)", extra);
+  if (msg === "The server does not support SSL connections") {
+    return fail(
+      "ServerNotServingTLS",
+      "the server answered the SSL request with N: it does not serve TLS (ssl = off, or the configuration is not loaded yet)",
+      extra,
+    );
+  }
   if (msg === "There was an error establishing an SSL connection") return fail("TLSHandshakeFailed", msg, extra);
-  if (/client password must be a string|password authentication|SASL/i.test(msg)) return fail("PasswordRequired", `the server asked for a password: ${msg}`, extra);
+  if (/client password must be a string|password authentication|SASL/i.test(msg)) {
+    return fail("PasswordRequired", `the server asked for a password: ${msg}`, extra);
+  }
   if (/Connection terminated/i.test(msg)) return fail("ConnectionLost", msg, extra);
   return fail("ServerError", msg, extra);
 }
@@ -303,7 +322,11 @@ async function session<T, F = never>(o: ProbeOptions, work: (client: Client) => 
     const outcome = await Promise.race([attempt, timeout]);
     if (outcome === "timeout") {
       const stage = served ? "after the TLS handshake (the server did not answer the startup or the query)" : "before the TLS handshake completed";
-      return fail("Timeout", `no answer from ${o.host}:${o.port} within ${o.timeoutMs} ms, ${stage}`, served ? { servedSerialNumber: served.servedSerialNumber } : {});
+      return fail(
+        "Timeout",
+        `no answer from ${o.host}:${o.port} within ${o.timeoutMs} ms, ${stage}`,
+        served ? { servedSerialNumber: served.servedSerialNumber } : {},
+      );
     }
     if ("err" in outcome) {
       const err = outcome.err;
@@ -414,14 +437,22 @@ export async function reloadServer(options: ProbeOptions): Promise<ReloadResult>
   const r = await session<boolean, ReloadFailure>(options, async (client) => {
     const errors = await configFileErrors(client);
     if (errors && errors.length > 0) {
-      throw new WorkFailure({ ok: false, reason: "ConfigurationInvalid", message: `not reloaded: the server reports errors in its configuration files: ${errors.join("; ")}` });
+      throw new WorkFailure(
+        { ok: false, reason: "ConfigurationInvalid", message: `not reloaded: the server reports errors in its configuration files: ${errors.join("; ")}` },
+      );
     }
     try {
       const res = await client.query<{ reloaded: boolean }>("SELECT pg_reload_conf() AS reloaded");
-      if (res.rows[0]?.reloaded !== true) throw new WorkFailure({ ok: false, reason: "ReloadFailed", message: "pg_reload_conf() returned false: the server could not signal the postmaster" });
+      if (res.rows[0]?.reloaded !== true) {
+        throw new WorkFailure(
+          { ok: false, reason: "ReloadFailed", message: "pg_reload_conf() returned false: the server could not signal the postmaster" },
+        );
+      }
     } catch (err) {
       if (err instanceof DatabaseError && err.code === "42501") {
-        throw new WorkFailure({ ok: false, reason: "ReloadNotPermitted", message: `${err.severity ?? "ERROR"}: ${err.message}`, sqlState: err.code });
+        throw new WorkFailure(
+          { ok: false, reason: "ReloadNotPermitted", message: `${err.severity ?? "ERROR"}: ${err.message}`, sqlState: err.code },
+        );
       }
       throw err;
     }

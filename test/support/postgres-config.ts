@@ -157,7 +157,9 @@ export function parseConfLine(line: string): ConfLine {
   skipSpace();
   if (i < line.length && line[i] !== "#") return { kind: "invalid", problem: "unexpected text after the value" };
   const lower = name.toLowerCase();
-  if (lower === "include" || lower === "include_if_exists" || lower === "include_dir") return { kind: "include", directive: lower, path: value };
+  if (lower === "include" || lower === "include_if_exists" || lower === "include_dir") {
+    return { kind: "include", directive: lower, path: value };
+  }
   return { kind: "setting", name: lower, value, rawValue };
 }
 
