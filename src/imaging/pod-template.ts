@@ -18,11 +18,23 @@ export interface Container {
 export interface Workload {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; generation?: number; annotations?: Record<string, string>; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
   spec?: {
     template?: {
       metadata?: { annotations?: Record<string, string> };
-      spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: { name: string; secret?: { secretName?: string }; configMap?: { name?: string } }[] };
+      spec?: {
+        containers?: Container[];
+        initContainers?: Container[];
+        volumes?: { name: string; secret?: { secretName?: string }; configMap?: { name?: string } }[];
+      };
     };
   };
 }

@@ -72,7 +72,9 @@ export function connectionVolumeName(connectionName: string): string {
 }
 
 const normalizePath = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, "") : p);
-const overlaps = (a: string, b: string): boolean => a === b || a.startsWith(b === "/" ? "/" : `${b}/`) || b.startsWith(a === "/" ? "/" : `${a}/`);
+const under = (path: string, dir: string): boolean => path.startsWith(dir === "/" ? "/" : `${dir}/`);
+const overlaps = (a: string, b: string): boolean => a === b || under(a, b) || under(b, a);
+const quoteAll = (names: readonly string[]): string => names.map((n) => JSON.stringify(n)).join(", ");
 
 function selectedContainers(c: WorkloadConnection, all: readonly string[]): ImagingResult<string[]> {
   if (c.workload.containers === "all") {
@@ -85,7 +87,8 @@ function selectedContainers(c: WorkloadConnection, all: readonly string[]): Imag
   if (missing.length > 0) {
     return fail(
       "ContainerNotFound",
-      `ImagingConnection ${c.name}: ${c.workload.kind} ${c.workload.name} has no container ${missing.map((m) => JSON.stringify(m)).join(", ")}; its containers are ${all.map((n) => JSON.stringify(n)).join(", ") || "(none)"}`,
+      `ImagingConnection ${c.name}: ${c.workload.kind} ${c.workload.name} has no container ${quoteAll(missing)}; ` +
+        `its containers are ${quoteAll(all) || "(none)"}`,
     );
   }
   if (c.workload.containers.length === 0) {
@@ -117,7 +120,9 @@ export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Imag
     if (other !== undefined) {
       return fail(
         other === c.name ? "DuplicateConnection" : "VolumeNameConflict",
-        other === c.name ? `ImagingConnection ${c.name} is listed twice for this workload` : `ImagingConnections ${other} and ${c.name} map to the same volume name ${volumeName}`,
+        other === c.name
+          ? `ImagingConnection ${c.name} is listed twice for this workload`
+          : `ImagingConnections ${other} and ${c.name} map to the same volume name ${volumeName}`,
       );
     }
     volumeOwner.set(volumeName, c.name);
@@ -153,7 +158,13 @@ export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Imag
         libpqByContainer.set(name, c.name);
       }
     }
-    const mount: VolumeMountPlan = { volumeName, source: { secretName: c.secretName }, defaultMode: SECRET_DEFAULT_MODE, mountPath, containers: containers.value };
+    const mount: VolumeMountPlan = {
+      volumeName,
+      source: { secretName: c.secretName },
+      defaultMode: SECRET_DEFAULT_MODE,
+      mountPath,
+      containers: containers.value,
+    };
     plan.mounts.push(mount);
     if (c.libpqEnv) {
       plan.env.push({
@@ -170,9 +181,13 @@ export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Imag
   }
 
   const iniContainers = input.containerNames.filter((n) => used.has(n));
-  plan.mounts.push(
-    { volumeName: CAST_INI_VOLUME, source: { configMapName: input.iniConfigMapName }, defaultMode: INI_DEFAULT_MODE, mountPath: CAST_INI_DIR, containers: iniContainers },
-  );
+  plan.mounts.push({
+    volumeName: CAST_INI_VOLUME,
+    source: { configMapName: input.iniConfigMapName },
+    defaultMode: INI_DEFAULT_MODE,
+    mountPath: CAST_INI_DIR,
+    containers: iniContainers,
+  });
   plan.env.unshift({ containers: iniContainers, vars: [{ name: CAST_INI_ENV, value: inMount(CAST_INI_DIR, iniFile) }] });
   return ok(plan);
 }

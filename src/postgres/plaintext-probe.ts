@@ -61,7 +61,8 @@ export function judgeFirstMessage(type: string, body: Buffer): PlaintextProbeRes
   if (type === "E") {
     const fields = errorFields(body);
     const words = `${fields.get("S") ?? "ERROR"}: ${fields.get("M") ?? "(no message)"}`;
-    return fields.get("C") === INVALID_AUTHORIZATION ? { verdict: "Refused", message: words } : { verdict: "Unknown", message: `the server answered with ${words} (SQLSTATE ${fields.get("C") ?? "?"})` };
+    if (fields.get("C") === INVALID_AUTHORIZATION) return { verdict: "Refused", message: words };
+    return { verdict: "Unknown", message: `the server answered with ${words} (SQLSTATE ${fields.get("C") ?? "?"})` };
   }
   return { verdict: "Unknown", message: `the server answered the startup with an unexpected message type ${JSON.stringify(type)}` };
 }

@@ -200,6 +200,12 @@ const UNTRUSTED_CODES = new Set([
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EADDRNOTAVAIL"]);
 
 /** Maps what `pg` / Node / the server said to a reason; the message keeps their words. */
+/** TLS alerts about the client certificate: unknown CA, revoked, expired, missing… */
+const CLIENT_CERTIFICATE_ALERT = new RegExp(
+  "^ERR_SSL_(SSLV3|TLSV1|TLSV13|SSL/TLS)_ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|" +
+    "CERTIFICATE_(REVOKED|EXPIRED|UNKNOWN|REQUIRED|UNOBTAINABLE)|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|DECRYPT_ERROR)$",
+);
+
 export function classifyError(err: unknown, served: ServedCertificate | undefined, secrets: readonly string[] = []): ProbeFailure {
   const extra = served ? { servedSerialNumber: served.servedSerialNumber } : {};
   const msg = redact(errorMessage(err), secrets);
@@ -242,7 +248,7 @@ export function classifyError(err: unknown, served: ServedCertificate | undefine
       return fail("ServerCertificateUntrusted", `the server certificate is not trusted by the trust bundle: ${msg} (${code})`, extra);
     }
     // Alerts the server sends about OUR certificate (unknown CA, revoked, expired, missing…).
-    if (/^ERR_SSL_(SSLV3|TLSV1|TLSV13|SSL\/TLS)_ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_(REVOKED|EXPIRED|UNKNOWN|REQUIRED|UNOBTAINABLE)|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|DECRYPT_ERROR)$/.test(code)) {
+    if (CLIENT_CERTIFICATE_ALERT.test(code)) {
       return fail("ClientCertificateRejected", `the server rejected the client certificate: ${tlsWords} (${code})`, extra);
     }
     if (code.startsWith("ERR_SSL_") || code === "EPROTO" || code.startsWith("ERR_TLS_")) {
@@ -381,6 +387,12 @@ interface FileSetting {
   error: string | null;
 }
 
+interface HbaFileRule {
+  line_number: number | null;
+  type: string | null;
+  error: string | null;
+}
+
 /**
  * Errors PostgreSQL would meet reloading the files on disk now, or undefined when this role may not read the
  * server's view of them (pg_file_settings, pg_hba_file_rules: superusers by default).
@@ -391,20 +403,23 @@ interface FileSetting {
  */
 async function configFileErrors(client: Client): Promise<string[] | undefined> {
   let settings: FileSetting[];
-  let hba: Array<{ line_number: number | null; type: string | null; error: string | null }>;
+  let hba: HbaFileRule[];
   let sslSource: string | undefined;
   let sslNow: string | undefined;
   try {
-    settings = (await client.query<FileSetting>("SELECT sourcefile, sourceline, name, setting, applied, error FROM pg_file_settings ORDER BY seqno")).rows;
-    hba = (await client.query<{ line_number: number | null; type: string | null; error: string | null }>("SELECT line_number, type, error FROM pg_hba_file_rules ORDER BY line_number")).rows;
-    const ssl = (await client.query<{ setting: string; source: string }>("SELECT setting, source FROM pg_settings WHERE name = 'ssl'")).rows[0];
+    settings = (await client.query<FileSetting>("SELECT sourcefile, sourceline, name, setting, applied, error FROM pg_file_settings ORDER BY seqno"))
+      .rows;
+    hba = (await client.query<HbaFileRule>("SELECT line_number, type, error FROM pg_hba_file_rules ORDER BY line_number")).rows;
+    const ssl = (await client.query<{ setting: string; source: string }>("SELECT setting, source FROM pg_settings WHERE name = 'ssl'"))
+      .rows[0];
     sslSource = ssl?.source;
     sslNow = ssl?.setting;
   } catch (err) {
     if (err instanceof DatabaseError && err.code === "42501") return undefined;
     throw err;
   }
-  const where = (r: { sourcefile: string | null; sourceline: number | null }): string => `${r.sourcefile ?? "postgresql.conf"}${r.sourceline !== null ? ` line ${r.sourceline}` : ""}`;
+  const where = (r: { sourcefile: string | null; sourceline: number | null }): string =>
+    `${r.sourcefile ?? "postgresql.conf"}${r.sourceline !== null ? ` line ${r.sourceline}` : ""}`;
   const errors: string[] = [];
   for (const r of settings) if (r.error !== null) errors.push(`${where(r)}: ${r.error}${r.name ? ` (${r.name})` : ""}`);
 

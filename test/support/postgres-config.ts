@@ -45,7 +45,8 @@ export function auditHba(text: string): HbaFinding[] {
   const scan = findManagedBlocks(text);
   if (!scan.ok) return [{ reason: scan.reason, message: scan.message }];
   if (scan.block === undefined) {
-    return [{ reason: "ManagedBlockMissing", message: "pg_hba.conf has no managed block: its own records decide which TCP clients get in, with or without a client certificate" }];
+    const message = "pg_hba.conf has no managed block: its own records decide which TCP clients get in, with or without a client certificate";
+    return [{ reason: "ManagedBlockMissing", message }];
   }
   const beginLine = scan.block.beginLine;
   const findings: HbaFinding[] = [];
@@ -57,7 +58,9 @@ export function auditHba(text: string): HbaFinding[] {
       findings.push({
         reason: "HbaLineBeforeManagedBlock",
         line: logicalStart,
-        message: `pg_hba.conf line ${logicalStart} (${logical.trim()}) comes before the managed block (line ${beginLine}) and is matched first: it can admit TCP clients without a client certificate`,
+        message:
+          `pg_hba.conf line ${logicalStart} (${logical.trim()}) comes before the managed block (line ${beginLine}) and is matched ` +
+          "first: it can admit TCP clients without a client certificate",
       });
     }
     logical = "";
@@ -198,13 +201,17 @@ export function findOverrides(conf: string): ConfFinding[] {
       findings.push({
         reason: "IncludeAfterManagedBlock",
         line: l.number,
-        message: `postgresql.conf line ${l.number} (${l.content.trim()}) comes after the managed block (which ends at line ${block.endLine}, "${END_MARKER}"): the included file may override its ssl settings (the last assignment wins); move the directive above the block`,
+        message:
+          `postgresql.conf line ${l.number} (${l.content.trim()}) comes after the managed block (which ends at line ${block.endLine}, ` +
+          `"${END_MARKER}"): the included file may override its ssl settings (the last assignment wins); move the directive above the block`,
       });
     } else if (p.kind === "setting" && ours.has(p.name)) {
       findings.push({
         reason: "SettingOverridden",
         line: l.number,
-        message: `postgresql.conf line ${l.number} (${l.content.trim()}) sets ${p.name} after the managed block (which ends at line ${block.endLine}) and overrides the operator's value (the last assignment wins); remove the line or move it above the block`,
+        message:
+          `postgresql.conf line ${l.number} (${l.content.trim()}) sets ${p.name} after the managed block (which ends at line ` +
+          `${block.endLine}) and overrides the operator's value (the last assignment wins); remove the line or move it above the block`,
       });
     }
   }

@@ -88,7 +88,13 @@ describe("api boundary: malformed objects from the informer", () => {
       "Required",
       "required field is missing",
     ],
-    ["a numeric certificate duration", raw(imc(), (o) => (spec(o).certificate = { duration: 90 })), "spec.certificate.duration", "Invalid", "expected a string"],
+    [
+      "a numeric certificate duration",
+      raw(imc(), (o) => (spec(o).certificate = { duration: 90 })),
+      "spec.certificate.duration",
+      "Invalid",
+      "expected a string",
+    ],
   ];
   for (const [what, object, field, reason, message] of connections) {
     it(`an ImagingConnection with ${what} gets one ${reason} error on ${field}`, () => {
