@@ -10,8 +10,6 @@ import {
   API_VERSION,
   CA_MODES,
   CA_ROTATION_POLICIES,
-  CA_ROTATION_PHASES,
-  CONDITION_STATUSES,
   DATABASE_WORKLOAD_KINDS,
   HBA_CLIENT_CERTIFICATE_MODES,
   IMAGING_CONNECTION,
@@ -22,49 +20,36 @@ import {
   SSL_MODES,
   TLS_VERSIONS,
   WORKLOAD_KINDS,
-  WORKLOAD_STATES,
   type AllowlistEntry,
-  type AllowlistedStatus,
   type CASpec,
-  type CAStatus,
-  type CARotationStatus,
   type CertificatePolicySpec,
-  type ClientCertificateStatus,
-  type Condition,
-  type ConfigMapStatus,
-  type ConnectionDeclaration,
   type ConnectionVerificationSpec,
-  type ConnectionVerificationStatus,
   type ConnectionWorkload,
   type DatabaseRef,
   type DatabaseVerificationSpec,
-  type DatabaseVerificationStatus,
   type DatabaseWorkloadRef,
   type HbaRule,
   type HbaSpec,
   type ImagingConnection,
   type ImagingConnectionSpec,
-  type ImagingConnectionStatus,
   type ObjectMeta,
   type OwnerReference,
   type PostgresSpec,
   type PrivateKeySpec,
   type ReloadSpec,
-  type ReloadStatus,
   type Revocation,
   type SecureDatabase,
   type SecureDatabaseSpec,
-  type SecureDatabaseStatus,
   type ServerCertificateSpec,
-  type ServerCertificateStatus,
   type TrustSpec,
-  type TrustStatus,
-  type WorkloadStatus,
 } from "./types";
 import { array, boolean, DecodeError, describe, integer, isRecord, literal, map, object, oneOf, optional, required, string } from "./decoder";
 import type { DecodeOptions } from "./decoder";
 
+import { imagingConnectionStatus, secureDatabaseStatus } from "./decode-status";
+
 export { DecodeError, type DecodeOptions, type Decoder, type Shape } from "./decoder";
+export { imagingConnectionStatus, secureDatabaseStatus } from "./decode-status";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Shared
@@ -90,15 +75,6 @@ export const objectMeta = object<ObjectMeta>(true)({
   annotations: optional(map(string)),
   finalizers: optional(array(string)),
   ownerReferences: optional(array(ownerReference)),
-});
-
-export const condition = object<Condition>()({
-  type: required(string),
-  status: required(oneOf(CONDITION_STATUSES)),
-  observedGeneration: optional(integer),
-  lastTransitionTime: required(string),
-  reason: required(string),
-  message: required(string),
 });
 
 const privateKey = object<PrivateKeySpec>()({
@@ -193,85 +169,6 @@ export const secureDatabaseSpec = object<SecureDatabaseSpec>()({
   trust: optional(trustSpec),
 });
 
-const caStatus = object<CAStatus>()({
-  secretName: optional(string),
-  serialNumber: optional(string),
-  subject: optional(string),
-  notBefore: optional(string),
-  notAfter: optional(string),
-  fingerprintSHA256: optional(string),
-});
-
-const serverCertificateStatus = object<ServerCertificateStatus>()({
-  secretName: optional(string),
-  serialNumber: optional(string),
-  notBefore: optional(string),
-  notAfter: optional(string),
-  renewalTime: optional(string),
-  lastRotationToken: optional(string),
-  dnsNames: optional(array(string)),
-  ipAddresses: optional(array(string)),
-});
-
-const databaseVerificationStatus = object<DatabaseVerificationStatus>()({
-  endpoint: optional(string),
-  servedSerialNumber: optional(string),
-  matchesCurrent: optional(boolean),
-  lastAttemptTime: optional(string),
-  lastSuccessTime: optional(string),
-  message: optional(string),
-});
-
-const reloadStatus = object<ReloadStatus>()({
-  lastReloadTime: optional(string),
-  strategy: optional(string),
-  appliedHash: optional(string),
-  message: optional(string),
-});
-
-const configMapStatus = object<ConfigMapStatus>()({
-  name: optional(string),
-  resourceVersion: optional(string),
-  postgresqlConfHash: optional(string),
-  hbaConfHash: optional(string),
-});
-
-const caRotationStatus = object<CARotationStatus>()({
-  phase: optional(oneOf(CA_ROTATION_PHASES)),
-  startedTime: optional(string),
-  phaseTime: optional(string),
-  oldCASerial: optional(string),
-  newCASerial: optional(string),
-  readyTime: optional(string),
-  message: optional(string),
-});
-
-const allowlistedStatus = object<AllowlistedStatus>()({
-  name: optional(string),
-  fingerprintSHA256: optional(string),
-  subject: optional(string),
-  notAfter: optional(string),
-});
-
-const trustStatus = object<TrustStatus>()({
-  allowlisted: optional(array(allowlistedStatus)),
-  revokedSerials: optional(array(string)),
-  crlNumber: optional(integer),
-  crlNextUpdate: optional(string),
-});
-
-export const secureDatabaseStatus = object<SecureDatabaseStatus>()({
-  observedGeneration: optional(integer),
-  conditions: optional(array(condition)),
-  ca: optional(caStatus),
-  serverCertificate: optional(serverCertificateStatus),
-  verification: optional(databaseVerificationStatus),
-  reload: optional(reloadStatus),
-  configMap: optional(configMapStatus),
-  caRotation: optional(caRotationStatus),
-  trust: optional(trustStatus),
-});
-
 export const secureDatabase = object<SecureDatabase>()({
   apiVersion: required(literal(API_VERSION)),
   kind: required(literal(SECURE_DATABASE.kind)),
@@ -306,56 +203,6 @@ export const imagingConnectionSpec = object<ImagingConnectionSpec>()({
   workloads: optional(array(connectionWorkload)),
   libpqEnv: optional(boolean),
   verification: optional(connectionVerificationSpec),
-});
-
-const clientCertificateStatus = object<ClientCertificateStatus>()({
-  secretName: optional(string),
-  serialNumber: optional(string),
-  notBefore: optional(string),
-  notAfter: optional(string),
-  renewalTime: optional(string),
-  lastRotationToken: optional(string),
-  issuerFingerprintSHA256: optional(string),
-});
-
-const workloadStatus = object<WorkloadStatus>()({
-  kind: optional(string),
-  name: optional(string),
-  state: optional(oneOf(WORKLOAD_STATES)),
-  mountPath: optional(string),
-  message: optional(string),
-});
-
-const connectionDeclaration = object<ConnectionDeclaration>()({
-  host: optional(string),
-  port: optional(integer),
-  database: optional(string),
-  user: optional(string),
-  sslMode: optional(string),
-  certificatePath: optional(string),
-  keyPath: optional(string),
-  keyPemPath: optional(string),
-  rootCertificatePath: optional(string),
-  pfxPath: optional(string),
-  pfxPasswordSecretKey: optional(string),
-  iniPath: optional(string),
-  jdbcUrl: optional(string),
-});
-
-const connectionVerificationStatus = object<ConnectionVerificationStatus>()({
-  serialNumber: optional(string),
-  lastAttemptTime: optional(string),
-  lastSuccessTime: optional(string),
-  message: optional(string),
-});
-
-export const imagingConnectionStatus = object<ImagingConnectionStatus>()({
-  observedGeneration: optional(integer),
-  conditions: optional(array(condition)),
-  certificate: optional(clientCertificateStatus),
-  workloads: optional(array(workloadStatus)),
-  declaration: optional(connectionDeclaration),
-  verification: optional(connectionVerificationStatus),
 });
 
 export const imagingConnection = object<ImagingConnection>()({
