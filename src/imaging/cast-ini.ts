@@ -24,7 +24,7 @@
  *   section, split a key from its value, or start a comment is refused rather than escaped.
  */
 import { isIP } from "node:net";
-import { fail, ok, type ImagingResult } from "./result";
+import { fail, ok, type Result } from "../api/result";
 
 export type CastSslMode = "verify-full" | "verify-ca";
 
@@ -69,7 +69,7 @@ function lines(e: CastIniEntry): string[] {
   ];
 }
 
-function checkEntry(e: CastIniEntry, index: number): ImagingResult<string> {
+function checkEntry(e: CastIniEntry, index: number): Result<string> {
   const where = `entry ${index} (${JSON.stringify(e.host)}:${String(e.port)})`;
   if (!Number.isInteger(e.port) || e.port < 1 || e.port > 65535) {
     return fail("InvalidPort", `${where}: port must be an integer in 1..65535`);
@@ -90,7 +90,7 @@ function checkEntry(e: CastIniEntry, index: number): ImagingResult<string> {
  * Renders the .ini. Identical entries for one instance collapse into one section; two entries for the same
  * `host:port` with different settings are refused (a component can present one identity per instance).
  */
-export function renderCastIni(entries: readonly CastIniEntry[]): ImagingResult<string> {
+export function renderCastIni(entries: readonly CastIniEntry[]): Result<string> {
   const sections = new Map<string, string[]>();
   for (const [i, e] of entries.entries()) {
     const checked = checkEntry(e, i);

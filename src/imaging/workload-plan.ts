@@ -22,7 +22,7 @@ import { foreignVolumeConflict, podTemplateHasPlan, type PodTemplatePlan, type V
 import { SECRET_KEYS } from "../pki/secret-layout";
 import { renderCastIni, type CastIniEntry } from "./cast-ini";
 import { inMount } from "./declaration";
-import { fail, ok, type ImagingError, type ImagingResult } from "./result";
+import { fail, ok, type Refusal, type Result } from "../api/result";
 
 export const CAST_INI_ENV = "CASTCONNECTIONEXTRAPARAMETERS";
 /** Where the .ini ConfigMap is mounted (outside the default Secret mount root /etc/cast-imaging/mtls/<name>). */
@@ -76,7 +76,7 @@ const under = (path: string, dir: string): boolean => path.startsWith(dir === "/
 const overlaps = (a: string, b: string): boolean => a === b || under(a, b) || under(b, a);
 const quoteAll = (names: readonly string[]): string => names.map((n) => JSON.stringify(n)).join(", ");
 
-function selectedContainers(c: WorkloadConnection, all: readonly string[]): ImagingResult<string[]> {
+function selectedContainers(c: WorkloadConnection, all: readonly string[]): Result<string[]> {
   if (c.workload.containers === "all") {
     if (all.length === 0) {
       return fail("NoContainers", `${c.workload.kind} ${c.workload.name} has no containers for ImagingConnection ${c.name} to mount into`);
@@ -98,7 +98,7 @@ function selectedContainers(c: WorkloadConnection, all: readonly string[]): Imag
   return ok(all.filter((n) => wanted.has(n)));
 }
 
-export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): ImagingResult<PodTemplatePlan> {
+export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Result<PodTemplatePlan> {
   const iniFile = input.iniFileName ?? CAST_INI_FILE;
   const connections = [...input.connections].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (!/^[A-Za-z0-9._-]+$/.test(iniFile) || iniFile === "." || iniFile === "..") {
@@ -210,7 +210,7 @@ export interface WorkloadAdmission {
   ini: string;
   admitted: string[];
   /** Connections left out, with why. */
-  refused: Map<string, ImagingError>;
+  refused: Map<string, Refusal>;
 }
 
 /**
@@ -260,7 +260,7 @@ function planDigest(plan: PodTemplatePlan): string {
  */
 export function admitConnections(input: { candidates: readonly WorkloadCandidate[]; workload: Workload; iniConfigMapName: string }): WorkloadAdmission {
   const containerNamesOf = (input.workload.spec?.template?.spec?.containers ?? []).map((c) => c.name);
-  const refused = new Map<string, ImagingError>();
+  const refused = new Map<string, Refusal>();
   let admitted: WorkloadCandidate[] = [];
   let plan: PodTemplatePlan = { mounts: [], env: [], annotations: {} };
   let ini = "";
@@ -270,17 +270,17 @@ export function admitConnections(input: { candidates: readonly WorkloadCandidate
       { connections: trial, containerNames: containerNamesOf, iniConfigMapName: input.iniConfigMapName },
     );
     if (!planned.ok) {
-      refused.set(c.name, planned.error);
+      refused.set(c.name, planned);
       continue;
     }
     const conflict = foreignConflict(input.workload, planned.value);
     if (conflict) {
-      refused.set(c.name, { reason: "WorkloadConflict", message: `${c.workload.kind} ${c.workload.name}: ${conflict}` });
+      refused.set(c.name, fail("WorkloadConflict", `${c.workload.kind} ${c.workload.name}: ${conflict}`));
       continue;
     }
     const rendered = renderCastIni(trial.map((t) => t.iniEntry));
     if (!rendered.ok) {
-      refused.set(c.name, rendered.error);
+      refused.set(c.name, rendered);
       continue;
     }
     admitted = trial;

@@ -23,23 +23,16 @@
  * `ManagedBlockCorrupt` and change nothing rather than guess which lines are ours.
  */
 
+import type { Refusal } from "../api/result";
+
 export const BEGIN_MARKER = "# BEGIN mtls.imaging.dev managed block (do not edit)";
 export const END_MARKER = "# END mtls.imaging.dev managed block";
 
 export type BlockPosition = "append" | "prepend";
 export type LineEnding = "\n" | "\r\n";
 
-export interface ManagedBlockCorrupt {
-  readonly ok: false;
-  readonly reason: "ManagedBlockCorrupt";
-  readonly message: string;
-}
-
-export interface InvalidBlockBody {
-  readonly ok: false;
-  readonly reason: "InvalidBlockBody";
-  readonly message: string;
-}
+export type ManagedBlockCorrupt = Refusal<"ManagedBlockCorrupt">;
+export type InvalidBlockBody = Refusal<"InvalidBlockBody">;
 
 /** One line of a text: offsets of its content and of its terminator. */
 export interface TextLine {

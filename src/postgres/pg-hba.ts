@@ -28,6 +28,7 @@
  */
 
 import { isIP } from "node:net";
+import type { Refusal } from "../api/result";
 
 export type ClientCertificateMode = "verify-full" | "verify-ca";
 export type VerifyCaMethod = "scram-sha-256" | "trust";
@@ -44,11 +45,7 @@ export interface HbaRule {
   readonly verifyCaMethod?: VerifyCaMethod;
 }
 
-export interface InvalidHbaRule {
-  readonly ok: false;
-  readonly reason: "InvalidHbaRule";
-  readonly message: string;
-}
+export type InvalidHbaRule = Refusal<"InvalidHbaRule">;
 
 /** The block body, or why the rules cannot be rendered safely. */
 export type HbaRenderResult = string | InvalidHbaRule;

@@ -3,6 +3,7 @@
  * Node or the server maps to a CamelCase reason. Failures are values; messages never contain key material.
  */
 import { DatabaseError } from "pg";
+import type { Refusal } from "../api/result";
 
 export type ProbeFailureReason =
   | "ClientCredentialsInvalid"
@@ -25,11 +26,8 @@ export type ProbeFailureReason =
   | "ConnectionLost"
   | "ServerError";
 
-export interface ProbeFailure {
-  readonly ok: false;
-  readonly reason: ProbeFailureReason;
-  /** For server refusals, the server's exact words, e.g. `FATAL: role "x" does not exist`. */
-  readonly message: string;
+/** The message holds, for server refusals, the server's exact words, e.g. `FATAL: role "x" does not exist`. */
+export interface ProbeFailure extends Refusal<ProbeFailureReason> {
   /** SQLSTATE, when the server answered with an error. */
   readonly sqlState?: string;
   /** The certificate the server served, when the TLS handshake got that far (normalised serial). */
@@ -55,10 +53,7 @@ export type ProbeResult = ProbeSuccess | ProbeFailure;
 
 export type ReloadFailureReason = ProbeFailureReason | "ReloadNotPermitted" | "ConfigurationInvalid" | "ReloadFailed";
 
-export interface ReloadFailure {
-  readonly ok: false;
-  readonly reason: ReloadFailureReason;
-  readonly message: string;
+export interface ReloadFailure extends Refusal<ReloadFailureReason> {
   readonly sqlState?: string;
 }
 

@@ -28,14 +28,14 @@ function input(connections: WorkloadConnection[], extra: Partial<ConnectionWorkl
 
 function plan(i: ConnectionWorkloadPlanInput): PodTemplatePlan {
   const r = connectionWorkloadPlan(i);
-  if (!r.ok) throw new Error(`unexpected error ${r.error.reason}: ${r.error.message}`);
+  if (!r.ok) throw new Error(`unexpected error ${r.reason}: ${r.message}`);
   return r.value;
 }
 
 function error(i: ConnectionWorkloadPlanInput): { reason: string; message: string } {
   const r = connectionWorkloadPlan(i);
   if (r.ok) throw new Error(`expected an error, got ${JSON.stringify(r.value)}`);
-  return r.error;
+  return r;
 }
 
 describe("connectionWorkloadPlan", () => {
