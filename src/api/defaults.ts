@@ -4,7 +4,7 @@
  * renewal windows, key sizes per algorithm, the verification endpoint, per-workload mount paths).
  * Pure: the input is never modified; the result shares no arrays or objects with it.
  */
-import { formatDuration, parseDuration } from "./duration";
+import { parseDuration } from "./duration";
 import type {
   CAMode,
   CARotationPolicy,
@@ -348,9 +348,4 @@ export function prepareSecureDatabase(raw: SecureDatabase): Prepared<ResolvedSec
 export function prepareImagingConnection(raw: ImagingConnection): Prepared<ResolvedImagingConnectionSpec> {
   const checked = checkImagingConnection(raw);
   return checked.ok ? { ok: true, spec: resolveImagingConnection(checked.value) } : checked;
-}
-
-/** A human summary of a renewal policy, for events and logs: "duration 2160h, renews 720h before expiry". */
-export function describePolicy(policy: ResolvedCertificatePolicy): string {
-  return `duration ${policy.duration}, renews ${formatDuration(policy.renewBeforeMs)} before expiry`;
 }

@@ -64,10 +64,7 @@ export class EventRecorder {
       });
     } catch (err) {
       // An event is a courtesy: failing to record one must never fail a reconcile.
-      this.log.warn(
-        "could not record event",
-        { ...logFields, reason: "EventWriteFailed", error: err instanceof Error ? err.message : String(err) },
-      );
+      this.log.warn("could not record event", { ...logFields, reason: "EventWriteFailed", error: err instanceof Error ? err.message : String(err) });
     }
   }
 }

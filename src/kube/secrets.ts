@@ -4,15 +4,7 @@ export interface SecretObject {
   apiVersion?: string;
   kind?: string;
   type?: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: OwnerReference[];
-    resourceVersion?: string;
-    uid?: string;
-  };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerReference[]; resourceVersion?: string; uid?: string };
   data?: Record<string, string>;
 }
 
@@ -39,8 +31,7 @@ export function secretHasData(secret: SecretObject | undefined, data: Readonly<R
 }
 
 export function ownerReference(owner: { apiVersion: string; kind: string; metadata: { name: string; uid?: string } }): OwnerReference {
-  const { apiVersion, kind, metadata } = owner;
-  return { apiVersion, kind, name: metadata.name, uid: metadata.uid ?? "", controller: true, blockOwnerDeletion: true };
+  return { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid ?? "", controller: true, blockOwnerDeletion: true };
 }
 
 /** The Secret we own, as a server-side apply body. */

@@ -3,13 +3,13 @@ import {
   DEFAULTS,
   defaultCACommonName,
   defaultRenewBeforeMs,
-  describePolicy,
   joinHostPort,
   prepareImagingConnection,
   prepareSecureDatabase,
   resolveImagingConnection,
   resolveSecureDatabase,
 } from "../../../src/api/defaults";
+import { describePolicy } from "../../support/certificate-policy";
 import { imc, sdb } from "./builders";
 
 const H = 3_600_000;
