@@ -8,7 +8,14 @@ describe("setCondition", () => {
   it("keeps lastTransitionTime while the status holds, moves it when the status changes", () => {
     const a = setCondition([], { type: "Ready", status: "False", reason: "X", message: "m" }, 1, t1);
     const b = setCondition(a, { type: "Ready", status: "False", reason: "Y", message: "n" }, 2, t2);
-    expect(b[0]).to.deep.equal({ type: "Ready", status: "False", reason: "Y", message: "n", lastTransitionTime: "2026-11-23T12:00:00Z", observedGeneration: 2 });
+    expect(b[0]).to.deep.equal({
+      type: "Ready",
+      status: "False",
+      reason: "Y",
+      message: "n",
+      lastTransitionTime: "2026-11-23T12:00:00Z",
+      observedGeneration: 2,
+    });
     const c = setCondition(b, { type: "Ready", status: "True", reason: "Z", message: "o" }, 2, t2);
     expect(c[0]?.lastTransitionTime).to.equal("2026-11-23T13:00:00Z");
   });
