@@ -43,8 +43,22 @@ import {
   type ServerCertificateSpec,
   type TrustSpec,
 } from "./types";
-import { array, boolean, DecodeError, describe, integer, isRecord, literal, map, object, oneOf, optional, required, string } from "./decoder";
-import type { DecodeOptions } from "./decoder";
+import {
+  array,
+  boolean,
+  DecodeError,
+  describe,
+  integer,
+  isRecord,
+  literal,
+  map,
+  object,
+  oneOf,
+  optional,
+  required,
+  string,
+  type DecodeOptions,
+} from "./decoder";
 
 import { imagingConnectionStatus, secureDatabaseStatus } from "./decode-status";
 

@@ -119,13 +119,16 @@ export function foreignVolumeConflict(workload: Workload, plan: PodTemplatePlan)
   const spec = workload.spec?.template?.spec;
   for (const m of plan.mounts) {
     const vol = spec?.volumes?.find((v) => v.name === m.volumeName);
-    const expected = "secretName" in m.source ? vol?.secret?.secretName === m.source.secretName : vol?.configMap?.name === m.source.configMapName;
+    const expected = "secretName" in m.source
+      ? vol?.secret?.secretName === m.source.secretName
+      : vol?.configMap?.name === m.source.configMapName;
     if (vol && !expected) {
-      return `the pod template already has a volume named "${m.volumeName}" that does not come from ` +
-        `${"secretName" in m.source ? `Secret ${m.source.secretName}` : `ConfigMap ${m.source.configMapName}`}`;
+      const source = "secretName" in m.source ? `Secret ${m.source.secretName}` : `ConfigMap ${m.source.configMapName}`;
+      return `the pod template already has a volume named "${m.volumeName}" that does not come from ${source}`;
     }
     for (const c of m.containers) {
-      const clash = spec?.containers?.find((x) => x.name === c)?.volumeMounts?.find((vm) => samePath(vm.mountPath, m.mountPath) && vm.name !== m.volumeName);
+      const mounts = spec?.containers?.find((x) => x.name === c)?.volumeMounts ?? [];
+      const clash = mounts.find((vm) => samePath(vm.mountPath, m.mountPath) && vm.name !== m.volumeName);
       if (clash) return `container "${c}" already mounts volume "${clash.name}" at ${m.mountPath}`;
     }
   }

@@ -84,7 +84,11 @@ export function redact(message: string, secrets: readonly string[] = []): string
   return out;
 }
 
-export function fail(reason: ProbeFailureReason, message: string, extra: { sqlState?: string; servedSerialNumber?: string } = {}): ProbeFailure {
+export function probeFailure(
+  reason: ProbeFailureReason,
+  message: string,
+  extra: { sqlState?: string; servedSerialNumber?: string } = {},
+): ProbeFailure {
   return { ok: false, reason, message, ...extra };
 }
 
@@ -132,23 +136,23 @@ export function classifyError(err: unknown, served: ServedCertificate | undefine
     const withState = { ...extra, ...(sqlState ? { sqlState } : {}) };
     switch (sqlState) {
       case "28000":
-        if (/^role ".*" does not exist$/.test(err.message)) return fail("RoleMissing", full, withState);
-        if (/pg_hba\.conf/.test(err.message)) return fail("HbaRejected", full, withState);
-        return fail("AuthenticationRejected", full, withState);
+        if (/^role ".*" does not exist$/.test(err.message)) return probeFailure("RoleMissing", full, withState);
+        if (/pg_hba\.conf/.test(err.message)) return probeFailure("HbaRejected", full, withState);
+        return probeFailure("AuthenticationRejected", full, withState);
       case "28P01":
-        return fail("AuthenticationRejected", full, withState);
+        return probeFailure("AuthenticationRejected", full, withState);
       case "3D000":
-        return fail("DatabaseMissing", full, withState);
+        return probeFailure("DatabaseMissing", full, withState);
       case "42501":
-        return fail("PermissionDenied", full, withState);
+        return probeFailure("PermissionDenied", full, withState);
       case "53300":
-        return fail("TooManyConnections", full, withState);
+        return probeFailure("TooManyConnections", full, withState);
       case "57P01":
       case "57P02":
       case "57P03":
-        return fail("ServerNotReady", full, withState);
+        return probeFailure("ServerNotReady", full, withState);
       default:
-        return fail("ServerError", full, withState);
+        return probeFailure("ServerError", full, withState);
     }
   }
   const code = (err as { code?: unknown } | null)?.code;
@@ -156,33 +160,34 @@ export function classifyError(err: unknown, served: ServedCertificate | undefine
   const sslReason = (err as { reason?: unknown } | null)?.reason;
   const tlsWords = typeof sslReason === "string" && sslReason !== "" ? sslReason : msg.trim();
   if (typeof code === "string") {
-    if (UNREACHABLE_CODES.has(code)) return fail("Unreachable", msg, extra);
-    if (code === "ETIMEDOUT") return fail("Timeout", msg, extra);
-    if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return fail("HostnameMismatch", msg, extra);
-    if (code === "CERT_HAS_EXPIRED") return fail("ServerCertificateExpired", `the server certificate has expired (${msg})`, extra);
+    if (UNREACHABLE_CODES.has(code)) return probeFailure("Unreachable", msg, extra);
+    if (code === "ETIMEDOUT") return probeFailure("Timeout", msg, extra);
+    if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return probeFailure("HostnameMismatch", msg, extra);
+    if (code === "CERT_HAS_EXPIRED") return probeFailure("ServerCertificateExpired", `the server certificate has expired (${msg})`, extra);
     if (UNTRUSTED_CODES.has(code)) {
-      return fail("ServerCertificateUntrusted", `the server certificate is not trusted by the trust bundle: ${msg} (${code})`, extra);
+      const message = `the server certificate is not trusted by the trust bundle: ${msg} (${code})`;
+      return probeFailure("ServerCertificateUntrusted", message, extra);
     }
     // Alerts the server sends about OUR certificate (unknown CA, revoked, expired, missing…).
     if (CLIENT_CERTIFICATE_ALERT.test(code)) {
-      return fail("ClientCertificateRejected", `the server rejected the client certificate: ${tlsWords} (${code})`, extra);
+      return probeFailure("ClientCertificateRejected", `the server rejected the client certificate: ${tlsWords} (${code})`, extra);
     }
     if (code.startsWith("ERR_SSL_") || code === "EPROTO" || code.startsWith("ERR_TLS_")) {
-      return fail("TLSHandshakeFailed", `${tlsWords} (${code})`, extra);
+      return probeFailure("TLSHandshakeFailed", `${tlsWords} (${code})`, extra);
     }
-    if (code === "ECONNRESET" || code === "EPIPE") return fail("ConnectionLost", msg, extra);
+    if (code === "ECONNRESET" || code === "EPIPE") return probeFailure("ConnectionLost", msg, extra);
   }
   if (msg === "The server does not support SSL connections") {
-    return fail(
+    return probeFailure(
       "ServerNotServingTLS",
       "the server answered the SSL request with N: it does not serve TLS (ssl = off, or the configuration is not loaded yet)",
       extra,
     );
   }
-  if (msg === "There was an error establishing an SSL connection") return fail("TLSHandshakeFailed", msg, extra);
+  if (msg === "There was an error establishing an SSL connection") return probeFailure("TLSHandshakeFailed", msg, extra);
   if (/client password must be a string|password authentication|SASL/i.test(msg)) {
-    return fail("PasswordRequired", `the server asked for a password: ${msg}`, extra);
+    return probeFailure("PasswordRequired", `the server asked for a password: ${msg}`, extra);
   }
-  if (/Connection terminated/i.test(msg)) return fail("ConnectionLost", msg, extra);
-  return fail("ServerError", msg, extra);
+  if (/Connection terminated/i.test(msg)) return probeFailure("ConnectionLost", msg, extra);
+  return probeFailure("ServerError", msg, extra);
 }

@@ -18,7 +18,7 @@ import { Client, DatabaseError } from "pg";
 import {
   classifyError,
   errorMessage,
-  fail,
+  probeFailure,
   normalizeSerial,
   redact,
   type ProbeFailure,
@@ -76,12 +76,12 @@ function describeServed(cert: PeerCertificate): ServedCertificate {
 function checkCredentials(o: ProbeOptions): ProbeFailure | undefined {
   const pemBlocks = (pem: string): string[] => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   const cas = pemBlocks(o.ca ?? "");
-  if (cas.length === 0) return fail("ClientCredentialsInvalid", "the trust bundle (ca) holds no PEM certificate");
+  if (cas.length === 0) return probeFailure("ClientCredentialsInvalid", "the trust bundle (ca) holds no PEM certificate");
   for (const [i, pem] of cas.entries()) {
     try {
       new X509Certificate(pem);
     } catch (err) {
-      return fail(
+      return probeFailure(
         "ClientCredentialsInvalid",
         `certificate ${i + 1} of the trust bundle (ca) cannot be parsed: ${redact(errorMessage(err))}`,
       );
@@ -91,17 +91,17 @@ function checkCredentials(o: ProbeOptions): ProbeFailure | undefined {
   try {
     cert = new X509Certificate(o.cert);
   } catch (err) {
-    return fail("ClientCredentialsInvalid", `the client certificate cannot be parsed: ${redact(errorMessage(err))}`);
+    return probeFailure("ClientCredentialsInvalid", `the client certificate cannot be parsed: ${redact(errorMessage(err))}`);
   }
   let key;
   try {
     key = createPrivateKey(o.key);
   } catch {
     // The library's words could in theory quote the input: say only what is actionable.
-    return fail("ClientCredentialsInvalid", "the client private key cannot be parsed (expected an unencrypted PEM key)");
+    return probeFailure("ClientCredentialsInvalid", "the client private key cannot be parsed (expected an unencrypted PEM key)");
   }
   if (!cert.checkPrivateKey(key)) {
-    return fail(
+    return probeFailure(
       "ClientCredentialsInvalid",
       `the client private key does not belong to the client certificate (subject ${cert.subject.replace(/\n/g, ", ")}, serial ` +
         `${normalizeSerial(cert.serialNumber)})`,
@@ -167,7 +167,7 @@ async function session<T, F = never>(o: ProbeOptions, work: (client: Client) => 
     const outcome = await Promise.race([attempt, timeout]);
     if (outcome === "timeout") {
       const stage = served ? "after the TLS handshake (the server did not answer the startup or the query)" : "before the TLS handshake completed";
-      return fail(
+      return probeFailure(
         "Timeout",
         `no answer from ${o.host}:${o.port} within ${o.timeoutMs} ms, ${stage}`,
         served ? { servedSerialNumber: served.servedSerialNumber } : {},
@@ -178,7 +178,7 @@ async function session<T, F = never>(o: ProbeOptions, work: (client: Client) => 
       if (err instanceof WorkFailure) return err.failure as F;
       return classifyError(err, served, secrets);
     }
-    if (!served) return fail("TLSHandshakeFailed", "connected, but the server certificate was never presented for verification");
+    if (!served) return probeFailure("TLSHandshakeFailed", "connected, but the server certificate was never presented for verification");
     return { ok: true, value: outcome.done.value, served, latencyMs: Math.round(outcome.done.latencyMs * 10) / 10 };
   } finally {
     clearTimeout(timer);

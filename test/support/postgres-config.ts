@@ -45,7 +45,8 @@ export function auditHba(text: string): HbaFinding[] {
   const scan = findManagedBlocks(text);
   if (!scan.ok) return [{ reason: scan.reason, message: scan.message }];
   if (scan.block === undefined) {
-    const message = "pg_hba.conf has no managed block: its own records decide which TCP clients get in, with or without a client certificate";
+    const message =
+      "pg_hba.conf has no managed block: its own records decide which TCP clients get in, with or without a client certificate";
     return [{ reason: "ManagedBlockMissing", message }];
   }
   const beginLine = scan.block.beginLine;
@@ -203,7 +204,8 @@ export function findOverrides(conf: string): ConfFinding[] {
         line: l.number,
         message:
           `postgresql.conf line ${l.number} (${l.content.trim()}) comes after the managed block (which ends at line ${block.endLine}, ` +
-          `"${END_MARKER}"): the included file may override its ssl settings (the last assignment wins); move the directive above the block`,
+          `"${END_MARKER}"): the included file may override its ssl settings (the last assignment wins); ` +
+          "move the directive above the block",
       });
     } else if (p.kind === "setting" && ours.has(p.name)) {
       findings.push({
