@@ -17,14 +17,13 @@
  * file admits `host replication all 127.0.0.1/32 trust`). `local` (unix-socket) records are not TCP and are left
  * alone.
  *
- * verify-ca, checked against PostgreSQL 15: `cert clientcert=verify-ca` is a configuration ERROR
- * ("clientcert can only be set to "verify-full" when using "cert" authentication"); on reload PostgreSQL then
- * keeps the previous pg_hba.conf entirely. The `cert` method always verifies the chain AND maps the
- * certificate's CN to the role. verify-ca therefore renders a non-cert method plus `clientcert=verify-ca`: the
- * TLS layer requires a client certificate that chains to the CA (any CN), and the method authenticates the
- * role: `scram-sha-256` (default: certificate AND the role's password) or, by explicit choice, `trust` (ANY
- * certificate from the CA may log in as ANY role listed in the rule — the certificate is a bearer token
- * for the whole rule).
+ * verify-ca: PostgreSQL refuses `cert clientcert=verify-ca` ("clientcert can only be set to "verify-full" when
+ * using "cert" authentication") and, on reload, keeps the previous pg_hba.conf entirely. The `cert` method always
+ * verifies the chain AND maps the certificate's CN to the role. verify-ca therefore renders a non-cert method plus
+ * `clientcert=verify-ca`: the TLS layer requires a client certificate that chains to the CA (any CN), and the
+ * method authenticates the role: `scram-sha-256` (default: certificate AND the role's password) or, by explicit
+ * choice, `trust` (ANY certificate from the CA may log in as ANY role listed in the rule — the certificate is a
+ * bearer token for the whole rule).
  */
 
 import { isIP } from "node:net";
