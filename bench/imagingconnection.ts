@@ -6,7 +6,7 @@
 import { RestClient } from "../src/kube/rest";
 import { RESOURCES } from "../src/kube/resources";
 import type { ImagingConnection } from "../src/api/types";
-import type { Workload } from "../src/kube/pod-template";
+import type { Workload } from "../src/imaging/pod-template";
 import { startControlPlane, OPERATOR_USER } from "../test/support/controlplane";
 import { startOperator } from "../test/support/operator";
 import { startPostgres } from "../test/support/postgres";

@@ -2,7 +2,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL } from "./api/types";
 import { CONNECTIONS_ANNOTATION } from "./imaging/workload-plan";
 import { EventRecorder } from "./kube/events";
-import type { WorkloadKind } from "./kube/pod-template";
+import type { WorkloadKind } from "./imaging/pod-template";
 import { RESOURCES } from "./kube/resources";
 import { RestClient } from "./kube/rest";
 import { errorMessage, withReconcileId, type LogFields, type Logger } from "./log";

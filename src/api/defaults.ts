@@ -4,7 +4,7 @@
  * renewal windows, key sizes per algorithm, the verification endpoint, per-workload mount paths).
  * Pure: the input is never modified; the result shares no arrays or objects with it.
  */
-import { formatDuration, parseDuration } from "./duration";
+import { parseDuration } from "./duration";
 import type {
   CAMode,
   CARotationPolicy,
@@ -20,7 +20,7 @@ import type {
   TLSVersion,
   WorkloadKind,
 } from "./types";
-import { isIPAddress, validateImagingConnection, validateSecureDatabase, type ValidationError } from "./validate";
+import { checkImagingConnection, checkSecureDatabase, isIPAddress, type Invalid } from "./validate";
 
 /** Every default, in one place. The unit tests check the schema defaults against crds/*.yaml. */
 export const DEFAULTS = {
@@ -332,21 +332,20 @@ export function resolveImagingConnection(imc: ImagingConnection): ResolvedImagin
   };
 }
 
-export type Prepared<T> = { ok: true; spec: T } | { ok: false; errors: ValidationError[] };
+/** The resolved spec of a valid object, or what is wrong with it. */
+export type Prepared<T> = { ok: true; spec: T } | Invalid;
 
-/** Validates, then resolves: what a reconciler calls first. */
-export function prepareSecureDatabase(sdb: SecureDatabase): Prepared<ResolvedSecureDatabaseSpec> {
-  const errors = validateSecureDatabase(sdb);
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, spec: resolveSecureDatabase(sdb) };
+/**
+ * What a reconciler calls first with the object from the informer: decodes it (a malformed object yields errors,
+ * never a TypeError), validates it, then resolves its spec.
+ */
+export function prepareSecureDatabase(raw: SecureDatabase): Prepared<ResolvedSecureDatabaseSpec> {
+  const checked = checkSecureDatabase(raw);
+  return checked.ok ? { ok: true, spec: resolveSecureDatabase(checked.value) } : checked;
 }
 
-/** Validates, then resolves: what a reconciler calls first. */
-export function prepareImagingConnection(imc: ImagingConnection): Prepared<ResolvedImagingConnectionSpec> {
-  const errors = validateImagingConnection(imc);
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, spec: resolveImagingConnection(imc) };
-}
-
-/** A human summary of a renewal policy, for events and logs: "duration 2160h, renews 720h before expiry". */
-export function describePolicy(policy: ResolvedCertificatePolicy): string {
-  return `duration ${policy.duration}, renews ${formatDuration(policy.renewBeforeMs)} before expiry`;
+/** Decodes, validates, then resolves: the ImagingConnection counterpart of prepareSecureDatabase. */
+export function prepareImagingConnection(raw: ImagingConnection): Prepared<ResolvedImagingConnectionSpec> {
+  const checked = checkImagingConnection(raw);
+  return checked.ok ? { ok: true, spec: resolveImagingConnection(checked.value) } : checked;
 }

@@ -54,7 +54,10 @@ export function parseDuration(input: string): number {
     const m = COMPONENT.exec(s);
     if (!m) {
       const unitless = /^[0-9.]+$/.test(s);
-      throw new DurationError(input, unitless ? `missing unit after "${s}" (use h, m, s or ms)` : `unknown unit or character at "${s}" (use h, m, s or ms; days are not supported)`);
+      throw new DurationError(
+        input,
+        unitless ? `missing unit after "${s}" (use h, m, s or ms)` : `unknown unit or character at "${s}" (use h, m, s or ms; days are not supported)`,
+      );
     }
     const [whole, number = "", unit = ""] = m;
     if (number === "" || number === ".") throw new DurationError(input, `missing number before "${unit}"`);

@@ -4,8 +4,6 @@
  * lower layers' own reason types (PKI errors, renewal policies, probe failures…) must stay inside this list.
  */
 import type { CRLReason, PkiErrorReason, RenewalReason } from "../pki";
-import type { ConfFindingReason } from "../postgres/postgresql-conf";
-import type { HbaFindingReason } from "../postgres/pg-hba";
 import type { ReloadFailureReason } from "../postgres/probe";
 
 export const REASON_DESCRIPTIONS = {
@@ -95,10 +93,6 @@ export const REASON_DESCRIPTIONS = {
   InvalidHbaRule: "an hba rule of the spec cannot be rendered safely",
   InvalidBlockBody: "a rendered managed block would be invalid",
   ManagedBlockCorrupt: "a managed block's markers are damaged",
-  ManagedBlockMissing: "configuration audit: pg_hba.conf has no managed block",
-  HbaLineBeforeManagedBlock: "configuration audit: a pg_hba.conf line before the managed block would match first",
-  SettingOverridden: "configuration audit: a postgresql.conf setting after the managed block overrides it",
-  IncludeAfterManagedBlock: "configuration audit: an include after the managed block may override it",
   Finalized: "deletion is complete: what the operator wrote is removed and its finalizer let go",
   ReloadAfterCleanupFailed: "the managed blocks were removed but the server could not be reloaded",
 
@@ -218,5 +212,5 @@ export function asReason(value: string): Reason {
 // The lower layers keep their own reason types; these lines fail to compile when one of them leaves the vocabulary.
 type Within<T extends Reason> = T;
 export type LowerLayerReasons = Within<
-  PkiErrorReason | RenewalReason | CRLReason | ReloadFailureReason | HbaFindingReason | ConfFindingReason
+  PkiErrorReason | RenewalReason | CRLReason | ReloadFailureReason
 >;

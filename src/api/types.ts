@@ -1,11 +1,14 @@
 /**
  * TypeScript types of the two custom resources (mtls.imaging.dev/v1alpha1) and the fixed names of ARCHITECTURE.md §2.
+ * The shapes of each kind live in secure-database.ts and imaging-connection.ts and are re-exported here.
  *
  * The spec interfaces describe an object as a user may write it: every field the CRD defaults is optional here,
  * because objects can come from an older CRD, from a unit test, or from a manifest before the API server defaulted
  * it. `defaults.ts` turns a spec into a fully resolved one. The CRD files in crds/ are the reference for each
  * field's meaning; test/unit/api checks that these types, their decoders and the CRD schemas name the same fields.
  */
+
+import type { RevocationReason } from "../pki";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Names (ARCHITECTURE.md §2)
@@ -45,8 +48,6 @@ export const FINALIZER = "mtls.imaging.dev/cleanup";
  */
 export const ROTATE_ANNOTATION = "mtls.imaging.dev/rotate";
 export const FIELD_MANAGER = OPERATOR_NAME;
-export const MANAGED_BLOCK_BEGIN = "# BEGIN mtls.imaging.dev managed block (do not edit)";
-export const MANAGED_BLOCK_END = "# END mtls.imaging.dev managed block";
 
 /** Kubernetes label values are at most 63 characters. */
 export const MAX_LABEL_VALUE_LENGTH = 63;
@@ -91,8 +92,16 @@ export type DatabaseWorkloadKind = (typeof DATABASE_WORKLOAD_KINDS)[number];
 export const RELOAD_STRATEGIES = ["SQL", "RolloutRestart", "None"] as const;
 export type ReloadStrategy = (typeof RELOAD_STRATEGIES)[number];
 
-export const REVOCATION_REASONS = ["unspecified", "keyCompromise", "superseded", "cessationOfOperation", "affiliationChanged"] as const;
-export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+/** The CRL reasons the PKI writes (its RevocationReason), listed for the decoder; the record keeps the list complete. */
+const REVOCATION_REASON_SET: Readonly<Record<RevocationReason, true>> = {
+  unspecified: true,
+  keyCompromise: true,
+  superseded: true,
+  cessationOfOperation: true,
+  affiliationChanged: true,
+};
+export const REVOCATION_REASONS = Object.keys(REVOCATION_REASON_SET) as readonly RevocationReason[];
+export type { RevocationReason };
 
 export const SSL_MODES = ["verify-full", "verify-ca"] as const;
 export type SSLMode = (typeof SSL_MODES)[number];
@@ -207,311 +216,10 @@ export interface CertificatePolicySpec {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// SecureDatabase
+// The two kinds (one module each)
 
-export interface CASpec extends CertificatePolicySpec {
-  /** Default Generated. */
-  mode?: CAMode;
-  /** Required for Provided; default "<name>-ca" for Generated. */
-  secretName?: string;
-  /** Default "<name>.<namespace> mTLS CA". */
-  commonName?: string;
-  /** CA rotation: wait this long after every Secret is updated before the next phase. Default "2m". */
-  propagationDelay?: string;
-  /** Default NewKey. */
-  rotationPolicy?: CARotationPolicy;
-}
-
-export interface ServerCertificateSpec extends CertificatePolicySpec {
-  /** Default "<name>-server-tls". */
-  secretName?: string;
-}
-
-export interface HbaRule {
-  /** Default ["all"]. */
-  databases?: string[];
-  /** Default ["all"]. */
-  users?: string[];
-  /** IPs or CIDRs. Default ["0.0.0.0/0", "::/0"]. */
-  addresses?: string[];
-  /** Default verify-full. */
-  clientCertificate?: HbaClientCertificateMode;
-}
-
-export interface HbaSpec {
-  /** Default [{}] (one rule, all defaults). */
-  rules?: HbaRule[];
-}
-
-export interface PostgresSpec {
-  configMapName: string;
-  /** Default "postgresql.conf". */
-  postgresqlConfKey?: string;
-  /** Default "pg_hba.conf". */
-  hbaConfKey?: string;
-  /** Default "/etc/postgresql/tls". */
-  certificateDirectory?: string;
-  /** Default TLSv1.2. */
-  minTLSVersion?: TLSVersion;
-  hba?: HbaSpec;
-}
-
-export interface DatabaseWorkloadRef {
-  kind: DatabaseWorkloadKind;
-  name: string;
-  /** Default: the first container of the pod template. */
-  container?: string;
-}
-
-export interface ReloadSpec {
-  /** Default SQL. */
-  strategy?: ReloadStrategy;
-  /** Default "postgres". */
-  adminUser?: string;
-  /** Default "postgres". */
-  database?: string;
-}
-
-export interface DatabaseVerificationSpec {
-  /** Default true. */
-  enabled?: boolean;
-  /** Go duration, default "5m". */
-  interval?: string;
-  /** "host:port"; default host:port of the spec. */
-  endpoint?: string;
-}
-
-export interface AllowlistEntry {
-  name: string;
-  /** One PEM certificate. */
-  certificate: string;
-}
-
-export interface Revocation {
-  /** Hex, optionally colon-separated. */
-  serialNumber?: string;
-  /** 64 hex digits, optionally colon-separated. */
-  sha256Fingerprint?: string;
-  connectionName?: string;
-  /** Default: the SecureDatabase's namespace. */
-  connectionNamespace?: string;
-  /** Default unspecified. */
-  reason?: RevocationReason;
-}
-
-export interface TrustSpec {
-  allowlist?: AllowlistEntry[];
-  revocations?: Revocation[];
-}
-
-export interface SecureDatabaseSpec {
-  host: string;
-  /** Default 5432. */
-  port?: number;
-  additionalDNSNames?: string[];
-  additionalIPAddresses?: string[];
-  ca?: CASpec;
-  serverCertificate?: ServerCertificateSpec;
-  postgres: PostgresSpec;
-  workloadRef?: DatabaseWorkloadRef;
-  reload?: ReloadSpec;
-  verification?: DatabaseVerificationSpec;
-  allowedNamespaces?: string[];
-  trust?: TrustSpec;
-}
-
-export interface CAStatus {
-  secretName?: string;
-  serialNumber?: string;
-  subject?: string;
-  notBefore?: string;
-  notAfter?: string;
-  fingerprintSHA256?: string;
-}
-
-export interface ServerCertificateStatus {
-  secretName?: string;
-  serialNumber?: string;
-  notBefore?: string;
-  notAfter?: string;
-  renewalTime?: string;
-  dnsNames?: string[];
-  ipAddresses?: string[];
-  /** The mtls.imaging.dev/rotate value the current certificate was issued for. */
-  lastRotationToken?: string;
-}
-
-export interface DatabaseVerificationStatus {
-  endpoint?: string;
-  servedSerialNumber?: string;
-  matchesCurrent?: boolean;
-  lastAttemptTime?: string;
-  lastSuccessTime?: string;
-  message?: string;
-}
-
-export interface ReloadStatus {
-  lastReloadTime?: string;
-  strategy?: string;
-  /** Hash of the material the last reload applied. */
-  appliedHash?: string;
-  message?: string;
-}
-
-export interface ConfigMapStatus {
-  name?: string;
-  resourceVersion?: string;
-  postgresqlConfHash?: string;
-  hbaConfHash?: string;
-}
-
-export interface CARotationStatus {
-  phase?: CARotationPhase;
-  startedTime?: string;
-  phaseTime?: string;
-  oldCASerial?: string;
-  newCASerial?: string;
-  /** When every consumer was first seen ready in this phase; the phase advances propagationDelay after it. */
-  readyTime?: string;
-  message?: string;
-}
-
-export interface AllowlistedStatus {
-  name?: string;
-  fingerprintSHA256?: string;
-  subject?: string;
-  notAfter?: string;
-}
-
-export interface TrustStatus {
-  allowlisted?: AllowlistedStatus[];
-  revokedSerials?: string[];
-  crlNumber?: number;
-  crlNextUpdate?: string;
-}
-
-export interface SecureDatabaseStatus {
-  observedGeneration?: number;
-  conditions?: Condition[];
-  ca?: CAStatus;
-  serverCertificate?: ServerCertificateStatus;
-  verification?: DatabaseVerificationStatus;
-  reload?: ReloadStatus;
-  configMap?: ConfigMapStatus;
-  caRotation?: CARotationStatus;
-  trust?: TrustStatus;
-}
-
-export interface SecureDatabase {
-  apiVersion: typeof API_VERSION;
-  kind: typeof SECURE_DATABASE.kind;
-  metadata: ObjectMeta;
-  spec: SecureDatabaseSpec;
-  status?: SecureDatabaseStatus;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// ImagingConnection
-
-export interface DatabaseRef {
-  name: string;
-  /** Default: the ImagingConnection's namespace. */
-  namespace?: string;
-}
-
-export interface ConnectionWorkload {
-  kind: WorkloadKind;
-  name: string;
-  /** Default: every container of the pod template. */
-  containers?: string[];
-  /** Default "/etc/cast-imaging/mtls/<connection name>". */
-  mountPath?: string;
-}
-
-export interface ConnectionVerificationSpec {
-  /** Default true. */
-  enabled?: boolean;
-}
-
-export interface ImagingConnectionSpec {
-  databaseRef: DatabaseRef;
-  /** PostgreSQL role = certificate CN. */
-  user: string;
-  /** Default "postgres". */
-  database?: string;
-  /** Default verify-full. */
-  sslMode?: SSLMode;
-  /** Default "<name>-client-tls". */
-  secretName?: string;
-  certificate?: CertificatePolicySpec;
-  workloads?: ConnectionWorkload[];
-  /** Default false. */
-  libpqEnv?: boolean;
-  verification?: ConnectionVerificationSpec;
-}
-
-export interface ClientCertificateStatus {
-  secretName?: string;
-  serialNumber?: string;
-  notBefore?: string;
-  notAfter?: string;
-  renewalTime?: string;
-  /** The mtls.imaging.dev/rotate value the current certificate was issued for. */
-  lastRotationToken?: string;
-  issuerFingerprintSHA256?: string;
-}
-
-export interface WorkloadStatus {
-  kind?: string;
-  name?: string;
-  state?: WorkloadState;
-  mountPath?: string;
-  message?: string;
-}
-
-/** What to declare in the CAST Imaging UI, and where the files are inside the containers. */
-export interface ConnectionDeclaration {
-  host?: string;
-  port?: number;
-  database?: string;
-  user?: string;
-  sslMode?: string;
-  certificatePath?: string;
-  /** client.pk8: PKCS#8 DER, what pgjdbc requires. */
-  keyPath?: string;
-  /** client.key: PEM, for libpq. */
-  keyPemPath?: string;
-  rootCertificatePath?: string;
-  pfxPath?: string;
-  pfxPasswordSecretKey?: string;
-  iniPath?: string;
-  jdbcUrl?: string;
-}
-
-export interface ConnectionVerificationStatus {
-  /** The client certificate serial the last successful login presented. */
-  serialNumber?: string;
-  lastAttemptTime?: string;
-  lastSuccessTime?: string;
-  message?: string;
-}
-
-export interface ImagingConnectionStatus {
-  observedGeneration?: number;
-  conditions?: Condition[];
-  certificate?: ClientCertificateStatus;
-  workloads?: WorkloadStatus[];
-  declaration?: ConnectionDeclaration;
-  verification?: ConnectionVerificationStatus;
-}
-
-export interface ImagingConnection {
-  apiVersion: typeof API_VERSION;
-  kind: typeof IMAGING_CONNECTION.kind;
-  metadata: ObjectMeta;
-  spec: ImagingConnectionSpec;
-  status?: ImagingConnectionStatus;
-}
+export type * from "./secure-database";
+export type * from "./imaging-connection";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Bounds the CRDs enforce on status: writers must stay within them or the status update is rejected.

@@ -3,20 +3,8 @@
  *
  * Pure: entries in, deterministic bytes out.
  *
- * Source: CAST, "Step 3 - Configure CAST components to function in encrypted mode",
- * https://doc.castsoftware.com/install/db/encrypted/components. What could be read of that page says:
- *   "an .ini file which contains the required information about the CAST Storage Service/PostgreSQL
- *    instance(s) and the client keys and certificates that will secure the connection"
- *   "an environment variable (available on all machines that require access to encrypted database instances)
- *    which is used to define the location of the .ini file"
- *   client files: client.key, client.crt, client.pk8 ("for JDBC connections"), client.pem.pk8, client.pfx
- *   ("pkcs12 for .NET connections"), root.crt.
- * The part of the page that spells out the section format and key names could NOT be retrieved. The section
- * header `[host:port]` comes from the project's design notes (cast-imaging.md, gathered from that page), and
- * CAST's page on source-code encryption (/administer/db/source-code-encryption, which says it uses "an .ini file
- * in exactly the same way") confirms the shape: `[host:port,database]`, the host in lower case ("must use
- * lowercase letters"), the database optional (postgres when omitted). The KEY NAMES BELOW ARE UNCONFIRMED: they are the libpq / PostgreSQL JDBC connection parameter names, which the
- * design notes also quote (`ssl=true`, `sslmode=verify-full`):
+ * Sections are `[host:port]`, the host in lower case, as CAST documents; the keys are the libpq / PostgreSQL
+ * JDBC parameter names, which CAST's documentation does not confirm (the README carries the caveat):
  *
  *   [db.example.com:5432]
  *   ssl=true
@@ -25,22 +13,18 @@
  *   sslkey=/etc/cast-imaging/mtls/analysis/client.pk8
  *   sslrootcert=/etc/cast-imaging/mtls/analysis/root.crt
  *
- * Check them against the page (and a CAST component) before relying on them.
- *
  * Format decisions:
  * - Sections sorted by name (code-unit order); keys in the fixed order above; `key=value` without spaces;
  *   LF line ends; one blank line between sections; a final LF; no comment header (the comment syntax CAST's
  *   parser accepts is not documented).
- * - Host names are lower-cased in the section name (DNS names are case-insensitive; the API validates them
- *   lower-case anyway). An IPv6 host is written bracketed, as in a URL authority: `[[2001:db8::1]:5432]`. That
- *   is the only unambiguous `host:port` for an IPv6 address (`[2001:db8::1:5432]` is itself a valid IPv6
- *   address); it is UNCONFIRMED that CAST's parser accepts a `]` inside a section name — a parser that ends
- *   the section name at the first `]` would not find it. Prefer a DNS name for IPv6 databases.
+ * - Host names are lower-cased in the section name (DNS names are case-insensitive). An IPv6 host is written
+ *   bracketed, as in a URL authority (`[[2001:db8::1]:5432]`), the only unambiguous `host:port` for it; prefer
+ *   a DNS name, since a parser that ends the section name at the first `]` would not find it.
  * - Values are written raw (ini has no portable escaping), so anything that could end a line, open or close a
  *   section, split a key from its value, or start a comment is refused rather than escaped.
  */
 import { isIP } from "node:net";
-import { fail, ok, type ImagingResult } from "./result";
+import { fail, ok, type Result } from "../api/result";
 
 export type CastSslMode = "verify-full" | "verify-ca";
 
@@ -85,10 +69,14 @@ function lines(e: CastIniEntry): string[] {
   ];
 }
 
-function checkEntry(e: CastIniEntry, index: number): ImagingResult<string> {
+function checkEntry(e: CastIniEntry, index: number): Result<string> {
   const where = `entry ${index} (${JSON.stringify(e.host)}:${String(e.port)})`;
-  if (!Number.isInteger(e.port) || e.port < 1 || e.port > 65535) return fail("InvalidPort", `${where}: port must be an integer in 1..65535`);
-  if (!SSL_MODES.includes(e.sslMode)) return fail("InvalidSSLMode", `${where}: sslMode must be verify-full or verify-ca, not ${JSON.stringify(e.sslMode)}`);
+  if (!Number.isInteger(e.port) || e.port < 1 || e.port > 65535) {
+    return fail("InvalidPort", `${where}: port must be an integer in 1..65535`);
+  }
+  if (!SSL_MODES.includes(e.sslMode)) {
+    return fail("InvalidSSLMode", `${where}: sslMode must be verify-full or verify-ca, not ${JSON.stringify(e.sslMode)}`);
+  }
   const hostProblem = unsafeValue(e.host) ?? (e.host.includes(":") && isIP(e.host) !== 6 ? "must not contain ':' unless it is an IPv6 address" : undefined);
   if (hostProblem) return fail("UnsafeIniValue", `${where}: host ${hostProblem}`);
   for (const [field, value] of [["certificatePath", e.certificatePath], ["keyPath", e.keyPath], ["rootCertificatePath", e.rootCertificatePath]] as const) {
@@ -102,7 +90,7 @@ function checkEntry(e: CastIniEntry, index: number): ImagingResult<string> {
  * Renders the .ini. Identical entries for one instance collapse into one section; two entries for the same
  * `host:port` with different settings are refused (a component can present one identity per instance).
  */
-export function renderCastIni(entries: readonly CastIniEntry[]): ImagingResult<string> {
+export function renderCastIni(entries: readonly CastIniEntry[]): Result<string> {
   const sections = new Map<string, string[]>();
   for (const [i, e] of entries.entries()) {
     const checked = checkEntry(e, i);
@@ -111,7 +99,11 @@ export function renderCastIni(entries: readonly CastIniEntry[]): ImagingResult<s
     const body = lines(e);
     const previous = sections.get(name);
     if (previous && previous.join("\n") !== body.join("\n")) {
-      return fail("ConflictingInstance", `two connections declare instance ${name} with different settings (${previous.join(", ")} vs ${body.join(", ")}): one client identity per instance and workload`);
+      return fail(
+        "ConflictingInstance",
+        `two connections declare instance ${name} with different settings (${previous.join(", ")} vs ${body.join(", ")}): one client ` +
+          `identity per instance and workload`,
+      );
     }
     sections.set(name, body);
   }

@@ -20,8 +20,16 @@ export function inMount(mountPath: string, file: string): string {
   return dir === "/" ? `/${file}` : `${dir}/${file}`;
 }
 
+export interface ClientFilePaths {
+  certificatePath: string;
+  keyPath: string;
+  keyPemPath: string;
+  rootCertificatePath: string;
+  pfxPath: string;
+}
+
 /** The in-container paths of the client files CAST names, for a Secret mounted whole at mountPath. */
-export function clientFilePaths(mountPath: string): { certificatePath: string; keyPath: string; keyPemPath: string; rootCertificatePath: string; pfxPath: string } {
+export function clientFilePaths(mountPath: string): ClientFilePaths {
   return {
     certificatePath: inMount(mountPath, SECRET_KEYS.clientCrt),
     keyPath: inMount(mountPath, SECRET_KEYS.clientPk8),
@@ -34,7 +42,9 @@ export function clientFilePaths(mountPath: string): { certificatePath: string; k
 const encodeValue = (v: string): string => encodeURIComponent(v).replace(/%2F/g, "/");
 
 /** The pgjdbc URL: host, port, database, and the TLS parameters with the PKCS#8 DER key pgjdbc requires. */
-export function jdbcUrl(input: { host: string; port: number; database: string; sslMode: string; certificatePath: string; keyPath: string; rootCertificatePath: string }): string {
+export function jdbcUrl(
+  input: { host: string; port: number; database: string; sslMode: string } & Omit<ClientFilePaths, "keyPemPath" | "pfxPath">,
+): string {
   const host = isIP(input.host) === 6 ? `[${input.host}]` : input.host;
   const params: [string, string][] = [
     ["ssl", "true"],
@@ -51,7 +61,12 @@ export function jdbcUrl(input: { host: string; port: number; database: string; s
  * The status.declaration of an ImagingConnection whose Secret is mounted at mountPath and whose workloads read
  * the CAST .ini at iniPath.
  */
-export function connectionDeclaration(db: ResolvedSecureDatabaseSpec, conn: ResolvedImagingConnectionSpec, mountPath: string, iniPath: string): ConnectionDeclaration {
+export function connectionDeclaration(
+  db: ResolvedSecureDatabaseSpec,
+  conn: ResolvedImagingConnectionSpec,
+  mountPath: string,
+  iniPath: string,
+): ConnectionDeclaration {
   const paths = clientFilePaths(mountPath);
   return {
     host: db.host,

@@ -18,11 +18,11 @@
  */
 import { createHash } from "node:crypto";
 import type { ResolvedConnectionWorkload } from "../api/defaults";
-import { foreignVolumeConflict, podTemplateHasPlan, type PodTemplatePlan, type VolumeMountPlan, type Workload } from "../kube/pod-template";
+import { foreignVolumeConflict, podTemplateHasPlan, type PodTemplatePlan, type VolumeMountPlan, type Workload } from "./pod-template";
 import { SECRET_KEYS } from "../pki/secret-layout";
 import { renderCastIni, type CastIniEntry } from "./cast-ini";
 import { inMount } from "./declaration";
-import { fail, ok, type ImagingError, type ImagingResult } from "./result";
+import { fail, ok, type Refusal, type Result } from "../api/result";
 
 export const CAST_INI_ENV = "CASTCONNECTIONEXTRAPARAMETERS";
 /** Where the .ini ConfigMap is mounted (outside the default Secret mount root /etc/cast-imaging/mtls/<name>). */
@@ -72,29 +72,38 @@ export function connectionVolumeName(connectionName: string): string {
 }
 
 const normalizePath = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, "") : p);
-const overlaps = (a: string, b: string): boolean => a === b || a.startsWith(b === "/" ? "/" : `${b}/`) || b.startsWith(a === "/" ? "/" : `${a}/`);
+const under = (path: string, dir: string): boolean => path.startsWith(dir === "/" ? "/" : `${dir}/`);
+const overlaps = (a: string, b: string): boolean => a === b || under(a, b) || under(b, a);
+const quoteAll = (names: readonly string[]): string => names.map((n) => JSON.stringify(n)).join(", ");
 
-function selectedContainers(c: WorkloadConnection, all: readonly string[]): ImagingResult<string[]> {
+function selectedContainers(c: WorkloadConnection, all: readonly string[]): Result<string[]> {
   if (c.workload.containers === "all") {
-    if (all.length === 0) return fail("NoContainers", `${c.workload.kind} ${c.workload.name} has no containers for ImagingConnection ${c.name} to mount into`);
+    if (all.length === 0) {
+      return fail("NoContainers", `${c.workload.kind} ${c.workload.name} has no containers for ImagingConnection ${c.name} to mount into`);
+    }
     return ok([...all]);
   }
   const missing = c.workload.containers.filter((n) => !all.includes(n));
   if (missing.length > 0) {
     return fail(
       "ContainerNotFound",
-      `ImagingConnection ${c.name}: ${c.workload.kind} ${c.workload.name} has no container ${missing.map((m) => JSON.stringify(m)).join(", ")}; its containers are ${all.map((n) => JSON.stringify(n)).join(", ") || "(none)"}`,
+      `ImagingConnection ${c.name}: ${c.workload.kind} ${c.workload.name} has no container ${quoteAll(missing)}; ` +
+        `its containers are ${quoteAll(all) || "(none)"}`,
     );
   }
-  if (c.workload.containers.length === 0) return fail("NoContainers", `ImagingConnection ${c.name}: the container list for ${c.workload.kind} ${c.workload.name} is empty`);
+  if (c.workload.containers.length === 0) {
+    return fail("NoContainers", `ImagingConnection ${c.name}: the container list for ${c.workload.kind} ${c.workload.name} is empty`);
+  }
   const wanted = new Set(c.workload.containers);
   return ok(all.filter((n) => wanted.has(n)));
 }
 
-export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): ImagingResult<PodTemplatePlan> {
+export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Result<PodTemplatePlan> {
   const iniFile = input.iniFileName ?? CAST_INI_FILE;
   const connections = [...input.connections].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  if (!/^[A-Za-z0-9._-]+$/.test(iniFile) || iniFile === "." || iniFile === "..") return fail("InvalidIniFileName", `the .ini file name ${JSON.stringify(iniFile)} must be a single file name`);
+  if (!/^[A-Za-z0-9._-]+$/.test(iniFile) || iniFile === "." || iniFile === "..") {
+    return fail("InvalidIniFileName", `the .ini file name ${JSON.stringify(iniFile)} must be a single file name`);
+  }
   const plan: PodTemplatePlan = { mounts: [], env: [], annotations: {} };
   if (connections.length === 0) return ok(plan);
 
@@ -109,25 +118,53 @@ export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Imag
     const volumeName = connectionVolumeName(c.name);
     const other = volumeOwner.get(volumeName);
     if (other !== undefined) {
-      return fail(other === c.name ? "DuplicateConnection" : "VolumeNameConflict", other === c.name ? `ImagingConnection ${c.name} is listed twice for this workload` : `ImagingConnections ${other} and ${c.name} map to the same volume name ${volumeName}`);
+      return fail(
+        other === c.name ? "DuplicateConnection" : "VolumeNameConflict",
+        other === c.name
+          ? `ImagingConnection ${c.name} is listed twice for this workload`
+          : `ImagingConnections ${other} and ${c.name} map to the same volume name ${volumeName}`,
+      );
     }
     volumeOwner.set(volumeName, c.name);
     const mountPath = normalizePath(c.workload.mountPath);
-    if (overlaps(mountPath, CAST_INI_DIR)) return fail("MountPathConflict", `ImagingConnection ${c.name}: mountPath ${mountPath} overlaps the CAST .ini directory ${CAST_INI_DIR}`);
+    if (overlaps(mountPath, CAST_INI_DIR)) {
+      return fail(
+        "MountPathConflict",
+        `ImagingConnection ${c.name}: mountPath ${mountPath} overlaps the CAST .ini directory ${CAST_INI_DIR}`,
+      );
+    }
     for (const name of containers.value) {
       const mounts = mountsByContainer.get(name) ?? [];
       const clash = mounts.find((m) => overlaps(m.path, mountPath));
-      if (clash) return fail("MountPathConflict", `container ${JSON.stringify(name)}: ImagingConnections ${clash.owner} and ${c.name} mount at ${clash.path} and ${mountPath}; give them different, non-nested mountPaths`);
+      if (clash) {
+        return fail(
+          "MountPathConflict",
+          `container ${JSON.stringify(name)}: ImagingConnections ${clash.owner} and ${c.name} mount at ${clash.path} and ${mountPath}; ` +
+            `give them different, non-nested mountPaths`,
+        );
+      }
       mounts.push({ path: mountPath, owner: c.name });
       mountsByContainer.set(name, mounts);
       used.add(name);
       if (c.libpqEnv) {
         const prior = libpqByContainer.get(name);
-        if (prior !== undefined) return fail("LibpqEnvConflict", `container ${JSON.stringify(name)}: ImagingConnections ${prior} and ${c.name} both set libpqEnv; libpq has one default (PGSSL*) per container, so enable it on one of them only`);
+        if (prior !== undefined) {
+          return fail(
+            "LibpqEnvConflict",
+            `container ${JSON.stringify(name)}: ImagingConnections ${prior} and ${c.name} both set libpqEnv; libpq has one default ` +
+              `(PGSSL*) per container, so enable it on one of them only`,
+          );
+        }
         libpqByContainer.set(name, c.name);
       }
     }
-    const mount: VolumeMountPlan = { volumeName, source: { secretName: c.secretName }, defaultMode: SECRET_DEFAULT_MODE, mountPath, containers: containers.value };
+    const mount: VolumeMountPlan = {
+      volumeName,
+      source: { secretName: c.secretName },
+      defaultMode: SECRET_DEFAULT_MODE,
+      mountPath,
+      containers: containers.value,
+    };
     plan.mounts.push(mount);
     if (c.libpqEnv) {
       plan.env.push({
@@ -144,7 +181,13 @@ export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Imag
   }
 
   const iniContainers = input.containerNames.filter((n) => used.has(n));
-  plan.mounts.push({ volumeName: CAST_INI_VOLUME, source: { configMapName: input.iniConfigMapName }, defaultMode: INI_DEFAULT_MODE, mountPath: CAST_INI_DIR, containers: iniContainers });
+  plan.mounts.push({
+    volumeName: CAST_INI_VOLUME,
+    source: { configMapName: input.iniConfigMapName },
+    defaultMode: INI_DEFAULT_MODE,
+    mountPath: CAST_INI_DIR,
+    containers: iniContainers,
+  });
   plan.env.unshift({ containers: iniContainers, vars: [{ name: CAST_INI_ENV, value: inMount(CAST_INI_DIR, iniFile) }] });
   return ok(plan);
 }
@@ -167,7 +210,7 @@ export interface WorkloadAdmission {
   ini: string;
   admitted: string[];
   /** Connections left out, with why. */
-  refused: Map<string, ImagingError>;
+  refused: Map<string, Refusal>;
 }
 
 /**
@@ -195,7 +238,10 @@ function foreignConflict(workload: Workload, plan: PodTemplatePlan): string | un
       if (container?.volumeMounts?.some((m) => m.name === CAST_INI_VOLUME)) continue;
       for (const v of e.vars) {
         const theirs = container?.env?.find((x) => x.name === v.name);
-        if (theirs && theirs.value !== v.value) return `container "${name}" already sets ${v.name}=${JSON.stringify(theirs.value ?? "")} (from the chart or by hand); remove it so the operator can set it`;
+        if (theirs && theirs.value !== v.value) {
+          return `container "${name}" already sets ${v.name}=${JSON.stringify(theirs.value ?? "")} (from the chart or by hand); remove it ` +
+            `so the operator can set it`;
+        }
       }
     }
   }
@@ -214,25 +260,27 @@ function planDigest(plan: PodTemplatePlan): string {
  */
 export function admitConnections(input: { candidates: readonly WorkloadCandidate[]; workload: Workload; iniConfigMapName: string }): WorkloadAdmission {
   const containerNamesOf = (input.workload.spec?.template?.spec?.containers ?? []).map((c) => c.name);
-  const refused = new Map<string, ImagingError>();
+  const refused = new Map<string, Refusal>();
   let admitted: WorkloadCandidate[] = [];
   let plan: PodTemplatePlan = { mounts: [], env: [], annotations: {} };
   let ini = "";
   for (const c of input.candidates) {
     const trial = [...admitted, c];
-    const planned = connectionWorkloadPlan({ connections: trial, containerNames: containerNamesOf, iniConfigMapName: input.iniConfigMapName });
+    const planned = connectionWorkloadPlan(
+      { connections: trial, containerNames: containerNamesOf, iniConfigMapName: input.iniConfigMapName },
+    );
     if (!planned.ok) {
-      refused.set(c.name, planned.error);
+      refused.set(c.name, planned);
       continue;
     }
     const conflict = foreignConflict(input.workload, planned.value);
     if (conflict) {
-      refused.set(c.name, { reason: "WorkloadConflict", message: `${c.workload.kind} ${c.workload.name}: ${conflict}` });
+      refused.set(c.name, fail("WorkloadConflict", `${c.workload.kind} ${c.workload.name}: ${conflict}`));
       continue;
     }
     const rendered = renderCastIni(trial.map((t) => t.iniEntry));
     if (!rendered.ok) {
-      refused.set(c.name, rendered.error);
+      refused.set(c.name, rendered);
       continue;
     }
     admitted = trial;

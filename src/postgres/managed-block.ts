@@ -23,23 +23,16 @@
  * `ManagedBlockCorrupt` and change nothing rather than guess which lines are ours.
  */
 
+import type { Refusal } from "../api/result";
+
 export const BEGIN_MARKER = "# BEGIN mtls.imaging.dev managed block (do not edit)";
 export const END_MARKER = "# END mtls.imaging.dev managed block";
 
 export type BlockPosition = "append" | "prepend";
 export type LineEnding = "\n" | "\r\n";
 
-export interface ManagedBlockCorrupt {
-  readonly ok: false;
-  readonly reason: "ManagedBlockCorrupt";
-  readonly message: string;
-}
-
-export interface InvalidBlockBody {
-  readonly ok: false;
-  readonly reason: "InvalidBlockBody";
-  readonly message: string;
-}
+export type ManagedBlockCorrupt = Refusal<"ManagedBlockCorrupt">;
+export type InvalidBlockBody = Refusal<"InvalidBlockBody">;
 
 /** One line of a text: offsets of its content and of its terminator. */
 export interface TextLine {
@@ -135,20 +128,27 @@ export function findManagedBlocks(text: string): ManagedBlockScan {
   const last = lines[lines.length - 1];
   if (last !== undefined && last.terminator === "" && (last.content === `${BEGIN_MARKER}\r` || last.content === `${END_MARKER}\r`)) {
     markers.push({ kind: last.content.startsWith(BEGIN_MARKER) ? "begin" : "end", line: last.number, offset: last.start });
-    return corrupt(markers, `line ${last.number}, the last line, is a managed-block marker followed by a stray carriage return and no newline`);
+    return corrupt(
+      markers,
+      `line ${last.number}, the last line, is a managed-block marker followed by a stray carriage return and no newline`,
+    );
   }
   if (markers.length === 0) return { ok: true, block: undefined, markers };
 
   const begins = markers.filter((m) => m.kind === "begin");
   const ends = markers.filter((m) => m.kind === "end");
   const where = (ms: readonly MarkerLine[]): string => ms.map((m) => m.line).join(", ");
-  if (begins.length > 1) return corrupt(markers, `the managed block's BEGIN marker appears ${begins.length} times (lines ${where(begins)})`);
+  if (begins.length > 1) {
+    return corrupt(markers, `the managed block's BEGIN marker appears ${begins.length} times (lines ${where(begins)})`);
+  }
   if (ends.length > 1) return corrupt(markers, `the managed block's END marker appears ${ends.length} times (lines ${where(ends)})`);
   const begin = begins[0];
   const end = ends[0];
   if (begin === undefined) return corrupt(markers, `the managed block's END marker (line ${where(ends)}) has no BEGIN marker`);
   if (end === undefined) return corrupt(markers, `the managed block starting at line ${begin.line} is not terminated (no END marker)`);
-  if (end.line < begin.line) return corrupt(markers, `the managed block's END marker (line ${end.line}) comes before its BEGIN marker (line ${begin.line})`);
+  if (end.line < begin.line) {
+    return corrupt(markers, `the managed block's END marker (line ${end.line}) comes before its BEGIN marker (line ${begin.line})`);
+  }
 
   const beginL = lines[begin.line - 1];
   const endL = lines[end.line - 1];

@@ -1,5 +1,5 @@
 /**
- * pg_hba.conf: the managed block's content, and an audit of what precedes it.
+ * pg_hba.conf: the managed block's content.
  *
  * Pure. PostgreSQL uses the FIRST record matching (connection type, database, user, client address), so the
  * block goes FIRST and ends with catch-all rejects: whatever an admin writes after it can never be reached by
@@ -17,18 +17,17 @@
  * file admits `host replication all 127.0.0.1/32 trust`). `local` (unix-socket) records are not TCP and are left
  * alone.
  *
- * verify-ca, checked against PostgreSQL 15: `cert clientcert=verify-ca` is a configuration ERROR
- * ("clientcert can only be set to "verify-full" when using "cert" authentication"); on reload PostgreSQL then
- * keeps the previous pg_hba.conf entirely. The `cert` method always verifies the chain AND maps the
- * certificate's CN to the role. verify-ca therefore renders a non-cert method plus `clientcert=verify-ca`: the
- * TLS layer requires a client certificate that chains to the CA (any CN), and the method authenticates the
- * role: `scram-sha-256` (default: certificate AND the role's password) or, by explicit choice, `trust` (ANY
- * certificate from the CA may log in as ANY role listed in the rule — the certificate is a bearer token
- * for the whole rule).
+ * verify-ca: PostgreSQL refuses `cert clientcert=verify-ca` ("clientcert can only be set to "verify-full" when
+ * using "cert" authentication") and, on reload, keeps the previous pg_hba.conf entirely. The `cert` method always
+ * verifies the chain AND maps the certificate's CN to the role. verify-ca therefore renders a non-cert method plus
+ * `clientcert=verify-ca`: the TLS layer requires a client certificate that chains to the CA (any CN), and the
+ * method authenticates the role: `scram-sha-256` (default: certificate AND the role's password) or, by explicit
+ * choice, `trust` (ANY certificate from the CA may log in as ANY role listed in the rule — the certificate is a
+ * bearer token for the whole rule).
  */
 
 import { isIP } from "node:net";
-import { findManagedBlocks, splitLines, upsertManagedBlock, type UpsertResult } from "./managed-block";
+import type { Refusal } from "../api/result";
 
 export type ClientCertificateMode = "verify-full" | "verify-ca";
 export type VerifyCaMethod = "scram-sha-256" | "trust";
@@ -45,11 +44,7 @@ export interface HbaRule {
   readonly verifyCaMethod?: VerifyCaMethod;
 }
 
-export interface InvalidHbaRule {
-  readonly ok: false;
-  readonly reason: "InvalidHbaRule";
-  readonly message: string;
-}
+export type InvalidHbaRule = Refusal<"InvalidHbaRule">;
 
 /** The block body, or why the rules cannot be rendered safely. */
 export type HbaRenderResult = string | InvalidHbaRule;
@@ -82,8 +77,12 @@ export function hbaNameToken(name: string, what: string): TokenResult {
   if (typeof name !== "string" || name === "") return { ok: false, message: `${what} must be a non-empty string` };
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(name)) return { ok: false, message: `${what} ${JSON.stringify(name)} contains a control character` };
-  if (name.includes('"')) return { ok: false, message: `${what} ${JSON.stringify(name)} contains a double quote, which pg_hba.conf cannot express` };
-  if (Buffer.byteLength(name, "utf8") > MAX_NAME_BYTES) return { ok: false, message: `${what} ${JSON.stringify(name)} is longer than ${MAX_NAME_BYTES} bytes` };
+  if (name.includes('"')) {
+    return { ok: false, message: `${what} ${JSON.stringify(name)} contains a double quote, which pg_hba.conf cannot express` };
+  }
+  if (Buffer.byteLength(name, "utf8") > MAX_NAME_BYTES) {
+    return { ok: false, message: `${what} ${JSON.stringify(name)} is longer than ${MAX_NAME_BYTES} bytes` };
+  }
   if (PLAIN.test(name) && !ALL_KEYWORDS.has(name.toLowerCase())) return { ok: true, token: name };
   return { ok: true, token: `"${name}"` };
 }
@@ -155,7 +154,9 @@ export function renderHbaBlock(rules: readonly HbaRule[]): HbaRenderResult {
       method = "cert clientcert=verify-full";
     } else if (rule.clientCertificate === "verify-ca") {
       const m = rule.verifyCaMethod ?? "scram-sha-256";
-      if (m !== "scram-sha-256" && m !== "trust") return fail(`verifyCaMethod must be "scram-sha-256" or "trust", not ${JSON.stringify(m)}`);
+      if (m !== "scram-sha-256" && m !== "trust") {
+        return fail(`verifyCaMethod must be "scram-sha-256" or "trust", not ${JSON.stringify(m)}`);
+      }
       method = `${m} clientcert=verify-ca`;
     } else {
       return fail(`clientCertificate must be "verify-full" or "verify-ca", not ${JSON.stringify(rule.clientCertificate)}`);
@@ -172,70 +173,4 @@ export function renderHbaBlock(rules: readonly HbaRule[]): HbaRenderResult {
   }
   lines.push(...HBA_REJECT_LINES);
   return `${lines.join("\n")}\n`;
-}
-
-/** Renders the block and puts it first in `hba` (replacing/moving any previous one). */
-export function upsertHba(hba: string, rules: readonly HbaRule[]): UpsertResult | InvalidHbaRule {
-  const body = renderHbaBlock(rules);
-  if (typeof body !== "string") return body;
-  return upsertManagedBlock(hba, body, "prepend");
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Audit
-
-export type HbaFindingReason = "HbaLineBeforeManagedBlock" | "ManagedBlockMissing" | "ManagedBlockCorrupt";
-
-export interface HbaFinding {
-  readonly reason: HbaFindingReason;
-  readonly message: string;
-  readonly line?: number;
-}
-
-/** The record type of a logical line: its first token, or undefined for a blank/comment line. */
-function firstToken(logicalLine: string): string | undefined {
-  const m = /^[ \t\r]*([^ \t\r#,]+)/.exec(logicalLine);
-  return m?.[1];
-}
-
-/**
- * Informational: records that PostgreSQL consults BEFORE the managed block (they win over it), other than
- * `local` (unix socket) records; include directives count too (PostgreSQL 16+). Also reports a missing or
- * corrupt block. Lines after the block are unreachable for TCP and not reported.
- */
-export function auditHba(text: string): HbaFinding[] {
-  const scan = findManagedBlocks(text);
-  if (!scan.ok) return [{ reason: scan.reason, message: scan.message }];
-  if (scan.block === undefined) {
-    return [{ reason: "ManagedBlockMissing", message: "pg_hba.conf has no managed block: its own records decide which TCP clients get in, with or without a client certificate" }];
-  }
-  const beginLine = scan.block.beginLine;
-  const findings: HbaFinding[] = [];
-  let logical = "";
-  let logicalStart = 0;
-  const record = (): void => {
-    const type = firstToken(logical);
-    if (type !== undefined && type !== "local") {
-      findings.push({
-        reason: "HbaLineBeforeManagedBlock",
-        line: logicalStart,
-        message: `pg_hba.conf line ${logicalStart} (${logical.trim()}) comes before the managed block (line ${beginLine}) and is matched first: it can admit TCP clients without a client certificate`,
-      });
-    }
-    logical = "";
-  };
-  for (const l of splitLines(text)) {
-    if (l.number >= beginLine) break;
-    if (logical === "") logicalStart = l.number;
-    // PostgreSQL 14+: a backslash at the end of a line continues the record on the next line.
-    if (l.content.endsWith("\\")) {
-      logical += l.content.slice(0, -1);
-      continue;
-    }
-    logical += l.content;
-    record();
-  }
-  // A record continued into the BEGIN marker line still starts before the block.
-  if (logical !== "") record();
-  return findings;
 }

@@ -27,7 +27,10 @@ const PROTOCOL_3_0 = 196608;
 const INVALID_AUTHORIZATION = "28000";
 
 function startupMessage(user: string, database: string): Buffer {
-  const params = Buffer.from(`user\0${user}\0database\0${database}\0application_name\0imaging-db-mtls-operator plaintext check\0\0`, "utf8");
+  const params = Buffer.from(
+    `user\0${user}\0database\0${database}\0application_name\0imaging-db-mtls-operator plaintext check\0\0`,
+    "utf8",
+  );
   const head = Buffer.alloc(8);
   head.writeInt32BE(8 + params.length, 0);
   head.writeInt32BE(PROTOCOL_3_0, 4);
@@ -58,7 +61,8 @@ export function judgeFirstMessage(type: string, body: Buffer): PlaintextProbeRes
   if (type === "E") {
     const fields = errorFields(body);
     const words = `${fields.get("S") ?? "ERROR"}: ${fields.get("M") ?? "(no message)"}`;
-    return fields.get("C") === INVALID_AUTHORIZATION ? { verdict: "Refused", message: words } : { verdict: "Unknown", message: `the server answered with ${words} (SQLSTATE ${fields.get("C") ?? "?"})` };
+    if (fields.get("C") === INVALID_AUTHORIZATION) return { verdict: "Refused", message: words };
+    return { verdict: "Unknown", message: `the server answered with ${words} (SQLSTATE ${fields.get("C") ?? "?"})` };
   }
   return { verdict: "Unknown", message: `the server answered the startup with an unexpected message type ${JSON.stringify(type)}` };
 }

@@ -15,6 +15,33 @@ import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { checkServerIdentity as tlsCheckServerIdentity, type ConnectionOptions, type PeerCertificate } from "node:tls";
 import { Client, DatabaseError } from "pg";
+import {
+  classifyError,
+  errorMessage,
+  probeFailure,
+  normalizeSerial,
+  redact,
+  type ProbeFailure,
+  type ProbeResult,
+  type ReloadFailure,
+  type ReloadResult,
+  type ServedCertificate,
+} from "./probe-result";
+
+export {
+  classifyError,
+  normalizeSerial,
+  redact,
+  type ProbeFailure,
+  type ProbeFailureReason,
+  type ProbeResult,
+  type ProbeSuccess,
+  type ReloadFailure,
+  type ReloadFailureReason,
+  type ReloadResult,
+  type ReloadSuccess,
+  type ServedCertificate,
+} from "./probe-result";
 
 export interface ProbeOptions {
   readonly host: string;
@@ -34,91 +61,6 @@ export interface ProbeOptions {
   readonly timeoutMs: number;
 }
 
-export type ProbeFailureReason =
-  | "ClientCredentialsInvalid"
-  | "Unreachable"
-  | "Timeout"
-  | "ServerNotServingTLS"
-  | "TLSHandshakeFailed"
-  | "ServerCertificateUntrusted"
-  | "ServerCertificateExpired"
-  | "HostnameMismatch"
-  | "ClientCertificateRejected"
-  | "HbaRejected"
-  | "AuthenticationRejected"
-  | "PasswordRequired"
-  | "RoleMissing"
-  | "DatabaseMissing"
-  | "PermissionDenied"
-  | "TooManyConnections"
-  | "ServerNotReady"
-  | "ConnectionLost"
-  | "ServerError";
-
-export interface ProbeFailure {
-  readonly ok: false;
-  readonly reason: ProbeFailureReason;
-  /** For server refusals, the server's exact words, e.g. `FATAL: role "x" does not exist`. */
-  readonly message: string;
-  /** SQLSTATE, when the server answered with an error. */
-  readonly sqlState?: string;
-  /** The certificate the server served, when the TLS handshake got that far (normalised serial). */
-  readonly servedSerialNumber?: string;
-}
-
-export interface ServedCertificate {
-  /** Lower-case hex, no separators, leading zero BYTES removed (so 0x00ab… → "ab…", 0x0a1b → "0a1b"). */
-  readonly servedSerialNumber: string;
-  /** Lower-case hex SHA-256 of the certificate's DER, no separators. */
-  readonly servedFingerprintSha256: string;
-  readonly servedSubject: string;
-  readonly servedNotAfter: string;
-}
-
-export interface ProbeSuccess extends ServedCertificate {
-  readonly ok: true;
-  /** From the start of the TCP connection to the answer of SELECT 1. */
-  readonly latencyMs: number;
-}
-
-export type ProbeResult = ProbeSuccess | ProbeFailure;
-
-export type ReloadFailureReason = ProbeFailureReason | "ReloadNotPermitted" | "ConfigurationInvalid" | "ReloadFailed";
-
-export interface ReloadFailure {
-  readonly ok: false;
-  readonly reason: ReloadFailureReason;
-  readonly message: string;
-  readonly sqlState?: string;
-}
-
-export interface ReloadSuccess {
-  readonly ok: true;
-  /** Whether the role could read pg_file_settings and pg_hba_file_rules to check the files before reloading. */
-  readonly configChecked: boolean;
-}
-
-export type ReloadResult = ReloadSuccess | ReloadFailure;
-
-/**
- * Canonical serial number: lower-case hex without separators, leading zero bytes removed (one byte kept).
- * Same rule as the PKI core's normalizeSerialNumber, so serials compare as strings. `openssl x509 -serial`
- * (0A1B…), Node (0A1B…), @peculiar/x509 (000a1b… with a DER sign byte) all normalise to the same string.
- */
-export function normalizeSerial(serial: string): string {
-  let hex = serial.trim().replace(/^0x/i, "").replace(/[:\s-]/g, "").toLowerCase();
-  if (hex.length % 2 === 1) hex = `0${hex}`;
-  while (hex.length > 2 && hex.startsWith("00")) hex = hex.slice(2);
-  return hex;
-}
-
-/** Removes anything that looks like PEM material from a message, whatever a library put into it. */
-export function redact(message: string, secrets: readonly string[] = []): string {
-  let out = message.replace(/-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(-----END [A-Z0-9 ]+-----|$)/g, "[redacted PEM]");
-  for (const s of secrets) if (s.length >= 16) out = out.split(s).join("[redacted]");
-  return out;
-}
-
 function describeServed(cert: PeerCertificate): ServedCertificate {
   return {
     servedSerialNumber: normalizeSerial(cert.serialNumber),
@@ -130,120 +72,42 @@ function describeServed(cert: PeerCertificate): ServedCertificate {
   };
 }
 
-function fail(reason: ProbeFailureReason, message: string, extra: { sqlState?: string; servedSerialNumber?: string } = {}): ProbeFailure {
-  return { ok: false, reason, message, ...extra };
-}
-
 /** Parses the credentials up front, so a broken Secret says so instead of surfacing as a TLS error. */
 function checkCredentials(o: ProbeOptions): ProbeFailure | undefined {
   const pemBlocks = (pem: string): string[] => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   const cas = pemBlocks(o.ca ?? "");
-  if (cas.length === 0) return fail("ClientCredentialsInvalid", "the trust bundle (ca) holds no PEM certificate");
+  if (cas.length === 0) return probeFailure("ClientCredentialsInvalid", "the trust bundle (ca) holds no PEM certificate");
   for (const [i, pem] of cas.entries()) {
     try {
       new X509Certificate(pem);
     } catch (err) {
-      return fail("ClientCredentialsInvalid", `certificate ${i + 1} of the trust bundle (ca) cannot be parsed: ${redact(errorMessage(err))}`);
+      return probeFailure(
+        "ClientCredentialsInvalid",
+        `certificate ${i + 1} of the trust bundle (ca) cannot be parsed: ${redact(errorMessage(err))}`,
+      );
     }
   }
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(o.cert);
   } catch (err) {
-    return fail("ClientCredentialsInvalid", `the client certificate cannot be parsed: ${redact(errorMessage(err))}`);
+    return probeFailure("ClientCredentialsInvalid", `the client certificate cannot be parsed: ${redact(errorMessage(err))}`);
   }
   let key;
   try {
     key = createPrivateKey(o.key);
   } catch {
     // The library's words could in theory quote the input: say only what is actionable.
-    return fail("ClientCredentialsInvalid", "the client private key cannot be parsed (expected an unencrypted PEM key)");
+    return probeFailure("ClientCredentialsInvalid", "the client private key cannot be parsed (expected an unencrypted PEM key)");
   }
   if (!cert.checkPrivateKey(key)) {
-    return fail("ClientCredentialsInvalid", `the client private key does not belong to the client certificate (subject ${cert.subject.replace(/\n/g, ", ")}, serial ${normalizeSerial(cert.serialNumber)})`);
+    return probeFailure(
+      "ClientCredentialsInvalid",
+      `the client private key does not belong to the client certificate (subject ${cert.subject.replace(/\n/g, ", ")}, serial ` +
+        `${normalizeSerial(cert.serialNumber)})`,
+    );
   }
   return undefined;
-}
-
-function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
-const UNTRUSTED_CODES = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_SIGNATURE_FAILURE",
-  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
-  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
-  "CERT_NOT_YET_VALID",
-  "CERT_REVOKED",
-  "CERT_UNTRUSTED",
-  "CERT_REJECTED",
-  "INVALID_CA",
-  "INVALID_PURPOSE",
-  "PATH_LENGTH_EXCEEDED",
-  "CERT_CHAIN_TOO_LONG",
-  "ERROR_IN_CERT_NOT_BEFORE_FIELD",
-  "ERROR_IN_CERT_NOT_AFTER_FIELD",
-]);
-const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EADDRNOTAVAIL"]);
-
-/** Maps what `pg` / Node / the server said to a reason; the message keeps their words. */
-export function classifyError(err: unknown, served: ServedCertificate | undefined, secrets: readonly string[] = []): ProbeFailure {
-  const extra = served ? { servedSerialNumber: served.servedSerialNumber } : {};
-  const msg = redact(errorMessage(err), secrets);
-  if (err instanceof DatabaseError) {
-    const sqlState = err.code;
-    const words = `${err.severity ?? "ERROR"}: ${msg}`;
-    const full = err.detail ? `${words} (DETAIL: ${redact(err.detail, secrets)})` : words;
-    const withState = { ...extra, ...(sqlState ? { sqlState } : {}) };
-    switch (sqlState) {
-      case "28000":
-        if (/^role ".*" does not exist$/.test(err.message)) return fail("RoleMissing", full, withState);
-        if (/pg_hba\.conf/.test(err.message)) return fail("HbaRejected", full, withState);
-        return fail("AuthenticationRejected", full, withState);
-      case "28P01":
-        return fail("AuthenticationRejected", full, withState);
-      case "3D000":
-        return fail("DatabaseMissing", full, withState);
-      case "42501":
-        return fail("PermissionDenied", full, withState);
-      case "53300":
-        return fail("TooManyConnections", full, withState);
-      case "57P01":
-      case "57P02":
-      case "57P03":
-        return fail("ServerNotReady", full, withState);
-      default:
-        return fail("ServerError", full, withState);
-    }
-  }
-  const code = (err as { code?: unknown } | null)?.code;
-  // OpenSSL errors carry their reason alone ("ssl/tls alert certificate revoked") besides a noisy message.
-  const sslReason = (err as { reason?: unknown } | null)?.reason;
-  const tlsWords = typeof sslReason === "string" && sslReason !== "" ? sslReason : msg.trim();
-  if (typeof code === "string") {
-    if (UNREACHABLE_CODES.has(code)) return fail("Unreachable", msg, extra);
-    if (code === "ETIMEDOUT") return fail("Timeout", msg, extra);
-    if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return fail("HostnameMismatch", msg, extra);
-    if (code === "CERT_HAS_EXPIRED") return fail("ServerCertificateExpired", `the server certificate has expired (${msg})`, extra);
-    if (UNTRUSTED_CODES.has(code)) return fail("ServerCertificateUntrusted", `the server certificate is not trusted by the trust bundle: ${msg} (${code})`, extra);
-    // Alerts the server sends about OUR certificate (unknown CA, revoked, expired, missing…).
-    if (/^ERR_SSL_(SSLV3|TLSV1|TLSV13|SSL\/TLS)_ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_(REVOKED|EXPIRED|UNKNOWN|REQUIRED|UNOBTAINABLE)|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|DECRYPT_ERROR)$/.test(code)) {
-      return fail("ClientCertificateRejected", `the server rejected the client certificate: ${tlsWords} (${code})`, extra);
-    }
-    if (code.startsWith("ERR_SSL_") || code === "EPROTO" || code.startsWith("ERR_TLS_")) return fail("TLSHandshakeFailed", `${tlsWords} (${code})`, extra);
-    if (code === "ECONNRESET" || code === "EPIPE") return fail("ConnectionLost", msg, extra);
-  }
-  if (msg === "The server does not support SSL connections") return fail("ServerNotServingTLS", "the server answered the SSL request with N: it does not serve TLS (ssl = off, or the configuration is not loaded yet)", extra);
-  if (msg === "There was an error establishing an SSL connection") return fail("TLSHandshakeFailed", msg, extra);
-  if (/client password must be a string|password authentication|SASL/i.test(msg)) return fail("PasswordRequired", `the server asked for a password: ${msg}`, extra);
-  if (/Connection terminated/i.test(msg)) return fail("ConnectionLost", msg, extra);
-  return fail("ServerError", msg, extra);
 }
 
 interface SessionOk<T> {
@@ -303,14 +167,18 @@ async function session<T, F = never>(o: ProbeOptions, work: (client: Client) => 
     const outcome = await Promise.race([attempt, timeout]);
     if (outcome === "timeout") {
       const stage = served ? "after the TLS handshake (the server did not answer the startup or the query)" : "before the TLS handshake completed";
-      return fail("Timeout", `no answer from ${o.host}:${o.port} within ${o.timeoutMs} ms, ${stage}`, served ? { servedSerialNumber: served.servedSerialNumber } : {});
+      return probeFailure(
+        "Timeout",
+        `no answer from ${o.host}:${o.port} within ${o.timeoutMs} ms, ${stage}`,
+        served ? { servedSerialNumber: served.servedSerialNumber } : {},
+      );
     }
     if ("err" in outcome) {
       const err = outcome.err;
       if (err instanceof WorkFailure) return err.failure as F;
       return classifyError(err, served, secrets);
     }
-    if (!served) return fail("TLSHandshakeFailed", "connected, but the server certificate was never presented for verification");
+    if (!served) return probeFailure("TLSHandshakeFailed", "connected, but the server certificate was never presented for verification");
     return { ok: true, value: outcome.done.value, served, latencyMs: Math.round(outcome.done.latencyMs * 10) / 10 };
   } finally {
     clearTimeout(timer);
@@ -358,6 +226,12 @@ interface FileSetting {
   error: string | null;
 }
 
+interface HbaFileRule {
+  line_number: number | null;
+  type: string | null;
+  error: string | null;
+}
+
 /**
  * Errors PostgreSQL would meet reloading the files on disk now, or undefined when this role may not read the
  * server's view of them (pg_file_settings, pg_hba_file_rules: superusers by default).
@@ -368,20 +242,23 @@ interface FileSetting {
  */
 async function configFileErrors(client: Client): Promise<string[] | undefined> {
   let settings: FileSetting[];
-  let hba: Array<{ line_number: number | null; type: string | null; error: string | null }>;
+  let hba: HbaFileRule[];
   let sslSource: string | undefined;
   let sslNow: string | undefined;
   try {
-    settings = (await client.query<FileSetting>("SELECT sourcefile, sourceline, name, setting, applied, error FROM pg_file_settings ORDER BY seqno")).rows;
-    hba = (await client.query<{ line_number: number | null; type: string | null; error: string | null }>("SELECT line_number, type, error FROM pg_hba_file_rules ORDER BY line_number")).rows;
-    const ssl = (await client.query<{ setting: string; source: string }>("SELECT setting, source FROM pg_settings WHERE name = 'ssl'")).rows[0];
+    settings = (await client.query<FileSetting>("SELECT sourcefile, sourceline, name, setting, applied, error FROM pg_file_settings ORDER BY seqno"))
+      .rows;
+    hba = (await client.query<HbaFileRule>("SELECT line_number, type, error FROM pg_hba_file_rules ORDER BY line_number")).rows;
+    const ssl = (await client.query<{ setting: string; source: string }>("SELECT setting, source FROM pg_settings WHERE name = 'ssl'"))
+      .rows[0];
     sslSource = ssl?.source;
     sslNow = ssl?.setting;
   } catch (err) {
     if (err instanceof DatabaseError && err.code === "42501") return undefined;
     throw err;
   }
-  const where = (r: { sourcefile: string | null; sourceline: number | null }): string => `${r.sourcefile ?? "postgresql.conf"}${r.sourceline !== null ? ` line ${r.sourceline}` : ""}`;
+  const where = (r: { sourcefile: string | null; sourceline: number | null }): string =>
+    `${r.sourcefile ?? "postgresql.conf"}${r.sourceline !== null ? ` line ${r.sourceline}` : ""}`;
   const errors: string[] = [];
   for (const r of settings) if (r.error !== null) errors.push(`${where(r)}: ${r.error}${r.name ? ` (${r.name})` : ""}`);
 
@@ -414,14 +291,22 @@ export async function reloadServer(options: ProbeOptions): Promise<ReloadResult>
   const r = await session<boolean, ReloadFailure>(options, async (client) => {
     const errors = await configFileErrors(client);
     if (errors && errors.length > 0) {
-      throw new WorkFailure({ ok: false, reason: "ConfigurationInvalid", message: `not reloaded: the server reports errors in its configuration files: ${errors.join("; ")}` });
+      throw new WorkFailure(
+        { ok: false, reason: "ConfigurationInvalid", message: `not reloaded: the server reports errors in its configuration files: ${errors.join("; ")}` },
+      );
     }
     try {
       const res = await client.query<{ reloaded: boolean }>("SELECT pg_reload_conf() AS reloaded");
-      if (res.rows[0]?.reloaded !== true) throw new WorkFailure({ ok: false, reason: "ReloadFailed", message: "pg_reload_conf() returned false: the server could not signal the postmaster" });
+      if (res.rows[0]?.reloaded !== true) {
+        throw new WorkFailure(
+          { ok: false, reason: "ReloadFailed", message: "pg_reload_conf() returned false: the server could not signal the postmaster" },
+        );
+      }
     } catch (err) {
       if (err instanceof DatabaseError && err.code === "42501") {
-        throw new WorkFailure({ ok: false, reason: "ReloadNotPermitted", message: `${err.severity ?? "ERROR"}: ${err.message}`, sqlState: err.code });
+        throw new WorkFailure(
+          { ok: false, reason: "ReloadNotPermitted", message: `${err.severity ?? "ERROR"}: ${err.message}`, sqlState: err.code },
+        );
       }
       throw err;
     }

@@ -1,6 +1,6 @@
 import type { ImagingConnection, SecureDatabase } from "../api/types";
 import type { EventRecorder } from "../kube/events";
-import type { Workload, WorkloadKind } from "../kube/pod-template";
+import type { Workload, WorkloadKind } from "../imaging/pod-template";
 import type { RestClient } from "../kube/rest";
 import type { SecretObject } from "../kube/secrets";
 import type { Logger } from "../log";

@@ -3,7 +3,7 @@ import { asReason, type Reason } from "../api/reasons";
 import { FINALIZER, OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, STATUS_LIMITS, type AllowlistedStatus, type SecureDatabaseStatus } from "../api/types";
 import { formatValidationErrors, parseEndpoint } from "../api/validate";
 import type { ConditionInput } from "../kube/conditions";
-import { containerNames, foreignVolumeConflict, podTemplateApplyPatch, podTemplateHasPlan, type PodTemplatePlan, type Workload } from "../kube/pod-template";
+import { containerNames, foreignVolumeConflict, podTemplateApplyPatch, podTemplateHasPlan, type PodTemplatePlan, type Workload } from "../imaging/pod-template";
 import { RESOURCES } from "../kube/resources";
 import { isApiError, MERGE_PATCH } from "../kube/rest";
 import { desiredSecret, ownerReference, secretBytes, secretHasData, type SecretObject } from "../kube/secrets";

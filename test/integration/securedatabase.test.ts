@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { MANAGED_BLOCK_BEGIN, type SecureDatabase } from "../../src/api/types";
+import type { SecureDatabase } from "../../src/api/types";
+import { BEGIN_MARKER as MANAGED_BLOCK_BEGIN } from "../../src/postgres/managed-block";
 import type { SecretObject } from "../../src/kube/secrets";
 import { generateCA, issueServerCertificate } from "../../src/pki";
 import { controlPlane } from "../support/hooks";

@@ -5,7 +5,8 @@
  */
 import { expect } from "chai";
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
-import { MANAGED_BLOCK_BEGIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL } from "../../src/api/types";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL } from "../../src/api/types";
+import { BEGIN_MARKER as MANAGED_BLOCK_BEGIN } from "../../src/postgres/managed-block";
 import { CAST_INI_VOLUME, connectionVolumeName } from "../../src/imaging/workload-plan";
 import { RESOURCES } from "../../src/kube/resources";
 import type { RestClient } from "../../src/kube/rest";

@@ -7,7 +7,7 @@
 import { Reason } from "../../api/reasons";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, type OwnerReference } from "../../api/types";
 import { CAST_INI_FILE, workloadHasExactly } from "../../imaging/workload-plan";
-import { podTemplateApplyPatch, type PodTemplatePlan } from "../../kube/pod-template";
+import { podTemplateApplyPatch, type PodTemplatePlan } from "../../imaging/pod-template";
 import { apiVersionOf, RESOURCES } from "../../kube/resources";
 import { FIELD_MANAGER } from "../../kube/rest";
 import type { ReconcileResult } from "../../runtime/workqueue";

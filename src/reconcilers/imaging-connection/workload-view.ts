@@ -11,7 +11,7 @@ import {
   type WorkloadAdmission,
   type WorkloadCandidate,
 } from "../../imaging/workload-plan";
-import type { WorkloadKind } from "../../kube/pod-template";
+import type { WorkloadKind } from "../../imaging/pod-template";
 import { IMC_BY_WORKLOAD, workloadKey, type OperatorContext, type WorkloadObject } from "../context";
 import { olderFirst, ownClientSecret, resolveConnection } from "./target";
 

@@ -129,7 +129,9 @@ export function schemaErrors(schema: Schema, value: unknown, path = ""): string[
       if (!Array.isArray(value)) return [`${at}: expected array`];
       if (schema.minItems !== undefined && value.length < schema.minItems) errors.push(`${at}: fewer than ${schema.minItems} items`);
       if (schema.maxItems !== undefined && value.length > schema.maxItems) errors.push(`${at}: more than ${schema.maxItems} items`);
-      if (schema["x-kubernetes-list-type"] === "set" && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) errors.push(`${at}: duplicate items`);
+      if (schema["x-kubernetes-list-type"] === "set" && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) {
+        errors.push(`${at}: duplicate items`);
+      }
       const keys = schema["x-kubernetes-list-map-keys"];
       if (keys && new Set(value.map((v) => JSON.stringify(keys.map((k) => (isRecord(v) ? v[k] : undefined))))).size !== value.length) {
         errors.push(`${at}: duplicate map keys`);

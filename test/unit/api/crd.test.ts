@@ -230,7 +230,13 @@ describe("api/CRDs (offline structure)", () => {
       ]) {
         expect(at(sdb, path).default, path).to.equal(undefined);
       }
-      for (const path of ["spec.secretName", "spec.certificate.renewBefore", "spec.workloads[].mountPath", "spec.workloads[].containers", "spec.databaseRef.namespace"]) {
+      for (const path of [
+        "spec.secretName",
+        "spec.certificate.renewBefore",
+        "spec.workloads[].mountPath",
+        "spec.workloads[].containers",
+        "spec.databaseRef.namespace",
+      ]) {
         expect(at(imc, path).default, path).to.equal(undefined);
       }
     });

@@ -32,7 +32,10 @@ describe("api/decode", () => {
     const sdb = decodeSecureDatabase(sdbJson({ hostname: "typo" }));
     expect((sdb.metadata as unknown as Record<string, unknown>).managedFields).to.deep.equal([{ manager: "kubectl" }]);
     expect(sdb.spec).to.not.have.property("hostname");
-    expect(() => decodeSecureDatabase(sdbJson({ hostname: "typo" }), { strict: true })).to.throw(DecodeError, /^spec\.hostname: unknown field \(known fields: host, port,/);
+    expect(() => decodeSecureDatabase(sdbJson({ hostname: "typo" }), { strict: true })).to.throw(
+      DecodeError,
+      /^spec\.hostname: unknown field \(known fields: host, port,/,
+    );
   });
 
   it("treats null like an absent optional field", () => {
@@ -43,14 +46,26 @@ describe("api/decode", () => {
     ["a missing host", sdbJson({ host: undefined }), "spec.host: required field is missing"],
     ["a string port", sdbJson({ port: "5432" }), 'spec.port: expected an integer, got string "5432"'],
     ["a fractional port", sdbJson({ port: 54.32 }), "spec.port: expected an integer"],
-    ["an unknown algorithm", sdbJson({ ca: { privateKey: { algorithm: "DSA" } } }), 'spec.ca.privateKey.algorithm: expected one of "ECDSA", "RSA", got string "DSA"'],
+    [
+      "an unknown algorithm",
+      sdbJson({ ca: { privateKey: { algorithm: "DSA" } } }),
+      'spec.ca.privateKey.algorithm: expected one of "ECDSA", "RSA", got string "DSA"',
+    ],
     ["a string instead of a list", sdbJson({ additionalDNSNames: "db" }), "spec.additionalDNSNames: expected an array"],
-    ["a number in a list", sdbJson({ postgres: { configMapName: "pg", hba: { rules: [{ users: ["a", 5] }] } } }), "spec.postgres.hba.rules[0].users[1]: expected a string, got number 5"],
+    [
+      "a number in a list",
+      sdbJson({ postgres: { configMapName: "pg", hba: { rules: [{ users: ["a", 5] }] } } }),
+      "spec.postgres.hba.rules[0].users[1]: expected a string, got number 5",
+    ],
     ["a list instead of an object", sdbJson({ reload: [] }), "spec.reload: expected an object, got an array"],
     ["a string boolean", sdbJson({ verification: { enabled: "true" } }), "spec.verification.enabled: expected a boolean"],
     ["a wrong apiVersion", { ...sdbJson({}), apiVersion: "mtls.imaging.dev/v1" }, 'apiVersion: expected one of "mtls.imaging.dev/v1alpha1"'],
     ["a missing metadata.name", { ...sdbJson({}), metadata: {} }, "metadata.name: required field is missing"],
-    ["a bad condition status", sdbJson({}, { status: { conditions: [{ type: "Ready", status: "Yes", reason: "X", message: "", lastTransitionTime: "t" }] } }), "status.conditions[0].status: expected one of"],
+    [
+      "a bad condition status",
+      sdbJson({}, { status: { conditions: [{ type: "Ready", status: "Yes", reason: "X", message: "", lastTransitionTime: "t" }] } }),
+      "status.conditions[0].status: expected one of",
+    ],
   ];
   for (const [what, value, message] of bad) {
     it(`reports ${what} with its path`, () => {
@@ -64,7 +79,10 @@ describe("api/decode", () => {
       kind: "ImagingConnection",
       metadata: { name: "c" },
       spec: { databaseRef: { name: "db" }, user: "operator", workloads: [{ kind: "StatefulSet", name: "analysis-node", containers: ["node"] }] },
-      status: { workloads: [{ kind: "StatefulSet", name: "analysis-node", state: "Patched" }], declaration: { port: 5432, jdbcUrl: "jdbc:postgresql://db:5432/postgres" } },
+      status: {
+        workloads: [{ kind: "StatefulSet", name: "analysis-node", state: "Patched" }],
+        declaration: { port: 5432, jdbcUrl: "jdbc:postgresql://db:5432/postgres" },
+      },
     });
     expect(imc.spec.workloads?.[0]?.containers).to.deep.equal(["node"]);
     expect(imc.status?.declaration?.port).to.equal(5432);
@@ -73,7 +91,10 @@ describe("api/decode", () => {
   it("refuses an ImagingConnection without user or with a bad workload kind", () => {
     const base = { apiVersion: API_VERSION, kind: "ImagingConnection", metadata: { name: "c" } };
     expect(() => decodeImagingConnection({ ...base, spec: { databaseRef: { name: "db" } } })).to.throw("spec.user: required field is missing");
-    expect(() => decodeImagingConnection({ ...base, spec: { databaseRef: { name: "db" }, user: "u", workloads: [{ kind: "DaemonSet", name: "x" }] } })).to.throw(
+    expect(() => decodeImagingConnection({
+      ...base,
+      spec: { databaseRef: { name: "db" }, user: "u", workloads: [{ kind: "DaemonSet", name: "x" }] },
+    })).to.throw(
       "spec.workloads[0].kind: expected one of",
     );
   });

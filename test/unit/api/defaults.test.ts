@@ -3,13 +3,13 @@ import {
   DEFAULTS,
   defaultCACommonName,
   defaultRenewBeforeMs,
-  describePolicy,
   joinHostPort,
   prepareImagingConnection,
   prepareSecureDatabase,
   resolveImagingConnection,
   resolveSecureDatabase,
 } from "../../../src/api/defaults";
+import { describePolicy } from "../../support/certificate-policy";
 import { imc, sdb } from "./builders";
 
 const H = 3_600_000;
@@ -102,17 +102,29 @@ describe("api/defaults", () => {
 
     it("keeps an explicit verification endpoint, but still verifies against host", () => {
       const out = resolveSecureDatabase(sdb({ verification: { endpoint: "db-svc.cast.svc:5432", interval: "30s", enabled: false } }));
-      expect(out.verification).to.deep.equal({ enabled: false, interval: "30s", intervalMs: 30_000, endpoint: "db-svc.cast.svc:5432", serverName: "db.example.com" });
+      expect(out.verification).to.deep.equal({
+        enabled: false,
+        interval: "30s",
+        intervalMs: 30_000,
+        endpoint: "db-svc.cast.svc:5432",
+        serverName: "db.example.com",
+      });
     });
 
     it("defaults the key size per algorithm", () => {
-      const out = resolveSecureDatabase(sdb({ ca: { privateKey: { algorithm: "RSA" } }, serverCertificate: { privateKey: { algorithm: "ECDSA", size: 384 } } }));
+      const out = resolveSecureDatabase(sdb({
+        ca: { privateKey: { algorithm: "RSA" } },
+        serverCertificate: { privateKey: { algorithm: "ECDSA", size: 384 } },
+      }));
       expect(out.ca.privateKey).to.deep.equal({ algorithm: "RSA", size: 2048 });
       expect(out.serverCertificate.privateKey).to.deep.equal({ algorithm: "ECDSA", size: 384 });
     });
 
     it("keeps the CA Secret of a provided CA and the names written in the spec", () => {
-      const out = resolveSecureDatabase(sdb({ ca: { mode: "Provided", secretName: "corp-ca", commonName: "Corp CA" }, serverCertificate: { secretName: "db-tls" } }));
+      const out = resolveSecureDatabase(sdb({
+        ca: { mode: "Provided", secretName: "corp-ca", commonName: "Corp CA" },
+        serverCertificate: { secretName: "db-tls" },
+      }));
       expect(out.ca).to.include({ mode: "Provided", secretName: "corp-ca", commonName: "Corp CA" });
       expect(out.serverCertificate.secretName).to.equal("db-tls");
     });

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { decodeCustomResource, decodeImagingConnection, decodeSecureDatabase } from "../../../src/api/decode";
 import { resolveImagingConnection, resolveSecureDatabase } from "../../../src/api/defaults";
-import { MANAGED_BLOCK_BEGIN, type ImagingConnection, type SecureDatabase } from "../../../src/api/types";
+import type { ImagingConnection, SecureDatabase } from "../../../src/api/types";
+import { BEGIN_MARKER as MANAGED_BLOCK_BEGIN } from "../../../src/postgres/managed-block";
 import { validateConnectionAgainstDatabase, validateImagingConnection, validateSecureDatabase } from "../../../src/api/validate";
 import { applyDefaults, loadCRD, loadSampleDocs, rootSchema, SAMPLES_DIR, schemaErrors } from "./crd-schema";
 

@@ -52,12 +52,31 @@ describe("api/validate", () => {
         expect(isIPAddress(bad), bad).to.equal(false);
       }
       for (const ok of ["10.0.0.0/8", "0.0.0.0/0", "::/0", "fd00::/8", "10.1.2.3/32", "::1/128"]) expect(isCIDR(ok), ok).to.equal(true);
-      for (const bad of ["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/08", "10.0.0.0", "all", "samenet", "db/24", "::ffff:10.0.0.0/104"]) expect(isCIDR(bad), bad).to.equal(false);
+      for (const bad of ["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/08", "10.0.0.0", "all", "samenet", "db/24", "::ffff:10.0.0.0/104"]) {
+        expect(isCIDR(bad), bad).to.equal(false);
+      }
     });
 
     it("pg_hba.conf tokens refuse everything that could inject syntax", () => {
-      for (const ok of ["all", "sameuser", "replication", "+readers", "operator", "keycloak_v3", "Müller", "a.b-c$"]) expect(hbaTokenProblem(ok), ok).to.equal(undefined);
-      for (const bad of ["", "a b", "a\tb", "a\nhost all all 0.0.0.0/0 trust", "a#b", '"all"', "it's", "a,b", "a\\b", "a\u0000b", "a\u00a0b", "a\u2028b", "@admins", "/^.*$"]) {
+      for (const ok of ["all", "sameuser", "replication", "+readers", "operator", "keycloak_v3", "Müller", "a.b-c$"]) {
+        expect(hbaTokenProblem(ok), ok).to.equal(undefined);
+      }
+      for (const bad of [
+        "",
+        "a b",
+        "a\tb",
+        "a\nhost all all 0.0.0.0/0 trust",
+        "a#b",
+        '"all"',
+        "it's",
+        "a,b",
+        "a\\b",
+        "a\u0000b",
+        "a\u00a0b",
+        "a\u2028b",
+        "@admins",
+        "/^.*$",
+      ]) {
         expect(hbaTokenProblem(bad), JSON.stringify(bad)).to.be.a("string");
       }
     });
@@ -76,14 +95,18 @@ describe("api/validate", () => {
 
     it("absolute paths", () => {
       expect(absolutePathProblem("/etc/postgresql/tls")).to.equal(undefined);
-      for (const bad of ["etc/tls", "/", "/etc/../x", "/etc/./x", "/etc/tls/", "/etc/t ls", "/etc/t'ls", "//etc"]) expect(absolutePathProblem(bad), bad).to.be.a("string");
+      for (const bad of ["etc/tls", "/", "/etc/../x", "/etc/./x", "/etc/tls/", "/etc/t ls", "/etc/t'ls", "//etc"]) {
+        expect(absolutePathProblem(bad), bad).to.be.a("string");
+      }
     });
 
     it("endpoints", () => {
       expect(parseEndpoint("db.svc:5432")).to.deep.equal({ host: "db.svc", port: 5432 });
       expect(parseEndpoint("10.0.0.1:1")).to.deep.equal({ host: "10.0.0.1", port: 1 });
       expect(parseEndpoint("[fd00::7]:65535")).to.deep.equal({ host: "fd00::7", port: 65535 });
-      for (const bad of ["db", "db:0", "db:65536", "fd00::7:5432", "[db]:5432", "Db:5432", ":5432", "db:54a"]) expect(parseEndpoint(bad), bad).to.equal(undefined);
+      for (const bad of ["db", "db:0", "db:65536", "fd00::7:5432", "[db]:5432", "Db:5432", ":5432", "db:54a"]) {
+        expect(parseEndpoint(bad), bad).to.equal(undefined);
+      }
     });
 
     it("PEM certificates are parsed, one per entry", () => {
@@ -95,7 +118,10 @@ describe("api/validate", () => {
     });
 
     it("formats errors on one line", () => {
-      expect(formatValidationErrors([{ field: "spec.a", reason: "Invalid", message: "x" }, { field: "spec.b", reason: "Required", message: "y" }])).to.equal("spec.a: x; spec.b: y");
+      expect(formatValidationErrors([
+        { field: "spec.a", reason: "Invalid", message: "x" },
+        { field: "spec.b", reason: "Required", message: "y" },
+      ])).to.equal("spec.a: x; spec.b: y");
     });
   });
 
@@ -128,7 +154,14 @@ describe("api/validate", () => {
             reload: { strategy: "RolloutRestart" },
             verification: { interval: "10s", endpoint: "[fd00::7]:6432" },
             allowedNamespaces: ["staging"],
-            trust: { allowlist: [{ name: "legacy", certificate: PEM }], revocations: [{ serialNumber: "0A:1B" }, { sha256Fingerprint: "ab".repeat(32) }, { connectionName: "old", connectionNamespace: "staging" }] },
+            trust: {
+              allowlist: [{ name: "legacy", certificate: PEM }],
+              revocations: [
+                { serialNumber: "0A:1B" },
+                { sha256Fingerprint: "ab".repeat(32) },
+                { connectionName: "old", connectionNamespace: "staging" },
+              ],
+            },
           }),
         ),
       ).to.deep.equal([]);
@@ -148,45 +181,140 @@ describe("api/validate", () => {
       ["a CA duration in days", { ca: { duration: "3650d" } }, "spec.ca.duration", "days are not supported"],
       ["a 30s certificate", { serverCertificate: { duration: "30s" } }, "spec.serverCertificate.duration", "at least 1m"],
       ["a CA for 999999h (the CRD pattern's maximum)", { ca: { duration: "999999h" } }, "spec.ca.duration", "at most 876000h (100 years)"],
-      ["renewBefore ≥ duration", { serverCertificate: { duration: "1h", renewBefore: "1h" } }, "spec.serverCertificate.renewBefore", "shorter than serverCertificate.duration"],
-      ["renewBefore and percentage", { serverCertificate: { renewBefore: "1h", renewBeforePercentage: 10 } }, "spec.serverCertificate.renewBeforePercentage", "mutually exclusive"],
+      [
+        "renewBefore ≥ duration",
+        { serverCertificate: { duration: "1h", renewBefore: "1h" } },
+        "spec.serverCertificate.renewBefore",
+        "shorter than serverCertificate.duration",
+      ],
+      [
+        "renewBefore and percentage",
+        { serverCertificate: { renewBefore: "1h", renewBeforePercentage: 10 } },
+        "spec.serverCertificate.renewBeforePercentage",
+        "mutually exclusive",
+      ],
       ["percentage 100", { serverCertificate: { renewBeforePercentage: 100 } }, "spec.serverCertificate.renewBeforePercentage", "1 to 99"],
-      ["a sub-second percentage window", { serverCertificate: { duration: "1m", renewBeforePercentage: 1 } }, "spec.serverCertificate.renewBeforePercentage", "under 1s"],
+      [
+        "a sub-second percentage window",
+        { serverCertificate: { duration: "1m", renewBeforePercentage: 1 } },
+        "spec.serverCertificate.renewBeforePercentage",
+        "under 1s",
+      ],
       ["renewBefore 500ms", { ca: { renewBefore: "500ms" } }, "spec.ca.renewBefore", "at least 1s"],
-      ["RSA 256", { serverCertificate: { privateKey: { algorithm: "RSA", size: 256 } } }, "spec.serverCertificate.privateKey.size", "RSA key size must be 2048, 3072 or 4096"],
+      [
+        "RSA 256",
+        { serverCertificate: { privateKey: { algorithm: "RSA", size: 256 } } },
+        "spec.serverCertificate.privateKey.size",
+        "RSA key size must be 2048, 3072 or 4096",
+      ],
       ["ECDSA 2048", { ca: { privateKey: { size: 2048 } } }, "spec.ca.privateKey.size", "ECDSA key size must be 256 (P-256) or 384 (P-384)"],
-      ["a server certificate outliving the CA", { ca: { duration: "100h" }, serverCertificate: { duration: "200h" } }, "spec.serverCertificate.duration", "must not exceed ca.duration"],
-      ["server Secret = default CA Secret", { serverCertificate: { secretName: "imaging-db-ca" } }, "spec.serverCertificate.secretName", "would overwrite the CA"],
-      ["server Secret = CA Secret", { ca: { secretName: "x" }, serverCertificate: { secretName: "x" } }, "spec.serverCertificate.secretName", 'must name different Secrets (both are "x")'],
+      [
+        "a server certificate outliving the CA",
+        { ca: { duration: "100h" }, serverCertificate: { duration: "200h" } },
+        "spec.serverCertificate.duration",
+        "must not exceed ca.duration",
+      ],
+      [
+        "server Secret = default CA Secret",
+        { serverCertificate: { secretName: "imaging-db-ca" } },
+        "spec.serverCertificate.secretName",
+        "would overwrite the CA",
+      ],
+      [
+        "server Secret = CA Secret",
+        { ca: { secretName: "x" }, serverCertificate: { secretName: "x" } },
+        "spec.serverCertificate.secretName",
+        'must name different Secrets (both are "x")',
+      ],
       ["a ConfigMap name with uppercase", { postgres: pg({ configMapName: "PG" }) }, "spec.postgres.configMapName", "RFC 1123 subdomain"],
       ["the same key twice", { postgres: pg({ hbaConfKey: "postgresql.conf" }) }, "spec.postgres.hbaConfKey", "different keys"],
       ["a relative certificate directory", { postgres: pg({ certificateDirectory: "tls" }) }, "spec.postgres.certificateDirectory", "absolute path"],
       ["a certificate directory with ..", { postgres: pg({ certificateDirectory: "/etc/../root" }) }, "spec.postgres.certificateDirectory", '".."'],
-      ["a quote in the certificate directory", { postgres: pg({ certificateDirectory: "/etc/x' ssl = off" }) }, "spec.postgres.certificateDirectory", "absolute path"],
+      [
+        "a quote in the certificate directory",
+        { postgres: pg({ certificateDirectory: "/etc/x' ssl = off" }) },
+        "spec.postgres.certificateDirectory",
+        "absolute path",
+      ],
       ["no hba rules", { postgres: pg({ hba: { rules: [] } }) }, "spec.postgres.hba.rules", "at least one rule"],
-      ["an hba line injected through a user", { postgres: pg({ hba: { rules: [{ users: ["x\nhost all all 0.0.0.0/0 trust"] }] } }) }, "spec.postgres.hba.rules[0].users[0]", "single pg_hba.conf token"],
-      ["a comment injected through a database", { postgres: pg({ hba: { rules: [{ databases: ["all # x"] }] } }) }, "spec.postgres.hba.rules[0].databases[0]", "single pg_hba.conf token"],
+      [
+        "an hba line injected through a user",
+        { postgres: pg({ hba: { rules: [{ users: ["x\nhost all all 0.0.0.0/0 trust"] }] } }) },
+        "spec.postgres.hba.rules[0].users[0]",
+        "single pg_hba.conf token",
+      ],
+      [
+        "a comment injected through a database",
+        { postgres: pg({ hba: { rules: [{ databases: ["all # x"] }] } }) },
+        "spec.postgres.hba.rules[0].databases[0]",
+        "single pg_hba.conf token",
+      ],
       ["two users in one token", { postgres: pg({ hba: { rules: [{ users: ["a,postgres"] }] } }) }, "spec.postgres.hba.rules[0].users[0]", "commas"],
       ["a quoted database", { postgres: pg({ hba: { rules: [{ databases: ['"all"'] }] } }) }, "spec.postgres.hba.rules[0].databases[0]", "quotes"],
       ["an @file inclusion", { postgres: pg({ hba: { rules: [{ users: ["@users.txt"] }] } }) }, "spec.postgres.hba.rules[0].users[0]", "file inclusion"],
-      ["a host name as address", { postgres: pg({ hba: { rules: [{ addresses: ["app.example.com"] }] } }) }, "spec.postgres.hba.rules[0].addresses[0]", "IP addresses or CIDR ranges"],
-      ["samenet as address", { postgres: pg({ hba: { rules: [{ addresses: ["samenet"] }] } }) }, "spec.postgres.hba.rules[0].addresses[0]", "keywords are not allowed"],
+      [
+        "a host name as address",
+        { postgres: pg({ hba: { rules: [{ addresses: ["app.example.com"] }] } }) },
+        "spec.postgres.hba.rules[0].addresses[0]",
+        "IP addresses or CIDR ranges",
+      ],
+      [
+        "samenet as address",
+        { postgres: pg({ hba: { rules: [{ addresses: ["samenet"] }] } }) },
+        "spec.postgres.hba.rules[0].addresses[0]",
+        "keywords are not allowed",
+      ],
       ["an empty user list", { postgres: pg({ hba: { rules: [{ users: [] }] } }) }, "spec.postgres.hba.rules[0].users", "must not be empty"],
-      ["a bogus client certificate mode", { postgres: pg({ hba: { rules: [{ clientCertificate: "trust" as "verify-ca" }] } }) }, "spec.postgres.hba.rules[0].clientCertificate", "unsupported value"],
+      [
+        "a bogus client certificate mode",
+        { postgres: pg({ hba: { rules: [{ clientCertificate: "trust" as "verify-ca" }] } }) },
+        "spec.postgres.hba.rules[0].clientCertificate",
+        "unsupported value",
+      ],
       ["a restart without workload", { reload: { strategy: "RolloutRestart" } }, "spec.reload.strategy", "requires workloadRef"],
       ["an admin user with a space", { reload: { adminUser: "post gres" } }, "spec.reload.adminUser", "single pg_hba.conf token"],
       ["a group as admin user", { reload: { adminUser: "+admins" } }, "spec.reload.adminUser", "'+'"],
-      ["an admin no rule admits", { postgres: pg({ hba: { rules: [{ users: ["operator"] }] } }) }, "spec.postgres.hba.rules", 'no pg_hba.conf rule admits reload.adminUser "postgres"'],
-      ["an admin first matched by a password rule", { postgres: pg({ hba: { rules: [{ users: ["all"], clientCertificate: "verify-ca" }] } }) }, "spec.postgres.hba.rules", "also demands a password"],
+      [
+        "an admin no rule admits",
+        { postgres: pg({ hba: { rules: [{ users: ["operator"] }] } }) },
+        "spec.postgres.hba.rules",
+        'no pg_hba.conf rule admits reload.adminUser "postgres"',
+      ],
+      [
+        "an admin first matched by a password rule",
+        { postgres: pg({ hba: { rules: [{ users: ["all"], clientCertificate: "verify-ca" }] } }) },
+        "spec.postgres.hba.rules",
+        "also demands a password",
+      ],
       ["a 1s verification interval", { verification: { interval: "1s" } }, "spec.verification.interval", "between 10s and 24h"],
       ["an endpoint without port", { verification: { endpoint: "db" } }, "spec.verification.endpoint", "host:port"],
       ["an allowed namespace wildcard", { allowedNamespaces: ["*"] }, "spec.allowedNamespaces[0]", "list every namespace explicitly"],
       ["an allowed namespace with a dot", { allowedNamespaces: ["a.b"] }, "spec.allowedNamespaces[0]", "RFC 1123 label"],
-      ["an allowlist entry that is not PEM", { trust: { allowlist: [{ name: "x", certificate: "hello" }] } }, "spec.trust.allowlist[0].certificate", "BEGIN CERTIFICATE"],
-      ["two allowlist entries with one name", { trust: { allowlist: [{ name: "x", certificate: PEM }, { name: "x", certificate: PEM }] } }, "spec.trust.allowlist[1]", "duplicate"],
-      ["a revocation naming nothing", { trust: { revocations: [{}] } }, "spec.trust.revocations[0]", "exactly one of serialNumber, sha256Fingerprint or connectionName"],
+      [
+        "an allowlist entry that is not PEM",
+        { trust: { allowlist: [{ name: "x", certificate: "hello" }] } },
+        "spec.trust.allowlist[0].certificate",
+        "BEGIN CERTIFICATE",
+      ],
+      [
+        "two allowlist entries with one name",
+        { trust: { allowlist: [{ name: "x", certificate: PEM }, { name: "x", certificate: PEM }] } },
+        "spec.trust.allowlist[1]",
+        "duplicate",
+      ],
+      [
+        "a revocation naming nothing",
+        { trust: { revocations: [{}] } },
+        "spec.trust.revocations[0]",
+        "exactly one of serialNumber, sha256Fingerprint or connectionName",
+      ],
       ["a revocation naming two things", { trust: { revocations: [{ serialNumber: "01", connectionName: "x" }] } }, "spec.trust.revocations[0]", "exactly one"],
-      ["a namespace without connection", { trust: { revocations: [{ serialNumber: "01", connectionNamespace: "x" }] } }, "spec.trust.revocations[0].connectionNamespace", "only valid together with connectionName"],
+      [
+        "a namespace without connection",
+        { trust: { revocations: [{ serialNumber: "01", connectionNamespace: "x" }] } },
+        "spec.trust.revocations[0].connectionNamespace",
+        "only valid together with connectionName",
+      ],
       ["a non-hex serial", { trust: { revocations: [{ serialNumber: "xyz" }] } }, "spec.trust.revocations[0].serialNumber", "hex"],
       ["a short fingerprint", { trust: { revocations: [{ sha256Fingerprint: "abcd" }] } }, "spec.trust.revocations[0].sha256Fingerprint", "64 hex digits"],
     ];
@@ -268,8 +396,15 @@ describe("api/validate", () => {
     });
 
     it("refuses a revoked connection, matching the namespace", () => {
-      expectError(validateConnectionAgainstDatabase(imc(), sdb({ trust: { revocations: [{ connectionName: "analysis" }] } })), "metadata.name", "revokes this connection");
-      expect(validateConnectionAgainstDatabase(imc(), sdb({ trust: { revocations: [{ connectionName: "analysis", connectionNamespace: "other" }] } }))).to.deep.equal([]);
+      expectError(
+        validateConnectionAgainstDatabase(imc(), sdb({ trust: { revocations: [{ connectionName: "analysis" }] } })),
+        "metadata.name",
+        "revokes this connection",
+      );
+      expect(validateConnectionAgainstDatabase(
+        imc(),
+        sdb({ trust: { revocations: [{ connectionName: "analysis", connectionNamespace: "other" }] } }),
+      )).to.deep.equal([]);
     });
 
     it("reports a user no pg_hba.conf rule admits", () => {
@@ -281,8 +416,18 @@ describe("api/validate", () => {
   describe("the rotate token", () => {
     it("must fit status.*.lastRotationToken (253 characters), on both kinds", () => {
       const long = "x".repeat(254);
-      const sdb = { apiVersion: "mtls.imaging.dev/v1alpha1", kind: "SecureDatabase", metadata: { name: "db", namespace: "ns", annotations: { "mtls.imaging.dev/rotate": long } }, spec: { host: "db.example", postgres: { configMapName: "pg" } } } as SecureDatabase;
-      const imc = { apiVersion: "mtls.imaging.dev/v1alpha1", kind: "ImagingConnection", metadata: { name: "c", namespace: "ns", annotations: { "mtls.imaging.dev/rotate": long } }, spec: { databaseRef: { name: "db" }, user: "u" } } as ImagingConnection;
+      const sdb = {
+        apiVersion: "mtls.imaging.dev/v1alpha1",
+        kind: "SecureDatabase",
+        metadata: { name: "db", namespace: "ns", annotations: { "mtls.imaging.dev/rotate": long } },
+        spec: { host: "db.example", postgres: { configMapName: "pg" } },
+      } as SecureDatabase;
+      const imc = {
+        apiVersion: "mtls.imaging.dev/v1alpha1",
+        kind: "ImagingConnection",
+        metadata: { name: "c", namespace: "ns", annotations: { "mtls.imaging.dev/rotate": long } },
+        spec: { databaseRef: { name: "db" }, user: "u" },
+      } as ImagingConnection;
       for (const errors of [validateSecureDatabase(sdb), validateImagingConnection(imc)]) {
         expect(errors.map((e) => e.field)).to.deep.equal(["metadata.annotations[mtls.imaging.dev/rotate]"]);
         expect(errors[0]?.message).to.contain("at most 253 characters (got 254)");

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { expect } from "chai";
 import type { CastIniEntry } from "../../../src/imaging/cast-ini";
-import type { Container, PodTemplatePlan, Workload } from "../../../src/kube/pod-template";
+import type { Container, PodTemplatePlan, Workload } from "../../../src/imaging/pod-template";
 import {
   admitConnections,
   CAST_INI_DIR,
@@ -49,7 +49,10 @@ function candidate(name: string, opts: CandidateOpts = {}): WorkloadCandidate {
   };
 }
 
-function workload(containers: Container[] = [{ name: "app" }, { name: "worker" }], extra: { annotations?: Record<string, string>; volumes?: NonNullable<NonNullable<NonNullable<Workload["spec"]>["template"]>["spec"]>["volumes"] } = {}): Workload {
+function workload(
+  containers: Container[] = [{ name: "app" }, { name: "worker" }],
+  extra: { annotations?: Record<string, string>; volumes?: NonNullable<NonNullable<NonNullable<Workload["spec"]>["template"]>["spec"]>["volumes"] } = {},
+): Workload {
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -127,7 +130,10 @@ describe("admitConnections", () => {
   });
 
   it("renders the .ini with one section per instance, sorted, in the documented format", () => {
-    const a = admit([candidate("beta", { containers: ["worker"], host: "db2.example.com", port: 5433 }), candidate("alpha", { containers: ["app"], host: "db1.example.com" })]);
+    const a = admit([
+      candidate("beta", { containers: ["worker"], host: "db2.example.com", port: 5433 }),
+      candidate("alpha", { containers: ["app"], host: "db1.example.com" }),
+    ]);
     expect(a.admitted).to.deep.equal(["beta", "alpha"]);
     expect(a.ini).to.equal(
       [
@@ -174,7 +180,11 @@ describe("admitConnections", () => {
 
   describe("oldest first: a later conflicting candidate is refused, the earlier ones stay", () => {
     it("same mountPath in the same container → MountPathConflict", () => {
-      const a = admit([candidate("zeta", { mountPath: "/certs" }), candidate("alpha", { mountPath: "/certs" }), candidate("mid", { mountPath: "/certs/mid", containers: ["app"] })]);
+      const a = admit([
+        candidate("zeta", { mountPath: "/certs" }),
+        candidate("alpha", { mountPath: "/certs" }),
+        candidate("mid", { mountPath: "/certs/mid", containers: ["app"] }),
+      ]);
       expect(a.admitted).to.deep.equal(["zeta"]);
       expect(reasons(a)).to.deep.equal([
         ["alpha", "MountPathConflict"],
@@ -201,7 +211,11 @@ describe("admitConnections", () => {
     });
 
     it("both libpqEnv in a shared container → LibpqEnvConflict", () => {
-      const a = admit([candidate("zeta", { libpqEnv: true, containers: ["app"] }), candidate("alpha", { libpqEnv: true }), candidate("beta", { libpqEnv: true, containers: ["worker"], host: "db2.example.com" })]);
+      const a = admit([
+        candidate("zeta", { libpqEnv: true, containers: ["app"] }),
+        candidate("alpha", { libpqEnv: true }),
+        candidate("beta", { libpqEnv: true, containers: ["worker"], host: "db2.example.com" }),
+      ]);
       expect(a.admitted).to.deep.equal(["zeta", "beta"]);
       expect(reasons(a)).to.deep.equal([["alpha", "LibpqEnvConflict"]]);
       expect(a.refused.get("alpha")!.message).to.include('"app"').and.include("alpha and zeta"); // the planner names them in name order
@@ -213,7 +227,11 @@ describe("admitConnections", () => {
     });
 
     it("a container that does not exist → ContainerNotFound, naming it", () => {
-      const a = admit([candidate("alpha", { containers: ["app"] }), candidate("beta", { containers: ["app", "dashboards"] }), candidate("gamma", { containers: ["worker"], host: "db3.example.com" })]);
+      const a = admit([
+        candidate("alpha", { containers: ["app"] }),
+        candidate("beta", { containers: ["app", "dashboards"] }),
+        candidate("gamma", { containers: ["worker"], host: "db3.example.com" }),
+      ]);
       expect(a.admitted).to.deep.equal(["alpha", "gamma"]);
       expect(reasons(a)).to.deep.equal([["beta", "ContainerNotFound"]]);
       expect(a.refused.get("beta")!.message).to.include('"dashboards"').and.include('"app", "worker"');
@@ -308,7 +326,14 @@ describe("admitConnections", () => {
 
     it("in a container we patched before (it mounts our .ini) a different value is ours from the previous plan: accepted", () => {
       const w = workload(
-        [{ name: "app", env: [{ name: CAST_INI_ENV, value: "/etc/cast-imaging/mtls-ini/old.ini" }], volumeMounts: [{ name: CAST_INI_VOLUME, mountPath: "/etc/cast-imaging/mtls-ini" }] }, { name: "worker" }],
+        [
+          {
+            name: "app",
+            env: [{ name: CAST_INI_ENV, value: "/etc/cast-imaging/mtls-ini/old.ini" }],
+            volumeMounts: [{ name: CAST_INI_VOLUME, mountPath: "/etc/cast-imaging/mtls-ini" }],
+          },
+          { name: "worker" },
+        ],
         { annotations: { [CONNECTIONS_ANNOTATION]: "0123456789abcdef" } },
       );
       const a = admit([candidate("alpha", { containers: ["app"] })], w);
@@ -319,7 +344,10 @@ describe("admitConnections", () => {
 
     it("the annotation alone does not make a value ours: a container we never patched keeps its chart's value", () => {
       const w = workload(
-        [{ name: "app", volumeMounts: [{ name: CAST_INI_VOLUME, mountPath: "/etc/cast-imaging/mtls-ini" }] }, { name: "worker", env: [{ name: CAST_INI_ENV, value: "/chart/x.ini" }] }],
+        [
+          { name: "app", volumeMounts: [{ name: CAST_INI_VOLUME, mountPath: "/etc/cast-imaging/mtls-ini" }] },
+          { name: "worker", env: [{ name: CAST_INI_ENV, value: "/chart/x.ini" }] },
+        ],
         { annotations: { [CONNECTIONS_ANNOTATION]: "0123456789abcdef" } },
       );
       const a = admit([candidate("alpha", { containers: ["app"] }), candidate("beta", { containers: ["worker"] })], w);
@@ -331,7 +359,10 @@ describe("admitConnections", () => {
 
   describe("determinism", () => {
     it("the same inputs give the same plan, .ini and digest", () => {
-      const make = () => admit([candidate("alpha", { containers: ["app"], libpqEnv: true }), candidate("beta", { containers: ["worker"], host: "db2.example.com" })]);
+      const make = () => admit([
+        candidate("alpha", { containers: ["app"], libpqEnv: true }),
+        candidate("beta", { containers: ["worker"], host: "db2.example.com" }),
+      ]);
       const x = make();
       const y = make();
       expect(x.plan).to.deep.equal(y.plan);
@@ -354,7 +385,11 @@ describe("admitConnections", () => {
       expect(base).to.be.a("string");
       expect(digest(admit([candidate("alpha", { mountPath: "/certs/b" })]))).to.be.a("string").and.not.equal(base);
       expect(digest(admit([{ ...candidate("alpha", { mountPath: "/certs/a" }), secretName: "other-tls" }]))).to.not.equal(base);
-      expect(digest(admitConnections({ candidates: [candidate("alpha", { mountPath: "/certs/a" })], workload: workload(), iniConfigMapName: "other-ini" }))).to.not.equal(base);
+      expect(digest(admitConnections({
+        candidates: [candidate("alpha", { mountPath: "/certs/a" })],
+        workload: workload(),
+        iniConfigMapName: "other-ini",
+      }))).to.not.equal(base);
     });
 
     it("the digest ignores the .ini content (the ConfigMap carries it)", () => {
@@ -387,7 +422,14 @@ describe("iniConfigMapName", () => {
 
   it("past 253 characters: at most 253, distinct for distinct names with a common prefix, valid DNS subdomain", () => {
     const common = "x".repeat(250);
-    const names = [`${common}-one`, `${common}-two`, `${common}.three`, "a".repeat(253), `${"b".repeat(216)}.${"c".repeat(36)}`, `${"d".repeat(216)}--${"e".repeat(35)}`];
+    const names = [
+      `${common}-one`,
+      `${common}-two`,
+      `${common}.three`,
+      "a".repeat(253),
+      `${"b".repeat(216)}.${"c".repeat(36)}`,
+      `${"d".repeat(216)}--${"e".repeat(35)}`,
+    ];
     const results = names.map((n) => iniConfigMapName("Deployment", n));
     expect(new Set(results).size).to.equal(names.length);
     for (const [i, r] of results.entries()) {
@@ -413,7 +455,10 @@ describe("iniConfigMapName", () => {
 });
 
 describe("workloadHasExactly", () => {
-  const admission = () => admit([candidate("alpha", { containers: ["app"], libpqEnv: true }), candidate("beta", { containers: ["worker"], host: "db2.example.com" })]);
+  const admission = () => admit([
+    candidate("alpha", { containers: ["app"], libpqEnv: true }),
+    candidate("beta", { containers: ["worker"], host: "db2.example.com" }),
+  ]);
 
   it("is true once the plan's volumes, mounts, env and annotation are on the template", () => {
     const { plan } = admission();
@@ -421,7 +466,14 @@ describe("workloadHasExactly", () => {
     const patched = applyPlan(workload(), plan);
     expect(workloadHasExactly(patched, plan)).to.equal(true);
     // and stays true when the new plan is computed from the patched template
-    const again = admitConnections({ candidates: [candidate("alpha", { containers: ["app"], libpqEnv: true }), candidate("beta", { containers: ["worker"], host: "db2.example.com" })], workload: patched, iniConfigMapName: INI_CM });
+    const again = admitConnections({
+      candidates: [
+        candidate("alpha", { containers: ["app"], libpqEnv: true }),
+        candidate("beta", { containers: ["worker"], host: "db2.example.com" }),
+      ],
+      workload: patched,
+      iniConfigMapName: INI_CM,
+    });
     expect(again.plan).to.deep.equal(plan);
     expect(workloadHasExactly(patched, again.plan)).to.equal(true);
   });

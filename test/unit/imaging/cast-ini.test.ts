@@ -12,14 +12,14 @@ const entry = (host: string, port = 5432, dir = "/etc/cast-imaging/mtls/analysis
 
 function rendered(entries: CastIniEntry[]): string {
   const r = renderCastIni(entries);
-  if (!r.ok) throw new Error(`unexpected error ${r.error.reason}: ${r.error.message}`);
+  if (!r.ok) throw new Error(`unexpected error ${r.reason}: ${r.message}`);
   return r.value;
 }
 
 function reason(entries: CastIniEntry[]): string {
   const r = renderCastIni(entries);
   if (r.ok) throw new Error(`expected an error, got:\n${r.value}`);
-  return r.error.reason;
+  return r.reason;
 }
 
 describe("renderCastIni", () => {

@@ -25,7 +25,12 @@ function conn(spec: Partial<ImagingConnection["spec"]> = {}) {
 
 describe("connectionDeclaration", () => {
   it("declares host, port, user, database, mode, every in-container path and the JDBC URL", () => {
-    const d = connectionDeclaration(db("db.example.com", 2285), conn({ database: "analysis" }), "/etc/cast-imaging/mtls/analysis", "/etc/cast-imaging/mtls-ini/cast-connections.ini");
+    const d = connectionDeclaration(
+      db("db.example.com", 2285),
+      conn({ database: "analysis" }),
+      "/etc/cast-imaging/mtls/analysis",
+      "/etc/cast-imaging/mtls-ini/cast-connections.ini",
+    );
     expect(d).to.deep.equal({
       host: "db.example.com",
       port: 2285,
@@ -78,7 +83,13 @@ describe("jdbcUrl", () => {
     const query = url.slice(url.indexOf("?") + 1);
     const javaDecode = (s: string) => decodeURIComponent(s.replace(/\+/g, " "));
     const props = Object.fromEntries(query.split("&").map((t) => [t.slice(0, t.indexOf("=")), javaDecode(t.slice(t.indexOf("=") + 1))]));
-    expect(props).to.deep.equal({ ssl: "true", sslmode: "verify-full", sslcert: "/a b/c+d&e=f?/client.crt", sslkey: "/k%/client.pk8", sslrootcert: "/r#/root.crt" });
+    expect(props).to.deep.equal({
+      ssl: "true",
+      sslmode: "verify-full",
+      sslcert: "/a b/c+d&e=f?/client.crt",
+      sslkey: "/k%/client.pk8",
+      sslrootcert: "/r#/root.crt",
+    });
     const server = url.slice("jdbc:postgresql://".length, url.indexOf("?"));
     expect(javaDecode(server.slice(server.indexOf("/") + 1))).to.equal("my db+/x?&=é");
   });

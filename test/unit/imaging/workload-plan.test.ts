@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { expect } from "chai";
-import type { PodTemplatePlan } from "../../../src/kube/pod-template";
+import type { PodTemplatePlan } from "../../../src/imaging/pod-template";
 import {
   CAST_INI_DIR,
   CAST_INI_VOLUME,
@@ -28,21 +28,27 @@ function input(connections: WorkloadConnection[], extra: Partial<ConnectionWorkl
 
 function plan(i: ConnectionWorkloadPlanInput): PodTemplatePlan {
   const r = connectionWorkloadPlan(i);
-  if (!r.ok) throw new Error(`unexpected error ${r.error.reason}: ${r.error.message}`);
+  if (!r.ok) throw new Error(`unexpected error ${r.reason}: ${r.message}`);
   return r.value;
 }
 
 function error(i: ConnectionWorkloadPlanInput): { reason: string; message: string } {
   const r = connectionWorkloadPlan(i);
   if (r.ok) throw new Error(`expected an error, got ${JSON.stringify(r.value)}`);
-  return r.error;
+  return r;
 }
 
 describe("connectionWorkloadPlan", () => {
   it("containers 'all': Secret volume and .ini in every container, CASTCONNECTIONEXTRAPARAMETERS set, no libpq env", () => {
     expect(plan(input([connection("analysis")]))).to.deep.equal({
       mounts: [
-        { volumeName: "mtls-analysis", source: { secretName: "analysis-client-tls" }, defaultMode: 0o440, mountPath: "/etc/cast-imaging/mtls/analysis", containers },
+        {
+          volumeName: "mtls-analysis",
+          source: { secretName: "analysis-client-tls" },
+          defaultMode: 0o440,
+          mountPath: "/etc/cast-imaging/mtls/analysis",
+          containers,
+        },
         { volumeName: CAST_INI_VOLUME, source: { configMapName: "console-cast-ini" }, defaultMode: 0o444, mountPath: CAST_INI_DIR, containers },
       ],
       env: [{ containers, vars: [{ name: "CASTCONNECTIONEXTRAPARAMETERS", value: "/etc/cast-imaging/mtls-ini/cast-connections.ini" }] }],
@@ -51,7 +57,10 @@ describe("connectionWorkloadPlan", () => {
   });
 
   it("listed containers: only those, in template order; libpqEnv adds PGSSL* with the PEM key", () => {
-    const p = plan(input([connection("analysis", { containers: ["sidecar", "analysis-node"], libpqEnv: true, sslMode: "verify-ca" })], { iniFileName: "x.ini" }));
+    const p = plan(input(
+      [connection("analysis", { containers: ["sidecar", "analysis-node"], libpqEnv: true, sslMode: "verify-ca" })],
+      { iniFileName: "x.ini" },
+    ));
     expect(p.mounts.map((m) => [m.volumeName, m.containers])).to.deep.equal([
       ["mtls-analysis", ["analysis-node", "sidecar"]],
       [CAST_INI_VOLUME, ["analysis-node", "sidecar"]],
@@ -97,7 +106,10 @@ describe("connectionWorkloadPlan", () => {
     const e = error(input([connection("a", { libpqEnv: true, containers: ["sidecar"] }), connection("b", { libpqEnv: true })]));
     expect(e.reason).to.equal("LibpqEnvConflict");
     expect(e.message).to.include('"sidecar"').and.include("a and b");
-    expect(connectionWorkloadPlan(input([connection("a", { libpqEnv: true, containers: ["sidecar"] }), connection("b", { libpqEnv: true, containers: ["analysis-node"] })])).ok).to.equal(true);
+    expect(connectionWorkloadPlan(input([
+      connection("a", { libpqEnv: true, containers: ["sidecar"] }),
+      connection("b", { libpqEnv: true, containers: ["analysis-node"] }),
+    ])).ok).to.equal(true);
     expect(connectionWorkloadPlan(input([connection("a", { libpqEnv: true }), connection("b")])).ok).to.equal(true);
   });
 
@@ -105,7 +117,10 @@ describe("connectionWorkloadPlan", () => {
     expect(error(input([connection("a", { mountPath: "/certs" }), connection("b", { mountPath: "/certs/" })])).reason).to.equal("MountPathConflict");
     expect(error(input([connection("a", { mountPath: "/certs" }), connection("b", { mountPath: "/certs/b" })])).reason).to.equal("MountPathConflict");
     expect(error(input([connection("a", { mountPath: CAST_INI_DIR })])).reason).to.equal("MountPathConflict");
-    const separate = input([connection("a", { mountPath: "/certs", containers: ["sidecar"] }), connection("b", { mountPath: "/certs", containers: ["analysis-node"] })]);
+    const separate = input([
+      connection("a", { mountPath: "/certs", containers: ["sidecar"] }),
+      connection("b", { mountPath: "/certs", containers: ["analysis-node"] }),
+    ]);
     expect(connectionWorkloadPlan(separate).ok).to.equal(true);
     expect(connectionWorkloadPlan(input([connection("a", { mountPath: "/certs" }), connection("b", { mountPath: "/certs2" })])).ok).to.equal(true);
   });

@@ -22,7 +22,23 @@ export const NEAR_MARKERS: readonly string[] = [
 const lineContent: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.string({ unit: "grapheme", maxLength: 30 }) },
   { weight: 2, arbitrary: fc.string({ unit: "binary", maxLength: 12 }) },
-  { weight: 2, arbitrary: fc.constantFrom("", " ", "\t", "# comment", "ssl = off", "ssl_cert_file = 'x.crt'", "host all all 0.0.0.0/0 trust", "local all all peer", "include_dir 'conf.d'", "é€😀 ünïcödé", "\r", "\\") },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      "",
+      " ",
+      "\t",
+      "# comment",
+      "ssl = off",
+      "ssl_cert_file = 'x.crt'",
+      "host all all 0.0.0.0/0 trust",
+      "local all all peer",
+      "include_dir 'conf.d'",
+      "é€😀 ünïcödé",
+      "\r",
+      "\\",
+    ),
+  },
   { weight: 2, arbitrary: fc.constantFrom(...NEAR_MARKERS) },
 );
 

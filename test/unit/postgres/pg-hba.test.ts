@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { BEGIN_MARKER, END_MARKER, findManagedBlocks } from "../../../src/postgres/managed-block";
-import { HBA_REJECT_LINES, auditHba, hbaAddressToken, hbaNameToken, renderHbaBlock, upsertHba, type HbaRule } from "../../../src/postgres/pg-hba";
+import { HBA_REJECT_LINES, hbaAddressToken, hbaNameToken, renderHbaBlock, type HbaRule } from "../../../src/postgres/pg-hba";
+import { auditHba, upsertHba } from "../../support/postgres-config";
 import { arbBlockFreeText } from "./arbitraries";
 
 const RUNS = { numRuns: Number(process.env.FC_RUNS ?? 300) };
@@ -150,8 +151,15 @@ describe("postgres/pg-hba", () => {
     }
 
     it("any names either are refused or round-trip through PostgreSQL's tokenizer; no line admits TCP without a certificate (property)", () => {
-      const arbName = fc.oneof(fc.string({ unit: "binary", maxLength: 20 }), fc.string({ unit: "grapheme-ascii", maxLength: 12 }), fc.constantFrom("all", "replication", "ALL", "+grp", "sameuser"));
-      const arbAddr = fc.oneof(fc.constantFrom("0.0.0.0/0", "::/0", "10.1.2.3", "fe80::1/64", "samehost", "db.local", ".svc.cluster.local"), fc.string({ maxLength: 15 }));
+      const arbName = fc.oneof(
+        fc.string({ unit: "binary", maxLength: 20 }),
+        fc.string({ unit: "grapheme-ascii", maxLength: 12 }),
+        fc.constantFrom("all", "replication", "ALL", "+grp", "sameuser"),
+      );
+      const arbAddr = fc.oneof(
+        fc.constantFrom("0.0.0.0/0", "::/0", "10.1.2.3", "fe80::1/64", "samehost", "db.local", ".svc.cluster.local"),
+        fc.string({ maxLength: 15 }),
+      );
       const arbRule = fc.record({
         databases: fc.array(arbName, { minLength: 1, maxLength: 3 }),
         users: fc.array(arbName, { minLength: 1, maxLength: 3 }),
@@ -189,7 +197,10 @@ describe("postgres/pg-hba", () => {
             const type = f[0]![0]!.s;
             const method = f[4]![0]!.s;
             // The invariant: a record either rejects, or is hostssl and requires a CA-verified client certificate.
-            expect(method === "reject" || (type === "hostssl" && (method === "cert" || /^clientcert=verify-(full|ca)$/.test(f[5]?.[0]?.s ?? ""))), line).to.equal(true);
+            expect(
+              method === "reject" || (type === "hostssl" && (method === "cert" || /^clientcert=verify-(full|ca)$/.test(f[5]?.[0]?.s ?? ""))),
+              line,
+            ).to.equal(true);
           }
         }),
         RUNS,

@@ -19,7 +19,14 @@ const int32 = (n: number) => {
 describe("plaintext probe: does the server take a connection without TLS?", () => {
   describe("judgeFirstMessage", () => {
     it("Refused: the managed pg_hba.conf's hostnossl reject (SQLSTATE 28000), in the server's words", () => {
-      const r = judgeFirstMessage("E", errorBody({ S: "FATAL", C: "28000", M: 'pg_hba.conf rejects connection for host "10.0.0.1", user "postgres", database "postgres", no encryption' }));
+      const r = judgeFirstMessage(
+        "E",
+        errorBody({
+          S: "FATAL",
+          C: "28000",
+          M: 'pg_hba.conf rejects connection for host "10.0.0.1", user "postgres", database "postgres", no encryption',
+        }),
+      );
       expect(r.verdict).to.equal("Refused");
       expect(r.message).to.equal('FATAL: pg_hba.conf rejects connection for host "10.0.0.1", user "postgres", database "postgres", no encryption');
     });
@@ -55,7 +62,13 @@ describe("plaintext probe: does the server take a connection without TLS?", () =
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     });
     after(() => server.close());
-    const probe = (timeoutMs = 2000) => probePlaintext({ host: "127.0.0.1", port: (server.address() as AddressInfo).port, user: "postgres", database: "app", timeoutMs });
+    const probe = (timeoutMs = 2000) => probePlaintext({
+      host: "127.0.0.1",
+      port: (server.address() as AddressInfo).port,
+      user: "postgres",
+      database: "app",
+      timeoutMs,
+    });
 
     it("sends a protocol 3.0 startup with the user and database, and reads a refusal split across packets", async () => {
       answer = (s) => {

@@ -1,16 +1,15 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { BEGIN_MARKER, END_MARKER, findManagedBlocks } from "../../../src/postgres/managed-block";
+import { quoteConfValue, renderPostgresqlConfBlock } from "../../../src/postgres/postgresql-conf";
 import {
   findOverrides,
   findOverridingIncludes,
   findOverridingSettings,
   parseConfLine,
-  quoteConfValue,
-  renderPostgresqlConfBlock,
   unescapeConfString,
   upsertPostgresqlConf,
-} from "../../../src/postgres/postgresql-conf";
+} from "../../support/postgres-config";
 import { arbBlockFreeText } from "./arbitraries";
 
 const RUNS = { numRuns: Number(process.env.FC_RUNS ?? 300) };

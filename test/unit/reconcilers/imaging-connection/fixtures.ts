@@ -11,7 +11,7 @@ import type {
 } from "../../../../src/api/types";
 import { clientFilePaths } from "../../../../src/imaging/declaration";
 import { admitConnections, iniConfigMapName, type WorkloadCandidate } from "../../../../src/imaging/workload-plan";
-import { podTemplateApplyPatch, type PodTemplatePlan } from "../../../../src/kube/pod-template";
+import { podTemplateApplyPatch, type PodTemplatePlan } from "../../../../src/imaging/pod-template";
 import type { ImagingConnectionObject, SecureDatabaseObject, WorkloadObject } from "../../../../src/reconcilers/context";
 import type { ConnectionTarget } from "../../../../src/reconcilers/imaging-connection/target";
 import type { WorkloadView } from "../../../../src/reconcilers/imaging-connection/workload-view";

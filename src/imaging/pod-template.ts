@@ -1,6 +1,13 @@
-import { apiVersionOf, RESOURCES } from "./resources";
+/**
+ * The pod-template plan: which volumes, mounts, env and annotations the operator owns in a workload's pod template,
+ * the server-side apply body that holds exactly them, and the checks of a live workload against the plan. Pure.
+ */
+import type { WorkloadKind } from "../api/types";
 
-export type WorkloadKind = "Deployment" | "StatefulSet";
+export type { WorkloadKind };
+
+/** Both workload kinds are in the apps group. */
+const WORKLOAD_API_VERSION = "apps/v1";
 
 export interface Container {
   name: string;
@@ -11,11 +18,23 @@ export interface Container {
 export interface Workload {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; generation?: number; annotations?: Record<string, string>; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
   spec?: {
     template?: {
       metadata?: { annotations?: Record<string, string> };
-      spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: { name: string; secret?: { secretName?: string }; configMap?: { name?: string } }[] };
+      spec?: {
+        containers?: Container[];
+        initContainers?: Container[];
+        volumes?: { name: string; secret?: { secretName?: string }; configMap?: { name?: string } }[];
+      };
     };
   };
 }
@@ -62,7 +81,7 @@ export function podTemplateApplyPatch(kind: WorkloadKind, name: string, namespac
   const template: Record<string, unknown> = {};
   if (Object.keys(plan.annotations).length > 0) template.metadata = { annotations: plan.annotations };
   if (Object.keys(templateSpec).length > 0) template.spec = templateSpec;
-  const body: Record<string, unknown> = { apiVersion: apiVersionOf(RESOURCES[kind]), kind, metadata: { name, namespace } };
+  const body: Record<string, unknown> = { apiVersion: WORKLOAD_API_VERSION, kind, metadata: { name, namespace } };
   if (Object.keys(template).length > 0) body.spec = { template };
   return body;
 }
@@ -100,10 +119,16 @@ export function foreignVolumeConflict(workload: Workload, plan: PodTemplatePlan)
   const spec = workload.spec?.template?.spec;
   for (const m of plan.mounts) {
     const vol = spec?.volumes?.find((v) => v.name === m.volumeName);
-    const expected = "secretName" in m.source ? vol?.secret?.secretName === m.source.secretName : vol?.configMap?.name === m.source.configMapName;
-    if (vol && !expected) return `the pod template already has a volume named "${m.volumeName}" that does not come from ${"secretName" in m.source ? `Secret ${m.source.secretName}` : `ConfigMap ${m.source.configMapName}`}`;
+    const expected = "secretName" in m.source
+      ? vol?.secret?.secretName === m.source.secretName
+      : vol?.configMap?.name === m.source.configMapName;
+    if (vol && !expected) {
+      const source = "secretName" in m.source ? `Secret ${m.source.secretName}` : `ConfigMap ${m.source.configMapName}`;
+      return `the pod template already has a volume named "${m.volumeName}" that does not come from ${source}`;
+    }
     for (const c of m.containers) {
-      const clash = spec?.containers?.find((x) => x.name === c)?.volumeMounts?.find((vm) => samePath(vm.mountPath, m.mountPath) && vm.name !== m.volumeName);
+      const mounts = spec?.containers?.find((x) => x.name === c)?.volumeMounts ?? [];
+      const clash = mounts.find((vm) => samePath(vm.mountPath, m.mountPath) && vm.name !== m.volumeName);
       if (clash) return `container "${c}" already mounts volume "${clash.name}" at ${m.mountPath}`;
     }
   }

@@ -1,0 +1,111 @@
+/** The ImagingConnection resource (mtls.imaging.dev/v1alpha1): spec and status, as a user or the operator writes them. */
+import type {
+  API_VERSION,
+  CertificatePolicySpec,
+  Condition,
+  IMAGING_CONNECTION,
+  ObjectMeta,
+  SSLMode,
+  WorkloadKind,
+  WorkloadState,
+} from "./types";
+
+export interface DatabaseRef {
+  name: string;
+  /** Default: the ImagingConnection's namespace. */
+  namespace?: string;
+}
+
+export interface ConnectionWorkload {
+  kind: WorkloadKind;
+  name: string;
+  /** Default: every container of the pod template. */
+  containers?: string[];
+  /** Default "/etc/cast-imaging/mtls/<connection name>". */
+  mountPath?: string;
+}
+
+export interface ConnectionVerificationSpec {
+  /** Default true. */
+  enabled?: boolean;
+}
+
+export interface ImagingConnectionSpec {
+  databaseRef: DatabaseRef;
+  /** PostgreSQL role = certificate CN. */
+  user: string;
+  /** Default "postgres". */
+  database?: string;
+  /** Default verify-full. */
+  sslMode?: SSLMode;
+  /** Default "<name>-client-tls". */
+  secretName?: string;
+  certificate?: CertificatePolicySpec;
+  workloads?: ConnectionWorkload[];
+  /** Default false. */
+  libpqEnv?: boolean;
+  verification?: ConnectionVerificationSpec;
+}
+
+export interface ClientCertificateStatus {
+  secretName?: string;
+  serialNumber?: string;
+  notBefore?: string;
+  notAfter?: string;
+  renewalTime?: string;
+  /** The mtls.imaging.dev/rotate value the current certificate was issued for. */
+  lastRotationToken?: string;
+  issuerFingerprintSHA256?: string;
+}
+
+export interface WorkloadStatus {
+  kind?: string;
+  name?: string;
+  state?: WorkloadState;
+  mountPath?: string;
+  message?: string;
+}
+
+/** What to declare in the CAST Imaging UI, and where the files are inside the containers. */
+export interface ConnectionDeclaration {
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  sslMode?: string;
+  certificatePath?: string;
+  /** client.pk8: PKCS#8 DER, what pgjdbc requires. */
+  keyPath?: string;
+  /** client.key: PEM, for libpq. */
+  keyPemPath?: string;
+  rootCertificatePath?: string;
+  pfxPath?: string;
+  pfxPasswordSecretKey?: string;
+  iniPath?: string;
+  jdbcUrl?: string;
+}
+
+export interface ConnectionVerificationStatus {
+  /** The client certificate serial the last successful login presented. */
+  serialNumber?: string;
+  lastAttemptTime?: string;
+  lastSuccessTime?: string;
+  message?: string;
+}
+
+export interface ImagingConnectionStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  certificate?: ClientCertificateStatus;
+  workloads?: WorkloadStatus[];
+  declaration?: ConnectionDeclaration;
+  verification?: ConnectionVerificationStatus;
+}
+
+export interface ImagingConnection {
+  apiVersion: typeof API_VERSION;
+  kind: typeof IMAGING_CONNECTION.kind;
+  metadata: ObjectMeta;
+  spec: ImagingConnectionSpec;
+  status?: ImagingConnectionStatus;
+}

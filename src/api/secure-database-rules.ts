@@ -1,0 +1,276 @@
+/**
+ * The validation rules of a SecureDatabase beyond its shape (decoded already): see validate.ts, which applies them.
+ */
+import {
+  absolutePathProblem,
+  hbaTokenProblem,
+  isCIDR,
+  isDNSLabel,
+  isDNSSubdomain,
+  isIPAddress,
+  parseEndpoint,
+  pemCertificateProblem,
+  roleNameProblem,
+} from "./field-checks";
+import type { SecureDatabase, SecureDatabaseSpec } from "./types";
+import { durationMs, hbaAdmits, validateNameLength, validatePolicy, validateRotationToken, type ValidationErrors } from "./validation";
+
+const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
+const SERIAL_NUMBER = /^([0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){0,19})$/;
+const SHA256_FINGERPRINT = /^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$/;
+
+/** Adds every problem of a decoded SecureDatabase to `e`. */
+export function secureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): void {
+  identityRules(sdb, e);
+  certificateRules(sdb, e);
+  postgresRules(sdb.spec, e);
+  operatorLoginRules(sdb.spec, e);
+  trustRules(sdb.spec, e);
+}
+
+/** The name, the rotate token, and the names and addresses the server certificate carries. */
+function identityRules(sdb: SecureDatabase, e: ValidationErrors): void {
+  const spec = sdb.spec;
+  validateNameLength(e, "SecureDatabase", sdb.metadata.name);
+  validateRotationToken(e, sdb.metadata.annotations);
+
+  if (!spec.host) e.add("spec.host", "Required", "host is required");
+  else if (!isDNSSubdomain(spec.host) && !isIPAddress(spec.host)) {
+    e.add(
+      "spec.host",
+      "Invalid",
+      "host must be a lowercase DNS name (RFC 1123, e.g. imaging-db.example.com) or an IP address without brackets or port: clients " +
+        "verify it against the server certificate (sslmode=verify-full)",
+    );
+  }
+  if (spec.port !== undefined && (spec.port < 1 || spec.port > 65535)) {
+    e.add("spec.port", "Invalid", "port must be an integer from 1 to 65535");
+  }
+  e.maxItems("spec.additionalDNSNames", spec.additionalDNSNames, 32);
+  e.unique("spec.additionalDNSNames", spec.additionalDNSNames);
+  (spec.additionalDNSNames ?? []).forEach((n, i) => {
+    if (!isDNSSubdomain(n.startsWith("*.") ? n.slice(2) : n)) {
+      e.add(
+        `spec.additionalDNSNames[${i}]`,
+        "Invalid",
+        'each additional DNS name must be a lowercase DNS name (RFC 1123), optionally starting with "*."',
+      );
+    }
+  });
+  e.maxItems("spec.additionalIPAddresses", spec.additionalIPAddresses, 32);
+  e.unique("spec.additionalIPAddresses", spec.additionalIPAddresses);
+  (spec.additionalIPAddresses ?? []).forEach((ip, i) => {
+    if (!isIPAddress(ip)) {
+      e.add(
+        `spec.additionalIPAddresses[${i}]`,
+        "Invalid",
+        "each additional IP address must be an IPv4 or IPv6 address (no CIDR, no brackets)",
+      );
+    }
+  });
+}
+
+/** The CA and the server certificate: modes, Secret names, lifetimes. */
+function certificateRules(sdb: SecureDatabase, e: ValidationErrors): void {
+  const spec = sdb.spec;
+  const ca = spec.ca ?? {};
+  const mode = ca.mode ?? "Generated";
+  if (mode === "Provided" && !ca.secretName) {
+    e.add(
+      "spec.ca.secretName",
+      "Required",
+      "ca.secretName is required when ca.mode is Provided (a Secret with tls.crt and tls.key of your CA)",
+    );
+  }
+  e.name("spec.ca.secretName", ca.secretName, "subdomain");
+  if (ca.commonName !== undefined) {
+    if (ca.commonName.length === 0 || ca.commonName.length > 64) {
+      e.add("spec.ca.commonName", "Invalid", "ca.commonName must have 1 to 64 characters");
+    }
+    if (/\p{Cc}/u.test(ca.commonName)) e.add("spec.ca.commonName", "Invalid", "ca.commonName must not contain control characters");
+  }
+  const caDuration = validatePolicy(e, "spec.ca", "ca", ca, "87600h");
+  durationMs(e, "spec.ca.propagationDelay", ca.propagationDelay, "ca.propagationDelay");
+
+  // Server certificate
+  const server = spec.serverCertificate ?? {};
+  e.name("spec.serverCertificate.secretName", server.secretName, "subdomain");
+  const serverDuration = validatePolicy(e, "spec.serverCertificate", "serverCertificate", server, "2160h");
+  if (mode === "Generated" && caDuration !== undefined && serverDuration !== undefined && serverDuration > caDuration) {
+    e.add(
+      "spec.serverCertificate.duration",
+      "Invalid",
+      "serverCertificate.duration must not exceed ca.duration (a certificate cannot outlive the CA that signs it)",
+    );
+  }
+  const caSecret = ca.secretName ?? `${sdb.metadata.name}-ca`;
+  const serverSecret = server.secretName ?? `${sdb.metadata.name}-server-tls`;
+  if (caSecret === serverSecret) {
+    e.add(
+      "spec.serverCertificate.secretName",
+      "Invalid",
+      `serverCertificate.secretName and ca.secretName must name different Secrets (both are ${JSON.stringify(caSecret)}): the server ` +
+        `certificate would overwrite the CA`,
+    );
+  }
+}
+
+/** The ConfigMap keys, the certificate directory and the pg_hba.conf rules. */
+function postgresRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
+  const pg = spec.postgres;
+  if (!pg.configMapName) e.add("spec.postgres.configMapName", "Required", "postgres.configMapName is required");
+  e.name("spec.postgres.configMapName", pg.configMapName || undefined, "subdomain");
+  const confKey = pg.postgresqlConfKey ?? "postgresql.conf";
+  const hbaKey = pg.hbaConfKey ?? "pg_hba.conf";
+  for (const [field, key] of [["spec.postgres.postgresqlConfKey", confKey], ["spec.postgres.hbaConfKey", hbaKey]] as const) {
+    if (!CONFIGMAP_KEY.test(key) || key.length > 253) {
+      e.add(field, "Invalid", `${JSON.stringify(key)} must be a ConfigMap key (letters, digits, '-', '_', '.')`);
+    }
+  }
+  if (confKey === hbaKey) {
+    e.add("spec.postgres.hbaConfKey", "Invalid", "postgres.postgresqlConfKey and postgres.hbaConfKey must name different keys");
+  }
+  if (pg.certificateDirectory !== undefined) {
+    const problem = absolutePathProblem(pg.certificateDirectory);
+    if (problem) e.add("spec.postgres.certificateDirectory", "Invalid", `postgres.certificateDirectory ${problem}`);
+  }
+  const rules = pg.hba?.rules;
+  if (rules !== undefined && rules.length === 0) {
+    e.add("spec.postgres.hba.rules", "Required", "postgres.hba.rules must have at least one rule");
+  }
+  e.maxItems("spec.postgres.hba.rules", rules, 32);
+  (rules ?? []).forEach((rule, r) => {
+    const base = `spec.postgres.hba.rules[${r}]`;
+    for (const [key, what] of [["databases", "database names"], ["users", "user names"]] as const) {
+      const list = rule[key];
+      if (list !== undefined && list.length === 0) e.add(`${base}.${key}`, "Required", `${key} must not be empty (omit it for [all])`);
+      e.maxItems(`${base}.${key}`, list, 32);
+      e.unique(`${base}.${key}`, list);
+      (list ?? []).forEach((token, i) => {
+        const problem = hbaTokenProblem(token);
+        if (problem) e.add(`${base}.${key}[${i}]`, "Invalid", `${what} ${problem}`);
+        else if (token.length > (key === "users" ? 64 : 63)) {
+          e.add(`${base}.${key}[${i}]`, "TooLong", `${what} must be at most 63 characters`);
+        }
+      });
+    }
+    if (rule.addresses !== undefined && rule.addresses.length === 0) {
+      e.add(`${base}.addresses`, "Required", "addresses must not be empty (omit it for any address)");
+    }
+    e.maxItems(`${base}.addresses`, rule.addresses, 32);
+    e.unique(`${base}.addresses`, rule.addresses);
+    (rule.addresses ?? []).forEach((a, i) => {
+      if (!isCIDR(a) && !isIPAddress(a)) {
+        e.add(
+          `${base}.addresses[${i}]`,
+          "Invalid",
+          "addresses must be IP addresses or CIDR ranges (e.g. 10.0.0.0/8, ::/0); host names and keywords are not allowed",
+        );
+      }
+    });
+  });
+}
+
+/** The workload, the reload and the verification, and that some pg_hba.conf rule admits the operator's login. */
+function operatorLoginRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
+  const pg = spec.postgres;
+  if (spec.workloadRef) {
+    if (!spec.workloadRef.name) e.add("spec.workloadRef.name", "Required", "workloadRef.name is required");
+    e.name("spec.workloadRef.name", spec.workloadRef.name || undefined, "subdomain");
+    e.name("spec.workloadRef.container", spec.workloadRef.container, "label");
+  }
+  const reload = spec.reload ?? {};
+  const strategy = reload.strategy ?? "SQL";
+  if (strategy === "RolloutRestart" && !spec.workloadRef) {
+    e.add(
+      "spec.reload.strategy",
+      "Required",
+      "reload.strategy RolloutRestart requires workloadRef (the StatefulSet or Deployment of the database to restart)",
+    );
+  }
+  const adminUser = reload.adminUser ?? "postgres";
+  const adminProblem = roleNameProblem(adminUser);
+  if (adminProblem) e.add("spec.reload.adminUser", "Invalid", `reload.adminUser ${adminProblem}`);
+  const adminDatabase = reload.database ?? "postgres";
+  const dbProblem = hbaTokenProblem(adminDatabase);
+  if (dbProblem) e.add("spec.reload.database", "Invalid", `reload.database ${dbProblem}`);
+
+  const verification = spec.verification ?? {};
+  const interval = durationMs(e, "spec.verification.interval", verification.interval, "verification.interval");
+  if (interval !== undefined && (interval < 10_000 || interval > 86_400_000)) {
+    e.add("spec.verification.interval", "Invalid", "verification.interval must be between 10s and 24h");
+  }
+  if (verification.endpoint !== undefined && !parseEndpoint(verification.endpoint)) {
+    e.add(
+      "spec.verification.endpoint",
+      "Invalid",
+      "verification.endpoint must be host:port with a port from 1 to 65535 (IPv6 in brackets, e.g. [fd00::7]:5432)",
+    );
+  }
+
+  // The operator logs in with its own certificate to reload (SQL) and to verify: some rule must let it.
+  const needsLogin = strategy === "SQL" || (verification.enabled ?? true);
+  if (needsLogin && !adminProblem && !dbProblem) {
+    const admitted = hbaAdmits(pg.hba?.rules, adminUser, adminDatabase);
+    if (admitted === "none") {
+      e.add(
+        "spec.postgres.hba.rules",
+        "Invalid",
+        `no pg_hba.conf rule admits reload.adminUser ${JSON.stringify(adminUser)} on database ${JSON.stringify(adminDatabase)}: the ` +
+          `operator logs in as that role to reload and verify; add it to a rule, or set reload.strategy and verification.enabled ` +
+          `accordingly`,
+      );
+    } else if (admitted === "password") {
+      e.add(
+        "spec.postgres.hba.rules",
+        "Invalid",
+        `the first pg_hba.conf rule matching reload.adminUser ${JSON.stringify(adminUser)} uses clientCertificate verify-ca, which ` +
+          `also demands a password: the operator logs in with its certificate only; put a verify-full rule for it first`,
+      );
+    }
+  }
+}
+
+/** The namespaces that may connect, the allowlist and the revocations. */
+function trustRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
+  e.maxItems("spec.allowedNamespaces", spec.allowedNamespaces, 64);
+  e.unique("spec.allowedNamespaces", spec.allowedNamespaces);
+  (spec.allowedNamespaces ?? []).forEach((ns, i) => {
+    if (ns === "*") {
+      e.add(`spec.allowedNamespaces[${i}]`, "Forbidden", 'allowedNamespaces does not accept "*": list every namespace explicitly');
+    } else if (!isDNSLabel(ns)) {
+      e.add(`spec.allowedNamespaces[${i}]`, "Invalid", "each allowed namespace must be a namespace name (RFC 1123 label)");
+    }
+  });
+
+  const allowlist = spec.trust?.allowlist ?? [];
+  e.maxItems("spec.trust.allowlist", allowlist, 32);
+  e.unique("spec.trust.allowlist", allowlist.map((a) => a.name));
+  allowlist.forEach((entry, i) => {
+    e.name(`spec.trust.allowlist[${i}].name`, entry.name, "label");
+    if (entry.certificate.length > 16384) {
+      e.add(`spec.trust.allowlist[${i}].certificate`, "TooLong", "certificate must be at most 16384 characters");
+    }
+    const problem = pemCertificateProblem(entry.certificate);
+    if (problem) e.add(`spec.trust.allowlist[${i}].certificate`, "Invalid", `trust.allowlist[].certificate ${problem}`);
+  });
+
+  const revocations = spec.trust?.revocations ?? [];
+  e.maxItems("spec.trust.revocations", revocations, 1024);
+  revocations.forEach((r, i) => {
+    const base = `spec.trust.revocations[${i}]`;
+    const set = [r.serialNumber, r.sha256Fingerprint, r.connectionName].filter((v) => v !== undefined).length;
+    if (set !== 1) e.add(base, "Invalid", "each revocation must set exactly one of serialNumber, sha256Fingerprint or connectionName");
+    if (r.connectionNamespace !== undefined && r.connectionName === undefined) {
+      e.add(`${base}.connectionNamespace`, "Forbidden", "revocation connectionNamespace is only valid together with connectionName");
+    }
+    if (r.serialNumber !== undefined && !SERIAL_NUMBER.test(r.serialNumber)) {
+      e.add(`${base}.serialNumber`, "Invalid", 'serialNumber must be hex, at most 20 bytes, e.g. "3f0a..." or "3F:0A:..."');
+    }
+    if (r.sha256Fingerprint !== undefined && !SHA256_FINGERPRINT.test(r.sha256Fingerprint)) {
+      e.add(`${base}.sha256Fingerprint`, "Invalid", "sha256Fingerprint must be 64 hex digits, optionally with ':' between bytes");
+    }
+    e.name(`${base}.connectionName`, r.connectionName, "subdomain");
+    e.name(`${base}.connectionNamespace`, r.connectionNamespace, "label");
+  });
+}

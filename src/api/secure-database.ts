@@ -1,0 +1,217 @@
+/** The SecureDatabase resource (mtls.imaging.dev/v1alpha1): spec and status, as a user or the operator writes them. */
+import type {
+  API_VERSION,
+  CAMode,
+  CARotationPhase,
+  CARotationPolicy,
+  CertificatePolicySpec,
+  Condition,
+  DatabaseWorkloadKind,
+  HbaClientCertificateMode,
+  ObjectMeta,
+  ReloadStrategy,
+  RevocationReason,
+  SECURE_DATABASE,
+  TLSVersion,
+} from "./types";
+
+export interface CASpec extends CertificatePolicySpec {
+  /** Default Generated. */
+  mode?: CAMode;
+  /** Required for Provided; default "<name>-ca" for Generated. */
+  secretName?: string;
+  /** Default "<name>.<namespace> mTLS CA". */
+  commonName?: string;
+  /** CA rotation: wait this long after every Secret is updated before the next phase. Default "2m". */
+  propagationDelay?: string;
+  /** Default NewKey. */
+  rotationPolicy?: CARotationPolicy;
+}
+
+export interface ServerCertificateSpec extends CertificatePolicySpec {
+  /** Default "<name>-server-tls". */
+  secretName?: string;
+}
+
+export interface HbaRule {
+  /** Default ["all"]. */
+  databases?: string[];
+  /** Default ["all"]. */
+  users?: string[];
+  /** IPs or CIDRs. Default ["0.0.0.0/0", "::/0"]. */
+  addresses?: string[];
+  /** Default verify-full. */
+  clientCertificate?: HbaClientCertificateMode;
+}
+
+export interface HbaSpec {
+  /** Default [{}] (one rule, all defaults). */
+  rules?: HbaRule[];
+}
+
+export interface PostgresSpec {
+  configMapName: string;
+  /** Default "postgresql.conf". */
+  postgresqlConfKey?: string;
+  /** Default "pg_hba.conf". */
+  hbaConfKey?: string;
+  /** Default "/etc/postgresql/tls". */
+  certificateDirectory?: string;
+  /** Default TLSv1.2. */
+  minTLSVersion?: TLSVersion;
+  hba?: HbaSpec;
+}
+
+export interface DatabaseWorkloadRef {
+  kind: DatabaseWorkloadKind;
+  name: string;
+  /** Default: the first container of the pod template. */
+  container?: string;
+}
+
+export interface ReloadSpec {
+  /** Default SQL. */
+  strategy?: ReloadStrategy;
+  /** Default "postgres". */
+  adminUser?: string;
+  /** Default "postgres". */
+  database?: string;
+}
+
+export interface DatabaseVerificationSpec {
+  /** Default true. */
+  enabled?: boolean;
+  /** Go duration, default "5m". */
+  interval?: string;
+  /** "host:port"; default host:port of the spec. */
+  endpoint?: string;
+}
+
+export interface AllowlistEntry {
+  name: string;
+  /** One PEM certificate. */
+  certificate: string;
+}
+
+export interface Revocation {
+  /** Hex, optionally colon-separated. */
+  serialNumber?: string;
+  /** 64 hex digits, optionally colon-separated. */
+  sha256Fingerprint?: string;
+  connectionName?: string;
+  /** Default: the SecureDatabase's namespace. */
+  connectionNamespace?: string;
+  /** Default unspecified. */
+  reason?: RevocationReason;
+}
+
+export interface TrustSpec {
+  allowlist?: AllowlistEntry[];
+  revocations?: Revocation[];
+}
+
+export interface SecureDatabaseSpec {
+  host: string;
+  /** Default 5432. */
+  port?: number;
+  additionalDNSNames?: string[];
+  additionalIPAddresses?: string[];
+  ca?: CASpec;
+  serverCertificate?: ServerCertificateSpec;
+  postgres: PostgresSpec;
+  workloadRef?: DatabaseWorkloadRef;
+  reload?: ReloadSpec;
+  verification?: DatabaseVerificationSpec;
+  allowedNamespaces?: string[];
+  trust?: TrustSpec;
+}
+
+export interface CAStatus {
+  secretName?: string;
+  serialNumber?: string;
+  subject?: string;
+  notBefore?: string;
+  notAfter?: string;
+  fingerprintSHA256?: string;
+}
+
+export interface ServerCertificateStatus {
+  secretName?: string;
+  serialNumber?: string;
+  notBefore?: string;
+  notAfter?: string;
+  renewalTime?: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  /** The mtls.imaging.dev/rotate value the current certificate was issued for. */
+  lastRotationToken?: string;
+}
+
+export interface DatabaseVerificationStatus {
+  endpoint?: string;
+  servedSerialNumber?: string;
+  matchesCurrent?: boolean;
+  lastAttemptTime?: string;
+  lastSuccessTime?: string;
+  message?: string;
+}
+
+export interface ReloadStatus {
+  lastReloadTime?: string;
+  strategy?: string;
+  /** Hash of the material the last reload applied. */
+  appliedHash?: string;
+  message?: string;
+}
+
+export interface ConfigMapStatus {
+  name?: string;
+  resourceVersion?: string;
+  postgresqlConfHash?: string;
+  hbaConfHash?: string;
+}
+
+export interface CARotationStatus {
+  phase?: CARotationPhase;
+  startedTime?: string;
+  phaseTime?: string;
+  oldCASerial?: string;
+  newCASerial?: string;
+  /** When every consumer was first seen ready in this phase; the phase advances propagationDelay after it. */
+  readyTime?: string;
+  message?: string;
+}
+
+export interface AllowlistedStatus {
+  name?: string;
+  fingerprintSHA256?: string;
+  subject?: string;
+  notAfter?: string;
+}
+
+export interface TrustStatus {
+  allowlisted?: AllowlistedStatus[];
+  revokedSerials?: string[];
+  crlNumber?: number;
+  crlNextUpdate?: string;
+}
+
+export interface SecureDatabaseStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  ca?: CAStatus;
+  serverCertificate?: ServerCertificateStatus;
+  verification?: DatabaseVerificationStatus;
+  reload?: ReloadStatus;
+  configMap?: ConfigMapStatus;
+  caRotation?: CARotationStatus;
+  trust?: TrustStatus;
+}
+
+export interface SecureDatabase {
+  apiVersion: typeof API_VERSION;
+  kind: typeof SECURE_DATABASE.kind;
+  metadata: ObjectMeta;
+  spec: SecureDatabaseSpec;
+  status?: SecureDatabaseStatus;
+}
