@@ -22,7 +22,7 @@ import {
   type WorkloadObject,
 } from "./reconcilers/context";
 import { ImagingConnectionReconciler } from "./reconcilers/imagingconnection";
-import { SecureDatabaseReconciler } from "./reconcilers/securedatabase";
+import { SecureDatabaseReconciler } from "./reconcilers/secure-database/reconcile";
 import { Informer, objectKey, type InformerEvent, type KubeObject } from "./runtime/informer";
 import { WorkQueue, type ReconcileResult } from "./runtime/workqueue";
 

@@ -187,6 +187,7 @@ export const REASON_DESCRIPTIONS = {
   WatchError: "a watch failed and is restarted",
   HandlerError: "an informer event handler failed",
   ReconcileError: "a reconcile failed and is retried with backoff",
+  WriteConflict: "another writer created or changed the object between our read and our write: retried with backoff",
   EventWriteFailed: "an event could not be recorded",
   LeaseCreated: "the leader-election Lease was created",
   LeaseReleased: "the leader released the Lease",

@@ -19,7 +19,7 @@ import { psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 import type { ControlPlane } from "../support/controlplane";
 
-/** SETTLE_WINDOW_MS in src/reconcilers/securedatabase.ts. */
+/** SETTLE_WINDOW_MS in src/reconcilers/secure-database/reload.ts. */
 const SETTLE_WINDOW_MS = 30_000;
 
 interface ConfigMapJson {

@@ -3,11 +3,11 @@
  * given as an ImagingConnection or a SHA-256 fingerprint are resolved to the serial of the certificate they
  * designate, read from the client Secrets the operator wrote.
  */
-import type { ResolvedSecureDatabaseSpec } from "../api/defaults";
-import { OWNER_LABEL, type RevocationReason } from "../api/types";
-import { secretBytes } from "../kube/secrets";
-import { normalizeFingerprint, normalizeSerialNumber, parseCertificates, type CertificateFacts } from "../pki";
-import type { OperatorContext } from "./context";
+import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { OWNER_LABEL, type RevocationReason } from "../../api/types";
+import { secretBytes } from "../../kube/secrets";
+import { normalizeFingerprint, normalizeSerialNumber, parseCertificates, type CertificateFacts } from "../../pki";
+import type { OperatorContext } from "../context";
 
 export interface RevokedEntry {
   serialNumber: string;

@@ -16,7 +16,7 @@
  * Which Secrets exist says the phase (Finishing alone needs status, and is safe to redo), and every step is
  * written so that a crash between two writes leaves a state this module recognises. Pure: facts in, step out.
  */
-import type { CARotationPhase } from "../api/types";
+import type { CARotationPhase } from "../../api/types";
 
 export const ROTATE_CA_ANNOTATION = "mtls.imaging.dev/rotate-ca";
 export const nextCASecretName = (caSecret: string): string => `${caSecret}-next`;

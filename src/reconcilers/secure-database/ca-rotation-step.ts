@@ -3,11 +3,11 @@
  * `<ca>-previous` Secrets, writing them in a crash-safe order, probing the server with a certificate of the new CA,
  * and checking every client Secret of the database.
  */
-import type { ResolvedSecureDatabaseSpec } from "../api/defaults";
-import { OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, type CARotationPhase, type CARotationStatus } from "../api/types";
-import type { ConditionInput } from "../kube/conditions";
-import { RESOURCES } from "../kube/resources";
-import { desiredSecret, ownerReference, secretBytes, type SecretObject } from "../kube/secrets";
+import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, type CARotationPhase, type CARotationStatus } from "../../api/types";
+import type { ConditionInput } from "../../kube/conditions";
+import { RESOURCES } from "../../kube/resources";
+import { desiredSecret, ownerReference, secretBytes, type SecretObject } from "../../kube/secrets";
 import {
   caSecretData,
   crlIssuedBy,
@@ -22,12 +22,12 @@ import {
   trustBundleEntries,
   type CertificateAuthority,
   type CertificateFacts,
-} from "../pki";
-import { probeServer, reloadServer, type ProbeOptions } from "../postgres/probe";
-import { derivePhase, nextCASecretName, nextRotationStep, previousCASecretName, ROTATE_CA_ANNOTATION, unfinishedPromotion, type Readiness } from "./ca-rotation";
-import { ownClientSecret, resolveConnection } from "./connection-target";
-import { IMC_BY_DATABASE, type OperatorContext, type SecureDatabaseObject } from "./context";
-import { ROTATION_TOKEN_ANNOTATION } from "./rotate-annotation";
+} from "../../pki";
+import { probeServer, reloadServer, type ProbeOptions } from "../../postgres/probe";
+import { derivePhase, nextCASecretName, nextRotationStep, previousCASecretName, ROTATE_CA_ANNOTATION, unfinishedPromotion, type Readiness } from "./ca-rotation-plan";
+import { ownClientSecret, resolveConnection } from "../connection-target";
+import { IMC_BY_DATABASE, type OperatorContext, type SecureDatabaseObject } from "../context";
+import { ROTATION_TOKEN_ANNOTATION } from "../rotate-annotation";
 
 /**
  * A CA in the trust bundles. A replaced brought CA has no key here (the user took it away): it keeps the last CRL

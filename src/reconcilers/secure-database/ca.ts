@@ -1,0 +1,77 @@
+/** Step 1: the CA that signs. A brought CA is read and checked; a generated one is created once, never replaced. */
+import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { Reason } from "../../api/reasons";
+import { SECURE_DATABASE_CONDITIONS as C, managedLabels } from "../../api/types";
+import { RESOURCES } from "../../kube/resources";
+import { isApiError } from "../../kube/rest";
+import { desiredSecret, ownerReference, type SecretObject } from "../../kube/secrets";
+import { caSecretData, generateCA, resolveKeySpec, type CertificateAuthority } from "../../pki";
+import { TemporaryError } from "../../runtime/errors";
+import type { OperatorContext, SecureDatabaseObject } from "../context";
+import { readDatabaseCA, type CARead } from "../database-ca";
+import { after, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
+
+export type CAPlan = { generate: true } | { generate: false; ca?: CertificateAuthority; outcome: StepOutcome };
+
+/** Sign with the CA the Secret holds, report why there is none, or generate one (a generated CA not there yet). */
+export function planCA(read: CARead, secretName: string, now: Date): CAPlan {
+  if (read.state === "absent") return { generate: true };
+  if (read.state === "problem") {
+    const conditions = [{ type: C.CAReady, status: "False" as const, reason: read.reason, message: read.message }];
+    return { generate: false, outcome: { conditions, events: [], requeueAt: after(now, PROBLEM_RETRY_MS) } };
+  }
+  const serial = read.ca.facts.serialNumber;
+  const message = read.provided
+    ? `signing with the CA brought in Secret ${secretName} (serial ${serial})`
+    : `signing with the generated CA in Secret ${secretName} (serial ${serial})`;
+  const reason = read.provided ? Reason.CAProvided : Reason.CAGenerated;
+  return { generate: false, ca: read.ca, outcome: { conditions: [{ type: C.CAReady, status: "True", reason, message }], events: [] } };
+}
+
+/** The Secret that holds a freshly generated CA, and what to say about it. */
+export function planGeneratedCA(sdb: SecureDatabaseObject, secretName: string, ca: CertificateAuthority): { secret: SecretObject; outcome: StepOutcome } {
+  const ns = sdb.metadata.namespace!;
+  const secret = desiredSecret({
+    name: secretName,
+    namespace: ns,
+    type: "kubernetes.io/tls",
+    labels: managedLabels("SecureDatabase", sdb.metadata.name),
+    owner: ownerReference(sdb),
+    data: caSecretData(ca),
+  });
+  const { subject, serialNumber, notAfter } = ca.facts;
+  const event = `generated CA ${subject} (serial ${serialNumber}, valid until ${notAfter.toISOString()}) in Secret ${secretName}`;
+  const message = `signing with the generated CA in Secret ${secretName} (serial ${serialNumber})`;
+  return {
+    secret,
+    outcome: {
+      conditions: [{ type: C.CAReady, status: "True", reason: Reason.CAGenerated, message }],
+      events: [{ type: "Normal", reason: Reason.CAGenerated, message: event }],
+    },
+  };
+}
+
+export async function ensureCA(
+  ctx: OperatorContext,
+  sdb: SecureDatabaseObject,
+  spec: ResolvedSecureDatabaseSpec,
+  now: Date,
+): Promise<StepResult & { ca?: CertificateAuthority }> {
+  const name = spec.ca.secretName;
+  const plan = planCA(await readDatabaseCA(ctx, sdb.metadata.namespace!, sdb.metadata.name, spec, now), name, now);
+  if (!plan.generate) return { ...resultOf(plan.outcome), ...(plan.ca ? { ca: plan.ca } : {}) };
+  const ca = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key: resolveKeySpec(spec.ca.privateKey), now });
+  const generated = planGeneratedCA(sdb, name, ca);
+  try {
+    const created = await ctx.client.create<SecretObject & { metadata: { name: string } }>(RESOURCES.Secret, sdb.metadata.namespace!, generated.secret);
+    ctx.cache.secrets.observe(created);
+  } catch (err) {
+    // Someone (a previous run of ours) created it meanwhile: use theirs on the next pass, never replace it.
+    if (isApiError(err, 409)) {
+      throw new TemporaryError(Reason.WriteConflict, `CA Secret ${name} appeared while generating a CA; retrying with the existing one`, { cause: err });
+    }
+    throw err;
+  }
+  await recordEvents(ctx, sdb, generated.outcome.events);
+  return { ca, ...resultOf(generated.outcome) };
+}
