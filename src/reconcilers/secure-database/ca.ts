@@ -9,6 +9,7 @@ import { caSecretData, generateCA, resolveKeySpec, type CertificateAuthority } f
 import { TemporaryError } from "../../runtime/errors";
 import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { readDatabaseCA, type CARead } from "../database-ca";
+import { ROTATION_TOKEN_ANNOTATION } from "../rotate-annotation";
 import { after, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
 
 export type CAPlan = { generate: true } | { generate: false; ca?: CertificateAuthority; outcome: StepOutcome };
@@ -28,17 +29,26 @@ export function planCA(read: CARead, secretName: string, now: Date): CAPlan {
   return { generate: false, ca: read.ca, outcome: { conditions: [{ type: C.CAReady, status: "True", reason, message }], events: [] } };
 }
 
-/** The Secret that holds a freshly generated CA, and what to say about it. */
-export function planGeneratedCA(sdb: SecureDatabaseObject, secretName: string, ca: CertificateAuthority): { secret: SecretObject; outcome: StepOutcome } {
-  const ns = sdb.metadata.namespace!;
-  const secret = desiredSecret({
-    name: secretName,
-    namespace: ns,
+/** A CA Secret of this database; `token`: the rotate-ca annotation value its CA satisfies. */
+export function caSecret(sdb: SecureDatabaseObject, name: string, ca: CertificateAuthority, token?: string): SecretObject {
+  return desiredSecret({
+    name,
+    namespace: sdb.metadata.namespace!,
     type: "kubernetes.io/tls",
     labels: managedLabels("SecureDatabase", sdb.metadata.name),
+    ...(token ? { annotations: { [ROTATION_TOKEN_ANNOTATION]: token } } : {}),
     owner: ownerReference(sdb),
     data: caSecretData(ca),
   });
+}
+
+/** The Secret that holds a freshly generated CA, and what to say about it. */
+export function planGeneratedCA(
+  sdb: SecureDatabaseObject,
+  secretName: string,
+  ca: CertificateAuthority,
+): { secret: SecretObject; outcome: StepOutcome } {
+  const secret = caSecret(sdb, secretName, ca);
   const { subject, serialNumber, notAfter } = ca.facts;
   const event = `generated CA ${subject} (serial ${serialNumber}, valid until ${notAfter.toISOString()}) in Secret ${secretName}`;
   const message = `signing with the generated CA in Secret ${secretName} (serial ${serialNumber})`;
@@ -60,15 +70,18 @@ export async function ensureCA(
   const name = spec.ca.secretName;
   const plan = planCA(await readDatabaseCA(ctx, sdb.metadata.namespace!, sdb.metadata.name, spec, now), name, now);
   if (!plan.generate) return { ...resultOf(plan.outcome), ...(plan.ca ? { ca: plan.ca } : {}) };
-  const ca = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key: resolveKeySpec(spec.ca.privateKey), now });
+  const key = resolveKeySpec(spec.ca.privateKey);
+  const ca = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key, now });
   const generated = planGeneratedCA(sdb, name, ca);
   try {
-    const created = await ctx.client.create<SecretObject & { metadata: { name: string } }>(RESOURCES.Secret, sdb.metadata.namespace!, generated.secret);
+    const namespace = sdb.metadata.namespace!;
+    const created = await ctx.client.create<SecretObject & { metadata: { name: string } }>(RESOURCES.Secret, namespace, generated.secret);
     ctx.cache.secrets.observe(created);
   } catch (err) {
     // Someone (a previous run of ours) created it meanwhile: use theirs on the next pass, never replace it.
     if (isApiError(err, 409)) {
-      throw new TemporaryError(Reason.WriteConflict, `CA Secret ${name} appeared while generating a CA; retrying with the existing one`, { cause: err });
+      const message = `CA Secret ${name} appeared while generating a CA; retrying with the existing one`;
+      throw new TemporaryError(Reason.WriteConflict, message, { cause: err });
     }
     throw err;
   }

@@ -13,7 +13,7 @@ import { renderPostgresqlConfBlock } from "../../postgres/postgresql-conf";
 import { renderHbaBlock } from "../../postgres/pg-hba";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
 import { servedMaterialHash } from "./reload";
-import { after, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
+import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
 
 export interface ConfigProblem {
   reason: Reason;
@@ -59,14 +59,17 @@ export function planConfig(o: ConfigObserved, now: Date): ConfigStepPlan {
   const name = o.spec.postgres.configMapName;
   const problem = (reason: Reason, message: string): ConfigStepPlan => ({
     applied: false,
-    outcome: { conditions: [{ type: C.ConfigApplied, status: "False", reason, message }], events: [], requeueAt: after(now, PROBLEM_RETRY_MS) },
+    outcome: outcomeOf([{ type: C.ConfigApplied, status: "False", reason, message }], after(now, PROBLEM_RETRY_MS)),
   });
   const cm = o.configMap;
-  if (!cm) return problem(Reason.ConfigMapNotFound, `ConfigMap ${name} (spec.postgres.configMapName) does not exist in namespace ${o.namespace}`);
+  if (!cm) {
+    return problem(Reason.ConfigMapNotFound, `ConfigMap ${name} (spec.postgres.configMapName) does not exist in namespace ${o.namespace}`);
+  }
   const owner = ownerLabelValue("SecureDatabase", o.sdbName);
   const claimedBy = cm.metadata.labels?.[OWNER_LABEL];
   if (claimedBy && claimedBy !== owner) {
-    const message = `ConfigMap ${name} is already managed by ${claimedBy}; two SecureDatabases cannot configure the same PostgreSQL instance`;
+    const message =
+      `ConfigMap ${name} is already managed by ${claimedBy}; ` + "two SecureDatabases cannot configure the same PostgreSQL instance";
     return problem(Reason.ConfigMapClaimed, message);
   }
   const plan = planServerConfig(cm.data, name, o.spec);
@@ -88,7 +91,12 @@ export function planConfig(o: ConfigObserved, now: Date): ConfigStepPlan {
 export type ConfigResult = StepResult & { applied: boolean; repaired?: boolean; renderedHash?: string; resourceVersion?: string };
 
 /** Reads the ConfigMap (the cache first), writes the plan; someone else's edit in between: read again and redo. */
-export async function ensureConfig(ctx: OperatorContext, sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec, now: Date): Promise<ConfigResult> {
+export async function ensureConfig(
+  ctx: OperatorContext,
+  sdb: SecureDatabaseObject,
+  spec: ResolvedSecureDatabaseSpec,
+  now: Date,
+): Promise<ConfigResult> {
   const namespace = sdb.metadata.namespace!;
   const name = spec.postgres.configMapName;
   for (let attempt = 0; ; attempt++) {
@@ -120,20 +128,26 @@ export function getConfigMap(ctx: OperatorContext, namespace: string, name: stri
  * first in pg_hba.conf (first match wins), every other byte as it was; a setting someone appended after our block
  * ends up before it again. A hand-edited, broken block is reported, never guessed at.
  */
-export function planServerConfig(data: Readonly<Record<string, string>> | undefined, configMapName: string, spec: ResolvedSecureDatabaseSpec): ConfigPlan {
+export function planServerConfig(
+  data: Readonly<Record<string, string>> | undefined,
+  configMapName: string,
+  spec: ResolvedSecureDatabaseSpec,
+): ConfigPlan {
   const { postgresqlConfKey, hbaConfKey } = spec.postgres;
   const missing = [postgresqlConfKey, hbaConfKey].filter((k) => data?.[k] === undefined);
   if (!data || missing.length > 0) {
     return fail(
       "ConfigKeyMissing",
-      `ConfigMap ${configMapName} has no key ${missing.map((k) => `"${k}"`).join(" or ")}; set spec.postgres.postgresqlConfKey / hbaConfKey to the keys that hold postgresql.conf and pg_hba.conf`,
+      `ConfigMap ${configMapName} has no key ${missing.map((k) => `"${k}"`).join(" or ")}; ` +
+        "set spec.postgres.postgresqlConfKey / hbaConfKey to the keys that hold postgresql.conf and pg_hba.conf",
     );
   }
   const conf = data[postgresqlConfKey]!;
   const hba = data[hbaConfKey]!;
   const hbaBlock = renderHbaBlock(spec.postgres.hba.rules);
   if (isConfigError(hbaBlock)) return fail(hbaBlock.reason, `spec.postgres.hba: ${hbaBlock.message}`);
-  const confBlock = renderPostgresqlConfBlock({ certificateDirectory: spec.postgres.certificateDirectory, minTLSVersion: spec.postgres.minTLSVersion, crl: true });
+  const { certificateDirectory, minTLSVersion } = spec.postgres;
+  const confBlock = renderPostgresqlConfBlock({ certificateDirectory, minTLSVersion, crl: true });
   const newConf = upsertManagedBlock(conf, confBlock, "append");
   if (isConfigError(newConf)) return fail(newConf.reason, `${postgresqlConfKey} in ConfigMap ${configMapName}: ${newConf.message}`);
   const newHba = upsertManagedBlock(hba, hbaBlock, "prepend");

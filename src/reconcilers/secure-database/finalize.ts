@@ -23,17 +23,25 @@ export type ConfigReleasePlan =
   | { action: "none" }
   /** A block someone broke by hand: removing "our" lines could remove theirs. Keep the finalizer, say why. */
   | { action: "refuse"; event: PlannedEvent; error: TerminalError }
-  | { action: "patch"; patch: { metadata: { resourceVersion?: string; labels: Record<string, null> }; data: Record<string, string> }; event: PlannedEvent };
+  | { action: "patch"; patch: ConfigMapRelease; event: PlannedEvent };
+
+/** A merge patch that drops our label and our blocks, guarded by the resourceVersion read. */
+interface ConfigMapRelease {
+  metadata: { resourceVersion?: string; labels: Record<string, null> };
+  data: Record<string, string>;
+}
 
 /** The ConfigMap without our blocks and our claim. The keys are the spec's, or their defaults. */
 export function planConfigRelease(sdb: SecureDatabaseObject, configMap: ConfigMapObject | undefined): ConfigReleasePlan {
   const name = sdb.spec.postgres?.configMapName;
-  if (!configMap || configMap.metadata.labels?.[OWNER_LABEL] !== ownerLabelValue("SecureDatabase", sdb.metadata.name)) return { action: "none" };
+  const ours = configMap?.metadata.labels?.[OWNER_LABEL] === ownerLabelValue("SecureDatabase", sdb.metadata.name);
+  if (!configMap || !ours) return { action: "none" };
   const keys = [sdb.spec.postgres?.postgresqlConfKey ?? DEFAULTS.postgresqlConfKey, sdb.spec.postgres?.hbaConfKey ?? DEFAULTS.hbaConfKey];
   const cleanup = planConfigCleanup(configMap.data, keys);
   if (!cleanup.ok) {
     const { reason, message } = cleanup.problem;
-    const event = { type: "Warning" as const, reason, message: `cannot remove the managed blocks from ConfigMap ${name}: ${message}; fix or remove the block by hand` };
+    const refused = `cannot remove the managed blocks from ConfigMap ${name}: ${message}; fix or remove the block by hand`;
+    const event = { type: "Warning" as const, reason, message: refused };
     return { action: "refuse", event, error: new TerminalError(reason, `ConfigMap ${name}: ${message}`) };
   }
   return {
@@ -51,9 +59,8 @@ export function planConfigRelease(sdb: SecureDatabaseObject, configMap: ConfigMa
 export function workloadToRelease(sdb: SecureDatabaseObject, others: readonly SecureDatabaseObject[]): DatabaseWorkloadRef | undefined {
   const ref = sdb.spec.workloadRef;
   if (!ref) return undefined;
-  const shared = others.some(
-    (o) => o.metadata.name !== sdb.metadata.name && !o.metadata.deletionTimestamp && o.spec?.workloadRef?.kind === ref.kind && o.spec.workloadRef.name === ref.name,
-  );
+  const namesIt = (o: SecureDatabaseObject) => o.spec?.workloadRef?.kind === ref.kind && o.spec.workloadRef.name === ref.name;
+  const shared = others.some((o) => o.metadata.name !== sdb.metadata.name && !o.metadata.deletionTimestamp && namesIt(o));
   return shared ? undefined : ref;
 }
 

@@ -111,8 +111,9 @@ export class SecureDatabaseReconciler {
     let verifiedCurrent = false;
     let verificationFailing = false;
     if (config.applied) {
-      const observed = { spec, status: sdb.status, desiredHash, lastRepeatedReload: memory.lastRepeatedReload, canLogIn: probe !== undefined };
-      const reload = await ensureReload(ctx, sdb, { ...observed, probe }, workload, memory, now);
+      const { lastRepeatedReload } = memory;
+      const observed = { spec, status: sdb.status, desiredHash, lastRepeatedReload, canLogIn: probe !== undefined, probe };
+      const reload = await ensureReload(ctx, sdb, observed, workload, memory, now);
       report(reload);
       if (reload.reload) status.reload = reload.reload;
       const verify = await ensureVerified(

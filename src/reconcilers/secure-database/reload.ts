@@ -10,7 +10,7 @@ import type { ConditionInput } from "../../kube/conditions";
 import { reloadServer, type ProbeOptions, type ReloadResult } from "../../postgres/probe";
 import { TerminalError } from "../../runtime/errors";
 import type { OperatorContext, SecureDatabaseObject } from "../context";
-import { after, recordEvents, resultOf, STALE_RETRY_MS, type StepOutcome, type StepResult } from "./step";
+import { after, outcomeOf, recordEvents, resultOf, STALE_RETRY_MS, type StepOutcome, type StepResult } from "./step";
 import { failedCheckRetryAt, lastCheckFailed } from "./verify";
 import { restartServer, type ReloadMemory, type WorkloadState } from "./workload";
 
@@ -58,10 +58,13 @@ export type ReloadDecision =
 /** Inside the settle window after a reload: reload again every retryAfterMs, so late files are loaded too. */
 function settling(input: ReloadInput): ReloadDecision {
   const since = input.lastReloadTime ? input.now.getTime() - input.lastReloadTime.getTime() : Infinity;
-  if (input.strategy !== "SQL" || !input.settleWindowMs || since >= input.settleWindowMs || input.lastCheckFailed) return { reload: false, reason: "UpToDate" };
+  if (input.strategy !== "SQL" || !input.settleWindowMs || since >= input.settleWindowMs || input.lastCheckFailed) {
+    return { reload: false, reason: "UpToDate" };
+  }
   const last = Math.max(input.lastReloadTime?.getTime() ?? 0, input.lastRepeatTime?.getTime() ?? 0);
   const due = last + input.retryAfterMs;
-  return input.now.getTime() >= due ? { reload: true, reason: "AwaitingKubelet" } : { reload: false, reason: "UpToDate", retryAt: new Date(Math.min(due, input.lastReloadTime!.getTime() + input.settleWindowMs)) };
+  if (input.now.getTime() >= due) return { reload: true, reason: "AwaitingKubelet" };
+  return { reload: false, reason: "UpToDate", retryAt: new Date(Math.min(due, input.lastReloadTime!.getTime() + input.settleWindowMs)) };
 }
 
 /**
@@ -111,7 +114,7 @@ export function planReload(o: ReloadObserved, now: Date): ReloadPlan {
   });
   const report = (conditions: ConditionInput[], requeueAt?: Date): ReloadPlan => ({
     action: "report",
-    outcome: { conditions, events: [], ...(requeueAt ? { requeueAt } : {}) },
+    outcome: outcomeOf(conditions, requeueAt),
   });
   const loadedMessage = status?.reload?.message ?? "the server has loaded the current files";
   // Nothing new to load: keep saying how the current files got loaded, so a quiet reconcile writes nothing.
@@ -128,7 +131,8 @@ export function planReload(o: ReloadObserved, now: Date): ReloadPlan {
   if (strategy === "None") {
     // Unknown, not False: whether the admin has reloaded is for the live verification to tell (Verified).
     const message =
-      "reload.strategy is None: reload the server yourself (SELECT pg_reload_conf(), or restart it) once the kubelet has updated the files; " +
+      "reload.strategy is None: reload the server yourself (SELECT pg_reload_conf(), or restart it) " +
+      "once the kubelet has updated the files; " +
       "Verified shows whether it serves the current certificate";
     return report([{ type: C.Reloaded, status: "Unknown", reason: Reason.ManualReloadRequired, message }]);
   }
@@ -145,16 +149,19 @@ export function planReload(o: ReloadObserved, now: Date): ReloadPlan {
       },
     };
   }
-  if (!o.canLogIn) throw new TerminalError(Reason.ReloadFailed, "reload.strategy SQL without the operator's client identity (needsOperatorIdentity)");
+  if (!o.canLogIn) {
+    throw new TerminalError(Reason.ReloadFailed, "reload.strategy SQL without the operator's client identity (needsOperatorIdentity)");
+  }
   // A server that failed its last check (down, or refusing us) is asked again on that check's backoff, not on
   // every pass that something else woke.
   const waitForServer = failedCheckRetryAt(status, spec, now);
   if (waitForServer) {
     const failed = status?.conditions?.find((c) => c.type === C.Reloaded && c.status === "False");
     const message = failed?.message ?? "the server failed its last check; reloading once it answers again";
-    return report([{ type: C.Reloaded, status: "False", reason: failed ? asReason(failed.reason) : Reason.WaitingForServer, message }], waitForServer);
+    const reason = failed ? asReason(failed.reason) : Reason.WaitingForServer;
+    return report([{ type: C.Reloaded, status: "False", reason, message }], waitForServer);
   }
-  if (decision.reason === "AwaitingKubelet") return { action: "repeat", outcome: { conditions: unchanged, events: [], requeueAt: after(now, STALE_RETRY_MS) } };
+  if (decision.reason === "AwaitingKubelet") return { action: "repeat", outcome: outcomeOf(unchanged, after(now, STALE_RETRY_MS)) };
   return { action: "reload", why: decision.reason };
 }
 
@@ -168,7 +175,13 @@ export interface ReloadResultPlan {
 }
 
 /** What a reload over SQL gave: the server loaded the files, needs one restart to serve TLS at all, or refused. */
-export function planReloadResult(result: ReloadResult, o: ReloadObserved, why: string, workloadPatched: boolean, now: Date): ReloadResultPlan {
+export function planReloadResult(
+  result: ReloadResult,
+  o: ReloadObserved,
+  why: string,
+  workloadPatched: boolean,
+  now: Date,
+): ReloadResultPlan {
   const { spec } = o;
   const strategy = spec.reload.strategy;
   const reloaded = (message: string) => ({ strategy, appliedHash: o.desiredHash, lastReloadTime: now.toISOString(), message });
@@ -193,12 +206,15 @@ export function planReloadResult(result: ReloadResult, o: ReloadObserved, why: s
       reload: reloaded(message),
       outcome: { conditions: [{ type: C.Reloaded, status: "True", reason: Reason.RolloutRequested, message }], events: [] },
       // Mounting the server Secret just now already rolls the pods: a second restart would only add downtime.
-      ...(workloadPatched ? { rolloutCounts: true } : { restart: "the server did not serve TLS yet, so it could not be reloaded over mTLS" }),
+      ...(workloadPatched
+        ? { rolloutCounts: true }
+        : { restart: "the server did not serve TLS yet, so it could not be reloaded over mTLS" }),
     };
   }
   const hint =
     result.reason === "ServerNotServingTLS"
-      ? "; the server does not serve TLS yet, so it cannot be reloaded over mTLS: restart it once (or set spec.workloadRef, or reload.strategy: RolloutRestart)"
+      ? "; the server does not serve TLS yet, so it cannot be reloaded over mTLS: " +
+        "restart it once (or set spec.workloadRef, or reload.strategy: RolloutRestart)"
       : result.reason === "ReloadNotPermitted"
         ? `; grant ${user} the right to run pg_reload_conf() or set spec.reload.adminUser to a superuser`
         : "";
@@ -233,8 +249,9 @@ export async function ensureReload(
     memory.lastRepeatedReload = now;
     const result = await reloadServer(probe);
     if (!result.ok) {
-      const fields = { resource: `SecureDatabase/${sdb.metadata.name}`, namespace: sdb.metadata.namespace, reason: result.reason, message: result.message };
-      ctx.log.warn("repeated reload failed", fields);
+      const { reason, message } = result;
+      const resource = `SecureDatabase/${sdb.metadata.name}`;
+      ctx.log.warn("repeated reload failed", { resource, namespace: sdb.metadata.namespace, reason, message });
     }
     return resultOf(plan.outcome);
   }

@@ -4,7 +4,8 @@
  */
 import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
-import { OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue, type ServerCertificateStatus } from "../../api/types";
+import { OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue } from "../../api/types";
+import type { ServerCertificateStatus } from "../../api/types";
 import { RESOURCES } from "../../kube/resources";
 import { desiredSecret, ownerReference, secretBytes, secretHasData, type SecretObject } from "../../kube/secrets";
 import {
@@ -29,18 +30,24 @@ import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { hasAnnotations, rotationAnnotations, rotationRequest, type RotationRequest } from "../rotate-annotation";
 import type { RotationState } from "./ca-rotation-step";
 import { planRevocations, type RevocationPlan } from "./revocations";
-import { after, PROBLEM_RETRY_MS, recordEvents, resultOf, type PlannedEvent, type StepOutcome, type StepResult } from "./step";
+import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type PlannedEvent, type StepOutcome, type StepResult } from "./step";
 
 const CRL_VALIDITY_MS = 7 * 24 * 3600_000;
 
 /** Why the Secret is not ours to write (it exists and is not labelled as this database's), if it is not. */
-export function planSecretClaim(existing: SecretObject | undefined, sdbName: string, secretName: string, now: Date): StepOutcome | undefined {
+export function planSecretClaim(
+  existing: SecretObject | undefined,
+  sdbName: string,
+  secretName: string,
+  now: Date,
+): StepOutcome | undefined {
   const owner = existing?.metadata.labels?.[OWNER_LABEL];
   if (!existing || owner === ownerLabelValue("SecureDatabase", sdbName)) return undefined;
   const field = `Secret ${secretName} (spec.serverCertificate.secretName)`;
   const message = owner
     ? `${field} is already written for ${owner.replace(".", " ")}; give this database another spec.serverCertificate.secretName`
-    : `${field} exists and was not created by the operator; delete it or choose another spec.serverCertificate.secretName (it is never overwritten)`;
+    : `${field} exists and was not created by the operator; ` +
+      "delete it or choose another spec.serverCertificate.secretName (it is never overwritten)";
   return {
     conditions: [{ type: C.ServerCertificateReady, status: "False", reason: Reason.SecretConflict, message }],
     events: [{ type: "Warning", reason: Reason.SecretConflict, message }],
@@ -49,9 +56,15 @@ export function planSecretClaim(existing: SecretObject | undefined, sdbName: str
 }
 
 /** Step 2's guard: reports (and records) a Secret of that name that is not ours; nothing when it is ours or absent. */
-export async function ensureSecretClaim(ctx: OperatorContext, sdb: SecureDatabaseObject, name: string, now: Date): Promise<StepResult | undefined> {
+export async function ensureSecretClaim(
+  ctx: OperatorContext,
+  sdb: SecureDatabaseObject,
+  name: string,
+  now: Date,
+): Promise<StepResult | undefined> {
   const namespace = sdb.metadata.namespace!;
-  const existing = ctx.cache.secrets.get(namespace, name) ?? (await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace, name }));
+  const existing =
+    ctx.cache.secrets.get(namespace, name) ?? (await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace, name }));
   const claim = planSecretClaim(existing, sdb.metadata.name, name, now);
   if (!claim) return undefined;
   await recordEvents(ctx, sdb, claim.events);
@@ -152,25 +165,28 @@ export function planServerSecret(o: ServerSecretObserved, d: ServerCertificateDe
   const events: PlannedEvent[] = [];
   if (signingCrl.decision.reissue && signingCrl.decision.reason === "RevocationsChanged") {
     const listed = entries.length ? `: ${entries.map((e) => `${e.serialNumber} (${e.source}, ${e.reason})`).join(", ")}` : "";
-    events.push({ type: "Normal", reason: Reason.CRLUpdated, message: `CRL ${crlNumber} lists ${entries.length} revoked certificate(s)${listed}` });
+    const message = `CRL ${crlNumber} lists ${entries.length} revoked certificate(s)${listed}`;
+    events.push({ type: "Normal", reason: Reason.CRLUpdated, message });
   }
   for (const problem of o.revocations.unresolved) events.push({ type: "Warning", reason: Reason.RevocationUnresolved, message: problem });
   if (d.renewal.reissue) {
     const names = [...issued.dnsNames, ...issued.ipAddresses].join(", ");
     const why = `${d.renewal.reason}: ${d.renewal.message}`;
-    const message = `issued server certificate serial ${issued.serialNumber} for ${names}, valid until ${issued.notAfter.toISOString()} (${why})`;
+    const until = issued.notAfter.toISOString();
+    const message = `issued server certificate serial ${issued.serialNumber} for ${names}, valid until ${until} (${why})`;
     events.push({ type: "Normal", reason: Reason.ServerCertificateIssued, message });
   }
   const renewalTime = evaluateRenewal(d.desired, data, now).renewalTime;
   const refresh = earliest(m.crls.map((c) => (c.decision.reissue ? parseCRL(c.pem).nextUpdate : c.decision.refreshTime)));
   const crlRefreshAt = refresh ? new Date(refresh.getTime() - CRL_VALIDITY_MS / 3) : undefined;
   const requeueAt = earliest([renewalTime, crlRefreshAt]);
-  const message = `serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renewalTime?.toISOString() ?? "unknown"}`;
+  const renews = renewalTime?.toISOString() ?? "unknown";
+  const message = `serial ${issued.serialNumber}, valid until ${issued.notAfter.toISOString()}, renews at ${renews}`;
   const annotations = rotationAnnotations(o.manual);
   return {
     data,
     ...(annotations ? { annotations } : {}),
-    outcome: { conditions: [{ type: C.ServerCertificateReady, status: "True", reason: Reason.Valid, message }], events, ...(requeueAt ? { requeueAt } : {}) },
+    outcome: outcomeOf([{ type: C.ServerCertificateReady, status: "True", reason: Reason.Valid, message }], requeueAt, events),
     issued,
     status: {
       secretName: o.spec.serverCertificate.secretName,
@@ -229,7 +245,8 @@ export async function writeOwnedSecret(
   if (secretHasData(current, data) && hasAnnotations(current, annotations)) return;
   const namespace = sdb.metadata.namespace!;
   const labels = managedLabels("SecureDatabase", sdb.metadata.name);
-  const body = desiredSecret({ name, namespace, type: "kubernetes.io/tls", labels, ...(annotations ? { annotations } : {}), owner: ownerReference(sdb), data });
+  const owner = ownerReference(sdb);
+  const body = desiredSecret({ name, namespace, type: "kubernetes.io/tls", labels, ...(annotations ? { annotations } : {}), owner, data });
   const written = await ctx.client.apply<SecretObject & { metadata: { name: string } }>(RESOURCES.Secret, { namespace, name }, body);
   ctx.cache.secrets.observe(written);
 }

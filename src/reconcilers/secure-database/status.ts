@@ -11,9 +11,11 @@ const NOT_BLOCKING = new Set<Reason>([Reason.VerificationDisabled, Reason.Manual
 /** Ready sums up the others: the first condition that is not True explains why not. */
 export function summarize(conditions: readonly ConditionInput[]): ConditionInput {
   // CARotating says what a rotation does; the database stays secured throughout one.
-  const blocking = conditions.find((c) => c.type !== C.CARotating && c.status !== "True" && !(c.status === "Unknown" && NOT_BLOCKING.has(c.reason)));
+  const chosen = (c: ConditionInput) => c.status === "Unknown" && NOT_BLOCKING.has(c.reason);
+  const blocking = conditions.find((c) => c.type !== C.CARotating && c.status !== "True" && !chosen(c));
   if (blocking) return { type: C.Ready, status: "False", reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` };
-  return { type: C.Ready, status: "True", reason: Reason.Secured, message: "the server requires client certificates and serves the current certificate" };
+  const message = "the server requires client certificates and serves the current certificate";
+  return { type: C.Ready, status: "True", reason: Reason.Secured, message };
 }
 
 export function caStatus(secretName: string, ca: CertificateAuthority): CAStatus {
@@ -28,7 +30,12 @@ export function caStatus(secretName: string, ca: CertificateAuthority): CAStatus
 }
 
 /** What the database trusts besides its CAs, and what its CRL lists. */
-export function trustStatus(previous: TrustStatus | undefined, spec: ResolvedSecureDatabaseSpec, crlNumber: number | undefined, revokedSerials: readonly string[]): TrustStatus {
+export function trustStatus(
+  previous: TrustStatus | undefined,
+  spec: ResolvedSecureDatabaseSpec,
+  crlNumber: number | undefined,
+  revokedSerials: readonly string[],
+): TrustStatus {
   return { ...previous, allowlisted: allowlisted(spec), crlNumber, revokedSerials: revokedSerials.slice(0, STATUS_LIMITS.revokedSerials) };
 }
 

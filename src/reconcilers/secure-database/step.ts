@@ -37,5 +37,9 @@ export async function recordEvents(ctx: OperatorContext, sdb: SecureDatabaseObje
   for (const e of events) await ctx.events.record(sdb, e.type, e.reason, e.message);
 }
 
+export function outcomeOf(conditions: ConditionInput[], requeueAt?: Date, events: PlannedEvent[] = []): StepOutcome {
+  return { conditions, events, ...(requeueAt ? { requeueAt } : {}) };
+}
+
 /** The result of an outcome whose events are recorded. */
 export const resultOf = ({ conditions, requeueAt }: StepOutcome): StepResult => (requeueAt ? { conditions, requeueAt } : { conditions });

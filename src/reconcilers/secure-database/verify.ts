@@ -12,13 +12,14 @@ import { probeServer, type ProbeFailure, type ProbeOptions, type ProbeSuccess } 
 import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { failureBackoffMs } from "../verification-schedule";
 import { PROBE_TIMEOUT_MS } from "./operator-identity";
-import { after, recordEvents, resultOf, STALE_RETRY_MS, type StepOutcome, type StepResult } from "./step";
+import { after, outcomeOf, recordEvents, resultOf, STALE_RETRY_MS, type StepOutcome, type StepResult } from "./step";
 import { applyRemedy, type InsecureFinding, type ReloadMemory, type WorkloadState } from "./workload";
 
 /** While the server still serves the previous certificate, look again this often. */
 const STALE_CHECK_MS = 1000;
 
-const failingCheck = (status: SecureDatabaseStatus | undefined) => status?.conditions?.find((c) => c.type === C.Verified && c.status === "False");
+const failingCheck = (status: SecureDatabaseStatus | undefined) =>
+  status?.conditions?.find((c) => c.type === C.Verified && c.status === "False");
 
 /** The last live check of the server failed (it was down, or refused us); a success or a stale serial is not that. */
 export function lastCheckFailed(status: SecureDatabaseStatus | undefined): boolean {
@@ -27,11 +28,16 @@ export function lastCheckFailed(status: SecureDatabaseStatus | undefined): boole
 }
 
 /** When the last live check failed and its backoff is not over yet: the time to try again; otherwise undefined. */
-export function failedCheckRetryAt(status: SecureDatabaseStatus | undefined, spec: ResolvedSecureDatabaseSpec, now: Date): Date | undefined {
+export function failedCheckRetryAt(
+  status: SecureDatabaseStatus | undefined,
+  spec: ResolvedSecureDatabaseSpec,
+  now: Date,
+): Date | undefined {
   const v = status?.verification;
   if (!lastCheckFailed(status) || !v?.lastAttemptTime) return undefined;
   const at = new Date(v.lastAttemptTime);
-  const history = { lastAttemptTime: v.lastAttemptTime, lastSuccessTime: v.lastSuccessTime, failingSince: failingCheck(status)?.lastTransitionTime };
+  const failingSince = failingCheck(status)?.lastTransitionTime;
+  const history = { lastAttemptTime: v.lastAttemptTime, lastSuccessTime: v.lastSuccessTime, failingSince };
   const retryAt = at.getTime() + failureBackoffMs(history, spec.verification.intervalMs, at);
   return now.getTime() < retryAt ? new Date(retryAt) : undefined;
 }
@@ -61,7 +67,9 @@ export interface VerifyPlan {
   remedy?: InsecureFinding;
 }
 
-const verified = (status: ConditionInput["status"], reason: Reason, message: string): ConditionInput[] => [{ type: C.Verified, status, reason, message }];
+const verified = (status: ConditionInput["status"], reason: Reason, message: string): ConditionInput[] => [
+  { type: C.Verified, status, reason, message },
+];
 const servingCurrent = (endpoint: string, user: string, serial: string) =>
   verified("True", Reason.ServingCurrentCertificate, `mTLS connection to ${endpoint} as ${user}: the server presents serial ${serial}`);
 
@@ -69,20 +77,21 @@ const servingCurrent = (endpoint: string, user: string, serial: string) =>
 export function planVerify(o: VerifyObserved, now: Date): VerifyPlan | "probe" {
   const previous = o.status?.verification;
   if (!o.spec.verification.enabled || !o.login) {
-    return { verification: undefined, outcome: { conditions: verified("Unknown", Reason.VerificationDisabled, "spec.verification.enabled is false"), events: [] } };
+    const conditions = verified("Unknown", Reason.VerificationDisabled, "spec.verification.enabled is false");
+    return { verification: undefined, outcome: outcomeOf(conditions) };
   }
   // A failed check is retried on its backoff, whatever else woke this reconcile (a rotation step, a Secret event).
   const failing = failingCheck(o.status);
   const retryAt = o.reloadedNow || o.repaired ? undefined : failedCheckRetryAt(o.status, o.spec, now);
   if (failing && retryAt) {
-    return { verification: previous, outcome: { conditions: verified("False", asReason(failing.reason), failing.message), events: [], requeueAt: retryAt } };
+    return { verification: previous, outcome: outcomeOf(verified("False", asReason(failing.reason), failing.message), retryAt) };
   }
   const dueAt = previous?.lastAttemptTime ? new Date(previous.lastAttemptTime).getTime() + o.spec.verification.intervalMs : 0;
-  const unchanged = !o.reloadedNow && !o.repaired && !o.rotating && previous?.matchesCurrent === true && previous.servedSerialNumber === o.currentSerial;
-  if (unchanged && now.getTime() < dueAt) {
+  const changed = o.reloadedNow || o.repaired || o.rotating;
+  if (!changed && previous?.matchesCurrent === true && previous.servedSerialNumber === o.currentSerial && now.getTime() < dueAt) {
     // Verified recently and nothing changed since: probing again now would only churn status.
     const conditions = servingCurrent(`${previous.endpoint}`, o.login.user, o.currentSerial);
-    return { verification: previous, outcome: { conditions, events: [], requeueAt: new Date(dueAt) } };
+    return { verification: previous, outcome: outcomeOf(conditions, new Date(dueAt)) };
   }
   return "probe";
 }
@@ -91,21 +100,31 @@ export function planVerify(o: VerifyObserved, now: Date): VerifyPlan | "probe" {
 export function planProbeFailure(result: ProbeFailure, o: Probing, now: Date): VerifyPlan {
   const previous = o.status?.verification;
   const { endpoint, user } = o.login;
-  const history = { lastAttemptTime: now.toISOString(), lastSuccessTime: previous?.lastSuccessTime, failingSince: failingCheck(o.status)?.lastTransitionTime };
+  const failingSince = failingCheck(o.status)?.lastTransitionTime;
+  const history = { lastAttemptTime: now.toISOString(), lastSuccessTime: previous?.lastSuccessTime, failingSince };
   const delay = failureBackoffMs(history, o.spec.verification.intervalMs, now);
-  const events = previous?.message !== result.message ? [{ type: "Warning" as const, reason: Reason.VerificationFailed, message: `mTLS connection to ${endpoint} failed: ${result.message}` }] : [];
+  const failed = `mTLS connection to ${endpoint} failed: ${result.message}`;
+  const event = { type: "Warning" as const, reason: Reason.VerificationFailed, message: failed };
   // A server that served TLS before and no longer does started or reloaded without the managed configuration.
   // (Before its first success, the switch-over's own restart is still under way: see the reload step.)
   const remedy = result.reason === "ServerNotServingTLS" && !o.reloadedNow && previous?.lastSuccessTime;
   return {
     verification: { ...previous, endpoint, lastAttemptTime: now.toISOString(), matchesCurrent: undefined, message: result.message },
-    outcome: { conditions: verified("False", result.reason, `mTLS connection to ${endpoint} as ${user} failed: ${result.message}`), events, requeueAt: after(now, delay) },
+    outcome: outcomeOf(
+      verified("False", result.reason, `mTLS connection to ${endpoint} as ${user} failed: ${result.message}`),
+      after(now, delay),
+      previous?.message !== result.message ? [event] : [],
+    ),
     ...(remedy ? { remedy: "ServerNotServingTLS" as const } : {}),
   };
 }
 
 /** The server answered: it serves the current certificate (then plain TCP is checked), or still the previous one. */
-export function planServedCertificate(result: ProbeSuccess, o: Probing, now: Date): VerifyPlan | { verification: DatabaseVerificationStatus; checkPlaintext: true } {
+export function planServedCertificate(
+  result: ProbeSuccess,
+  o: Probing,
+  now: Date,
+): VerifyPlan | { verification: DatabaseVerificationStatus; checkPlaintext: true } {
   const previous = o.status?.verification;
   const { endpoint } = o.login;
   const matches = result.servedSerialNumber === o.currentSerial;
@@ -121,7 +140,7 @@ export function planServedCertificate(result: ProbeSuccess, o: Probing, now: Dat
   const message =
     `the server at ${endpoint} still presents serial ${result.servedSerialNumber}, not the current ${o.currentSerial}: ` +
     "waiting for the kubelet to update the mounted Secret and for the reload";
-  return { verification, outcome: { conditions: verified("False", Reason.ServingPreviousCertificate, message), events: [], requeueAt: after(now, STALE_CHECK_MS) } };
+  return { verification, outcome: outcomeOf(verified("False", Reason.ServingPreviousCertificate, message), after(now, STALE_CHECK_MS)) };
 }
 
 /** Serving TLS is not enough: the managed pg_hba.conf also leaves no way in over plain TCP. */
@@ -134,19 +153,22 @@ export function planPlaintextResult(
   const { endpoint, user } = o.login;
   const serial = o.currentSerial;
   if (plaintext.verdict === "Accepted") {
-    const message = `the server at ${endpoint} serves serial ${serial} over mTLS, but ${plaintext.message} (as ${user}): it has not loaded the managed pg_hba.conf`;
+    const message =
+      `the server at ${endpoint} serves serial ${serial} over mTLS, but ${plaintext.message} (as ${user}): ` +
+      "it has not loaded the managed pg_hba.conf";
     return {
       verification: { ...verification, matchesCurrent: undefined, message: `accepts plain TCP: ${plaintext.message}` },
-      outcome: { conditions: verified("False", Reason.PlaintextAccepted, message), events: [{ type: "Warning", reason: Reason.PlaintextAccepted, message }], requeueAt: after(now, STALE_RETRY_MS) },
+      outcome: outcomeOf(verified("False", Reason.PlaintextAccepted, message), after(now, STALE_RETRY_MS), [
+        { type: "Warning", reason: Reason.PlaintextAccepted, message },
+      ]),
       remedy: "PlaintextAccepted",
     };
   }
   const previous = o.status?.verification;
-  const events =
-    previous?.matchesCurrent !== true || previous.servedSerialNumber !== serial
-      ? [{ type: "Normal" as const, reason: Reason.Verified, message: `the server at ${endpoint} serves certificate serial ${serial} and accepted the operator's client certificate` }]
-      : [];
-  return { verification, outcome: { conditions: servingCurrent(endpoint, user, serial), events, requeueAt: after(now, o.spec.verification.intervalMs) } };
+  const message = `the server at ${endpoint} serves certificate serial ${serial} and accepted the operator's client certificate`;
+  const news = previous?.matchesCurrent !== true || previous.servedSerialNumber !== serial;
+  const events = news ? [{ type: "Normal" as const, reason: Reason.Verified, message }] : [];
+  return { verification, outcome: outcomeOf(servingCurrent(endpoint, user, serial), after(now, o.spec.verification.intervalMs), events) };
 }
 
 /** The remedy's words end every message of the outcome. */
@@ -184,7 +206,8 @@ export async function ensureVerified(
   }
   const served = planServedCertificate(result, { ...o, login }, now);
   if (!("checkPlaintext" in served)) return { verification: served.verification, ...resultOf(served.outcome) };
-  const plaintext = await probePlaintext({ host: args.host, port: args.port, user: args.user, database: args.database, timeoutMs: PROBE_TIMEOUT_MS });
+  const { host, port, user, database } = args;
+  const plaintext = await probePlaintext({ host, port, user, database, timeoutMs: PROBE_TIMEOUT_MS });
   const plan = planPlaintextResult(plaintext, { ...o, login }, served.verification, now);
   const outcome = withRemedy(plan.outcome, plan.remedy && (await remedy(plan.remedy)));
   await recordEvents(ctx, sdb, outcome.events);

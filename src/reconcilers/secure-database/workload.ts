@@ -6,7 +6,8 @@ import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { SECURE_DATABASE_CONDITIONS as C, type ReloadStrategy } from "../../api/types";
 import type { ConditionInput } from "../../kube/conditions";
-import { containerNames, foreignVolumeConflict, podTemplateApplyPatch, podTemplateHasPlan, type PodTemplatePlan, type Workload } from "../../kube/pod-template";
+import { containerNames, foreignVolumeConflict, podTemplateApplyPatch, podTemplateHasPlan } from "../../kube/pod-template";
+import type { PodTemplatePlan, Workload } from "../../kube/pod-template";
 import { RESOURCES } from "../../kube/resources";
 import { MERGE_PATCH } from "../../kube/rest";
 import { reloadServer, type ProbeOptions } from "../../postgres/probe";
@@ -58,7 +59,8 @@ export function planWorkloadMount(
   const containers = containerNames(workload);
   const container = ref.container ?? containers[0];
   if (!container || !containers.includes(container)) {
-    return notPatched(Reason.ContainerNotFound, `${ref.kind} ${ref.name} has no container "${ref.container}" (it has: ${containers.join(", ") || "none"})`);
+    const has = containers.join(", ") || "none";
+    return notPatched(Reason.ContainerNotFound, `${ref.kind} ${ref.name} has no container "${ref.container}" (it has: ${has})`);
   }
   const dir = spec.postgres.certificateDirectory;
   const secretName = spec.serverCertificate.secretName;
@@ -71,9 +73,10 @@ export function planWorkloadMount(
   if (conflict) return notPatched(Reason.VolumeConflict, `${ref.kind} ${ref.name}: ${conflict}`);
   const patched = !podTemplateHasPlan(workload, plan);
   const restartedAt = Date.parse(workload.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? "");
+  const mountedAt = `${ref.kind} ${ref.name} mounts the server Secret at ${dir}`;
   const mounted = `mounted Secret ${secretName} at ${dir} in container ${container} of ${ref.kind} ${ref.name}`;
   return {
-    conditions: [{ type: C.WorkloadPatched, status: "True", reason: Reason.Mounted, message: `${ref.kind} ${ref.name} mounts the server Secret at ${dir}` }],
+    conditions: [{ type: C.WorkloadPatched, status: "True", reason: Reason.Mounted, message: mountedAt }],
     patched,
     ...(Number.isFinite(restartedAt) ? { lastRestartAt: new Date(restartedAt) } : {}),
     ...(patched ? { apply: podTemplateApplyPatch(ref.kind, ref.name, namespace, plan) } : {}),
@@ -139,7 +142,9 @@ export type Remedy = { action: "Restart" | "Reload" } | { action: "Wait"; until:
 export function decideRemedy(input: RemedyInput): Remedy {
   if (input.strategy === "None") return { action: "Manual", why: "reload.strategy is None: reload or restart the server yourself" };
   const restart = input.finding === "ServerNotServingTLS" || input.strategy === "RolloutRestart";
-  if (restart && !input.hasWorkload) return { action: "Manual", why: "there is no spec.workloadRef to restart: restart the server yourself" };
+  if (restart && !input.hasWorkload) {
+    return { action: "Manual", why: "there is no spec.workloadRef to restart: restart the server yourself" };
+  }
   const last = restart ? input.lastRestartAt : input.lastReloadAt;
   const due = last ? last.getTime() + (restart ? input.restartIntervalMs : input.reloadIntervalMs) : 0;
   if (input.now.getTime() < due) return { action: "Wait", until: new Date(due) };
