@@ -14,17 +14,32 @@ describe("rotationReport (step 1b: status.caRotation and CARotating after the ro
     overlap = { phase: "Overlap", signing: old, next, trusted: [], acceptedIssuers: [] };
   });
   const started = at(-600_000).toISOString();
-  const recorded = (o: Partial<CARotationStatus> = {}): CARotationStatus => ({ phase: "Overlap", startedTime: started, phaseTime: started, ...o });
+  const recorded = (o: Partial<CARotationStatus> = {}): CARotationStatus => ({
+    phase: "Overlap",
+    startedTime: started,
+    phaseTime: started,
+    ...o,
+  });
   const waiting: RotationStep = { action: "none", message: "Overlap: waiting for the server", requeueAt: at(2000) };
 
-  const rows: { name: string; recorded: () => CARotationStatus | undefined; step: RotationStep; phase: "Overlap" | "Reissuing"; want: () => unknown }[] = [
+  type Row = {
+    name: string; recorded: () => CARotationStatus | undefined; step: RotationStep; phase: "Overlap" | "Reissuing"; want: () => unknown,
+  };
+  const rows: Row[] = [
     {
       name: "a phase that waits: its times kept, the step's message and requeue",
       recorded: () => recorded(),
       step: waiting,
       phase: "Overlap",
       want: () => ({
-        status: { phase: "Overlap", startedTime: started, phaseTime: started, oldCASerial: old.facts.serialNumber, newCASerial: next.facts.serialNumber, message: waiting.message },
+        status: {
+          phase: "Overlap",
+          startedTime: started,
+          phaseTime: started,
+          oldCASerial: old.facts.serialNumber,
+          newCASerial: next.facts.serialNumber,
+          message: waiting.message,
+        },
         condition: { type: "CARotating", status: "True", reason: "Overlap", message: waiting.message },
         requeueAt: at(2000),
       }),

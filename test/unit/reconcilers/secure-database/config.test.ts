@@ -16,7 +16,13 @@ const configMap = (data: Record<string, string> | undefined, labels?: Record<str
   metadata: { name: "pg-config", namespace: "cast", resourceVersion: "42", ...(labels ? { labels } : {}) },
   ...(data ? { data } : {}),
 });
-const observed = (cm: ConfigMapObject | undefined, o: Partial<ConfigObserved> = {}): ConfigObserved => ({ configMap: cm, spec, namespace: "cast", sdbName: "imaging-db", ...o });
+const observed = (cm: ConfigMapObject | undefined, o: Partial<ConfigObserved> = {}): ConfigObserved => ({
+  configMap: cm,
+  spec,
+  namespace: "cast",
+  sdbName: "imaging-db",
+  ...o,
+});
 const applied = { type: "ConfigApplied", status: "True", reason: "Applied" };
 
 describe("planConfig (step 3: the managed blocks in the ConfigMap)", () => {
@@ -27,7 +33,14 @@ describe("planConfig (step 3: the managed blocks in the ConfigMap)", () => {
       want: {
         applied: false,
         outcome: {
-          conditions: [{ type: "ConfigApplied", status: "False", reason: "ConfigMapNotFound", message: "ConfigMap pg-config (spec.postgres.configMapName) does not exist in namespace cast" }],
+          conditions: [
+            {
+              type: "ConfigApplied",
+              status: "False",
+              reason: "ConfigMapNotFound",
+              message: "ConfigMap pg-config (spec.postgres.configMapName) does not exist in namespace cast",
+            },
+          ],
           events: [],
           requeueAt: at(60_000),
         },

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { ownerLabelValue, OWNER_LABEL } from "../../../../src/api/types";
 import type { ConfigMapObject, SecureDatabaseObject } from "../../../../src/reconcilers/context";
+import { BEGIN_MARKER } from "../../../../src/postgres/managed-block";
 import { planServerConfig } from "../../../../src/reconcilers/secure-database/config";
 import { planConfigRelease, workloadToRelease } from "../../../../src/reconcilers/secure-database/finalize";
 import { TerminalError } from "../../../../src/runtime/errors";
@@ -41,7 +42,7 @@ describe("planConfigRelease (deletion: the ConfigMap as it was)", () => {
     },
     {
       name: "a block broken by hand: refused with a warning, the finalizer stays",
-      cm: configMap({ ...before, "pg_hba.conf": "# BEGIN mtls.imaging.dev managed block (do not edit)\nhostssl all all 0.0.0.0/0 cert\n" }, ours),
+      cm: configMap({ ...before, "pg_hba.conf": `${BEGIN_MARKER}\nhostssl all all 0.0.0.0/0 cert\n` }, ours),
       want: { action: "refuse", event: { type: "Warning", reason: "ManagedBlockCorrupt" } },
     },
   ];
@@ -56,13 +57,20 @@ describe("planConfigRelease (deletion: the ConfigMap as it was)", () => {
 describe("workloadToRelease (deletion: the server mount)", () => {
   const ref = { kind: "StatefulSet" as const, name: "pg" };
   const me = database({ workloadRef: ref });
-  const deleting = (o: SecureDatabaseObject) => ({ ...o, metadata: { ...o.metadata, deletionTimestamp: "2026-11-23T12:00:00Z" } }) as unknown as SecureDatabaseObject;
+  const deleting = (o: SecureDatabaseObject) =>
+    ({ ...o, metadata: { ...o.metadata, deletionTimestamp: "2026-11-23T12:00:00Z" } }) as unknown as SecureDatabaseObject;
+  const other = database({ workloadRef: ref }, undefined, "other");
   const rows: { name: string; sdb: ReturnType<typeof database>; others: ReturnType<typeof database>[]; want: unknown }[] = [
     { name: "no workloadRef: nothing to unmount", sdb: database(), others: [], want: undefined },
     { name: "the only database naming it: unmount", sdb: me, others: [me], want: ref },
-    { name: "another live database names it too: leave it (one field manager for both)", sdb: me, others: [me, database({ workloadRef: ref }, undefined, "other")], want: undefined },
-    { name: "the other one is being deleted too: unmount", sdb: me, others: [me, deleting(database({ workloadRef: ref }, undefined, "other"))], want: ref },
-    { name: "another database names another workload: unmount", sdb: me, others: [database({ workloadRef: { kind: "Deployment", name: "pg" } }, undefined, "other")], want: ref },
+    { name: "another live database names it too: leave it (one field manager for both)", sdb: me, others: [me, other], want: undefined },
+    { name: "the other one is being deleted too: unmount", sdb: me, others: [me, deleting(other)], want: ref },
+    {
+      name: "another database names another workload: unmount",
+      sdb: me,
+      others: [database({ workloadRef: { kind: "Deployment", name: "pg" } }, undefined, "other")],
+      want: ref,
+    },
   ];
   for (const row of rows) it(row.name, () => expect(workloadToRelease(row.sdb, row.others)).to.deep.equal(row.want));
 });

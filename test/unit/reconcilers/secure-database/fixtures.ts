@@ -7,8 +7,12 @@ import { sdb } from "../../api/builders";
 export const NOW = new Date("2026-11-23T12:00:00Z");
 export const at = (offsetMs: number): Date => new Date(NOW.getTime() + offsetMs);
 
-/** A SecureDatabase as the informer hands it over (raw timestamps): named, with a uid, the given spec and stored status. */
-export function database(spec: Partial<SecureDatabase["spec"]> = {}, status?: SecureDatabaseStatus, name = "imaging-db"): SecureDatabaseObject {
+/** A SecureDatabase as the informer hands it over: named, with a uid, the given spec and stored status. */
+export function database(
+  spec: Partial<SecureDatabase["spec"]> = {},
+  status?: SecureDatabaseStatus,
+  name = "imaging-db",
+): SecureDatabaseObject {
   const base = sdb(spec, name);
   const metadata = { ...base.metadata, name, uid: `uid-${name}`, resourceVersion: "7" };
   return { ...base, metadata, ...(status ? { status } : {}) } as unknown as SecureDatabaseObject;

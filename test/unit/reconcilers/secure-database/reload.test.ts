@@ -1,103 +1,103 @@
 import { expect } from "chai";
-import type { SecureDatabaseStatus } from "../../../../src/api/types";
+import type { ConditionStatus, SecureDatabaseStatus } from "../../../../src/api/types";
 import type { ReloadResult } from "../../../../src/postgres/probe";
 import { planReload, planReloadResult, type ReloadObserved } from "../../../../src/reconcilers/secure-database/reload";
 import { TerminalError } from "../../../../src/runtime/errors";
 import { at, expectSubset, NOW, resolved } from "./fixtures";
 
-const sql = resolved();
+const LOADED = "pg_reload_conf() as postgres at …";
+const RESTARTING = "the server did not serve TLS yet; Deployment pg is restarting with the server Secret mounted";
+const RELOADED_NOW = `pg_reload_conf() as postgres at ${NOW.toISOString()}`;
+const hourAgo = at(-3_600_000).toISOString();
 const loaded: SecureDatabaseStatus = {
-  reload: { strategy: "SQL", appliedHash: "h1", lastReloadTime: at(-3_600_000).toISOString(), message: "pg_reload_conf() as postgres at …" },
-  conditions: [{ type: "Reloaded", status: "True", reason: "Reloaded", message: "pg_reload_conf() as postgres at …", lastTransitionTime: at(-3_600_000).toISOString() }],
+  reload: { strategy: "SQL", appliedHash: "h1", lastReloadTime: hourAgo, message: LOADED },
+  conditions: [{ type: "Reloaded", status: "True", reason: "Reloaded", message: LOADED, lastTransitionTime: hourAgo }],
+};
+/** The stored status with the last reload `ms` ago, and more. */
+const reloadedAgo = (ms: number, more: SecureDatabaseStatus = {}): SecureDatabaseStatus => ({
+  ...loaded,
+  reload: { ...loaded.reload, lastReloadTime: at(-ms).toISOString() },
+  ...more,
+});
+const failedCheck: SecureDatabaseStatus = {
+  ...loaded,
+  verification: { lastAttemptTime: at(-500).toISOString(), lastSuccessTime: at(-600_000).toISOString() },
 };
 const observed = (o: Partial<ReloadObserved> = {}): ReloadObserved => ({
-  spec: sql,
+  spec: resolved(),
   status: loaded,
   desiredHash: "h1",
   lastRepeatedReload: undefined,
   canLogIn: true,
   ...o,
 });
+const reloaded = (status: ConditionStatus, reason: string, message?: string) => ({
+  type: "Reloaded",
+  status,
+  reason,
+  ...(message ? { message } : {}),
+});
+const report = (condition: object, requeueAt?: Date) => ({ action: "report", outcome: { conditions: [condition], events: [], requeueAt } });
 
 describe("planReload (step 5: what to load)", () => {
+  const statefulSet = { kind: "StatefulSet" as const, name: "pg" };
   const rows: { name: string; o: ReloadObserved; want: unknown }[] = [
     {
       name: "nothing changed: keeps saying how the files got loaded, so a quiet pass writes nothing",
       o: observed(),
-      want: { action: "report", outcome: { conditions: [{ type: "Reloaded", status: "True", reason: "Reloaded", message: "pg_reload_conf() as postgres at …" }], events: [] } },
+      want: report(reloaded("True", "Reloaded", LOADED)),
     },
     {
       name: "nothing loaded yet and nothing to do: UpToDate with the stored message",
       o: observed({ status: { reload: { appliedHash: "h1", message: "m" } } }),
-      want: { action: "report", outcome: { conditions: [{ type: "Reloaded", status: "True", reason: "UpToDate", message: "m" }], events: [] } },
+      want: report(reloaded("True", "UpToDate", "m")),
     },
     {
       name: "the server still serves stale files, reloaded a moment ago: WaitingForFiles",
-      o: observed({ status: { ...loaded, reload: { ...loaded.reload, lastReloadTime: at(-1000).toISOString() }, verification: { matchesCurrent: false } } }),
-      want: {
-        action: "report",
-        outcome: { conditions: [{ type: "Reloaded", status: "True", reason: "WaitingForFiles", message: "pg_reload_conf() as postgres at …" }], events: [] },
-      },
+      o: observed({ status: reloadedAgo(1000, { verification: { matchesCurrent: false } }) }),
+      want: report(reloaded("True", "WaitingForFiles", LOADED)),
     },
-    {
-      name: "new material, SQL: reload",
-      o: observed({ desiredHash: "h2" }),
-      want: { action: "reload", why: "MaterialChanged" },
-    },
+    { name: "new material, SQL: reload", o: observed({ desiredHash: "h2" }), want: { action: "reload", why: "MaterialChanged" } },
     {
       name: "inside the settle window, due: reload again without a status write",
-      o: observed({ status: { ...loaded, reload: { ...loaded.reload, lastReloadTime: at(-5000).toISOString() } } }),
-      want: {
-        action: "repeat",
-        outcome: { conditions: [{ type: "Reloaded", status: "True", reason: "Reloaded", message: "pg_reload_conf() as postgres at …" }], events: [], requeueAt: at(3000) },
-      },
+      o: observed({ status: reloadedAgo(5000) }),
+      want: { action: "repeat", outcome: { conditions: [reloaded("True", "Reloaded", LOADED)], events: [], requeueAt: at(3000) } },
     },
     {
       name: "inside the settle window, repeated a second ago: look again when the next one is due",
-      o: observed({ status: { ...loaded, reload: { ...loaded.reload, lastReloadTime: at(-5000).toISOString() } }, lastRepeatedReload: at(-1000) }),
-      want: {
-        action: "report",
-        outcome: { conditions: [{ type: "Reloaded", status: "True", reason: "Reloaded", message: "pg_reload_conf() as postgres at …" }], events: [], requeueAt: at(2000) },
-      },
+      o: observed({ status: reloadedAgo(5000), lastRepeatedReload: at(-1000) }),
+      want: report(reloaded("True", "Reloaded", LOADED), at(2000)),
     },
     {
       name: "strategy None: the admin reloads",
       o: observed({ spec: resolved({ reload: { strategy: "None" } }), desiredHash: "h2" }),
-      want: { action: "report", outcome: { conditions: [{ type: "Reloaded", status: "Unknown", reason: "ManualReloadRequired" }], events: [] } },
+      want: report(reloaded("Unknown", "ManualReloadRequired")),
     },
     {
       name: "RolloutRestart: the pod-template hash rolls the pods, which counts as the reload",
-      o: observed({ spec: resolved({ reload: { strategy: "RolloutRestart" }, workloadRef: { kind: "StatefulSet", name: "pg" } }), desiredHash: "h2" }),
+      o: observed({ spec: resolved({ reload: { strategy: "RolloutRestart" }, workloadRef: statefulSet }), desiredHash: "h2" }),
       want: {
         action: "rollout",
-        reload: { strategy: "RolloutRestart", appliedHash: "h2", lastReloadTime: NOW.toISOString(), message: "rollout of StatefulSet pg requested" },
+        reload: { strategy: "RolloutRestart", appliedHash: "h2", lastReloadTime: NOW.toISOString() },
         outcome: {
-          conditions: [{ type: "Reloaded", status: "True", reason: "RolloutRequested", message: "rollout of StatefulSet pg requested" }],
-          events: [{ type: "Normal", reason: "RolloutRequested", message: "restarting StatefulSet pg so the server loads the new certificate and configuration" }],
+          conditions: [reloaded("True", "RolloutRequested", "rollout of StatefulSet pg requested")],
+          events: [
+            {
+              type: "Normal",
+              reason: "RolloutRequested",
+              message: "restarting StatefulSet pg so the server loads the new certificate and configuration",
+            },
+          ],
         },
       },
     },
     {
-      name: "the last check failed and its backoff is not over: wait for the server",
-      o: observed({
-        desiredHash: "h2",
-        status: { ...loaded, verification: { lastAttemptTime: at(-500).toISOString(), lastSuccessTime: at(-600_000).toISOString() } },
-      }),
-      want: { action: "report", outcome: { conditions: [{ type: "Reloaded", status: "False", reason: "WaitingForServer" }], events: [] } },
+      name: "the last check failed and its backoff is not over: wait for the server, retried at the backoff measured at the attempt",
+      o: observed({ desiredHash: "h2", status: failedCheck }),
+      want: report(reloaded("False", "WaitingForServer"), at(-500 + 60_000)),
     },
   ];
-  for (const row of rows) {
-    it(row.name, () => {
-      const plan = planReload(row.o, NOW);
-      expectSubset(plan, row.want);
-    });
-  }
-
-  it("a failed check's retry time is the backoff measured at the attempt", () => {
-    const o = observed({ desiredHash: "h2", status: { ...loaded, verification: { lastAttemptTime: at(-500).toISOString(), lastSuccessTime: at(-600_000).toISOString() } } });
-    const plan = planReload(o, NOW);
-    expect(plan.action === "report" && plan.outcome.requeueAt).to.deep.equal(at(-500 + 60_000));
-  });
+  for (const row of rows) it(row.name, () => expectSubset(planReload(row.o, NOW), row.want));
 
   it("SQL without the operator's identity is a TerminalError", () => {
     expect(() => planReload(observed({ desiredHash: "h2", canLogIn: false }), NOW)).to.throw(TerminalError);
@@ -106,7 +106,8 @@ describe("planReload (step 5: what to load)", () => {
 
 describe("planReloadResult (step 5: what the reload gave)", () => {
   const withWorkload = observed({ spec: resolved({ workloadRef: { kind: "Deployment", name: "pg" } }), desiredHash: "h2" });
-  const failed = (reason: "ServerNotServingTLS" | "ReloadNotPermitted" | "Unreachable", message: string): ReloadResult => ({ ok: false, reason, message });
+  type Failure = "ServerNotServingTLS" | "ReloadNotPermitted";
+  const failed = (reason: Failure, message: string): ReloadResult => ({ ok: false, reason, message });
   const rows: { name: string; result: ReloadResult; o: ReloadObserved; patched: boolean; want: unknown }[] = [
     {
       name: "reloaded: status, condition and event",
@@ -114,9 +115,9 @@ describe("planReloadResult (step 5: what the reload gave)", () => {
       o: observed({ desiredHash: "h2" }),
       patched: false,
       want: {
-        reload: { strategy: "SQL", appliedHash: "h2", lastReloadTime: NOW.toISOString(), message: `pg_reload_conf() as postgres at ${NOW.toISOString()}` },
+        reload: { strategy: "SQL", appliedHash: "h2", lastReloadTime: NOW.toISOString(), message: RELOADED_NOW },
         outcome: {
-          conditions: [{ type: "Reloaded", status: "True", reason: "Reloaded" }],
+          conditions: [reloaded("True", "Reloaded")],
           events: [{ type: "Normal", reason: "Reloaded", message: "reloaded the server over mTLS as postgres (MaterialChanged)" }],
         },
       },
@@ -126,23 +127,43 @@ describe("planReloadResult (step 5: what the reload gave)", () => {
       result: failed("ServerNotServingTLS", "no TLS"),
       o: withWorkload,
       patched: true,
-      want: { rolloutCounts: true, outcome: { conditions: [{ reason: "RolloutRequested", message: "the server did not serve TLS yet; Deployment pg is restarting with the server Secret mounted" }] } },
+      want: {
+        rolloutCounts: true,
+        restart: undefined,
+        outcome: {
+          conditions: [reloaded("True", "RolloutRequested", RESTARTING)],
+        },
+      },
     },
     {
       name: "no TLS yet, workload as it was: restart it once",
       result: failed("ServerNotServingTLS", "no TLS"),
       o: withWorkload,
       patched: false,
-      want: { restart: "the server did not serve TLS yet, so it could not be reloaded over mTLS", outcome: { conditions: [{ reason: "RolloutRequested" }], events: [] } },
+      want: {
+        restart: "the server did not serve TLS yet, so it could not be reloaded over mTLS",
+        outcome: {
+          conditions: [reloaded("True", "RolloutRequested", "the server did not serve TLS yet; restarted Deployment pg once")],
+          events: [],
+        },
+      },
     },
     {
-      name: "refused: the hint names the right to grant, retried in 30 s",
-      result: failed("ReloadNotPermitted", "permission denied for function pg_reload_conf"),
+      name: "refused: no status.reload, the hint names the right to grant, retried in 30 s",
+      result: failed("ReloadNotPermitted", "denied"),
       o: observed({ desiredHash: "h2" }),
       patched: false,
       want: {
+        reload: undefined,
         outcome: {
-          conditions: [{ type: "Reloaded", status: "False", reason: "ReloadNotPermitted" }],
+          conditions: [
+            reloaded(
+              "False",
+              "ReloadNotPermitted",
+              "could not reload the server: denied; " +
+                "grant postgres the right to run pg_reload_conf() or set spec.reload.adminUser to a superuser",
+            ),
+          ],
           events: [{ type: "Warning", reason: "ReloadNotPermitted" }],
           requeueAt: at(30_000),
         },
@@ -150,16 +171,6 @@ describe("planReloadResult (step 5: what the reload gave)", () => {
     },
   ];
   for (const row of rows) {
-    it(row.name, () => {
-      expectSubset(planReloadResult(row.result, row.o, "MaterialChanged", row.patched, NOW), row.want);
-    });
+    it(row.name, () => expectSubset(planReloadResult(row.result, row.o, "MaterialChanged", row.patched, NOW), row.want));
   }
-
-  it("a refused reload writes no status.reload, and its message carries the hint", () => {
-    const plan = planReloadResult(failed("ReloadNotPermitted", "denied"), observed(), "MaterialChanged", false, NOW);
-    expect(plan.reload).to.equal(undefined);
-    expect(plan.outcome.conditions[0]!.message).to.equal(
-      "could not reload the server: denied; grant postgres the right to run pg_reload_conf() or set spec.reload.adminUser to a superuser",
-    );
-  });
 });

@@ -13,7 +13,9 @@ import {
 } from "../../../../src/reconcilers/secure-database/server-secret";
 import { at, expectSubset, NOW, resolved } from "./fixtures";
 
-const secret = (labels?: Record<string, string>): SecretObject => ({ metadata: { name: "imaging-db-server-tls", namespace: "cast", ...(labels ? { labels } : {}) } });
+const secret = (labels?: Record<string, string>): SecretObject => ({
+  metadata: { name: "imaging-db-server-tls", namespace: "cast", ...(labels ? { labels } : {}) },
+});
 
 describe("planSecretClaim (step 2: never over a Secret that is not ours)", () => {
   const rows: { name: string; existing: SecretObject | undefined; want: unknown }[] = [
@@ -23,7 +25,16 @@ describe("planSecretClaim (step 2: never over a Secret that is not ours)", () =>
       name: "another database's: SecretConflict naming it",
       existing: secret(managedLabels("SecureDatabase", "other")),
       want: {
-        conditions: [{ type: "ServerCertificateReady", status: "False", reason: "SecretConflict", message: "Secret imaging-db-server-tls (spec.serverCertificate.secretName) is already written for SecureDatabase other; give this database another spec.serverCertificate.secretName" }],
+        conditions: [
+          {
+            type: "ServerCertificateReady",
+            status: "False",
+            reason: "SecretConflict",
+            message:
+              "Secret imaging-db-server-tls (spec.serverCertificate.secretName) is already written for SecureDatabase other; " +
+              "give this database another spec.serverCertificate.secretName",
+          },
+        ],
         events: [{ type: "Warning", reason: "SecretConflict" }],
         requeueAt: at(60_000),
       },
@@ -44,7 +55,10 @@ describe("planSecretClaim (step 2: never over a Secret that is not ours)", () =>
       },
     },
   ];
-  for (const row of rows) it(row.name, () => expectSubset(planSecretClaim(row.existing, "imaging-db", "imaging-db-server-tls", NOW), row.want));
+  for (const row of rows) it(
+    row.name,
+    () => expectSubset(planSecretClaim(row.existing, "imaging-db", "imaging-db-server-tls", NOW), row.want),
+  );
 });
 
 describe("planServerCertificate → issueServerMaterial → planServerSecret (step 2: the server's files)", () => {
@@ -67,10 +81,15 @@ describe("planServerCertificate → issueServerMaterial → planServerSecret (st
 
   before(async () => {
     ca = await generateCA({ commonName: "imaging-db CA", duration: 3650 * 24 * 3600_000, now: at(-3_600_000) });
-    rotation = { phase: "Idle", signing: ca, trusted: [{ certPem: ca.certPem, chainPems: [], facts: ca.facts, signer: ca }], acceptedIssuers: [] };
+    rotation = {
+      phase: "Idle",
+      signing: ca,
+      trusted: [{ certPem: ca.certPem, chainPems: [], facts: ca.facts, signer: ca }],
+      acceptedIssuers: [],
+    };
   });
 
-  it("an empty Secret: a certificate and a CRL are issued; it renews at two thirds, the CRL is refreshed before its next update", async () => {
+  it("an empty Secret: a certificate and a CRL are issued; it renews at two thirds, the CRL is refreshed before that", async () => {
     const { decisions, plan } = await pass(observed({}));
     expect(decisions.renewal).to.include({ reissue: true, reason: "MissingData" });
     expect(decisions.crls.map((c) => c.decision.reason)).to.deep.equal(["MissingCRL"]);
@@ -79,7 +98,12 @@ describe("planServerCertificate → issueServerMaterial → planServerSecret (st
     expectSubset(plan, {
       crlNumber: 1,
       revokedSerials: [],
-      status: { secretName: "imaging-db-server-tls", serialNumber: plan.issued.serialNumber, dnsNames: ["db.example.com"], renewalTime: renewsAt.toISOString() },
+      status: {
+        secretName: "imaging-db-server-tls",
+        serialNumber: plan.issued.serialNumber,
+        dnsNames: ["db.example.com"],
+        renewalTime: renewsAt.toISOString(),
+      },
       outcome: {
         conditions: [{ type: "ServerCertificateReady", status: "True", reason: "Valid" }],
         events: [{ type: "Normal", reason: "ServerCertificateIssued" }],
@@ -87,7 +111,8 @@ describe("planServerCertificate → issueServerMaterial → planServerSecret (st
         requeueAt: at((7 * 24 * 3600_000 * 2) / 3),
       },
     });
-    expect(plan.outcome.events[0]!.message).to.match(/^issued server certificate serial [0-9a-f]+ for db\.example\.com, valid until .* \(MissingData: /);
+    const issued = /^issued server certificate serial [0-9a-f]+ for db\.example\.com, valid until .* \(MissingData: /;
+    expect(plan.outcome.events[0]!.message).to.match(issued);
   });
 
   it("a pass over what it wrote: nothing issued, the same bytes, no event", async () => {
@@ -116,7 +141,11 @@ describe("planServerCertificate → issueServerMaterial → planServerSecret (st
       outcome: {
         events: [
           { type: "Normal", reason: "CRLUpdated", message: "CRL 2 lists 1 revoked certificate(s): 0abc (serial, keyCompromise)" },
-          { type: "Warning", reason: "RevocationUnresolved", message: "ImagingConnection cast/gone has no certificate the operator can see" },
+          {
+            type: "Warning",
+            reason: "RevocationUnresolved",
+            message: "ImagingConnection cast/gone has no certificate the operator can see",
+          },
         ],
       },
     });

@@ -16,13 +16,25 @@ const statefulSet = (o: { containers?: string[]; annotations?: Record<string, st
 
 describe("planWorkloadMount (step 4: the server Secret in the database workload)", () => {
   const rows: { name: string; workload: Workload | undefined; spec: ReturnType<typeof resolved>; want: unknown }[] = [
-    { name: "no workloadRef: nothing to do, no condition", workload: undefined, spec: resolved(), want: { conditions: [], patched: false, events: [] } },
+    {
+      name: "no workloadRef: nothing to do, no condition",
+      workload: undefined,
+      spec: resolved(),
+      want: { conditions: [], patched: false, events: [] },
+    },
     {
       name: "the workload does not exist: WorkloadNotFound, with an event",
       workload: undefined,
       spec: withRef,
       want: {
-        conditions: [{ type: "WorkloadPatched", status: "False", reason: "WorkloadNotFound", message: "StatefulSet pg (spec.workloadRef) does not exist in namespace cast" }],
+        conditions: [
+          {
+            type: "WorkloadPatched",
+            status: "False",
+            reason: "WorkloadNotFound",
+            message: "StatefulSet pg (spec.workloadRef) does not exist in namespace cast",
+          },
+        ],
         patched: false,
         events: [{ type: "Warning", reason: "WorkloadNotFound" }],
       },
@@ -31,16 +43,32 @@ describe("planWorkloadMount (step 4: the server Secret in the database workload)
       name: "the named container is not there: ContainerNotFound",
       workload: statefulSet({ containers: ["sidecar"] }),
       spec: resolved({ workloadRef: { kind: "StatefulSet", name: "pg", container: "postgres" } }),
-      want: { conditions: [{ reason: "ContainerNotFound", message: 'StatefulSet pg has no container "postgres" (it has: sidecar)' }], events: [] },
+      want: {
+        conditions: [{ reason: "ContainerNotFound", message: 'StatefulSet pg has no container "postgres" (it has: sidecar)' }],
+        events: [],
+      },
     },
     {
       name: "not mounted yet: apply the mount, WorkloadPatched event",
       workload: statefulSet(),
       spec: withRef,
       want: {
-        conditions: [{ type: "WorkloadPatched", status: "True", reason: "Mounted", message: "StatefulSet pg mounts the server Secret at /etc/postgresql/tls" }],
+        conditions: [
+          {
+            type: "WorkloadPatched",
+            status: "True",
+            reason: "Mounted",
+            message: "StatefulSet pg mounts the server Secret at /etc/postgresql/tls",
+          },
+        ],
         patched: true,
-        events: [{ type: "Normal", reason: "WorkloadPatched", message: "mounted Secret imaging-db-server-tls at /etc/postgresql/tls in container postgres of StatefulSet pg" }],
+        events: [
+          {
+            type: "Normal",
+            reason: "WorkloadPatched",
+            message: "mounted Secret imaging-db-server-tls at /etc/postgresql/tls in container postgres of StatefulSet pg",
+          },
+        ],
       },
     },
   ];
