@@ -15,7 +15,7 @@ import { failedCheckRetryAt, lastCheckFailed } from "./verify";
 import { restartServer, type ReloadMemory, type WorkloadState } from "./workload";
 
 /** How long after a reload to keep reloading (every STALE_RETRY_MS) for files the kubelet lays down late. */
-export const SETTLE_WINDOW_MS = 30_000;
+const SETTLE_WINDOW_MS = 30_000;
 /** A reload the server refused is tried again after this long. */
 const RELOAD_RETRY_MS = 30_000;
 

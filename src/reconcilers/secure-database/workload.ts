@@ -21,7 +21,7 @@ const CONFIG_HASH_ANNOTATION = "mtls.imaging.dev/served-material";
 /** Set on the database's pod template when the operator restarts the server; its value is when (RFC 3339). */
 const RESTARTED_AT_ANNOTATION = "mtls.imaging.dev/restarted-at";
 /** A server the operator restarted gets this long to come back before it is restarted again. */
-export const RESTART_INTERVAL_MS = 120_000;
+const RESTART_INTERVAL_MS = 120_000;
 
 /** The database workload as this pass found and left it. */
 export interface WorkloadState {
