@@ -116,23 +116,15 @@ export class SecureDatabaseReconciler {
       const reload = await ensureReload(ctx, sdb, observed, workload, memory, now);
       report(reload);
       if (reload.reload) status.reload = reload.reload;
-      const verify = await ensureVerified(
-        ctx,
-        sdb,
-        {
-          spec,
-          status: sdb.status,
-          currentSerial: server.issued.serialNumber,
-          ...(probe ? { login: { endpoint: `${probe.host}:${probe.port}`, user: probe.user } } : {}),
-          reloadedNow: reload.reloaded === true,
-          repaired: config.repaired === true,
-          rotating: rotation.phase !== "Idle",
-        },
-        probe,
-        workload,
-        memory,
-        now,
-      );
+      const checked = {
+        spec,
+        status: sdb.status,
+        currentSerial: server.issued.serialNumber,
+        reloadedNow: reload.reloaded === true,
+        repaired: config.repaired === true,
+        rotating: rotation.phase !== "Idle",
+      };
+      const verify = await ensureVerified(ctx, sdb, checked, probe, workload, memory, now);
       report(verify);
       status.verification = verify.verification;
       const verified = verify.conditions.find((c) => c.type === C.Verified);

@@ -183,15 +183,17 @@ export function withRemedy(outcome: StepOutcome, remedy: string | undefined): St
 
 export type VerifyStepResult = StepResult & { verification: DatabaseVerificationStatus | undefined };
 
+/** Probes over mTLS with the operator's identity (`probe`; absent: nothing to verify with) when the plan says so. */
 export async function ensureVerified(
   ctx: OperatorContext,
   sdb: SecureDatabaseObject,
-  o: VerifyObserved,
+  observed: Omit<VerifyObserved, "login">,
   probe: ProbeOptions | undefined,
   workload: WorkloadState,
   memory: ReloadMemory,
   now: Date,
 ): Promise<VerifyStepResult> {
+  const o = { ...observed, ...(probe ? { login: { endpoint: `${probe.host}:${probe.port}`, user: probe.user } } : {}) };
   const first = planVerify(o, now);
   if (first !== "probe") return { verification: first.verification, ...resultOf(first.outcome) };
   const args = probe!;
