@@ -193,24 +193,24 @@ export async function ensureVerified(
   memory: ReloadMemory,
   now: Date,
 ): Promise<VerifyStepResult> {
-  const o = { ...observed, ...(probe ? { login: { endpoint: `${probe.host}:${probe.port}`, user: probe.user } } : {}) };
-  const first = planVerify(o, now);
+  const login = probe && { endpoint: `${probe.host}:${probe.port}`, user: probe.user };
+  const first = planVerify({ ...observed, ...(login ? { login } : {}) }, now);
   if (first !== "probe") return { verification: first.verification, ...resultOf(first.outcome) };
   const args = probe!;
-  const login = o.login!;
+  const o: Probing = { ...observed, login: login! };
   const remedy = (finding: InsecureFinding) => applyRemedy(ctx, sdb, o.spec, finding, args, workload, memory, now);
   const result = await probeServer(args);
   if (!result.ok) {
-    const plan = planProbeFailure(result, { ...o, login }, now);
+    const plan = planProbeFailure(result, o, now);
     await recordEvents(ctx, sdb, plan.outcome.events);
     const outcome = withRemedy({ ...plan.outcome, events: [] }, plan.remedy && (await remedy(plan.remedy)));
     return { verification: plan.verification, ...resultOf(outcome) };
   }
-  const served = planServedCertificate(result, { ...o, login }, now);
+  const served = planServedCertificate(result, o, now);
   if (!("checkPlaintext" in served)) return { verification: served.verification, ...resultOf(served.outcome) };
   const { host, port, user, database } = args;
   const plaintext = await probePlaintext({ host, port, user, database, timeoutMs: PROBE_TIMEOUT_MS });
-  const plan = planPlaintextResult(plaintext, { ...o, login }, served.verification, now);
+  const plan = planPlaintextResult(plaintext, o, served.verification, now);
   const outcome = withRemedy(plan.outcome, plan.remedy && (await remedy(plan.remedy)));
   await recordEvents(ctx, sdb, outcome.events);
   return { verification: plan.verification, ...resultOf(outcome) };
