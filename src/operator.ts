@@ -21,7 +21,7 @@ import {
   type SecureDatabaseObject,
   type WorkloadObject,
 } from "./reconcilers/context";
-import { SecureDatabaseReconciler } from "./reconcilers/securedatabase";
+import { SecureDatabaseReconciler } from "./reconcilers/secure-database/reconcile";
 import { Informer, objectKey, type InformerEvent, type KubeObject } from "./runtime/informer";
 import { WorkQueue, type ReconcileResult } from "./runtime/workqueue";
 

@@ -185,6 +185,7 @@ export const REASON_DESCRIPTIONS = {
   WatchError: "a watch failed and is restarted",
   HandlerError: "an informer event handler failed",
   ReconcileError: "a reconcile failed with an unclassified error and is retried with backoff",
+  WriteConflict: "another writer created or changed the object between our read and our write: retried with backoff",
   EventWriteFailed: "an event could not be recorded",
   LeaseCreated: "the leader-election Lease was created",
   LeaseReleased: "the Lease was released: by the leader that stops, and taken over by the replica that follows",

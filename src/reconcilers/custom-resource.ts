@@ -19,18 +19,27 @@ type CustomResource<S> = KubeObject & { apiVersion: string; kind: string; status
 /** JSON with object keys sorted: two statuses that differ only in key order compare equal, so no write is made. */
 export function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y))) : v,
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y)))
+      : v,
   );
 }
 
-export async function addFinalizer<T extends KubeObject>(ctx: OperatorContext, type: ResourceType, cache: Informer<T>, obj: T): Promise<void> {
+export async function addFinalizer<T extends KubeObject>(
+  ctx: OperatorContext,
+  type: ResourceType,
+  cache: Informer<T>,
+  obj: T,
+): Promise<void> {
   if (obj.metadata.finalizers?.includes(FINALIZER)) return;
   const patched = await ctx.client.patch<T>(
     type,
     { namespace: obj.metadata.namespace, name: obj.metadata.name },
     [
       { op: "test", path: "/metadata/resourceVersion", value: obj.metadata.resourceVersion },
-      obj.metadata.finalizers ? { op: "add", path: "/metadata/finalizers/-", value: FINALIZER } : { op: "add", path: "/metadata/finalizers", value: [FINALIZER] },
+      obj.metadata.finalizers
+        ? { op: "add", path: "/metadata/finalizers/-", value: FINALIZER }
+        : { op: "add", path: "/metadata/finalizers", value: [FINALIZER] },
     ],
     JSON_PATCH,
   );
@@ -51,14 +60,25 @@ export async function removeFinalizer(ctx: OperatorContext, type: ResourceType, 
 }
 
 /** Sets the conditions and observedGeneration, and applies the status if it differs from what is stored. */
-export async function writeStatus<S extends StatusShape, T extends CustomResource<S>>(ctx: OperatorContext, type: ResourceType, cache: Informer<T>, obj: T, status: S, inputs: readonly ConditionInput[], now: Date): Promise<void> {
-  const next: S = { ...status, observedGeneration: obj.metadata.generation, conditions: setConditions(obj.status?.conditions, [...inputs], obj.metadata.generation, now) };
+export async function writeStatus<S extends StatusShape, T extends CustomResource<S>>(
+  ctx: OperatorContext,
+  type: ResourceType,
+  cache: Informer<T>,
+  obj: T,
+  status: S,
+  inputs: readonly ConditionInput[],
+  now: Date,
+): Promise<void> {
+  const generation = obj.metadata.generation;
+  const conditions = setConditions(obj.status?.conditions, [...inputs], generation, now);
+  const next: S = { ...status, observedGeneration: generation, conditions };
   const cleaned = JSON.parse(JSON.stringify(next)) as S;
   if (canonical(obj.status ?? {}) === canonical(cleaned)) return;
+  const { name, namespace } = obj.metadata;
   const written = await ctx.client.apply<T>(
     type,
-    { namespace: obj.metadata.namespace, name: obj.metadata.name },
-    { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status: cleaned },
+    { namespace, name },
+    { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name, namespace }, status: cleaned },
     { subresource: "status" },
   );
   cache.observe(written);

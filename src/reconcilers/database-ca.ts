@@ -1,6 +1,6 @@
 /** Reading a SecureDatabase's CA from its Secret: the one place that decides whether a CA can be signed with. */
 import type { ResolvedSecureDatabaseSpec } from "../api/defaults";
-import type { Reason } from "../api/reasons";
+import { Reason } from "../api/reasons";
 import { OWNER_LABEL, ownerLabelValue } from "../api/types";
 import { RESOURCES } from "../kube/resources";
 import { secretBytes, type SecretObject } from "../kube/secrets";
@@ -13,33 +13,54 @@ export type CARead =
   | { state: "absent" }
   | { state: "problem"; reason: Reason; message: string };
 
-export async function readDatabaseCA(ctx: OperatorContext, namespace: string, sdbName: string, spec: ResolvedSecureDatabaseSpec, now: Date): Promise<CARead> {
+const problem = (reason: Reason, message: string): CARead => ({ state: "problem", reason, message });
+
+export async function readDatabaseCA(
+  ctx: OperatorContext,
+  namespace: string,
+  sdbName: string,
+  spec: ResolvedSecureDatabaseSpec,
+  now: Date,
+): Promise<CARead> {
   const name = spec.ca.secretName;
   if (spec.ca.mode === "Provided") {
     const secret = await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace, name });
-    if (!secret) return { state: "problem", reason: "CASecretNotFound", message: `Secret ${name} (spec.ca.secretName) does not exist in namespace ${namespace}; create it with tls.crt and tls.key of your CA` };
+    if (!secret) {
+      const message =
+        `Secret ${name} (spec.ca.secretName) does not exist in namespace ${namespace}; ` + "create it with tls.crt and tls.key of your CA";
+      return problem(Reason.CASecretNotFound, message);
+    }
     const data = secretBytes(secret);
     if (!data["tls.crt"] || !data["tls.key"]) {
-      return { state: "problem", reason: "CASecretIncomplete", message: `Secret ${name} must hold tls.crt and tls.key (has: ${Object.keys(data).sort().join(", ") || "nothing"})` };
+      const has = Object.keys(data).sort().join(", ") || "nothing";
+      return problem(Reason.CASecretIncomplete, `Secret ${name} must hold tls.crt and tls.key (has: ${has})`);
     }
     try {
       return { state: "ready", ca: await loadCA(data["tls.crt"], data["tls.key"], now), provided: true };
     } catch (err) {
-      if (isPkiError(err)) return { state: "problem", reason: err.reason, message: `Secret ${name}: ${err.message}` };
+      if (isPkiError(err)) return problem(err.reason, `Secret ${name}: ${err.message}`);
       throw err;
     }
   }
-  const secret = ctx.cache.secrets.get(namespace, name) ?? (await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace, name }));
+  const secret =
+    ctx.cache.secrets.get(namespace, name) ?? (await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace, name }));
   if (!secret) return { state: "absent" };
   if (secret.metadata.labels?.[OWNER_LABEL] !== ownerLabelValue("SecureDatabase", sdbName)) {
-    return { state: "problem", reason: "CASecretNotOurs", message: `Secret ${name} exists but was not generated for this SecureDatabase; set spec.ca.mode: Provided to sign with it, or choose another spec.ca.secretName` };
+    const message =
+      `Secret ${name} exists but was not generated for this SecureDatabase; ` +
+      "set spec.ca.mode: Provided to sign with it, or choose another spec.ca.secretName";
+    return problem(Reason.CASecretNotOurs, message);
   }
   const data = secretBytes(secret);
   try {
-    return { state: "ready", ca: await loadCA(data["tls.crt"] ?? Buffer.alloc(0), data["tls.key"] ?? Buffer.alloc(0), now), provided: false };
+    const ca = await loadCA(data["tls.crt"] ?? Buffer.alloc(0), data["tls.key"] ?? Buffer.alloc(0), now);
+    return { state: "ready", ca, provided: false };
   } catch (err) {
     // Never overwrite a CA key we cannot read: it may be the only copy. Say so and wait for a human.
-    if (isPkiError(err)) return { state: "problem", reason: "CASecretInvalid", message: `Secret ${name} holds a CA the operator cannot use (${err.message}); restore it from backup, or delete the Secret to generate a new CA (every client certificate will be re-issued)` };
-    throw err;
+    if (!isPkiError(err)) throw err;
+    const message =
+      `Secret ${name} holds a CA the operator cannot use (${err.message}); restore it from backup, ` +
+      "or delete the Secret to generate a new CA (every client certificate will be re-issued)";
+    return problem(Reason.CASecretInvalid, message);
   }
 }

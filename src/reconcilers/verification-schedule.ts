@@ -15,8 +15,8 @@ export interface VerificationHistory {
 }
 
 /**
- * After a failure: `minMs` (1 s by default), growing with how long checks had been failing at the last attempt (a quarter of it, from
- * the last success, else from when they started failing), at most 60 s and the interval. Measured at the
+ * After a failure: `minMs` (1 s by default), growing with how long checks had been failing at the last attempt (a
+ * quarter of it, from the last success, else from when they started failing), at most 60 s and the interval. Measured at the
  * attempt, not at `now`, so the retry time does not move; a first failure (a server still restarting) is
  * retried after a second, a long outage about once a minute.
  */
@@ -31,7 +31,13 @@ export function failureBackoffMs(history: VerificationHistory, intervalMs: numbe
  * Probe now, or when next. A success stays good until the interval passes or the certificate changes; a failure
  * is retried after the backoff, whatever else triggered the reconcile (a status write, a Secret event).
  */
-export function verificationDue(history: VerificationHistory, currentSerial: string, intervalMs: number, now: Date, minBackoffMs?: number): { probe: boolean; nextAt: Date } {
+export function verificationDue(
+  history: VerificationHistory,
+  currentSerial: string,
+  intervalMs: number,
+  now: Date,
+  minBackoffMs?: number,
+): { probe: boolean; nextAt: Date } {
   if (!history.lastAttemptTime || history.lastSucceeded === undefined) return { probe: true, nextAt: now };
   const last = new Date(history.lastAttemptTime).getTime();
   if (history.lastSucceeded) {

@@ -16,7 +16,7 @@ import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support
 import { psql, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 
-/** SETTLE_WINDOW_MS in src/reconcilers/securedatabase.ts. */
+/** SETTLE_WINDOW_MS in src/reconcilers/secure-database/reload.ts. */
 const SETTLE_WINDOW_MS = 30_000;
 
 interface ConfigMapJson {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { derivePhase, nextRotationStep, unfinishedPromotion, type RotationFacts } from "../../../src/reconcilers/ca-rotation";
+import { derivePhase, nextRotationStep, unfinishedPromotion, type RotationFacts } from "../../../src/reconcilers/secure-database/ca-rotation-plan";
 
 const HOUR = 3600_000;
 const now = new Date("2026-11-23T12:00:00Z");

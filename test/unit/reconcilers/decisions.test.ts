@@ -1,7 +1,8 @@
 import { expect } from "chai";
-import { decideReload, decideRemedy, servedMaterialHash, type RemedyInput } from "../../../src/reconcilers/reload-plan";
-import { summarize } from "../../../src/reconcilers/securedatabase";
-import { planConfigCleanup, planServerConfig } from "../../../src/reconcilers/server-config";
+import { decideReload, servedMaterialHash } from "../../../src/reconcilers/secure-database/reload";
+import { decideRemedy, type RemedyInput } from "../../../src/reconcilers/secure-database/workload";
+import { summarize } from "../../../src/reconcilers/secure-database/status";
+import { planConfigCleanup, planServerConfig } from "../../../src/reconcilers/secure-database/config";
 import { resolveSecureDatabase } from "../../../src/api/defaults";
 import type { SecureDatabase } from "../../../src/api/types";
 

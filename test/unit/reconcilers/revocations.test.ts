@@ -8,7 +8,7 @@ import { RESOURCES } from "../../../src/kube/resources";
 import { silentLogger } from "../../../src/log";
 import { generateCA, issueClientCertificate, type IssuedCertificate } from "../../../src/pki";
 import type { OperatorContext, SecretCacheObject } from "../../../src/reconcilers/context";
-import { planRevocations } from "../../../src/reconcilers/revocations";
+import { planRevocations } from "../../../src/reconcilers/secure-database/revocations";
 import { Informer } from "../../../src/runtime/informer";
 import { sdb } from "../api/builders";
 

@@ -16,7 +16,7 @@
  * Which Secrets exist says the phase (Finishing alone needs status, and is safe to redo), and every step is
  * written so that a crash between two writes leaves a state this module recognises. Pure: facts in, step out.
  */
-import type { CARotationPhase } from "../api/types";
+import type { CARotationPhase } from "../../api/types";
 
 export const ROTATE_CA_ANNOTATION = "mtls.imaging.dev/rotate-ca";
 export const nextCASecretName = (caSecret: string): string => `${caSecret}-next`;
@@ -62,9 +62,12 @@ export interface RotationFacts {
   readySince?: Date;
   /** Idle: why a rotation should start, if it should. */
   trigger?: string;
-  /** Overlap: a client certificate from the new CA logs in; Reissuing: the server serves a leaf of the new CA; Finishing: the server verified with the final bundle. */
+  /**
+   * Overlap: a client certificate from the new CA logs in; Reissuing: the server serves a leaf of the new CA;
+   * Finishing: the server verified with the final bundle.
+   */
   server: boolean;
-  /** Overlap: client Secrets whose trust bundle holds the new CA; Reissuing: client Secrets whose leaf is from the new CA. */
+  /** Overlap: client Secrets whose trust bundle holds the new CA; Reissuing: those whose leaf is from the new CA. */
   clients: Readiness;
 }
 
@@ -80,42 +83,57 @@ export interface RotationStep {
   requeueAt?: Date;
 }
 
-const describeWaiting = (r: Readiness): string => (r.waiting.length > 5 ? `${r.waiting.slice(0, 5).join(", ")} and ${r.waiting.length - 5} more` : r.waiting.join(", "));
+const describeWaiting = (r: Readiness): string =>
+  r.waiting.length > 5 ? `${r.waiting.slice(0, 5).join(", ")} and ${r.waiting.length - 5} more` : r.waiting.join(", ");
+
+/** The wait for the kubelet, as a fixed time: the message must not change (and be written) on every pass. */
+const propagation = (due: number, delayMs: number): string =>
+  `waiting until ${new Date(due).toISOString()} (propagationDelay ${Math.round(delayMs / 1000)} s)`;
 
 export function nextRotationStep(f: RotationFacts): RotationStep {
   const soon = new Date(f.now.getTime() + 2000);
   if (f.phase === "Idle") {
-    return f.trigger ? { action: "start", message: `starting a CA rotation: ${f.trigger}` } : { action: "none", message: "no CA rotation in progress" };
+    if (f.trigger) return { action: "start", message: `starting a CA rotation: ${f.trigger}` };
+    return { action: "none", message: "no CA rotation in progress" };
   }
   if (f.phase === "Finishing") {
-    if (!f.server) return { action: "none", message: "the old CA was removed from the trust bundles; waiting for the server to load them and verify", requeueAt: soon };
+    if (!f.server) {
+      const message = "the old CA was removed from the trust bundles; waiting for the server to load them and verify";
+      return { action: "none", message, requeueAt: soon };
+    }
     // Verified proves the server is up, not that it dropped the old CA (its own certificate did not change): give
     // the kubelet its propagationDelay to lay the new bundle down, and have the server load it after that.
     const readySince = f.readySince ?? f.now;
     const due = readySince.getTime() + f.delayMs;
     if (f.now.getTime() < due) {
-      return { action: "none", readySince, message: `Finishing: the old CA was removed from the trust bundles; waiting until ${new Date(due).toISOString()} (propagationDelay ${Math.round(f.delayMs / 1000)} s) for the kubelet to lay them down, then the server loads them`, requeueAt: new Date(due) };
+      const message =
+        `Finishing: the old CA was removed from the trust bundles; ${propagation(due, f.delayMs)} ` +
+        "for the kubelet to lay them down, then the server loads them";
+      return { action: "none", readySince, message, requeueAt: new Date(due) };
     }
     return { action: "complete", readySince, message: "the server loaded the trust bundle with the new CA alone: rotation complete" };
   }
   const what = f.phase === "Overlap" ? "the new CA in its trust bundle" : "a certificate from the new CA";
-  const serverWaits = f.phase === "Overlap" ? "the server to accept a client certificate from the new CA (it must load the new trust bundle and CRL)" : "the server to serve a certificate from the new CA";
+  const serverWaits =
+    f.phase === "Overlap"
+      ? "the server to accept a client certificate from the new CA (it must load the new trust bundle and CRL)"
+      : "the server to serve a certificate from the new CA";
   const missing: string[] = [];
   if (!f.server) missing.push(serverWaits);
-  if (f.clients.ready < f.clients.total) missing.push(`${f.clients.total - f.clients.ready} of ${f.clients.total} client Secret(s) to hold ${what} (${describeWaiting(f.clients)})`);
+  const { ready, total } = f.clients;
+  if (ready < total) missing.push(`${total - ready} of ${total} client Secret(s) to hold ${what} (${describeWaiting(f.clients)})`);
   if (missing.length > 0) return { action: "none", message: `${f.phase}: waiting for ${missing.join(" and ")}`, requeueAt: soon };
   const readySince = f.readySince ?? f.now;
   const due = readySince.getTime() + f.delayMs;
   if (f.now.getTime() < due) {
-    return {
-      action: "none",
-      readySince,
-      // A fixed time, not a countdown: the message must not change (and be written) on every pass.
-      message: `${f.phase}: the server and all ${f.clients.total} client Secret(s) have ${what}; waiting until ${new Date(due).toISOString()} (propagationDelay ${Math.round(f.delayMs / 1000)} s) for the kubelet to update every pod`,
-      requeueAt: new Date(due),
-    };
+    const wait = `${propagation(due, f.delayMs)} for the kubelet to update every pod`;
+    const message = `${f.phase}: the server and all ${total} client Secret(s) have ${what}; ${wait}`;
+    return { action: "none", readySince, message, requeueAt: new Date(due) };
   }
-  return f.phase === "Overlap"
-    ? { action: "promote", readySince, message: "every consumer trusts the new CA: it signs from now on, and every certificate is re-issued from it" }
-    : { action: "retire", readySince, message: "every consumer holds a certificate from the new CA: removing the old CA from the trust bundles and destroying its key" };
+  if (f.phase === "Overlap") {
+    const message = "every consumer trusts the new CA: it signs from now on, and every certificate is re-issued from it";
+    return { action: "promote", readySince, message };
+  }
+  const message = "every consumer holds a certificate from the new CA: removing the old CA from the trust bundles and destroying its key";
+  return { action: "retire", readySince, message };
 }

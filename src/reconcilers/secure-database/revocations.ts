@@ -3,11 +3,11 @@
  * given as an ImagingConnection or a SHA-256 fingerprint are resolved to the serial of the certificate they
  * designate, read from the client Secrets the operator wrote.
  */
-import type { ResolvedSecureDatabaseSpec } from "../api/defaults";
-import { OWNER_LABEL, type RevocationReason } from "../api/types";
-import { secretBytes } from "../kube/secrets";
-import { normalizeFingerprint, normalizeSerialNumber, parseCertificates, type CertificateFacts } from "../pki";
-import type { OperatorContext } from "./context";
+import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { OWNER_LABEL, type RevocationReason } from "../../api/types";
+import { secretBytes } from "../../kube/secrets";
+import { normalizeFingerprint, normalizeSerialNumber, parseCertificates, type CertificateFacts } from "../../pki";
+import type { OperatorContext } from "../context";
 
 export interface RevokedEntry {
   serialNumber: string;
@@ -61,7 +61,9 @@ export function planRevocations(ctx: OperatorContext, spec: ResolvedSecureDataba
       const want = normalizeFingerprint(r.sha256Fingerprint);
       const found = leaves.find((l) => normalizeFingerprint(l.cert.fingerprintSha256) === want);
       if (found) add(found.cert.serialNumber, r.reason, `fingerprint ${want.slice(0, 16)}…`);
-      else unresolved.push(`no certificate the operator issued has SHA-256 fingerprint ${want}: list it by serialNumber to put it in the CRL`);
+      else {
+        unresolved.push(`no certificate the operator issued has SHA-256 fingerprint ${want}: list it by serialNumber to put it in the CRL`);
+      }
     }
   }
   return { entries: [...entries.values()].sort((a, b) => (a.serialNumber < b.serialNumber ? -1 : 1)), unresolved };

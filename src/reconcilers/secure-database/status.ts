@@ -1,0 +1,48 @@
+/** The status summary: what the steps found, in the words `kubectl get` and `kubectl describe` show. */
+import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { Reason } from "../../api/reasons";
+import { SECURE_DATABASE_CONDITIONS as C, STATUS_LIMITS, type AllowlistedStatus, type CAStatus, type TrustStatus } from "../../api/types";
+import type { ConditionInput } from "../../kube/conditions";
+import { parseCertificate, type CertificateAuthority } from "../../pki";
+
+/** What the user chose not to have the operator do or check: not a reason to withhold Ready. */
+const NOT_BLOCKING = new Set<Reason>([Reason.VerificationDisabled, Reason.ManualReloadRequired]);
+
+/** Ready sums up the others: the first condition that is not True explains why not. */
+export function summarize(conditions: readonly ConditionInput[]): ConditionInput {
+  // CARotating says what a rotation does; the database stays secured throughout one.
+  const chosen = (c: ConditionInput) => c.status === "Unknown" && NOT_BLOCKING.has(c.reason);
+  const blocking = conditions.find((c) => c.type !== C.CARotating && c.status !== "True" && !chosen(c));
+  if (blocking) return { type: C.Ready, status: "False", reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` };
+  const message = "the server requires client certificates and serves the current certificate";
+  return { type: C.Ready, status: "True", reason: Reason.Secured, message };
+}
+
+export function caStatus(secretName: string, ca: CertificateAuthority): CAStatus {
+  return {
+    secretName,
+    serialNumber: ca.facts.serialNumber,
+    subject: ca.facts.subject,
+    notBefore: ca.facts.notBefore.toISOString(),
+    notAfter: ca.facts.notAfter.toISOString(),
+    fingerprintSHA256: ca.facts.fingerprintSha256,
+  };
+}
+
+/** What the database trusts besides its CAs, and what its CRL lists. */
+export function trustStatus(
+  previous: TrustStatus | undefined,
+  spec: ResolvedSecureDatabaseSpec,
+  crlNumber: number | undefined,
+  revokedSerials: readonly string[],
+): TrustStatus {
+  return { ...previous, allowlisted: allowlisted(spec), crlNumber, revokedSerials: revokedSerials.slice(0, STATUS_LIMITS.revokedSerials) };
+}
+
+/** What each allowlist entry trusts, by fingerprint (the spec is validated: every entry is one PEM certificate). */
+function allowlisted(spec: ResolvedSecureDatabaseSpec): AllowlistedStatus[] {
+  return spec.trust.allowlist.map((a) => {
+    const facts = parseCertificate(a.certificate);
+    return { name: a.name, fingerprintSHA256: facts.fingerprintSha256, subject: facts.subject, notAfter: facts.notAfter.toISOString() };
+  });
+}
