@@ -20,9 +20,11 @@ import {
   type KeySpec,
   type SigningAlgorithm,
 } from "./keys.js";
-import { commonNameOnly } from "./names.js";
-import { CLOCK_SKEW_MS, checkCommonName, checkDate, checkDuration, randomSerialNumber, toSecond } from "./signing.js";
-import { encodeTbsCertificate, extensions, keyIdentifier, signStructure } from "./x509-build.js";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
+import { buildCertificate, extensions, keyIdentifier } from "./certificate-builder.js";
+import { commonNameOnly } from "./distinguished-name.js";
+import { CLOCK_SKEW_MS, checkCommonName, checkDate, checkDuration, randomSerialNumber, toSecond } from "./issuance-rules.js";
 
 export type CAOrigin = "Generated" | "Brought";
 
@@ -49,7 +51,7 @@ export interface GenerateCAOptions {
   /** Lifetime in milliseconds. */
   readonly duration: number;
   readonly key?: KeySpec;
-  readonly now?: Date;
+  readonly now: Date;
   /**
    * Renew this CA with its own key instead of a new one (`key` is then ignored): with the same name too, every
    * certificate it signed chains to the new certificate as well.
@@ -64,31 +66,31 @@ export interface GenerateCAOptions {
 export async function generateCA(options: GenerateCAOptions): Promise<CertificateAuthority> {
   checkCommonName(options.commonName, "the CA common name");
   checkDuration(options.duration, "the CA duration");
-  const now = options.now ?? new Date();
+  const now = options.now;
   checkDate(now, "now");
   const spec = resolveKeySpec(options.key ?? DEFAULT_KEY_SPEC);
 
   const keys = options.reuseKeyOf?.keys ?? (await generateKeyPair(spec));
-  const spkiDer = Buffer.from(await subtle.exportKey("spki", keys.publicKey));
-  const keyId = keyIdentifier(spkiDer);
+  const spki = AsnConvert.parse(await subtle.exportKey("spki", keys.publicKey), SubjectPublicKeyInfo);
+  const keyId = keyIdentifier(spki);
   const name = commonNameOnly(options.commonName);
   const signing = options.reuseKeyOf?.signing ?? signingParamsFor(factsOfSpec(spec)).sign;
-  const tbs = encodeTbsCertificate({
+  const facts = await buildCertificate({
     serialNumberHex: randomSerialNumber(),
-    signature: signing,
-    issuerDer: name,
+    issuer: name,
+    subject: name,
     notBefore: toSecond(now.getTime() - CLOCK_SKEW_MS),
     notAfter: toSecond(now.getTime() + options.duration),
-    subjectDer: name,
-    spkiDer,
+    spki,
     extensions: [
       extensions.basicConstraints(true, 0),
       extensions.keyUsage(["keyCertSign", "cRLSign"]),
       extensions.subjectKeyIdentifier(keyId),
       extensions.authorityKeyIdentifier(keyId),
     ],
+    signingKey: keys.privateKey,
+    signing,
   });
-  const facts = parseCertificate(await signStructure(tbs, keys.privateKey, signing));
   const pkcs8 = new Uint8Array(await subtle.exportKey("pkcs8", keys.privateKey));
   return {
     certPem: facts.pem,
@@ -114,7 +116,7 @@ export async function generateCA(options: GenerateCAOptions): Promise<Certificat
 export async function loadCA(
   certPem: string | Uint8Array,
   keyPem: string | Uint8Array,
-  now: Date = new Date(),
+  now: Date,
 ): Promise<CertificateAuthority> {
   checkDate(now, "now");
   const bytes = (pem: string | Uint8Array) => (typeof pem === "string" ? Buffer.from(pem, "utf8") : pem);

@@ -33,7 +33,7 @@ export {
   type CertificateFacts,
   type KeyUsageName,
 } from "./certificate.js";
-export { CLOCK_SKEW_MS, randomSerialNumber } from "./signing.js";
+export { CLOCK_SKEW_MS, randomSerialNumber } from "./issuance-rules.js";
 export {
   generateCA,
   loadCA,
@@ -90,7 +90,6 @@ export {
   issueCRL,
   parseCRL,
   parseCRLs,
-  verifyCRLSignature,
   type CRLDecision,
   type CRLReason,
   type CRLRequest,

@@ -52,7 +52,7 @@ describe("pki/certificate", () => {
 
   it("parses every certificate of a chain and accepts DER", async () => {
     const ca = await sharedCA();
-    const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY });
+    const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, now: new Date() });
     expect(parseCertificates(leaf.certPem + ca.certPem).map((c) => c.subjectCommonName)).to.deep.equal(["db", ca.facts.subjectCommonName]);
     expect(parseCertificate(leaf.facts.der).fingerprintSha256).to.equal(leaf.fingerprintSha256);
     throwsWithReason(() => parseCertificate("no certificate"), "InvalidCertificate");

@@ -44,7 +44,7 @@ describe("pki/encodings", () => {
 
   describe("PKCS#8", () => {
     it("PEM and DER carry the same key; openssl reads the DER (what pgjdbc needs)", async () => {
-      const leaf = await issueClientCertificate(await sharedCA(), { user: "app", duration: DAY });
+      const leaf = await issueClientCertificate(await sharedCA(), { user: "app", duration: DAY, now: new Date() });
       expect(leaf.keyPkcs8Pem).to.match(/^-----BEGIN PRIVATE KEY-----\n/);
       expect(pkcs8PemToDer(leaf.keyPkcs8Pem).equals(leaf.keyPkcs8Der)).to.equal(true);
       expect(pkcs8DerToPem(leaf.keyPkcs8Der)).to.equal(leaf.keyPkcs8Pem);
@@ -96,7 +96,7 @@ describe("pki/encodings", () => {
 
     it("is readable by openssl pkcs12 -nodes with PBES2/AES-256-CBC and an HMAC-SHA256 MAC", async () => {
       const ca = await sharedCA();
-      const leaf = await issueClientCertificate(ca, { user: "dotnet", duration: DAY });
+      const leaf = await issueClientCertificate(ca, { user: "dotnet", duration: DAY, now: new Date() });
       const password = generatePfxPassword();
       const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, caCertificatePems: [ca.certPem], password, friendlyName: "dotnet" });
       const t = tempDir();
@@ -124,7 +124,7 @@ describe("pki/encodings", () => {
 
     it("parses back (ours and openssl's), and tells a wrong password", async () => {
       const ca = await sharedCA();
-      const leaf = await issueClientCertificate(ca, { user: "app", duration: DAY });
+      const leaf = await issueClientCertificate(ca, { user: "app", duration: DAY, now: new Date() });
       const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.chainPem, caCertificatePems: [ca.certPem], password: "p@ss wörd" });
       const back = await parsePkcs12(pfx, "p@ss wörd");
       expect(back.keysPkcs8Der).to.have.length(1);
@@ -153,7 +153,7 @@ describe("pki/encodings", () => {
 
     it("verifies the MAC of openssl -export files made with -macalg sha256, sha1 and sha512", async () => {
       const ca = await sharedCA();
-      const leaf = await issueClientCertificate(ca, { user: "macalg", duration: DAY });
+      const leaf = await issueClientCertificate(ca, { user: "macalg", duration: DAY, now: new Date() });
       const t = tempDir();
       try {
         const key = t.file("k.pem", leaf.keyPkcs8Pem);
@@ -176,7 +176,7 @@ describe("pki/encodings", () => {
 
     it("openssl verifies our MAC (HMAC-SHA256, 2048 iterations) and refuses it under a wrong password", async () => {
       const ca = await sharedCA({ algorithm: "RSA", size: 2048 });
-      const leaf = await issueClientCertificate(ca, { user: "rsa", duration: DAY, key: { algorithm: "RSA", size: 2048 } });
+      const leaf = await issueClientCertificate(ca, { user: "rsa", duration: DAY, key: { algorithm: "RSA", size: 2048 }, now: new Date() });
       const password = generatePfxPassword();
       const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, caCertificatePems: [ca.certPem], password, friendlyName: "rsa" });
       const t = tempDir();
@@ -197,7 +197,7 @@ describe("pki/encodings", () => {
 
     it("tells a damaged file from a wrong password", async () => {
       const ca = await sharedCA();
-      const leaf = await issueClientCertificate(ca, { user: "damaged", duration: DAY });
+      const leaf = await issueClientCertificate(ca, { user: "damaged", duration: DAY, now: new Date() });
       const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, password: "right" });
       const wrong = await rejectsWithReason(parsePkcs12(pfx, "wrong"), "InvalidPKCS12");
       expect(wrong.message).to.contain("wrong password");
@@ -216,7 +216,7 @@ describe("pki/encodings", () => {
 
     it("stores the certificate and key bytes as given, and refuses input that is not DER", async () => {
       const ca = await sharedCA();
-      const leaf = await issueClientCertificate(ca, { user: "bytes", duration: DAY });
+      const leaf = await issueClientCertificate(ca, { user: "bytes", duration: DAY, now: new Date() });
       const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, caCertificatePems: [ca.certPem], password: "pw" });
       const back = await parsePkcs12(pfx, "pw");
       expect(back.certificatePems).to.deep.equal([leaf.certPem, ca.certPem]);
@@ -241,7 +241,7 @@ describe("pki/encodings", () => {
       try {
         for (const key of [{ algorithm: "ECDSA", size: 256 }, { algorithm: "RSA", size: 2048 }] as const) {
           const ca = await sharedCA(key);
-          const leaf = await issueClientCertificate(ca, { user: "jdbc_user", duration: DAY, key });
+          const leaf = await issueClientCertificate(ca, { user: "jdbc_user", duration: DAY, key, now: new Date() });
           const password = generatePfxPassword();
           const pfx = await buildPkcs12({ keyPkcs8Der: leaf.keyPkcs8Der, certificatePem: leaf.certPem, caCertificatePems: [ca.certPem], password, friendlyName: "jdbc_user" });
           const path = t.file(`${key.algorithm}.pfx`, pfx);

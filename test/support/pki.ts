@@ -1,0 +1,24 @@
+/**
+ * PKI checks only the tests need: whether a CRL verifies under a CA's key, and reading back a PKCS#12 file. The
+ * operator itself never does either (PostgreSQL and the clients do).
+ */
+import { X509Certificate, verify } from "node:crypto";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { CertificateList } from "@peculiar/asn1-x509";
+import { AlgorithmProvider } from "@peculiar/x509";
+import { decodePem } from "../../src/pki/index.js";
+
+/** Whether the (first) CRL is signed by the CA's key. */
+export function verifyCRLSignature(crlPem: string | Uint8Array, ca: { readonly certPem: string }): boolean {
+  try {
+    const block = decodePem(crlPem).find((b) => b.label === "X509 CRL");
+    if (!block) return false;
+    const list = AsnConvert.parse(block.der, CertificateList);
+    const algorithm = new AlgorithmProvider().toWebAlgorithm(list.signatureAlgorithm) as { hash?: { name?: string } };
+    const hash = algorithm.hash?.name;
+    if (!hash) return false;
+    return verify(hash, new Uint8Array(AsnConvert.serialize(list.tbsCertList)), new X509Certificate(ca.certPem).publicKey, new Uint8Array(list.signature));
+  } catch {
+    return false;
+  }
+}
