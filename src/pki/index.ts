@@ -99,20 +99,16 @@ export {
   type RevokedEntry,
 } from "./crl.js";
 export {
-  buildPkcs12,
   certificateToPem,
   decodePem,
   encodePem,
-  generatePfxPassword,
-  parsePkcs12,
   parsePrivateKey,
   pkcs8DerToPem,
   pkcs8PemToDer,
-  type ParsedPkcs12,
   type ParsedPrivateKey,
   type PemBlock,
-  type Pkcs12Input,
 } from "./encodings.js";
+export { buildPkcs12, generatePfxPassword, type Pkcs12Input } from "./pkcs12.js";
 export {
   SECRET_KEYS,
   caSecretData,

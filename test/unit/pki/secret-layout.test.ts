@@ -8,10 +8,10 @@ import {
   issueCRL,
   issueServerCertificate,
   loadCA,
-  parsePkcs12,
   secretDataEqual,
   serverSecretData,
 } from "../../../src/pki/index.js";
+import { parsePkcs12 } from "../../support/pki.js";
 import { DAY, openssl, sharedCA, tempDir } from "./helpers.js";
 
 describe("pki/secret-layout", () => {
