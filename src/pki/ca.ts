@@ -210,8 +210,3 @@ export function presentedChain(ca: CertificateAuthority): string[] {
   }
   return chain;
 }
-
-/** Every certificate of this CA that belongs in a trust bundle (the CA and whatever chain came with it). */
-export function trustAnchors(ca: CertificateAuthority): string[] {
-  return [ca.certPem, ...ca.chainPems];
-}

@@ -38,7 +38,6 @@ export {
   generateCA,
   loadCA,
   presentedChain,
-  trustAnchors,
   type CAOrigin,
   type CertificateAuthority,
   type GenerateCAOptions,
@@ -57,6 +56,7 @@ export {
   type ServerNames,
 } from "./leaf.js";
 export {
+  DEFAULT_RENEW_BEFORE_MAX_MS,
   RENEWAL_POLICIES,
   evaluateRenewal,
   expired,
@@ -68,6 +68,7 @@ export {
   manualRotationRequested,
   missingData,
   renewalTime,
+  renewalWindow,
   renewalTimeReached,
   revoked,
   sansChanged,
