@@ -20,10 +20,7 @@ import {
   type KeySpec,
   type SigningAlgorithm,
 } from "./keys.js";
-import { AsnConvert } from "@peculiar/asn1-schema";
-import { SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
-import { buildCertificate, extensions, keyIdentifier } from "./certificate-builder.js";
-import { commonNameOnly } from "./distinguished-name.js";
+import { buildCertificate } from "./certificate-builder.js";
 import { CLOCK_SKEW_MS, checkCommonName, checkDate, checkDuration, randomSerialNumber, toSecond } from "./issuance-rules.js";
 
 export type CAOrigin = "Generated" | "Brought";
@@ -71,23 +68,20 @@ export async function generateCA(options: GenerateCAOptions): Promise<Certificat
   const spec = resolveKeySpec(options.key ?? DEFAULT_KEY_SPEC);
 
   const keys = options.reuseKeyOf?.keys ?? (await generateKeyPair(spec));
-  const spki = AsnConvert.parse(await subtle.exportKey("spki", keys.publicKey), SubjectPublicKeyInfo);
-  const keyId = keyIdentifier(spki);
-  const name = commonNameOnly(options.commonName);
   const signing = options.reuseKeyOf?.signing ?? signingParamsFor(factsOfSpec(spec)).sign;
   const facts = await buildCertificate({
     serialNumberHex: randomSerialNumber(),
-    issuer: name,
-    subject: name,
+    subjectCommonName: options.commonName,
+    issuer: undefined,
     notBefore: toSecond(now.getTime() - CLOCK_SKEW_MS),
     notAfter: toSecond(now.getTime() + options.duration),
-    spki,
-    extensions: [
-      extensions.basicConstraints(true, 0),
-      extensions.keyUsage(["keyCertSign", "cRLSign"]),
-      extensions.subjectKeyIdentifier(keyId),
-      extensions.authorityKeyIdentifier(keyId),
-    ],
+    spkiDer: Buffer.from(await subtle.exportKey("spki", keys.publicKey)),
+    key: options.reuseKeyOf?.facts.key ?? factsOfSpec(spec),
+    caPathLength: 0,
+    keyUsage: ["keyCertSign", "cRLSign"],
+    extendedKeyUsage: [],
+    dnsNames: [],
+    ipAddresses: [],
     signingKey: keys.privateKey,
     signing,
   });

@@ -42,7 +42,7 @@ export type KeyUsageName =
   | "decipherOnly";
 
 /** KeyUsage bits in RFC 5280 order (bit 0 first). */
-const KEY_USAGE_NAMES: readonly KeyUsageName[] = [
+export const KEY_USAGE_NAMES: readonly KeyUsageName[] = [
   "digitalSignature",
   "nonRepudiation",
   "keyEncipherment",
@@ -113,21 +113,14 @@ class ParsedCertificate extends X509Certificate {
   }
 }
 
-function factsFromDer(der: Buffer): CertificateFacts {
-  return certificateFactsOf(der, new ParsedCertificate(der).structure);
+/** Remembers the facts of a certificate just built (certificate-builder.ts): reading it back from a Secret costs no parse. */
+export function builtCertificateFacts(der: Buffer, facts: CertificateFacts): CertificateFacts {
+  return parsedCertificates.get([der], () => facts);
 }
 
-/** The facts of a certificate just built (certificate-builder.ts), cached so reading it back from a Secret costs no parse. */
-export function builtCertificateFacts(der: Buffer, certificate: Certificate): CertificateFacts {
-  return parsedCertificates.get([der], () => certificateFactsOf(der, certificate));
-}
-
-/**
- * The facts of a certificate from its DER and its ASN.1 structure: node:crypto gives what it can (serial, validity,
- * key); the names and extensions come from the structure.
- */
-function certificateFactsOf(der: Buffer, certificate: Certificate): CertificateFacts {
-  const tbs = certificate.tbsCertificate;
+/** The facts of a certificate, uncached: node:crypto gives what it can (serial, validity, key), @peculiar/x509 the rest. */
+export function factsFromDer(der: Buffer): CertificateFacts {
+  const tbs = new ParsedCertificate(der).structure.tbsCertificate;
   const node = new NodeX509Certificate(der);
   const extensions = new Map((tbs.extensions ?? []).map((e) => [e.extnID, e.extnValue.buffer] as const));
   const extension = <T>(id: string, type: new () => T): T | undefined => {

@@ -12,11 +12,9 @@ import {
   parseCertificate,
   type CertificateFacts,
 } from "./certificate.js";
-import { AsnConvert } from "@peculiar/asn1-schema";
-import { Name, SubjectPublicKeyInfo, id_kp_clientAuth, id_kp_serverAuth, type Extension } from "@peculiar/asn1-x509";
-import { authorityKeyIdOf, buildCertificate, extensions, keyIdentifier, type KeyUsageBit } from "./certificate-builder.js";
-import { commonNameOnly } from "./distinguished-name.js";
-import { DEFAULT_KEY_SPEC, generateKeyPair, resolveKeySpec, subtle, type KeyFacts, type KeySpec } from "./keys.js";
+import { id_kp_clientAuth, id_kp_serverAuth } from "@peculiar/asn1-x509";
+import { buildCertificate, type KeyUsageBit } from "./certificate-builder.js";
+import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeyFacts, type KeySpec } from "./keys.js";
 import {
   CLOCK_SKEW_MS,
   MAX_COMMON_NAME_LENGTH,
@@ -192,7 +190,7 @@ export async function issueServerCertificate(
     // keyEncipherment only matters for TLS 1.2 RSA key exchange, which only a server with an RSA key can do.
     usage: spec.algorithm === "RSA" ? ["digitalSignature", "keyEncipherment"] : ["digitalSignature"],
     eku: id_kp_serverAuth,
-    extra: [extensions.subjectAltName(names.dnsNames, names.ipAddresses)],
+    names,
     duration: request.duration,
     now: request.now,
   });
@@ -210,7 +208,7 @@ export async function issueClientCertificate(
     spec,
     usage: ["digitalSignature"],
     eku: id_kp_clientAuth,
-    extra: [],
+    names: { dnsNames: [], ipAddresses: [] },
     duration: request.duration,
     now: request.now,
   });
@@ -221,7 +219,7 @@ interface LeafTemplate {
   readonly spec: KeySpec;
   readonly usage: readonly KeyUsageBit[];
   readonly eku: string;
-  readonly extra: readonly Extension[];
+  readonly names: Pick<ServerNames, "dnsNames" | "ipAddresses">;
   readonly duration: number;
   readonly now: Date;
 }
@@ -239,26 +237,20 @@ async function issueLeaf(ca: CertificateAuthority, t: LeafTemplate): Promise<Iss
   }
 
   const keys = await generateKeyPair(t.spec);
-  const spki = AsnConvert.parse(await subtle.exportKey("spki", keys.publicKey), SubjectPublicKeyInfo);
-  const notBefore = toSecond(Math.max(now - CLOCK_SKEW_MS, caFacts.notBefore.getTime()));
-  // Never outlive the signer: a leaf valid after its CA expired would be rejected anyway, silently.
-  const notAfter = toSecond(Math.min(now + t.duration, caFacts.notAfter.getTime()));
   const facts = await buildCertificate({
     serialNumberHex: randomSerialNumber(),
-    // The CA's own subject, as its certificate encodes it, so name matching never depends on how we would spell it.
-    issuer: AsnConvert.parse(caFacts.subjectDer, Name),
-    notBefore,
-    notAfter,
-    subject: commonNameOnly(t.commonName),
-    spki,
-    extensions: [
-      extensions.basicConstraints(false),
-      extensions.keyUsage(t.usage),
-      extensions.extKeyUsage([t.eku]),
-      ...t.extra,
-      extensions.subjectKeyIdentifier(keyIdentifier(spki)),
-      extensions.authorityKeyIdentifier(authorityKeyIdOf(caFacts)),
-    ],
+    subjectCommonName: t.commonName,
+    issuer: caFacts,
+    notBefore: toSecond(Math.max(now - CLOCK_SKEW_MS, caFacts.notBefore.getTime())),
+    // Never outlive the signer: a leaf valid after its CA expired would be rejected anyway, silently.
+    notAfter: toSecond(Math.min(now + t.duration, caFacts.notAfter.getTime())),
+    spkiDer: Buffer.from(await subtle.exportKey("spki", keys.publicKey)),
+    key: factsOfSpec(t.spec),
+    caPathLength: undefined,
+    keyUsage: t.usage,
+    extendedKeyUsage: [t.eku],
+    dnsNames: t.names.dnsNames,
+    ipAddresses: t.names.ipAddresses,
     signingKey: ca.keys.privateKey,
     signing: ca.signing,
   });

@@ -4,22 +4,10 @@
  * RFC 7292 B.2 derivation of pkcs12-kdf.ts, on node:crypto.
  */
 import { X509Certificate, createHash, randomBytes } from "node:crypto";
-import { ContentInfo, EncryptedContent, EncryptedContentInfo, id_data, id_encryptedData } from "@peculiar/asn1-cms";
-import {
-  AuthenticatedSafe,
-  CertBag,
-  MacData,
-  PFX,
-  PKCS12Attribute,
-  PKCS8ShroudedKeyBag,
-  SafeBag,
-  SafeContents,
-  id_certBag,
-  id_pkcs8ShroudedKeyBag,
-  id_x509Certificate,
-} from "@peculiar/asn1-pfx";
+import { EncryptedContent, EncryptedContentInfo, id_data, id_encryptedData } from "@peculiar/asn1-cms";
+import { MacData, PKCS12Attribute, PKCS8ShroudedKeyBag, id_certBag, id_pkcs8ShroudedKeyBag, id_x509Certificate } from "@peculiar/asn1-pfx";
 import { EncryptedData as EncryptedOctets, PrivateKeyInfo } from "@peculiar/asn1-pkcs8";
-import { AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from "@peculiar/asn1-schema";
+import { AsnArray, AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier, DirectoryString } from "@peculiar/asn1-x509";
 import { PkiError } from "./errors.js";
 import { certificateDersFromPem } from "./encodings.js";
@@ -46,6 +34,14 @@ export const PKCS12_OIDS = {
 
 // ----------------------------------------------------------------- schemas the vendor packages do not ship
 
+type PropOptions = Parameters<typeof AsnProp>[0];
+
+/** Declares a SEQUENCE schema on a class: asn1-schema's decorators, applied as calls (the project does not enable them). */
+function sequence(type: abstract new () => object, props: Readonly<Record<string, PropOptions>>): void {
+  AsnType({ type: AsnTypeTypes.Sequence })(type as new () => object);
+  for (const [key, options] of Object.entries(props)) AsnProp(options)(type.prototype as object, key);
+}
+
 /** PBKDF2-params (RFC 8018 A.2), with the salt as the `specified` OCTET STRING. */
 export class Pbkdf2Params {
   salt = new OctetString();
@@ -56,11 +52,12 @@ export class Pbkdf2Params {
     Object.assign(this, params);
   }
 }
-AsnType({ type: AsnTypeTypes.Sequence })(Pbkdf2Params);
-AsnProp({ type: OctetString })(Pbkdf2Params.prototype, "salt");
-AsnProp({ type: AsnPropTypes.Integer })(Pbkdf2Params.prototype, "iterationCount");
-AsnProp({ type: AsnPropTypes.Integer, optional: true })(Pbkdf2Params.prototype, "keyLength");
-AsnProp({ type: AlgorithmIdentifier, optional: true })(Pbkdf2Params.prototype, "prf");
+sequence(Pbkdf2Params, {
+  salt: { type: OctetString },
+  iterationCount: { type: AsnPropTypes.Integer },
+  keyLength: { type: AsnPropTypes.Integer, optional: true },
+  prf: { type: AlgorithmIdentifier, optional: true },
+});
 
 /** PBES2-params (RFC 8018 A.4). */
 export class Pbes2Params {
@@ -70,9 +67,7 @@ export class Pbes2Params {
     Object.assign(this, params);
   }
 }
-AsnType({ type: AsnTypeTypes.Sequence })(Pbes2Params);
-AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, "keyDerivationFunc");
-AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, "encryptionScheme");
+sequence(Pbes2Params, { keyDerivationFunc: { type: AlgorithmIdentifier }, encryptionScheme: { type: AlgorithmIdentifier } });
 
 /** CMS EncryptedData (RFC 5652 §8), without unprotected attributes. */
 export class CmsEncryptedData {
@@ -82,9 +77,75 @@ export class CmsEncryptedData {
     Object.assign(this, params);
   }
 }
-AsnType({ type: AsnTypeTypes.Sequence })(CmsEncryptedData);
-AsnProp({ type: AsnPropTypes.Integer })(CmsEncryptedData.prototype, "version");
-AsnProp({ type: EncryptedContentInfo })(CmsEncryptedData.prototype, "encryptedContentInfo");
+sequence(CmsEncryptedData, { version: { type: AsnPropTypes.Integer }, encryptedContentInfo: { type: EncryptedContentInfo } });
+
+/*
+ * The file buildPkcs12 writes, each part typed as what it holds. asn1-pfx types bag values and contents as ANY,
+ * which its serializer re-parses, every OCTET STRING speculatively decoded (certificates included): typed parts are
+ * written without being read back. The encoding is the same as with asn1-pfx's generic types.
+ */
+
+class X509CertBag {
+  certId = id_x509Certificate;
+  certValue = new OctetString();
+}
+sequence(X509CertBag, { certId: { type: AsnPropTypes.ObjectIdentifier }, certValue: { type: OctetString, context: 0 } });
+
+class CertSafeBag {
+  bagId = id_certBag;
+  bagValue = new X509CertBag();
+  bagAttributes?: PKCS12Attribute[];
+}
+sequence(CertSafeBag, {
+  bagId: { type: AsnPropTypes.ObjectIdentifier },
+  bagValue: { type: X509CertBag, context: 0 },
+  bagAttributes: { type: PKCS12Attribute, repeated: "set", optional: true },
+});
+
+class KeySafeBag {
+  bagId = id_pkcs8ShroudedKeyBag;
+  bagValue = new PKCS8ShroudedKeyBag();
+  bagAttributes?: PKCS12Attribute[];
+}
+sequence(KeySafeBag, {
+  bagId: { type: AsnPropTypes.ObjectIdentifier },
+  bagValue: { type: PKCS8ShroudedKeyBag, context: 0 },
+  bagAttributes: { type: PKCS12Attribute, repeated: "set", optional: true },
+});
+
+class CertSafeContents extends AsnArray<CertSafeBag> {}
+AsnType({ type: AsnTypeTypes.Sequence, itemType: CertSafeBag })(CertSafeContents);
+
+class KeySafeContents extends AsnArray<KeySafeBag> {}
+AsnType({ type: AsnTypeTypes.Sequence, itemType: KeySafeBag })(KeySafeContents);
+
+/** ContentInfo of type data: its content is an OCTET STRING. */
+class DataContentInfo {
+  contentType = id_data;
+  content = new OctetString();
+}
+sequence(DataContentInfo, { contentType: { type: AsnPropTypes.ObjectIdentifier }, content: { type: OctetString, context: 0 } });
+
+/** ContentInfo of type encryptedData. */
+class EncryptedDataContentInfo {
+  contentType = id_encryptedData;
+  content = new CmsEncryptedData();
+}
+sequence(EncryptedDataContentInfo, { contentType: { type: AsnPropTypes.ObjectIdentifier }, content: { type: CmsEncryptedData, context: 0 } });
+
+/** The AuthenticatedSafe we write: the encrypted certificates, then the shrouded key. */
+class CertificatesAndKey {
+  certificates = new EncryptedDataContentInfo();
+  key = new DataContentInfo();
+}
+sequence(CertificatesAndKey, { certificates: { type: EncryptedDataContentInfo }, key: { type: DataContentInfo } });
+
+class Pfx {
+  version = 3;
+  authSafe = new DataContentInfo();
+  macData = new MacData();
+}
+sequence(Pfx, { version: { type: AsnPropTypes.Integer }, authSafe: { type: DataContentInfo }, macData: { type: MacData } });
 
 // ------------------------------------------------------------------------------------------ building
 
@@ -185,14 +246,12 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
     attributes.push(attribute(PKCS12_OIDS.friendlyName, AsnConvert.serialize(new DirectoryString({ bmpString: input.friendlyName }))));
   }
 
-  const certBags = new SafeContents(
-    [leafDer, ...caDers].map(
-      (der, i) =>
-        new SafeBag({
-          bagId: id_certBag,
-          bagValue: AsnConvert.serialize(new CertBag({ certId: id_x509Certificate, certValue: octetStringDer(der) })),
-          ...(i === 0 ? { bagAttributes: attributes } : {}),
-        }),
+  const certBags = new CertSafeContents(
+    [leafDer, ...caDers].map((der, i) =>
+      Object.assign(new CertSafeBag(), {
+        bagValue: Object.assign(new X509CertBag(), { certValue: new OctetString(der) }),
+        ...(i === 0 ? { bagAttributes: attributes } : {}),
+      }),
     ),
   );
   const certs = await pbes2Encrypt(input.password, new Uint8Array(AsnConvert.serialize(certBags)));
@@ -205,20 +264,17 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
   });
 
   const key = await pbes2Encrypt(input.password, input.keyPkcs8Der);
-  const keyBag = new SafeContents([
-    new SafeBag({
-      bagId: id_pkcs8ShroudedKeyBag,
-      bagValue: AsnConvert.serialize(new PKCS8ShroudedKeyBag({ encryptionAlgorithm: key.algorithm, encryptedData: new EncryptedOctets(key.ciphertext) })),
-      bagAttributes: attributes,
-    }),
-  ]);
+  const keyBag = Object.assign(new KeySafeBag(), {
+    bagValue: new PKCS8ShroudedKeyBag({ encryptionAlgorithm: key.algorithm, encryptedData: new EncryptedOctets(key.ciphertext) }),
+    bagAttributes: attributes,
+  });
 
   const authenticatedSafe = new Uint8Array(
     AsnConvert.serialize(
-      new AuthenticatedSafe([
-        new ContentInfo({ contentType: id_encryptedData, content: AsnConvert.serialize(encryptedCerts) }),
-        new ContentInfo({ contentType: id_data, content: octetStringDer(AsnConvert.serialize(keyBag)) }),
-      ]),
+      Object.assign(new CertificatesAndKey(), {
+        certificates: Object.assign(new EncryptedDataContentInfo(), { content: encryptedCerts }),
+        key: Object.assign(new DataContentInfo(), { content: new OctetString(AsnConvert.serialize(new KeySafeContents([keyBag]))) }),
+      }),
     ),
   );
 
@@ -226,6 +282,6 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
   const macData = new MacData({ macSalt: new OctetString(macSalt), iterations: PKCS12_ITERATIONS });
   macData.mac.digestAlgorithm = new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.sha256, parameters: null });
   macData.mac.digest = new OctetString(pkcs12Mac("sha256", bmpPassword(input.password), macSalt, PKCS12_ITERATIONS, authenticatedSafe));
-  const pfx = new PFX({ version: 3, authSafe: new ContentInfo({ contentType: id_data, content: octetStringDer(authenticatedSafe) }), macData });
+  const pfx = Object.assign(new Pfx(), { authSafe: Object.assign(new DataContentInfo(), { content: new OctetString(authenticatedSafe) }), macData });
   return Buffer.from(AsnConvert.serialize(pfx));
 }
