@@ -68,6 +68,18 @@ export function authorityKeyIdOf(issuer: CertificateFacts): string {
   return issuer.subjectKeyId ?? keyIdentifier(AsnConvert.parse(issuer.spkiDer, SubjectPublicKeyInfo));
 }
 
+const issuerNames = new WeakMap<CertificateFacts, Name>();
+
+/** The issuer's subject as its certificate encodes it, parsed once per CA. */
+export function issuerName(issuer: CertificateFacts): Name {
+  let name = issuerNames.get(issuer);
+  if (!name) {
+    name = AsnConvert.parse(issuer.subjectDer, Name);
+    issuerNames.set(issuer, name);
+  }
+  return name;
+}
+
 export interface CertificateTemplate {
   readonly serialNumberHex: string;
   readonly subjectCommonName: string;
@@ -103,7 +115,7 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
     serialNumber: new Uint8Array(Buffer.from(t.serialNumberHex, "hex")).buffer,
     signature: signatureAlgorithmIdentifier(t.signing),
     // The issuer's subject as its certificate encodes it, so name matching never depends on how we would spell it.
-    issuer: t.issuer ? AsnConvert.parse(t.issuer.subjectDer, Name) : subject,
+    issuer: t.issuer ? issuerName(t.issuer) : subject,
     validity: new Validity({ notBefore: t.notBefore, notAfter: t.notAfter }),
     subject,
     subjectPublicKeyInfo: spki,
@@ -116,8 +128,9 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
       extension(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(authorityKeyId, "hex")) })),
     ]),
   });
-  const { signatureAlgorithm, signatureValue } = await signStructure(tbs, t.signingKey, t.signing);
-  const der = Buffer.from(AsnConvert.serialize(new Certificate({ tbsCertificate: tbs, signatureAlgorithm, signatureValue })));
+  const signed = await signStructure(tbs, t.signingKey, t.signing);
+  const certificate = new Certificate({ tbsCertificate: signed.tbs, signatureAlgorithm: signed.signatureAlgorithm, signatureValue: signed.signatureValue });
+  const der = Buffer.from(AsnConvert.serialize(certificate));
   const serialNumber = normalizeSerialNumber(t.serialNumberHex);
   const subjectText = nameToString(subject);
   return builtCertificateFacts(der, {

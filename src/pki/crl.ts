@@ -16,7 +16,6 @@ import {
   CertificateList,
   Extension,
   KeyIdentifier,
-  Name,
   RevokedCertificate,
   TBSCertList,
   Time,
@@ -31,7 +30,7 @@ import { decodePem, encodePem } from "./encodings.js";
 import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type CertificateFacts } from "./certificate.js";
 import type { CertificateAuthority } from "./ca.js";
 import { nameToString } from "./distinguished-name.js";
-import { authorityKeyIdOf } from "./certificate-builder.js";
+import { authorityKeyIdOf, issuerName } from "./certificate-builder.js";
 import { checkDate } from "./issuance-rules.js";
 import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
 
@@ -83,7 +82,7 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
   const tbs = new TBSCertList({
     version: Version.v2, // required for extensions
     signature: signatureAlgorithmIdentifier(ca.signing),
-    issuer: AsnConvert.parse(ca.facts.subjectDer, Name),
+    issuer: issuerName(ca.facts),
     thisUpdate: new Time(request.thisUpdate),
     nextUpdate: new Time(request.nextUpdate),
     // Absent, not empty, when nothing is revoked; and entries carry extensions only when they have a reason:
@@ -107,8 +106,8 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
       extension(id_ce_cRLNumber, new CRLNumber(request.crlNumber)),
     ],
   });
-  const { signatureAlgorithm, signatureValue } = await signStructure(tbs, ca.keys.privateKey, ca.signing);
-  const der = AsnConvert.serialize(new CertificateList({ tbsCertList: tbs, signatureAlgorithm, signature: signatureValue }));
+  const signed = await signStructure(tbs, ca.keys.privateKey, ca.signing);
+  const der = AsnConvert.serialize(new CertificateList({ tbsCertList: signed.tbs, signatureAlgorithm: signed.signatureAlgorithm, signature: signed.signatureValue }));
   return encodePem(new Uint8Array(der), "X509 CRL");
 }
 
