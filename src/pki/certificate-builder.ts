@@ -48,14 +48,22 @@ import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
 /** The key usages the operator sets. */
 export type KeyUsageBit = Exclude<KeyUsageName, "encipherOnly" | "decipherOnly">;
 
-function extension(id: string, critical: boolean, value: object): Extension {
+export function extension(id: string, critical: boolean, value: object): Extension {
   return new Extension({ extnID: id, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
 }
 
 /** SubjectAlternativeName of canonical DNS names and IP addresses (exported for the encoding tests). */
 export function subjectAltName(dnsNames: readonly string[], ipAddresses: readonly string[]): Extension {
-  const names = [...dnsNames.map((dNSName) => new GeneralName({ dNSName })), ...ipAddresses.map((iPAddress) => new GeneralName({ iPAddress }))];
+  const names = [
+    ...dnsNames.map((dNSName) => new GeneralName({ dNSName })),
+    ...ipAddresses.map((iPAddress) => new GeneralName({ iPAddress })),
+  ];
   return extension(id_ce_subjectAltName, false, new SubjectAlternativeName(names));
+}
+
+export function authorityKeyIdentifier(keyIdHex: string): Extension {
+  const value = new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(keyIdHex, "hex")) });
+  return extension(id_ce_authorityKeyIdentifier, false, value);
 }
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING value, lower-case hex. */
@@ -125,12 +133,12 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
       ...(t.extendedKeyUsage.length > 0 ? [extension(id_ce_extKeyUsage, false, new ExtendedKeyUsage([...t.extendedKeyUsage]))] : []),
       ...(t.dnsNames.length + t.ipAddresses.length > 0 ? [subjectAltName(t.dnsNames, t.ipAddresses)] : []),
       extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(Buffer.from(subjectKeyId, "hex"))),
-      extension(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(authorityKeyId, "hex")) })),
+      authorityKeyIdentifier(authorityKeyId),
     ]),
   });
   const signed = await signStructure(tbs, t.signingKey, t.signing);
-  const certificate = new Certificate({ tbsCertificate: signed.tbs, signatureAlgorithm: signed.signatureAlgorithm, signatureValue: signed.signatureValue });
-  const der = Buffer.from(AsnConvert.serialize(certificate));
+  const { signatureAlgorithm, signatureValue } = signed;
+  const der = Buffer.from(AsnConvert.serialize(new Certificate({ tbsCertificate: signed.tbs, signatureAlgorithm, signatureValue })));
   const serialNumber = normalizeSerialNumber(t.serialNumberHex);
   const subjectText = nameToString(subject);
   return builtCertificateFacts(der, {

@@ -7,7 +7,7 @@
  *   trusted CA (buildCrlBundle), and a client chaining to a CA we hold no CRL for is refused.
  * - A CRL past its nextUpdate makes verification fail for every client: re-issue before it (crlDecision).
  */
-import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import { AsnConvert } from "@peculiar/asn1-schema";
 import {
   AuthorityKeyIdentifier,
   CRLNumber,
@@ -15,7 +15,6 @@ import {
   CRLReasons,
   CertificateList,
   Extension,
-  KeyIdentifier,
   RevokedCertificate,
   TBSCertList,
   Time,
@@ -30,13 +29,19 @@ import { decodePem, encodePem } from "./encodings.js";
 import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type CertificateFacts } from "./certificate.js";
 import type { CertificateAuthority } from "./ca.js";
 import { nameToString } from "./distinguished-name.js";
-import { authorityKeyIdOf, issuerName } from "./certificate-builder.js";
+import { authorityKeyIdOf, authorityKeyIdentifier, extension, issuerName } from "./certificate-builder.js";
 import { checkDate } from "./issuance-rules.js";
 import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
 
 export type RevocationReason = "unspecified" | "keyCompromise" | "affiliationChanged" | "superseded" | "cessationOfOperation";
 
-const REVOCATION_REASONS: readonly RevocationReason[] = ["unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation"];
+const REVOCATION_REASONS: readonly RevocationReason[] = [
+  "unspecified",
+  "keyCompromise",
+  "affiliationChanged",
+  "superseded",
+  "cessationOfOperation",
+];
 
 export interface RevokedEntry {
   readonly serialNumber: string;
@@ -95,24 +100,21 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
                 userCertificate: integerBytes(e.serialNumber),
                 revocationDate: new Time(e.revocationDate),
                 ...(e.reason && e.reason !== "unspecified"
-                  ? { crlEntryExtensions: [extension(id_ce_cRLReasons, new CRLReasonCode(CRLReasons[e.reason]))] }
+                  ? { crlEntryExtensions: [extension(id_ce_cRLReasons, false, new CRLReasonCode(CRLReasons[e.reason]))] }
                   : {}),
               }),
           ),
         }
       : {}),
     crlExtensions: [
-      extension(id_ce_authorityKeyIdentifier, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(authorityKeyIdOf(ca.facts), "hex")) })),
-      extension(id_ce_cRLNumber, new CRLNumber(request.crlNumber)),
+      authorityKeyIdentifier(authorityKeyIdOf(ca.facts)),
+      extension(id_ce_cRLNumber, false, new CRLNumber(request.crlNumber)),
     ],
   });
   const signed = await signStructure(tbs, ca.keys.privateKey, ca.signing);
-  const der = AsnConvert.serialize(new CertificateList({ tbsCertList: signed.tbs, signatureAlgorithm: signed.signatureAlgorithm, signature: signed.signatureValue }));
+  const list = new CertificateList({ tbsCertList: signed.tbs, signatureAlgorithm: signed.signatureAlgorithm, signature: signed.signatureValue });
+  const der = AsnConvert.serialize(list);
   return encodePem(new Uint8Array(der), "X509 CRL");
-}
-
-function extension(id: string, value: object): Extension {
-  return new Extension({ extnID: id, critical: false, extnValue: new OctetString(AsnConvert.serialize(value)) });
 }
 
 /** A positive INTEGER's content octets from canonical hex: a 00 sign byte when the first bit is set. */
@@ -136,7 +138,11 @@ export interface ParsedCRL {
   readonly crlNumber: number | undefined;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date | undefined;
-  readonly revoked: ReadonlyArray<{ readonly serialNumber: string; readonly revocationDate: Date; readonly reason: RevocationReason | string | undefined }>;
+  readonly revoked: ReadonlyArray<{
+    readonly serialNumber: string;
+    readonly revocationDate: Date;
+    readonly reason: RevocationReason | string | undefined;
+  }>;
 }
 
 /** Parses the first CRL of a PEM text (or DER). Throws PkiError(InvalidCRL). */

@@ -12,25 +12,9 @@ import { AlgorithmIdentifier, DirectoryString } from "@peculiar/asn1-x509";
 import { PkiError } from "./errors.js";
 import { certificateDersFromPem } from "./encodings.js";
 import { subtle } from "./keys.js";
+import { PKCS12_OIDS } from "./oids.js";
 import { bmpPassword, pkcs12Mac } from "./pkcs12-kdf.js";
 
-export const PKCS12_OIDS = {
-  pbes2: "1.2.840.113549.1.5.13",
-  pbkdf2: "1.2.840.113549.1.5.12",
-  hmacWithSHA1: "1.2.840.113549.2.7",
-  hmacWithSHA256: "1.2.840.113549.2.9",
-  hmacWithSHA384: "1.2.840.113549.2.10",
-  hmacWithSHA512: "1.2.840.113549.2.11",
-  aes128Cbc: "2.16.840.1.101.3.4.1.2",
-  aes192Cbc: "2.16.840.1.101.3.4.1.22",
-  aes256Cbc: "2.16.840.1.101.3.4.1.42",
-  sha1: "1.3.14.3.2.26",
-  sha256: "2.16.840.1.101.3.4.2.1",
-  sha384: "2.16.840.1.101.3.4.2.2",
-  sha512: "2.16.840.1.101.3.4.2.3",
-  friendlyName: "1.2.840.113549.1.9.20",
-  localKeyId: "1.2.840.113549.1.9.21",
-} as const;
 
 // ----------------------------------------------------------------- schemas the vendor packages do not ship
 
@@ -131,7 +115,10 @@ class EncryptedDataContentInfo {
   contentType = id_encryptedData;
   content = new CmsEncryptedData();
 }
-sequence(EncryptedDataContentInfo, { contentType: { type: AsnPropTypes.ObjectIdentifier }, content: { type: CmsEncryptedData, context: 0 } });
+sequence(EncryptedDataContentInfo, {
+  contentType: { type: AsnPropTypes.ObjectIdentifier },
+  content: { type: CmsEncryptedData, context: 0 },
+});
 
 /** The AuthenticatedSafe we write: the encrypted certificates, then the shrouded key. */
 class CertificatesAndKey {
@@ -282,6 +269,7 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
   const macData = new MacData({ macSalt: new OctetString(macSalt), iterations: PKCS12_ITERATIONS });
   macData.mac.digestAlgorithm = new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.sha256, parameters: null });
   macData.mac.digest = new OctetString(pkcs12Mac("sha256", bmpPassword(input.password), macSalt, PKCS12_ITERATIONS, authenticatedSafe));
-  const pfx = Object.assign(new Pfx(), { authSafe: Object.assign(new DataContentInfo(), { content: new OctetString(authenticatedSafe) }), macData });
+  const authSafe = Object.assign(new DataContentInfo(), { content: new OctetString(authenticatedSafe) });
+  const pfx = Object.assign(new Pfx(), { authSafe, macData });
   return Buffer.from(AsnConvert.serialize(pfx));
 }

@@ -108,7 +108,10 @@ function shareOf(lifetime: number, percentage: number): number {
  * The renewal window a certificate policy asks for (renew when less than this remains), for certificates of
  * `duration` ms: renewBefore as given, else renewBeforePercentage of the duration, else min(720h, duration / 3).
  */
-export function renewalWindow(duration: number, policy: { readonly renewBefore?: number; readonly renewBeforePercentage?: number }): number {
+export function renewalWindow(
+  duration: number,
+  policy: { readonly renewBefore?: number; readonly renewBeforePercentage?: number },
+): number {
   if (policy.renewBefore !== undefined) return policy.renewBefore;
   if (policy.renewBeforePercentage !== undefined) return shareOf(duration, policy.renewBeforePercentage);
   return Math.min(DEFAULT_RENEW_BEFORE_MAX_MS, Math.floor(duration / 3));
