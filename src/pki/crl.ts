@@ -30,7 +30,7 @@ import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type Certif
 import type { CertificateAuthority } from "./ca.js";
 import { nameToString } from "./distinguished-name.js";
 import { authorityKeyIdOf, authorityKeyIdentifier, extension, issuerName } from "./certificate-builder.js";
-import { checkDate } from "./issuance-rules.js";
+import { checkDate, toSecond } from "./issuance-rules.js";
 import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
 
 export type RevocationReason = "unspecified" | "keyCompromise" | "affiliationChanged" | "superseded" | "cessationOfOperation";
@@ -113,8 +113,23 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
   });
   const signed = await signStructure(tbs, ca.keys.privateKey, ca.signing);
   const list = new CertificateList({ tbsCertList: signed.tbs, signatureAlgorithm: signed.signatureAlgorithm, signature: signed.signatureValue });
-  const der = AsnConvert.serialize(list);
-  return encodePem(new Uint8Array(der), "X509 CRL");
+  const der = Buffer.from(AsnConvert.serialize(list));
+  // What was just written is never parsed back: its facts are the request's (a unit test checks they equal the parse).
+  const facts: ParsedCRL = {
+    pem: encodePem(der, "X509 CRL"),
+    fingerprintSha256: fingerprintSha256(der),
+    issuer: ca.facts.subject,
+    authorityKeyId: authorityKeyIdOf(ca.facts),
+    crlNumber: request.crlNumber,
+    thisUpdate: toSecond(request.thisUpdate.getTime()),
+    nextUpdate: toSecond(request.nextUpdate.getTime()),
+    revoked: sorted.map((e) => ({
+      serialNumber: e.serialNumber,
+      revocationDate: toSecond(e.revocationDate.getTime()),
+      reason: e.reason === "unspecified" ? undefined : e.reason,
+    })),
+  };
+  return parsedCRLs.get([der], () => facts).pem;
 }
 
 /** A positive INTEGER's content octets from canonical hex: a 00 sign byte when the first bit is set. */
@@ -180,7 +195,8 @@ function parseCRLDer(crlDer: Buffer): ParsedCRL {
   }
 }
 
-function crlFacts(der: Buffer): ParsedCRL {
+/** The facts of a CRL, uncached. */
+export function crlFacts(der: Buffer): ParsedCRL {
   const tbs = AsnConvert.parse(der, CertificateList).tbsCertList;
   const extensionValue = <T>(list: readonly Extension[] | undefined, id: string, type: new () => T): T | undefined => {
     const found = list?.find((e) => e.extnID === id);

@@ -13,6 +13,7 @@ import {
   parseCRLs,
   generateCA,
 } from "../../../src/pki/index.js";
+import { crlFacts } from "../../../src/pki/crl.js";
 import { verifyCRLSignature } from "../../support/pki.js";
 import { ALL_KEY_SPECS, DAY, HOUR, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers.js";
 
@@ -115,6 +116,22 @@ describe("pki/crl", () => {
         t.cleanup();
       }
     });
+  });
+
+  it("remembers the facts of a CRL it issues exactly as parsing the CRL gives them", async () => {
+    const ca = await sharedCA();
+    const now = new Date("2030-01-01T00:00:00.678Z");
+    const crl = await issueCRL(ca, {
+      revoked: [
+        { serialNumber: "FF:01", reason: "keyCompromise", revocationDate: new Date("2029-12-31T10:00:00.500Z") },
+        { serialNumber: "0a", reason: "unspecified", revocationDate: now },
+        { serialNumber: "0b", revocationDate: now },
+      ],
+      crlNumber: 7,
+      thisUpdate: now,
+      nextUpdate: new Date(now.getTime() + DAY),
+    });
+    expect(crlFacts(decodePem(crl)[0]?.der ?? Buffer.alloc(0))).to.deep.equal(parseCRL(crl));
   });
 
   for (const spec of ALL_KEY_SPECS) {
