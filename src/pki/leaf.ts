@@ -3,6 +3,7 @@
  * (clientAuth, CN = the PostgreSQL role that `cert` authentication maps it to).
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
+import { id_kp_clientAuth, id_kp_serverAuth } from "@peculiar/asn1-x509";
 import { PkiError } from "./errors.js";
 import { presentedChain, type CertificateAuthority } from "./ca.js";
 import { certificateDersFromPem, certificateToPem, parsePrivateKey, pkcs8DerToPem } from "./encodings.js";
@@ -12,7 +13,6 @@ import {
   parseCertificate,
   type CertificateFacts,
 } from "./certificate.js";
-import { id_kp_clientAuth, id_kp_serverAuth } from "@peculiar/asn1-x509";
 import { buildCertificate, type KeyUsageBit } from "./certificate-builder.js";
 import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeyFacts, type KeySpec } from "./keys.js";
 import {
