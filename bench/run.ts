@@ -1,4 +1,5 @@
 /** `npm run bench`: every benchmark, each printing its own table. */
+import "reflect-metadata";
 import { runImagingConnectionBench } from "./imagingconnection";
 import { runPkiBench } from "./pki";
 import { runRotationBench } from "./rotation";

@@ -5,6 +5,7 @@
  * Prints `kubectl get sdb,imc`, what to declare in CAST Imaging, and a JDBC and a psql connection made with the
  * files the operator mounted; Ctrl-C stops all.
  */
+import "reflect-metadata";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -1,3 +1,4 @@
+import "reflect-metadata";
 import * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";

@@ -4,6 +4,7 @@
  * renewal windows, key sizes per algorithm, the verification endpoint, per-workload mount paths).
  * Pure: the input is never modified; the result shares no arrays or objects with it.
  */
+import { renewalWindow } from "../pki/renewal";
 import { parseDuration } from "./duration";
 import type {
   CAMode,
@@ -30,8 +31,6 @@ export const DEFAULTS = {
   caPropagationDelay: "2m",
   serverCertificateDuration: "2160h",
   clientCertificateDuration: "2160h",
-  /** Upper bound of the default renewal window; the window is min(this, duration / 3). */
-  renewBeforeMax: "720h",
   keyAlgorithm: "ECDSA",
   keySize: { ECDSA: 256, RSA: 2048 },
   postgresqlConfKey: "postgresql.conf",
@@ -182,18 +181,15 @@ export interface ResolvedImagingConnectionSpec {
 // ---------------------------------------------------------------------------------------------------------------
 // Policies
 
-const RENEW_BEFORE_MAX_MS = parseDuration(DEFAULTS.renewBeforeMax);
-
-/** The renewal window when neither renewBefore nor renewBeforePercentage is set: min(720h, duration / 3). */
+/** The renewal window when neither renewBefore nor renewBeforePercentage is set (see renewalWindow). */
 export function defaultRenewBeforeMs(durationMs: number): number {
-  return Math.min(RENEW_BEFORE_MAX_MS, Math.floor(durationMs / 3));
+  return renewalWindow(durationMs, {});
 }
 
 /** Effective renewal window of a certificate policy (durations must already be valid). */
 export function renewBeforeMs(policy: CertificatePolicySpec, durationMs: number): number {
-  if (policy.renewBefore !== undefined) return parseDuration(policy.renewBefore);
-  if (policy.renewBeforePercentage !== undefined) return Math.round((durationMs * policy.renewBeforePercentage) / 100);
-  return defaultRenewBeforeMs(durationMs);
+  const renewBefore = policy.renewBefore === undefined ? undefined : parseDuration(policy.renewBefore);
+  return renewalWindow(durationMs, { renewBefore, renewBeforePercentage: policy.renewBeforePercentage });
 }
 
 function resolvePolicy(policy: CertificatePolicySpec | undefined, defaultDuration: string): ResolvedCertificatePolicy {

@@ -20,9 +20,8 @@ import {
   type KeySpec,
   type SigningAlgorithm,
 } from "./keys.js";
-import { commonNameOnly } from "./names.js";
-import { CLOCK_SKEW_MS, checkCommonName, checkDate, checkDuration, randomSerialNumber, toSecond } from "./signing.js";
-import { encodeTbsCertificate, extensions, keyIdentifier, signStructure } from "./x509-build.js";
+import { buildCertificate } from "./certificate-builder.js";
+import { CLOCK_SKEW_MS, checkCommonName, checkDate, checkDuration, randomSerialNumber, toSecond } from "./issuance-rules.js";
 
 export type CAOrigin = "Generated" | "Brought";
 
@@ -49,7 +48,7 @@ export interface GenerateCAOptions {
   /** Lifetime in milliseconds. */
   readonly duration: number;
   readonly key?: KeySpec;
-  readonly now?: Date;
+  readonly now: Date;
   /**
    * Renew this CA with its own key instead of a new one (`key` is then ignored): with the same name too, every
    * certificate it signed chains to the new certificate as well.
@@ -64,31 +63,28 @@ export interface GenerateCAOptions {
 export async function generateCA(options: GenerateCAOptions): Promise<CertificateAuthority> {
   checkCommonName(options.commonName, "the CA common name");
   checkDuration(options.duration, "the CA duration");
-  const now = options.now ?? new Date();
+  const now = options.now;
   checkDate(now, "now");
   const spec = resolveKeySpec(options.key ?? DEFAULT_KEY_SPEC);
 
   const keys = options.reuseKeyOf?.keys ?? (await generateKeyPair(spec));
-  const spkiDer = Buffer.from(await subtle.exportKey("spki", keys.publicKey));
-  const keyId = keyIdentifier(spkiDer);
-  const name = commonNameOnly(options.commonName);
   const signing = options.reuseKeyOf?.signing ?? signingParamsFor(factsOfSpec(spec)).sign;
-  const tbs = encodeTbsCertificate({
+  const facts = await buildCertificate({
     serialNumberHex: randomSerialNumber(),
-    signature: signing,
-    issuerDer: name,
+    subjectCommonName: options.commonName,
+    issuer: undefined,
     notBefore: toSecond(now.getTime() - CLOCK_SKEW_MS),
     notAfter: toSecond(now.getTime() + options.duration),
-    subjectDer: name,
-    spkiDer,
-    extensions: [
-      extensions.basicConstraints(true, 0),
-      extensions.keyUsage(["keyCertSign", "cRLSign"]),
-      extensions.subjectKeyIdentifier(keyId),
-      extensions.authorityKeyIdentifier(keyId),
-    ],
+    spkiDer: Buffer.from(await subtle.exportKey("spki", keys.publicKey)),
+    key: options.reuseKeyOf?.facts.key ?? factsOfSpec(spec),
+    caPathLength: 0,
+    keyUsage: ["keyCertSign", "cRLSign"],
+    extendedKeyUsage: [],
+    dnsNames: [],
+    ipAddresses: [],
+    signingKey: keys.privateKey,
+    signing,
   });
-  const facts = parseCertificate(await signStructure(tbs, keys.privateKey, signing));
   const pkcs8 = new Uint8Array(await subtle.exportKey("pkcs8", keys.privateKey));
   return {
     certPem: facts.pem,
@@ -114,7 +110,7 @@ export async function generateCA(options: GenerateCAOptions): Promise<Certificat
 export async function loadCA(
   certPem: string | Uint8Array,
   keyPem: string | Uint8Array,
-  now: Date = new Date(),
+  now: Date,
 ): Promise<CertificateAuthority> {
   checkDate(now, "now");
   const bytes = (pem: string | Uint8Array) => (typeof pem === "string" ? Buffer.from(pem, "utf8") : pem);
@@ -207,9 +203,4 @@ export function presentedChain(ca: CertificateAuthority): string[] {
     if (!parseCertificate(pem).selfIssued) chain.push(pem);
   }
   return chain;
-}
-
-/** Every certificate of this CA that belongs in a trust bundle (the CA and whatever chain came with it). */
-export function trustAnchors(ca: CertificateAuthority): string[] {
-  return [ca.certPem, ...ca.chainPems];
 }

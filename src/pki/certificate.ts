@@ -3,29 +3,32 @@
  * plus the canonical forms of serial numbers, fingerprints, DNS names and IP addresses, so that comparisons
  * never depend on how a user or a library happened to spell them.
  */
-import { createHash, createPublicKey, X509Certificate as NodeX509Certificate } from "node:crypto";
+import { createHash, X509Certificate as NodeX509Certificate } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import {
+  AuthorityKeyIdentifier,
+  BasicConstraints,
+  Certificate,
+  ExtendedKeyUsage,
+  KeyUsage,
+  KeyUsageFlags,
+  SubjectAlternativeName,
+  SubjectKeyIdentifier,
+  id_ce_authorityKeyIdentifier,
+  id_ce_basicConstraints,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
+  id_ce_subjectKeyIdentifier,
+} from "@peculiar/asn1-x509";
+import { X509Certificate } from "@peculiar/x509";
 import { ContentCache } from "./content-cache.js";
 import { PkiError } from "./errors.js";
 import { certificateDersFromPem, certificateToPem } from "./encodings.js";
-import {
-  CONTEXT,
-  DerError,
-  TAG,
-  UNIVERSAL,
-  children,
-  content,
-  decodeBoolean,
-  decodeOid,
-  decodeSmallInteger,
-  decodeTime,
-  encoding,
-  expectTlv,
-  readTlv,
-  type Tlv,
-} from "./der.js";
+import { commonNameOf, nameToString } from "./distinguished-name.js";
 import { keyFactsOf, type KeyFacts } from "./keys.js";
-import { commonNameOf, nameToString } from "./names.js";
+import { EXTENDED_KEY_USAGE_NAMES } from "./oids.js";
 
 export type KeyUsageName =
   | "digitalSignature"
@@ -38,7 +41,7 @@ export type KeyUsageName =
   | "encipherOnly"
   | "decipherOnly";
 
-/** KeyUsage bits in RFC 5280 order (bit 0 first): the one list both parsing and encoding use. */
+/** KeyUsage bits in RFC 5280 order (bit 0 first). */
 export const KEY_USAGE_NAMES: readonly KeyUsageName[] = [
   "digitalSignature",
   "nonRepudiation",
@@ -50,15 +53,6 @@ export const KEY_USAGE_NAMES: readonly KeyUsageName[] = [
   "encipherOnly",
   "decipherOnly",
 ];
-
-const EKU_NAMES: Record<string, string> = {
-  "1.3.6.1.5.5.7.3.1": "serverAuth",
-  "1.3.6.1.5.5.7.3.2": "clientAuth",
-  "1.3.6.1.5.5.7.3.3": "codeSigning",
-  "1.3.6.1.5.5.7.3.4": "emailProtection",
-  "1.3.6.1.5.5.7.3.8": "timeStamping",
-  "1.3.6.1.5.5.7.3.9": "ocspSigning",
-};
 
 /** Everything we need to know about one certificate. All identifiers are lower-case hex without separators. */
 export interface CertificateFacts {
@@ -112,131 +106,68 @@ export function parseCertificate(input: string | Uint8Array, what = "the certifi
   }
 }
 
-const OID = {
-  subjectKeyIdentifier: "2.5.29.14",
-  keyUsage: "2.5.29.15",
-  subjectAltName: "2.5.29.17",
-  basicConstraints: "2.5.29.19",
-  authorityKeyIdentifier: "2.5.29.35",
-  extKeyUsage: "2.5.29.37",
-} as const;
-
-function factsFromDer(der: Buffer): CertificateFacts {
-  const cert = expectTlv(readTlv(der, 0), UNIVERSAL, TAG.SEQUENCE, "Certificate");
-  if (cert.end !== der.length) throw new DerError("trailing data after the certificate");
-  const [tbs] = children(der, cert);
-  const fields = children(der, expectTlv(tbs, UNIVERSAL, TAG.SEQUENCE, "TBSCertificate"));
-  let i = fields[0]?.cls === CONTEXT && fields[0].tag === 0 ? 1 : 0; // optional [0] version
-  const serial = expectTlv(fields[i++], UNIVERSAL, TAG.INTEGER, "serialNumber");
-  i++; // signature algorithm
-  const issuer = expectTlv(fields[i++], UNIVERSAL, TAG.SEQUENCE, "issuer");
-  const validity = children(der, expectTlv(fields[i++], UNIVERSAL, TAG.SEQUENCE, "validity"));
-  const subject = expectTlv(fields[i++], UNIVERSAL, TAG.SEQUENCE, "subject");
-  const spki = expectTlv(fields[i++], UNIVERSAL, TAG.SEQUENCE, "subjectPublicKeyInfo");
-  const [notBefore, notAfter] = validity;
-  if (!notBefore || !notAfter) throw new DerError("validity needs notBefore and notAfter");
-
-  const extensions = new Map<string, Tlv>();
-  const extField = fields.slice(i).find((f) => f.cls === CONTEXT && f.tag === 3);
-  if (extField) {
-    const list = expectTlv(children(der, extField)[0], UNIVERSAL, TAG.SEQUENCE, "Extensions");
-    for (const ext of children(der, list)) {
-      const parts = children(der, ext);
-      const value = parts[parts.length - 1];
-      extensions.set(decodeOid(der, expectTlv(parts[0], UNIVERSAL, TAG.OID, "extnID")), expectTlv(value, UNIVERSAL, TAG.OCTET_STRING, "extnValue"));
-    }
+/** @peculiar/x509's certificate, with the ASN.1 structure it parsed (the extensions are read from it directly). */
+class ParsedCertificate extends X509Certificate {
+  get structure(): Certificate {
+    return this.asn;
   }
-  /** The single TLV inside an extension's OCTET STRING. */
-  const extValue = (oid: string): Tlv | undefined => {
-    const octets = extensions.get(oid);
-    return octets ? readTlv(der, octets.start, octets.end) : undefined;
+}
+
+/** Remembers the facts of a certificate just built (certificate-builder.ts): reading it back from a Secret costs no parse. */
+export function builtCertificateFacts(der: Buffer, facts: CertificateFacts): CertificateFacts {
+  return parsedCertificates.get([der], () => facts);
+}
+
+/** The facts of a certificate, uncached: node:crypto gives what it can (serial, validity, key), @peculiar/x509 the rest. */
+export function factsFromDer(der: Buffer): CertificateFacts {
+  const tbs = new ParsedCertificate(der).structure.tbsCertificate;
+  const node = new NodeX509Certificate(der);
+  const extensions = new Map((tbs.extensions ?? []).map((e) => [e.extnID, e.extnValue.buffer] as const));
+  const extension = <T>(id: string, type: new () => T): T | undefined => {
+    const value = extensions.get(id);
+    return value === undefined ? undefined : AsnConvert.parse(value, type);
   };
 
-  // Views into `der`, which is this certificate's own buffer: a copy (Buffer.from) would be cut from Node's shared
-  // allocation pool, and one cached certificate would keep a whole pool slab alive (a heap snapshot at 300+300
-  // objects: 537 such slabs of 64 KiB, 34 MiB).
-  const spkiDer = encoding(der, spki);
   let key: KeyFacts;
   try {
-    key = keyFactsOf(createPublicKey({ key: spkiDer, format: "der", type: "spki" }));
+    key = keyFactsOf(node.publicKey);
   } catch {
     key = { algorithm: "Other", size: 0, description: "unknown key type" };
   }
-
-  let isCA = false;
-  let pathLength: number | undefined;
-  const basic = extValue(OID.basicConstraints);
-  if (basic) {
-    for (const item of children(der, basic)) {
-      if (item.tag === TAG.BOOLEAN) isCA = decodeBoolean(der, item);
-      else if (item.tag === TAG.INTEGER) pathLength = decodeSmallInteger(der, item);
-    }
-  }
-
-  let keyUsage: KeyUsageName[] | undefined;
-  const ku = extValue(OID.keyUsage);
-  if (ku) {
-    const bits = content(der, expectTlv(ku, UNIVERSAL, TAG.BIT_STRING, "keyUsage"));
-    keyUsage = KEY_USAGE_NAMES.filter((_, bit) => (((bits[1 + (bit >> 3)] ?? 0) >> (7 - (bit & 7))) & 1) === 1);
-  }
-
-  const eku = extValue(OID.extKeyUsage);
-  const extendedKeyUsage = eku ? children(der, eku).map((o) => {
-    const oid = decodeOid(der, o);
-    return EKU_NAMES[oid] ?? oid;
-  }) : [];
-
-  const dnsNames: string[] = [];
-  const ipAddresses: string[] = [];
-  const san = extValue(OID.subjectAltName);
-  for (const name of san ? children(der, san) : []) {
-    if (name.cls !== CONTEXT) continue;
-    if (name.tag === 2) dnsNames.push(content(der, name).toString("latin1").toLowerCase());
-    else if (name.tag === 7) ipAddresses.push(formatIPAddress(content(der, name)));
-  }
-
-  const ski = extValue(OID.subjectKeyIdentifier);
-  const akiSeq = extValue(OID.authorityKeyIdentifier);
-  const akiKeyId = akiSeq ? children(der, akiSeq).find((c) => c.cls === CONTEXT && c.tag === 0) : undefined;
-
-  const subjectDer = encoding(der, subject);
-  const issuerDer = encoding(der, issuer);
-  const serialNumber = normalizeSerialNumber(content(der, serial).toString("hex"));
+  const basic = extension(id_ce_basicConstraints, BasicConstraints);
+  const ku = extension(id_ce_keyUsage, KeyUsage);
+  const kuFlags = ku?.toNumber();
+  const eku = extension(id_ce_extKeyUsage, ExtendedKeyUsage);
+  const san = extension(id_ce_subjectAltName, SubjectAlternativeName);
+  const ski = extension(id_ce_subjectKeyIdentifier, SubjectKeyIdentifier);
+  const aki = extension(id_ce_authorityKeyIdentifier, AuthorityKeyIdentifier);
+  const subjectDer = Buffer.from(AsnConvert.serialize(tbs.subject));
+  const serialNumber = normalizeSerialNumber(node.serialNumber);
   return {
     pem: certificateToPem(der),
     der,
     serialNumber,
     serialNumberDecimal: serialNumberToDecimal(serialNumber),
-    notBefore: decodeTime(der, notBefore),
-    notAfter: decodeTime(der, notAfter),
-    subject: nameToString(subjectDer),
-    subjectCommonName: commonNameOf(subjectDer),
+    notBefore: node.validFromDate,
+    notAfter: node.validToDate,
+    subject: nameToString(tbs.subject),
+    subjectCommonName: commonNameOf(tbs.subject),
     subjectDer,
-    issuer: nameToString(issuerDer),
-    issuerCommonName: commonNameOf(issuerDer),
-    dnsNames,
-    ipAddresses,
-    subjectKeyId: ski ? content(der, expectTlv(ski, UNIVERSAL, TAG.OCTET_STRING, "subjectKeyIdentifier")).toString("hex") : undefined,
-    authorityKeyId: akiKeyId ? content(der, akiKeyId).toString("hex") : undefined,
+    issuer: nameToString(tbs.issuer),
+    issuerCommonName: commonNameOf(tbs.issuer),
+    dnsNames: (san ?? []).flatMap((n) => (n.dNSName === undefined ? [] : [n.dNSName.toLowerCase()])),
+    ipAddresses: (san ?? []).flatMap((n) => (n.iPAddress === undefined ? [] : [normalizeIPAddress(n.iPAddress) ?? n.iPAddress])),
+    subjectKeyId: ski ? Buffer.from(ski.buffer).toString("hex") : undefined,
+    authorityKeyId: aki?.keyIdentifier ? Buffer.from(aki.keyIdentifier.buffer).toString("hex") : undefined,
     fingerprintSha256: fingerprintSha256(der),
     key,
-    spkiDer,
-    isCA,
-    pathLength,
-    keyUsage,
-    extendedKeyUsage,
-    selfIssued: subjectDer.equals(issuerDer),
+    spkiDer: Buffer.from(AsnConvert.serialize(tbs.subjectPublicKeyInfo)),
+    isCA: basic?.cA ?? false,
+    pathLength: basic?.pathLenConstraint,
+    keyUsage: kuFlags === undefined ? undefined : KEY_USAGE_NAMES.filter((name) => (kuFlags & KeyUsageFlags[name]) !== 0),
+    extendedKeyUsage: (eku ?? []).map((oid) => EXTENDED_KEY_USAGE_NAMES[oid] ?? oid),
+    selfIssued: subjectDer.equals(Buffer.from(AsnConvert.serialize(tbs.issuer))),
   };
-}
-
-function formatIPAddress(bytes: Buffer): string {
-  if (bytes.length === 4) return [...bytes].join(".");
-  if (bytes.length === 16) {
-    const groups: string[] = [];
-    for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-    return normalizeIPAddress(groups.join(":")) ?? groups.join(":");
-  }
-  return bytes.toString("hex"); // address + mask (name constraints): never in a SAN we issue
 }
 
 /** Parses every certificate of a PEM text (chain or bundle). */

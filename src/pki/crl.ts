@@ -7,53 +7,41 @@
  *   trusted CA (buildCrlBundle), and a client chaining to a CA we hold no CRL for is refused.
  * - A CRL past its nextUpdate makes verification fail for every client: re-issue before it (crlDecision).
  */
-import { createPublicKey, verify as verifySignature } from "node:crypto";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import {
+  AuthorityKeyIdentifier,
+  CRLNumber,
+  CRLReason as CRLReasonCode,
+  CRLReasons,
+  CertificateList,
+  Extension,
+  RevokedCertificate,
+  TBSCertList,
+  Time,
+  Version,
+  id_ce_authorityKeyIdentifier,
+  id_ce_cRLNumber,
+  id_ce_cRLReasons,
+} from "@peculiar/asn1-x509";
+import { ContentCache } from "./content-cache.js";
 import { PkiError } from "./errors.js";
 import { decodePem, encodePem } from "./encodings.js";
 import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type CertificateFacts } from "./certificate.js";
 import type { CertificateAuthority } from "./ca.js";
-import {
-  CONTEXT,
-  TAG,
-  UNIVERSAL,
-  children,
-  content,
-  decodeOid,
-  decodeSmallInteger,
-  decodeTime,
-  der,
-  encoding,
-  expectTlv,
-  readTlv,
-  type Tlv,
-} from "./der.js";
-import { nameToString } from "./names.js";
-import { checkDate } from "./signing.js";
-import { OIDS, extension, extensions, keyIdentifier, signStructure, signatureAlgorithmIdentifier } from "./x509-build.js";
+import { nameToString } from "./distinguished-name.js";
+import { authorityKeyIdOf, authorityKeyIdentifier, extension, issuerName } from "./certificate-builder.js";
+import { checkDate, toSecond } from "./issuance-rules.js";
+import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
 
 export type RevocationReason = "unspecified" | "keyCompromise" | "affiliationChanged" | "superseded" | "cessationOfOperation";
 
-/** RFC 5280 §5.3.1 CRLReason codes. */
-const REASON_CODES: Record<RevocationReason, number> = {
-  unspecified: 0,
-  keyCompromise: 1,
-  affiliationChanged: 3,
-  superseded: 4,
-  cessationOfOperation: 5,
-};
-
-const REASON_NAMES: Record<number, string> = {
-  0: "unspecified",
-  1: "keyCompromise",
-  2: "cACompromise",
-  3: "affiliationChanged",
-  4: "superseded",
-  5: "cessationOfOperation",
-  6: "certificateHold",
-  8: "removeFromCRL",
-  9: "privilegeWithdrawn",
-  10: "aACompromise",
-};
+const REVOCATION_REASONS: readonly RevocationReason[] = [
+  "unspecified",
+  "keyCompromise",
+  "affiliationChanged",
+  "superseded",
+  "cessationOfOperation",
+];
 
 export interface RevokedEntry {
   readonly serialNumber: string;
@@ -87,8 +75,8 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
   const entries = new Map<string, RevokedEntry>();
   for (const entry of request.revoked) {
     checkDate(entry.revocationDate, `the revocation date of ${entry.serialNumber}`);
-    if (entry.reason !== undefined && !(entry.reason in REASON_CODES)) {
-      throw new PkiError("InvalidArgument", `unknown revocation reason "${String(entry.reason)}": use ${Object.keys(REASON_CODES).join(", ")}`);
+    if (entry.reason !== undefined && !REVOCATION_REASONS.includes(entry.reason)) {
+      throw new PkiError("InvalidArgument", `unknown revocation reason "${String(entry.reason)}": use ${REVOCATION_REASONS.join(", ")}`);
     }
     const serial = normalizeSerialNumber(entry.serialNumber);
     const known = entries.get(serial);
@@ -96,36 +84,58 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
   }
   const sorted = [...entries.values()].sort((a, b) => compareSerials(a.serialNumber, b.serialNumber));
 
-  const entryList = sorted.map((e) =>
-    der.sequence(
-      der.unsignedInteger(Buffer.from(e.serialNumber, "hex")),
-      der.time(e.revocationDate),
-      // "unspecified" is left out, as RFC 5280 §5.3.1 asks; and no empty extension list (SIZE 1..MAX).
-      ...(e.reason && e.reason !== "unspecified" ? [der.sequence(extension(OIDS.cRLReason, false, der.enumerated(REASON_CODES[e.reason])))] : []),
-    ),
-  );
-  const tbs = der.sequence(
-    der.integer(1), // v2: required for extensions
-    signatureAlgorithmIdentifier(ca.signing),
-    ca.facts.subjectDer,
-    der.time(request.thisUpdate),
-    der.time(request.nextUpdate),
-    ...(entryList.length > 0 ? [der.sequence(...entryList)] : []),
-    der.explicit(
-      0,
-      der.sequence(
-        extensions.authorityKeyIdentifier(ca.facts.subjectKeyId ?? keyIdentifier(ca.facts.spkiDer)),
-        extension(OIDS.cRLNumber, false, crlNumberInteger(BigInt(request.crlNumber))),
-      ),
-    ),
-  );
-  return encodePem(await signStructure(tbs, ca.keys.privateKey, ca.signing), "X509 CRL");
+  const tbs = new TBSCertList({
+    version: Version.v2, // required for extensions
+    signature: signatureAlgorithmIdentifier(ca.signing),
+    issuer: issuerName(ca.facts),
+    thisUpdate: new Time(request.thisUpdate),
+    nextUpdate: new Time(request.nextUpdate),
+    // Absent, not empty, when nothing is revoked; and entries carry extensions only when they have a reason:
+    // "unspecified" is left out, as RFC 5280 §5.3.1 asks, and an empty extension list is not DER (SIZE 1..MAX).
+    ...(sorted.length > 0
+      ? {
+          revokedCertificates: sorted.map(
+            (e) =>
+              new RevokedCertificate({
+                userCertificate: integerBytes(e.serialNumber),
+                revocationDate: new Time(e.revocationDate),
+                ...(e.reason && e.reason !== "unspecified"
+                  ? { crlEntryExtensions: [extension(id_ce_cRLReasons, false, new CRLReasonCode(CRLReasons[e.reason]))] }
+                  : {}),
+              }),
+          ),
+        }
+      : {}),
+    crlExtensions: [
+      authorityKeyIdentifier(authorityKeyIdOf(ca.facts)),
+      extension(id_ce_cRLNumber, false, new CRLNumber(request.crlNumber)),
+    ],
+  });
+  const signed = await signStructure(tbs, ca.keys.privateKey, ca.signing);
+  const list = new CertificateList({ tbsCertList: signed.tbs, signatureAlgorithm: signed.signatureAlgorithm, signature: signed.signatureValue });
+  const der = Buffer.from(AsnConvert.serialize(list));
+  // What was just written is never parsed back: its facts are the request's (a unit test checks they equal the parse).
+  const facts: ParsedCRL = {
+    pem: encodePem(der, "X509 CRL"),
+    fingerprintSha256: fingerprintSha256(der),
+    issuer: ca.facts.subject,
+    authorityKeyId: authorityKeyIdOf(ca.facts),
+    crlNumber: request.crlNumber,
+    thisUpdate: toSecond(request.thisUpdate.getTime()),
+    nextUpdate: toSecond(request.nextUpdate.getTime()),
+    revoked: sorted.map((e) => ({
+      serialNumber: e.serialNumber,
+      revocationDate: toSecond(e.revocationDate.getTime()),
+      reason: e.reason === "unspecified" ? undefined : e.reason,
+    })),
+  };
+  return parsedCRLs.get([der], () => facts).pem;
 }
 
-function crlNumberInteger(value: bigint): Buffer {
-  const encoded = der.integer(value);
-  if (encoded.length - 2 > 20) throw new PkiError("InvalidCRLNumber", "the CRL number is longer than 20 octets (RFC 5280)");
-  return encoded;
+/** A positive INTEGER's content octets from canonical hex: a 00 sign byte when the first bit is set. */
+function integerBytes(serialHex: string): ArrayBuffer {
+  const bytes = Buffer.from(serialHex, "hex");
+  return new Uint8Array((bytes[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes).buffer;
 }
 
 function compareSerials(a: string, b: string): number {
@@ -143,7 +153,11 @@ export interface ParsedCRL {
   readonly crlNumber: number | undefined;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date | undefined;
-  readonly revoked: ReadonlyArray<{ readonly serialNumber: string; readonly revocationDate: Date; readonly reason: RevocationReason | string | undefined }>;
+  readonly revoked: ReadonlyArray<{
+    readonly serialNumber: string;
+    readonly revocationDate: Date;
+    readonly reason: RevocationReason | string | undefined;
+  }>;
 }
 
 /** Parses the first CRL of a PEM text (or DER). Throws PkiError(InvalidCRL). */
@@ -170,114 +184,43 @@ function crlDers(input: string | Uint8Array): Buffer[] {
   }
 }
 
+// A CRL bundle is read on every reconcile of its database: one parse per content.
+const parsedCRLs = new ContentCache<ParsedCRL>(4096);
+
 function parseCRLDer(crlDer: Buffer): ParsedCRL {
   try {
-    return parseCRLStructure(crlDer);
+    return parsedCRLs.get([crlDer], () => crlFacts(Buffer.from(new Uint8Array(crlDer).buffer)));
   } catch (cause) {
     throw new PkiError("InvalidCRL", "the CRL is not a valid X.509 CRL", { cause });
   }
 }
 
-interface CRLParts {
-  readonly tbs: Tlv;
-  readonly signatureAlgorithm: Tlv;
-  readonly signature: Tlv;
-}
-
-function crlParts(buf: Buffer): CRLParts {
-  const list = expectTlv(readTlv(buf, 0), UNIVERSAL, TAG.SEQUENCE, "CertificateList");
-  if (list.end !== buf.length) throw new Error("trailing data after the CRL");
-  const [tbs, signatureAlgorithm, signature] = children(buf, list);
-  return {
-    tbs: expectTlv(tbs, UNIVERSAL, TAG.SEQUENCE, "TBSCertList"),
-    signatureAlgorithm: expectTlv(signatureAlgorithm, UNIVERSAL, TAG.SEQUENCE, "signatureAlgorithm"),
-    signature: expectTlv(signature, UNIVERSAL, TAG.BIT_STRING, "signatureValue"),
+/** The facts of a CRL, uncached. */
+export function crlFacts(der: Buffer): ParsedCRL {
+  const tbs = AsnConvert.parse(der, CertificateList).tbsCertList;
+  const extensionValue = <T>(list: readonly Extension[] | undefined, id: string, type: new () => T): T | undefined => {
+    const found = list?.find((e) => e.extnID === id);
+    return found ? AsnConvert.parse(found.extnValue.buffer, type) : undefined;
   };
-}
-
-function isTime(t: Tlv | undefined): t is Tlv {
-  return t !== undefined && t.cls === UNIVERSAL && (t.tag === TAG.UTC_TIME || t.tag === TAG.GENERALIZED_TIME);
-}
-
-/** Extensions as OID → the TLV inside the extnValue OCTET STRING. */
-function extensionMap(buf: Buffer, list: Tlv): Map<string, Tlv> {
-  const map = new Map<string, Tlv>();
-  for (const ext of children(buf, list)) {
-    const parts = children(buf, ext);
-    const octets = expectTlv(parts[parts.length - 1], UNIVERSAL, TAG.OCTET_STRING, "extnValue");
-    map.set(decodeOid(buf, expectTlv(parts[0], UNIVERSAL, TAG.OID, "extnID")), readTlv(buf, octets.start, octets.end));
-  }
-  return map;
-}
-
-function parseCRLStructure(buf: Buffer): ParsedCRL {
-  const fields = children(buf, crlParts(buf).tbs);
-  let i = fields[0]?.cls === UNIVERSAL && fields[0].tag === TAG.INTEGER ? 1 : 0; // optional version
-  i++; // signature algorithm
-  const issuer = expectTlv(fields[i++], UNIVERSAL, TAG.SEQUENCE, "issuer");
-  const thisUpdate = fields[i++];
-  if (!isTime(thisUpdate)) throw new Error("thisUpdate expected");
-  const nextUpdate = isTime(fields[i]) ? fields[i++] : undefined;
-  const maybeList = fields[i];
-  const revokedList = maybeList?.cls === UNIVERSAL && maybeList.tag === TAG.SEQUENCE ? fields[i++] : undefined;
-  const maybeExt = fields[i];
-  const crlExtensions =
-    maybeExt?.cls === CONTEXT && maybeExt.tag === 0
-      ? extensionMap(buf, expectTlv(children(buf, maybeExt)[0], UNIVERSAL, TAG.SEQUENCE, "crlExtensions"))
-      : new Map<string, Tlv>();
-
-  const revoked = (revokedList ? children(buf, revokedList) : []).map((entry) => {
-    const [serial, date, entryExtensions] = children(buf, entry);
-    if (!isTime(date)) throw new Error("revocationDate expected");
-    const reasonTlv = entryExtensions ? extensionMap(buf, entryExtensions).get(OIDS.cRLReason) : undefined;
-    const code = reasonTlv ? decodeSmallInteger(buf, reasonTlv) : undefined;
-    return {
-      serialNumber: normalizeSerialNumber(content(buf, expectTlv(serial, UNIVERSAL, TAG.INTEGER, "userCertificate")).toString("hex")),
-      revocationDate: decodeTime(buf, date),
-      reason: code === undefined ? undefined : (REASON_NAMES[code] ?? String(code)),
-    };
-  });
-
-  const numberTlv = crlExtensions.get(OIDS.cRLNumber);
-  const big = numberTlv ? BigInt(`0x${content(buf, numberTlv).toString("hex") || "0"}`) : undefined;
-  const akiSeq = crlExtensions.get(OIDS.authorityKeyIdentifier);
-  const keyId = akiSeq ? children(buf, akiSeq).find((c) => c.cls === CONTEXT && c.tag === 0) : undefined;
+  const crlNumber = extensionValue(tbs.crlExtensions, id_ce_cRLNumber, CRLNumber)?.value;
+  const keyId = extensionValue(tbs.crlExtensions, id_ce_authorityKeyIdentifier, AuthorityKeyIdentifier)?.keyIdentifier;
   return {
-    pem: encodePem(buf, "X509 CRL"),
-    fingerprintSha256: fingerprintSha256(buf),
-    issuer: nameToString(encoding(buf, issuer)),
-    authorityKeyId: keyId ? content(buf, keyId).toString("hex") : undefined,
-    crlNumber: big !== undefined && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : undefined,
-    thisUpdate: decodeTime(buf, thisUpdate),
-    nextUpdate: nextUpdate ? decodeTime(buf, nextUpdate) : undefined,
-    revoked,
+    pem: encodePem(der, "X509 CRL"),
+    fingerprintSha256: fingerprintSha256(der),
+    issuer: nameToString(tbs.issuer),
+    authorityKeyId: keyId ? Buffer.from(keyId.buffer).toString("hex") : undefined,
+    crlNumber: crlNumber !== undefined && Number.isSafeInteger(crlNumber) && crlNumber >= 0 ? crlNumber : undefined,
+    thisUpdate: tbs.thisUpdate.getTime(),
+    nextUpdate: tbs.nextUpdate?.getTime(),
+    revoked: (tbs.revokedCertificates ?? []).map((entry) => {
+      const code = extensionValue(entry.crlEntryExtensions, id_ce_cRLReasons, CRLReasonCode)?.reason;
+      return {
+        serialNumber: normalizeSerialNumber(Buffer.from(entry.userCertificate).toString("hex")),
+        revocationDate: entry.revocationDate.getTime(),
+        reason: code === undefined ? undefined : (CRLReasons[code] ?? String(code)),
+      };
+    }),
   };
-}
-
-const HASH_OF_SIGNATURE: Record<string, string> = {
-  "1.2.840.10045.4.3.2": "sha256",
-  "1.2.840.10045.4.3.3": "sha384",
-  "1.2.840.10045.4.3.4": "sha512",
-  "1.2.840.113549.1.1.11": "sha256",
-  "1.2.840.113549.1.1.12": "sha384",
-  "1.2.840.113549.1.1.13": "sha512",
-};
-
-/** Whether the (first) CRL is signed by the CA's key. Synchronous: one signature verification. */
-export function verifyCRLSignature(crlPem: string | Uint8Array, ca: { readonly certPem: string }): boolean {
-  const buf = crlDers(crlPem)[0];
-  if (!buf) return false;
-  try {
-    const parts = crlParts(buf);
-    const algorithm = children(buf, parts.signatureAlgorithm)[0];
-    const hash = algorithm ? HASH_OF_SIGNATURE[decodeOid(buf, algorithm)] : undefined;
-    if (!hash) return false;
-    const key = createPublicKey({ key: parseCertificate(ca.certPem).spkiDer, format: "der", type: "spki" });
-    // BIT STRING content starts with the unused-bits octet; ECDSA signatures stay DER, as node expects.
-    return verifySignature(hash, encoding(buf, parts.tbs), key, content(buf, parts.signature).subarray(1));
-  } catch {
-    return false;
-  }
 }
 
 /**

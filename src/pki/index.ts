@@ -33,12 +33,11 @@ export {
   type CertificateFacts,
   type KeyUsageName,
 } from "./certificate.js";
-export { CLOCK_SKEW_MS, randomSerialNumber } from "./signing.js";
+export { CLOCK_SKEW_MS, randomSerialNumber } from "./issuance-rules.js";
 export {
   generateCA,
   loadCA,
   presentedChain,
-  trustAnchors,
   type CAOrigin,
   type CertificateAuthority,
   type GenerateCAOptions,
@@ -57,6 +56,7 @@ export {
   type ServerNames,
 } from "./leaf.js";
 export {
+  DEFAULT_RENEW_BEFORE_MAX_MS,
   RENEWAL_POLICIES,
   evaluateRenewal,
   expired,
@@ -68,6 +68,7 @@ export {
   manualRotationRequested,
   missingData,
   renewalTime,
+  renewalWindow,
   renewalTimeReached,
   revoked,
   sansChanged,
@@ -90,7 +91,6 @@ export {
   issueCRL,
   parseCRL,
   parseCRLs,
-  verifyCRLSignature,
   type CRLDecision,
   type CRLReason,
   type CRLRequest,
@@ -100,20 +100,16 @@ export {
   type RevokedEntry,
 } from "./crl.js";
 export {
-  buildPkcs12,
   certificateToPem,
   decodePem,
   encodePem,
-  generatePfxPassword,
-  parsePkcs12,
   parsePrivateKey,
   pkcs8DerToPem,
   pkcs8PemToDer,
-  type ParsedPkcs12,
   type ParsedPrivateKey,
   type PemBlock,
-  type Pkcs12Input,
 } from "./encodings.js";
+export { buildPkcs12, generatePfxPassword, type Pkcs12Input } from "./pkcs12.js";
 export {
   SECRET_KEYS,
   caSecretData,

@@ -3,6 +3,7 @@
  * (clientAuth, CN = the PostgreSQL role that `cert` authentication maps it to).
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
+import { id_kp_clientAuth, id_kp_serverAuth } from "@peculiar/asn1-x509";
 import { PkiError } from "./errors.js";
 import { presentedChain, type CertificateAuthority } from "./ca.js";
 import { certificateDersFromPem, certificateToPem, parsePrivateKey, pkcs8DerToPem } from "./encodings.js";
@@ -12,8 +13,8 @@ import {
   parseCertificate,
   type CertificateFacts,
 } from "./certificate.js";
-import { DEFAULT_KEY_SPEC, generateKeyPair, resolveKeySpec, subtle, type KeyFacts, type KeySpec } from "./keys.js";
-import { commonNameOnly } from "./names.js";
+import { buildCertificate, type KeyUsageBit } from "./certificate-builder.js";
+import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeyFacts, type KeySpec } from "./keys.js";
 import {
   CLOCK_SKEW_MS,
   MAX_COMMON_NAME_LENGTH,
@@ -22,8 +23,7 @@ import {
   checkDuration,
   randomSerialNumber,
   toSecond,
-} from "./signing.js";
-import { OIDS, encodeTbsCertificate, extensions, keyIdentifier, signStructure, type KeyUsageBit } from "./x509-build.js";
+} from "./issuance-rules.js";
 
 /** A leaf certificate with its freshly generated key, in the forms the Secret layout needs. */
 export interface IssuedCertificate {
@@ -56,7 +56,7 @@ export interface ServerCertificateRequest {
   /** Requested lifetime in ms; the certificate never outlives the CA. */
   readonly duration: number;
   readonly key?: KeySpec;
-  readonly now?: Date;
+  readonly now: Date;
 }
 
 export interface ClientCertificateRequest {
@@ -64,7 +64,7 @@ export interface ClientCertificateRequest {
   readonly user: string;
   readonly duration: number;
   readonly key?: KeySpec;
-  readonly now?: Date;
+  readonly now: Date;
 }
 
 export interface ServerNames {
@@ -189,10 +189,10 @@ export async function issueServerCertificate(
     spec,
     // keyEncipherment only matters for TLS 1.2 RSA key exchange, which only a server with an RSA key can do.
     usage: spec.algorithm === "RSA" ? ["digitalSignature", "keyEncipherment"] : ["digitalSignature"],
-    eku: OIDS.serverAuth,
-    extra: [extensions.subjectAltName(names.dnsNames, names.ipAddresses)],
+    eku: id_kp_serverAuth,
+    names,
     duration: request.duration,
-    now: request.now ?? new Date(),
+    now: request.now,
   });
 }
 
@@ -207,10 +207,10 @@ export async function issueClientCertificate(
     commonName: request.user,
     spec,
     usage: ["digitalSignature"],
-    eku: OIDS.clientAuth,
-    extra: [],
+    eku: id_kp_clientAuth,
+    names: { dnsNames: [], ipAddresses: [] },
     duration: request.duration,
-    now: request.now ?? new Date(),
+    now: request.now,
   });
 }
 
@@ -219,7 +219,7 @@ interface LeafTemplate {
   readonly spec: KeySpec;
   readonly usage: readonly KeyUsageBit[];
   readonly eku: string;
-  readonly extra: readonly Buffer[];
+  readonly names: Pick<ServerNames, "dnsNames" | "ipAddresses">;
   readonly duration: number;
   readonly now: Date;
 }
@@ -237,31 +237,24 @@ async function issueLeaf(ca: CertificateAuthority, t: LeafTemplate): Promise<Iss
   }
 
   const keys = await generateKeyPair(t.spec);
-  const spkiDer = Buffer.from(await subtle.exportKey("spki", keys.publicKey));
-  const notBefore = toSecond(Math.max(now - CLOCK_SKEW_MS, caFacts.notBefore.getTime()));
-  // Never outlive the signer: a leaf valid after its CA expired would be rejected anyway, silently.
-  const notAfter = toSecond(Math.min(now + t.duration, caFacts.notAfter.getTime()));
-  const tbs = encodeTbsCertificate({
+  const facts = await buildCertificate({
     serialNumberHex: randomSerialNumber(),
-    signature: ca.signing,
-    // Copied byte for byte from the CA certificate, so name matching never depends on re-encoding.
-    issuerDer: caFacts.subjectDer,
-    notBefore,
-    notAfter,
-    subjectDer: commonNameOnly(t.commonName),
-    spkiDer,
-    extensions: [
-      extensions.basicConstraints(false),
-      extensions.keyUsage(t.usage),
-      extensions.extKeyUsage([t.eku]),
-      ...t.extra,
-      extensions.subjectKeyIdentifier(keyIdentifier(spkiDer)),
-      extensions.authorityKeyIdentifier(caFacts.subjectKeyId ?? keyIdentifier(caFacts.spkiDer)),
-    ],
+    subjectCommonName: t.commonName,
+    issuer: caFacts,
+    notBefore: toSecond(Math.max(now - CLOCK_SKEW_MS, caFacts.notBefore.getTime())),
+    // Never outlive the signer: a leaf valid after its CA expired would be rejected anyway, silently.
+    notAfter: toSecond(Math.min(now + t.duration, caFacts.notAfter.getTime())),
+    spkiDer: Buffer.from(await subtle.exportKey("spki", keys.publicKey)),
+    key: factsOfSpec(t.spec),
+    caPathLength: undefined,
+    keyUsage: t.usage,
+    extendedKeyUsage: [t.eku],
+    dnsNames: t.names.dnsNames,
+    ipAddresses: t.names.ipAddresses,
+    signingKey: ca.keys.privateKey,
+    signing: ca.signing,
   });
-  const certDer = await signStructure(tbs, ca.keys.privateKey, ca.signing);
   const keyDer = Buffer.from(await subtle.exportKey("pkcs8", keys.privateKey));
-  const facts = parseCertificate(certDer);
   return toIssued(facts, [facts.pem, ...presentedChain(ca)].join(""), keyDer);
 }
 

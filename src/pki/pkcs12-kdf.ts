@@ -1,10 +1,7 @@
 /**
  * The PKCS#12 key derivation function of RFC 7292 appendix B.2 (OpenSSL's "PKCS12KDF"), used for the key of the
- * HMAC over a .pfx file (ID 3, B.4). pkijs ships it in pure JavaScript on a general-purpose SHA-256 whose
- * per-call overhead dominates its 2048 iterations; it was the largest single cost of building a client .pfx.
- *
- * Everything here is node:crypto: its hashes and HMAC (the whole derivation about 2 ms for 2048 iterations, against
- * 2.4-2.7 ms for pkijs' own), called directly rather than through WebCrypto, which has no PKCS#12 KDF.
+ * HMAC over a .pfx file (ID 3, B.4). WebCrypto has no PKCS#12 KDF; node:crypto's hashes and HMAC, called
+ * directly, do the 2048 iterations in about 2 ms.
  */
 import { createHash, createHmac, hash as digestOnce } from "node:crypto";
 

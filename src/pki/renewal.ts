@@ -93,10 +93,34 @@ export type RenewalPolicy = (desired: DesiredCertificate, current: SecretData, n
 
 export type RenewBefore = number | { readonly percentage: number };
 
+/** Upper bound of the default renewal window of a certificate policy. */
+export const DEFAULT_RENEW_BEFORE_MAX_MS = 720 * 3600 * 1000;
+
+/** `percentage` (0 < p < 100) of a lifetime, in whole ms. */
+function shareOf(lifetime: number, percentage: number): number {
+  if (!Number.isFinite(percentage) || percentage <= 0 || percentage >= 100) {
+    throw new PkiError("InvalidArgument", `renewBeforePercentage must be between 0 and 100 (exclusive), got ${String(percentage)}`);
+  }
+  return Math.round((lifetime * percentage) / 100);
+}
+
+/**
+ * The renewal window a certificate policy asks for (renew when less than this remains), for certificates of
+ * `duration` ms: renewBefore as given, else renewBeforePercentage of the duration, else min(720h, duration / 3).
+ */
+export function renewalWindow(
+  duration: number,
+  policy: { readonly renewBefore?: number; readonly renewBeforePercentage?: number },
+): number {
+  if (policy.renewBefore !== undefined) return policy.renewBefore;
+  if (policy.renewBeforePercentage !== undefined) return shareOf(duration, policy.renewBeforePercentage);
+  return Math.min(DEFAULT_RENEW_BEFORE_MAX_MS, Math.floor(duration / 3));
+}
+
 /**
  * When a certificate valid from notBefore to notAfter should be renewed.
- * - a number: that many ms before notAfter; if it is not shorter than the lifetime, falls back to the default
- *   (as cert-manager does), since renewing "before issuance" would loop;
+ * - a number: that many ms before notAfter; if it is not shorter than the lifetime (a certificate cut short by its
+ *   CA's expiry), a third of the lifetime instead (as cert-manager does), since renewing "before issuance" would loop;
  * - { percentage }: when that percentage of the lifetime remains (0 < percentage < 100);
  * - nothing: when a third of the lifetime remains.
  */
@@ -105,13 +129,7 @@ export function renewalTime(notBefore: Date, notAfter: Date, renewBefore?: Renew
   const end = notAfter.getTime();
   const lifetime = end - start;
   if (!(lifetime > 0)) return new Date(start);
-  if (typeof renewBefore === "object") {
-    const p = renewBefore.percentage;
-    if (!Number.isFinite(p) || p <= 0 || p >= 100) {
-      throw new PkiError("InvalidArgument", `renewBeforePercentage must be between 0 and 100 (exclusive), got ${String(p)}`);
-    }
-    return new Date(end - Math.floor((lifetime * p) / 100));
-  }
+  if (typeof renewBefore === "object") return new Date(end - shareOf(lifetime, renewBefore.percentage));
   if (typeof renewBefore === "number") {
     if (!Number.isFinite(renewBefore) || renewBefore <= 0) {
       throw new PkiError("InvalidArgument", `renewBefore must be a positive number of milliseconds, got ${String(renewBefore)}`);

@@ -283,9 +283,9 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
     admin = new RestClient(cp.kubeConfig);
     const closedPort = await freePort();
     const [valid, other, provided] = await Promise.all([
-      generateCA({ commonName: "allowlisted CA", duration: 24 * 3600_000 }),
-      generateCA({ commonName: "another allowlisted CA", duration: 24 * 3600_000 }),
-      generateCA({ commonName: "brought CA", duration: 24 * 3600_000 }),
+      generateCA({ commonName: "allowlisted CA", duration: 24 * 3600_000, now: new Date() }),
+      generateCA({ commonName: "another allowlisted CA", duration: 24 * 3600_000, now: new Date() }),
+      generateCA({ commonName: "brought CA", duration: 24 * 3600_000, now: new Date() }),
     ]);
     const ctx: FuzzContext = { ns, otherNs, closedPort, validCertPem: valid.certPem, otherCertPem: other.certPem };
     const tGen = Date.now();

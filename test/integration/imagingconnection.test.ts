@@ -241,7 +241,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
 
   it("follows the database's trust bundle: an allowlisted certificate reaches root.crt without re-issuing the client certificate", async () => {
     const before = await getJson<ImagingConnection>(["get", "imc", "analysis", "-n", ns]);
-    const partner = await generateCA({ commonName: "partner system", duration: 24 * 3600_000 });
+    const partner = await generateCA({ commonName: "partner system", duration: 24 * 3600_000, now: new Date() });
     await kubectl(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { trust: { allowlist: [{ name: "partner", certificate: partner.certPem }] } } })]);
     let root = "";
     await waitFor(

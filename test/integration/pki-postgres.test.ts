@@ -168,10 +168,10 @@ describe("PKI against a real PostgreSQL, psql and JDBC", function () {
         // Made "3 hours ago" so the expired-certificate case can be issued from it in the past.
         ca = await generateCA({ commonName: `Imaging ${variant.name} Test CA`, duration: 30 * DAY, key: variant.ca as KeySpec, now: new Date(Date.now() - 3 * HOUR) });
         bundle = buildTrustBundle([ca.certPem]);
-        server = await issueServerCertificate(ca, { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], duration: 7 * DAY, key: variant.server as KeySpec });
-        ecIssued = await issueClientCertificate(ca, { user: USER, duration: DAY, key: { algorithm: "ECDSA", size: 256 } });
-        rsaIssued = await issueClientCertificate(ca, { user: USER, duration: DAY, key: { algorithm: "RSA", size: 2048 } });
-        revokedIssued = await issueClientCertificate(ca, { user: USER, duration: DAY });
+        server = await issueServerCertificate(ca, { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], duration: 7 * DAY, key: variant.server as KeySpec, now: new Date() });
+        ecIssued = await issueClientCertificate(ca, { user: USER, duration: DAY, key: { algorithm: "ECDSA", size: 256 }, now: new Date() });
+        rsaIssued = await issueClientCertificate(ca, { user: USER, duration: DAY, key: { algorithm: "RSA", size: 2048 }, now: new Date() });
+        revokedIssued = await issueClientCertificate(ca, { user: USER, duration: DAY, now: new Date() });
         ecClient = await writeClient(ecIssued, bundle);
         rsaClient = await writeClient(rsaIssued, bundle);
         revokedClient = await writeClient(revokedIssued, bundle);
@@ -219,8 +219,8 @@ describe("PKI against a real PostgreSQL, psql and JDBC", function () {
       });
 
       it("refuses a certificate from another CA", async () => {
-        const stranger = await generateCA({ commonName: "Stranger CA", duration: DAY });
-        const foreign = await writeClient(await issueClientCertificate(stranger, { user: USER, duration: DAY }), bundle);
+        const stranger = await generateCA({ commonName: "Stranger CA", duration: DAY, now: new Date() });
+        const foreign = await writeClient(await issueClientCertificate(stranger, { user: USER, duration: DAY, now: new Date() }), bundle);
         const r = await connect(foreign);
         expect(r.code).to.not.equal(0);
         expect(r.stderr).to.contain("unknown ca");
@@ -263,12 +263,12 @@ describe("PKI against a real PostgreSQL, psql and JDBC", function () {
 
   describe("with two trusted CAs (a CA rotation in progress)", () => {
     it("needs one CRL per CA in ssl_crl_file: a client of a CA without a CRL is refused", async () => {
-      const oldCa = await generateCA({ commonName: "Rotation Old CA", duration: 30 * DAY });
-      const newCa = await generateCA({ commonName: "Rotation New CA", duration: 30 * DAY });
+      const oldCa = await generateCA({ commonName: "Rotation Old CA", duration: 30 * DAY, now: new Date() });
+      const newCa = await generateCA({ commonName: "Rotation New CA", duration: 30 * DAY, now: new Date() });
       const bundle = buildTrustBundle([oldCa.certPem, newCa.certPem]);
-      const server = await issueServerCertificate(newCa, { dnsNames: ["localhost"], duration: DAY });
-      const oldClient = await writeClient(await issueClientCertificate(oldCa, { user: USER, duration: DAY }), bundle);
-      const newClient = await writeClient(await issueClientCertificate(newCa, { user: USER, duration: DAY }), bundle);
+      const server = await issueServerCertificate(newCa, { dnsNames: ["localhost"], duration: DAY, now: new Date() });
+      const oldClient = await writeClient(await issueClientCertificate(oldCa, { user: USER, duration: DAY, now: new Date() }), bundle);
+      const newClient = await writeClient(await issueClientCertificate(newCa, { user: USER, duration: DAY, now: new Date() }), bundle);
       const crl = (ca: CertificateAuthority) =>
         issueCRL(ca, { revoked: [], crlNumber: 1, thisUpdate: new Date(Date.now() - 60_000), nextUpdate: new Date(Date.now() + DAY) });
 
@@ -288,14 +288,14 @@ describe("PKI against a real PostgreSQL, psql and JDBC", function () {
   });
 
   it("accepts a non-ASCII database user (CN as UTF8String, compared byte for byte)", async () => {
-    const ca = await generateCA({ commonName: "Unicode CA", duration: DAY });
+    const ca = await generateCA({ commonName: "Unicode CA", duration: DAY, now: new Date() });
     const bundle = buildTrustBundle([ca.certPem]);
     await installServer({
-      issued: await issueServerCertificate(ca, { dnsNames: ["localhost"], duration: DAY }),
+      issued: await issueServerCertificate(ca, { dnsNames: ["localhost"], duration: DAY, now: new Date() }),
       trustBundlePem: bundle,
       crlPem: await issueCRL(ca, { revoked: [], crlNumber: 1, thisUpdate: new Date(Date.now() - 60_000), nextUpdate: new Date(Date.now() + DAY) }),
     });
-    const files = await writeClient(await issueClientCertificate(ca, { user: NON_ASCII_USER, duration: DAY }), bundle);
+    const files = await writeClient(await issueClientCertificate(ca, { user: NON_ASCII_USER, duration: DAY, now: new Date() }), bundle);
     const r = await connect(files, { user: NON_ASCII_USER });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout.trim()).to.equal(NON_ASCII_USER);

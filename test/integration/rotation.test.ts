@@ -273,7 +273,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
   it("a brought CA the user replaces: both trusted and old certificates kept until the new CA is everywhere, then re-issued; no connection fails", async () => {
     const from = load.attempts.length;
     const replaceWith = async (commonName: string) => {
-      const brought = await generateCA({ commonName, duration: 365 * 24 * 3600_000 });
+      const brought = await generateCA({ commonName, duration: 365 * 24 * 3600_000, now: new Date() });
       const body = { apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "brought-ca", namespace: ns }, data: { "tls.crt": Buffer.from(brought.certPem).toString("base64"), "tls.key": Buffer.from(brought.keyPkcs8Pem).toString("base64") } };
       await kubectlOk(["apply", "-f", "-"], JSON.stringify(body));
       return brought;

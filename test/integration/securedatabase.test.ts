@@ -209,8 +209,8 @@ ${extra}`;
   });
 
   it("rejects a brought CA that is not a CA, without touching it", async () => {
-    const ca = await generateCA({ commonName: "x", duration: 3600_000 });
-    const leaf = await issueServerCertificate(ca, { dnsNames: ["leaf.example"], duration: 3600_000 });
+    const ca = await generateCA({ commonName: "x", duration: 3600_000, now: new Date() });
+    const leaf = await issueServerCertificate(ca, { dnsNames: ["leaf.example"], duration: 3600_000, now: new Date() });
     await apply(JSON.stringify({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "leaf-as-ca", namespace: ns }, data: { "tls.crt": Buffer.from(leaf.certPem).toString("base64"), "tls.key": Buffer.from(leaf.keyPkcs8Pem).toString("base64") } }));
     await apply(base("notaca", "  ca: { mode: Provided, secretName: leaf-as-ca }").replace("{ name: notaca }", `{ name: notaca, namespace: ${ns} }`));
     const sdb = await waitForSdb(ns, "notaca", "CAReady", (c) => c.status === "False");

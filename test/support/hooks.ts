@@ -1,3 +1,4 @@
+import "reflect-metadata";
 import { startControlPlane, type ControlPlane } from "./controlplane";
 
 let shared: ControlPlane | undefined;

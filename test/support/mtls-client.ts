@@ -31,12 +31,12 @@ export async function writeClientFiles(ca: CertificateAuthority, user: string, r
 /** The CA a SecureDatabase generated, read back from its Secret. */
 export async function caFromSecret(secret: SecretObject): Promise<CertificateAuthority> {
   const data = secretBytes(secret);
-  return loadCA(data["tls.crt"]!, data["tls.key"]!);
+  return loadCA(data["tls.crt"]!, data["tls.key"]!, new Date());
 }
 
 /** A CA nobody trusts, for "refused" cases. */
 export function strangerCA(): Promise<CertificateAuthority> {
-  return generateCA({ commonName: "stranger CA", duration: 24 * 3600_000 });
+  return generateCA({ commonName: "stranger CA", duration: 24 * 3600_000, now: new Date() });
 }
 
 export function psqlAs(files: ClientFiles | undefined, base: Omit<PsqlArgs, "sslcert" | "sslkey" | "sslrootcert">): Promise<RunResult> {

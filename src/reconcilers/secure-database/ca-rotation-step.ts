@@ -229,7 +229,7 @@ export class CARotator {
       now,
       delayMs: spec.ca.propagationDelayMs,
       ...(samePhase && recorded?.readyTime ? { readySince: new Date(recorded.readyTime) } : {}),
-      server: await this.serverReady(state, server),
+      server: await this.serverReady(state, server, now),
       clients: this.clientsReady(sdb, state),
     });
     let phase: CARotationPhase = state.phase;
@@ -272,11 +272,11 @@ export class CARotator {
     return rotationReport(recorded, state, step, phase, now);
   }
 
-  private async serverReady(state: RotationState, server: ServerFacts): Promise<boolean> {
+  private async serverReady(state: RotationState, server: ServerFacts, now: Date): Promise<boolean> {
     if (!server.verifiedCurrent || !server.probe) return false;
     if (state.phase === "Overlap") {
       // A certificate from the new CA must log in: the server has loaded the new trust bundle and its CRL.
-      const probe = await issueClientCertificate(state.next ?? state.signing, { user: server.probe.user, duration: 10 * 60_000 });
+      const probe = await issueClientCertificate(state.next ?? state.signing, { user: server.probe.user, duration: 10 * 60_000, now });
       const result = await probeServer({ ...server.probe, cert: probe.chainPem, key: probe.keyPkcs8Pem });
       return result.ok;
     }

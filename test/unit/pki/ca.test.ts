@@ -62,9 +62,9 @@ describe("pki/ca", () => {
     }
 
     it("rejects an empty common name and a non-positive duration", async () => {
-      await rejectsWithReason(generateCA({ commonName: "", duration: DAY }), "InvalidCommonName");
-      await rejectsWithReason(generateCA({ commonName: "x", duration: 0 }), "InvalidDuration");
-      await rejectsWithReason(generateCA({ commonName: "x", duration: Number.NaN }), "InvalidDuration");
+      await rejectsWithReason(generateCA({ commonName: "", duration: DAY, now: new Date() }), "InvalidCommonName");
+      await rejectsWithReason(generateCA({ commonName: "x", duration: 0, now: new Date() }), "InvalidDuration");
+      await rejectsWithReason(generateCA({ commonName: "x", duration: Number.NaN, now: new Date() }), "InvalidDuration");
     });
   });
 
@@ -94,10 +94,10 @@ describe("pki/ca", () => {
     it("accepts an openssl CA with a traditional EC PRIVATE KEY (and EC PARAMETERS block) and signs leaves with it", async () => {
       const { cert, key } = opensslCA(["ecparam", "-name", "prime256v1", "-genkey"], CA_EXTS);
       expect(key).to.contain("EC PARAMETERS").and.to.contain("BEGIN EC PRIVATE KEY");
-      const ca = await loadCA(cert, key);
+      const ca = await loadCA(cert, key, new Date());
       expect(ca.origin).to.equal("Brought");
       expect(ca.keyPkcs8Pem).to.contain("BEGIN PRIVATE KEY");
-      const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY });
+      const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, now: new Date() });
       const v = openssl(["verify", "-CAfile", t.file("b.crt", cert), t.file("leaf.crt", leaf.certPem)]);
       expect(v.code, v.stderr).to.equal(0);
     });
@@ -105,23 +105,23 @@ describe("pki/ca", () => {
     it("accepts a traditional RSA PRIVATE KEY", async () => {
       const { cert, key } = opensslCA(["genrsa", "-traditional", "2048"], CA_EXTS);
       expect(key).to.contain("BEGIN RSA PRIVATE KEY");
-      const ca = await loadCA(Buffer.from(cert), Buffer.from(key));
+      const ca = await loadCA(Buffer.from(cert), Buffer.from(key), new Date());
       expect(ca.facts.key.description).to.equal("RSA 2048");
       expect(ca.signing).to.deep.equal({ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" });
     });
 
     it("accepts a CA without a keyUsage extension (as OpenSSL does)", async () => {
       const { cert, key } = opensslCA(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], ["basicConstraints=critical,CA:TRUE"]);
-      const ca = await loadCA(cert, key);
+      const ca = await loadCA(cert, key, new Date());
       expect(ca.facts.keyUsage).to.equal(undefined);
       expect(ca.signing.hash).to.equal("SHA-384");
     });
 
     it("signs with a brought P-521 CA (ECDSA with SHA-512)", async () => {
       const { cert, key } = opensslCA(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"], CA_EXTS);
-      const ca = await loadCA(cert, key);
+      const ca = await loadCA(cert, key, new Date());
       expect(ca.signing).to.deep.equal({ name: "ECDSA", hash: "SHA-512" });
-      const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY });
+      const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, now: new Date() });
       const v = openssl(["verify", "-x509_strict", "-CAfile", t.file("p521.crt", cert), t.file("leaf.crt", leaf.certPem)]);
       expect(v.code, v.stderr).to.equal(0);
       expect(openssl(["x509", "-in", `${t.dir}/leaf.crt`, "-noout", "-text"]).stdout).to.contain("ecdsa-with-SHA512");
@@ -129,27 +129,27 @@ describe("pki/ca", () => {
 
     it("UnsupportedKeyAlgorithm: an RSA-PSS CA key", async () => {
       const { cert, key } = opensslCA(["genpkey", "-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048"], CA_EXTS);
-      await rejectsWithReason(loadCA(cert, key), "UnsupportedKeyAlgorithm");
+      await rejectsWithReason(loadCA(cert, key, new Date()), "UnsupportedKeyAlgorithm");
     });
 
     it("round-trips a generated CA (what the operator reads back from its own Secret)", async () => {
       const generated = await sharedCA();
-      const loaded = await loadCA(generated.certPem, generated.keyPkcs8Pem);
+      const loaded = await loadCA(generated.certPem, generated.keyPkcs8Pem, new Date());
       expect(loaded.facts.fingerprintSha256).to.equal(generated.facts.fingerprintSha256);
       expect(loaded.keyPkcs8Pem).to.equal(generated.keyPkcs8Pem);
     });
 
     it("KeyMismatch: the key of another CA", async () => {
       const a = await sharedCA();
-      const b = await generateCA({ commonName: "Other", duration: DAY });
-      const err = await rejectsWithReason(loadCA(a.certPem, b.keyPkcs8Pem), "KeyMismatch");
+      const b = await generateCA({ commonName: "Other", duration: DAY, now: new Date() });
+      const err = await rejectsWithReason(loadCA(a.certPem, b.keyPkcs8Pem, new Date()), "KeyMismatch");
       expect(err.message).to.contain("does not belong to");
       expect(err.message).not.to.contain(b.keyPkcs8Pem.split("\n")[1] ?? "-");
     });
 
     it("NotACA: a leaf certificate", async () => {
       const { cert, key } = opensslCA(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], ["basicConstraints=critical,CA:FALSE"]);
-      const err = await rejectsWithReason(loadCA(cert, key), "NotACA");
+      const err = await rejectsWithReason(loadCA(cert, key, new Date()), "NotACA");
       expect(err.message).to.contain("CA:TRUE");
     });
 
@@ -158,7 +158,7 @@ describe("pki/ca", () => {
         ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
         ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,digitalSignature,cRLSign"],
       );
-      await rejectsWithReason(loadCA(cert, key), "MissingKeyCertSign");
+      await rejectsWithReason(loadCA(cert, key, new Date()), "MissingKeyCertSign");
     });
 
     it("MissingCRLSign: keyUsage without cRLSign (PostgreSQL would reject the CRL it signs)", async () => {
@@ -166,7 +166,7 @@ describe("pki/ca", () => {
         ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
         ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"],
       );
-      const err = await rejectsWithReason(loadCA(cert, key), "MissingCRLSign");
+      const err = await rejectsWithReason(loadCA(cert, key, new Date()), "MissingCRLSign");
       expect(err.message).to.contain("ssl_crl_file");
     });
 
@@ -185,32 +185,32 @@ describe("pki/ca", () => {
       const keyPath = t.file("plain.key", ca.keyPkcs8Pem);
       const enc = openssl(["pkey", "-in", keyPath, "-aes256", "-passout", "pass:secret"]);
       expect(enc.stdout).to.contain("ENCRYPTED PRIVATE KEY");
-      const err = await rejectsWithReason(loadCA(ca.certPem, enc.stdout), "EncryptedKeyUnsupported");
+      const err = await rejectsWithReason(loadCA(ca.certPem, enc.stdout, new Date()), "EncryptedKeyUnsupported");
       expect(err.message).to.contain("unencrypted");
       const legacy = openssl(["ec", "-in", keyPath, "-aes256", "-passout", "pass:secret"]);
       expect(legacy.stdout).to.contain("Proc-Type: 4,ENCRYPTED");
-      await rejectsWithReason(loadCA(ca.certPem, legacy.stdout), "EncryptedKeyUnsupported");
+      await rejectsWithReason(loadCA(ca.certPem, legacy.stdout, new Date()), "EncryptedKeyUnsupported");
     });
 
     it("UnsupportedKeyFormat: no key block, a damaged key, or two keys", async () => {
       const ca: CertificateAuthority = await sharedCA();
-      const none = await rejectsWithReason(loadCA(ca.certPem, ca.certPem), "UnsupportedKeyFormat");
+      const none = await rejectsWithReason(loadCA(ca.certPem, ca.certPem, new Date()), "UnsupportedKeyFormat");
       expect(none.message).to.contain("found: CERTIFICATE");
-      await rejectsWithReason(loadCA(ca.certPem, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), "UnsupportedKeyFormat");
-      await rejectsWithReason(loadCA(ca.certPem, "just some text"), "UnsupportedKeyFormat");
-      await rejectsWithReason(loadCA(ca.certPem, ca.keyPkcs8Pem + ca.keyPkcs8Pem), "UnsupportedKeyFormat");
+      await rejectsWithReason(loadCA(ca.certPem, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", new Date()), "UnsupportedKeyFormat");
+      await rejectsWithReason(loadCA(ca.certPem, "just some text", new Date()), "UnsupportedKeyFormat");
+      await rejectsWithReason(loadCA(ca.certPem, ca.keyPkcs8Pem + ca.keyPkcs8Pem, new Date()), "UnsupportedKeyFormat");
     });
 
     it("UnsupportedKeyAlgorithm: an Ed25519 CA", async () => {
       const { cert, key } = opensslCA(["genpkey", "-algorithm", "ed25519"], CA_EXTS);
-      const err = await rejectsWithReason(loadCA(cert, key), "UnsupportedKeyAlgorithm");
+      const err = await rejectsWithReason(loadCA(cert, key, new Date()), "UnsupportedKeyAlgorithm");
       expect(err.message).to.contain("ed25519");
     });
 
     it("InvalidCertificate: no certificate, or garbage in the block", async () => {
       const ca = await sharedCA();
-      await rejectsWithReason(loadCA("", ca.keyPkcs8Pem), "InvalidCertificate");
-      await rejectsWithReason(loadCA("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", ca.keyPkcs8Pem), "InvalidCertificate");
+      await rejectsWithReason(loadCA("", ca.keyPkcs8Pem, new Date()), "InvalidCertificate");
+      await rejectsWithReason(loadCA("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", ca.keyPkcs8Pem, new Date()), "InvalidCertificate");
     });
 
     it("an intermediate CA with its root: leaves carry the intermediate, the root stays out of the chain", async () => {
@@ -225,10 +225,10 @@ describe("pki/ca", () => {
         csr.stdout,
       );
       expect(signed.code, signed.stderr).to.equal(0);
-      const intermediate = await loadCA(signed.stdout + root.cert, readFileSync(keyPath, "utf8"));
+      const intermediate = await loadCA(signed.stdout + root.cert, readFileSync(keyPath, "utf8"), new Date());
       expect(intermediate.chainPems).to.have.length(1);
       expect(parseCertificate(intermediate.chainPems[0] as string).subjectCommonName).to.equal("Corporate Root");
-      const leaf = await issueServerCertificate(intermediate, { dnsNames: ["db"], duration: DAY });
+      const leaf = await issueServerCertificate(intermediate, { dnsNames: ["db"], duration: DAY, now: new Date() });
       expect(leaf.chainPem.match(/BEGIN CERTIFICATE/g)).to.have.length(2);
       const chainPath = t.file("chain.crt", leaf.chainPem);
       const v = openssl(["verify", "-CAfile", `${t.dir}/root.crt`, "-untrusted", chainPath, chainPath]);
@@ -239,9 +239,9 @@ describe("pki/ca", () => {
 
 describe("pki/ca: renewing a CA with its own key", () => {
   it("gives a new certificate (new serial, same name, key and key id) that the old CA's certificates chain to", async () => {
-    const old = await generateCA({ commonName: "Same Key CA", duration: 30 * DAY });
-    const leaf = await issueClientCertificate(old, { user: "app", duration: DAY });
-    const renewed = await generateCA({ commonName: "Same Key CA", duration: 365 * DAY, reuseKeyOf: old, key: { algorithm: "RSA", size: 2048 } });
+    const old = await generateCA({ commonName: "Same Key CA", duration: 30 * DAY, now: new Date() });
+    const leaf = await issueClientCertificate(old, { user: "app", duration: DAY, now: new Date() });
+    const renewed = await generateCA({ commonName: "Same Key CA", duration: 365 * DAY, reuseKeyOf: old, key: { algorithm: "RSA", size: 2048 }, now: new Date() });
     expect(renewed.facts.serialNumber).to.not.equal(old.facts.serialNumber);
     expect(renewed.facts.subject).to.equal(old.facts.subject);
     expect(renewed.facts.subjectKeyId).to.equal(old.facts.subjectKeyId);

@@ -1,7 +1,10 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
+import { factsFromDer } from "../../../src/pki/certificate.js";
 import {
+  generateCA,
+  issueClientCertificate,
   issueServerCertificate,
   normalizeDNSName,
   normalizeFingerprint,
@@ -52,7 +55,7 @@ describe("pki/certificate", () => {
 
   it("parses every certificate of a chain and accepts DER", async () => {
     const ca = await sharedCA();
-    const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY });
+    const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, now: new Date() });
     expect(parseCertificates(leaf.certPem + ca.certPem).map((c) => c.subjectCommonName)).to.deep.equal(["db", ca.facts.subjectCommonName]);
     expect(parseCertificate(leaf.facts.der).fingerprintSha256).to.equal(leaf.fingerprintSha256);
     throwsWithReason(() => parseCertificate("no certificate"), "InvalidCertificate");
@@ -102,5 +105,18 @@ describe("pki/certificate", () => {
       expect(normalizeDNSName("a.*.b")).to.equal(undefined);
       expect(normalizeDNSName("")).to.equal(undefined);
     });
+  });
+});
+
+describe("pki/certificate: the facts of what we issue", () => {
+  it("are exactly what parsing the certificate gives (CA, server with IPv4/IPv6 SANs, RSA and ECDSA clients)", async () => {
+    const now = new Date();
+    const ca = await generateCA({ commonName: "Facts CA", duration: 30 * DAY, now });
+    const server = await issueServerCertificate(ca, { dnsNames: ["db.example.com", "10.0.0.7"], ipAddresses: ["2001:db8::1"], duration: DAY, now });
+    const rsa = await issueClientCertificate(ca, { user: "用户", duration: DAY, key: { algorithm: "RSA", size: 2048 }, now });
+    const ec = await issueClientCertificate(ca, { user: "app", duration: DAY, now });
+    for (const facts of [ca.facts, server.facts, rsa.facts, ec.facts]) {
+      expect(factsFromDer(facts.der), facts.subject).to.deep.equal(facts);
+    }
   });
 });

@@ -1,22 +1,27 @@
 import { expect } from "chai";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { CertificateList } from "@peculiar/asn1-x509";
+import { X509CrlGenerator } from "@peculiar/x509";
 import {
   buildCrlBundle,
   crlDecision,
+  decodePem,
   describeKeySpec,
   issueClientCertificate,
   issueCRL,
   parseCRL,
   parseCRLs,
-  verifyCRLSignature,
   generateCA,
 } from "../../../src/pki/index.js";
+import { crlFacts } from "../../../src/pki/crl.js";
+import { verifyCRLSignature } from "../../support/pki.js";
 import { ALL_KEY_SPECS, DAY, HOUR, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers.js";
 
 describe("pki/crl", () => {
   it("issues a v2 CRL with number, AKI and reasons that openssl reads and uses to refuse a revoked client", async () => {
     const ca = await sharedCA();
-    const revokedLeaf = await issueClientCertificate(ca, { user: "gone", duration: DAY });
-    const goodLeaf = await issueClientCertificate(ca, { user: "stays", duration: DAY });
+    const revokedLeaf = await issueClientCertificate(ca, { user: "gone", duration: DAY, now: new Date() });
+    const goodLeaf = await issueClientCertificate(ca, { user: "stays", duration: DAY, now: new Date() });
     const now = new Date();
     const crl = await issueCRL(ca, {
       revoked: [
@@ -59,7 +64,74 @@ describe("pki/crl", () => {
     expect(parsed.revoked.find((r) => r.serialNumber === revokedLeaf.serialNumber)?.reason).to.equal("keyCompromise");
     expect(parsed.revoked.find((r) => r.serialNumber === "0a0b")?.reason).to.equal(undefined);
     expect(verifyCRLSignature(crl, ca)).to.equal(true);
-    expect(verifyCRLSignature(crl, await generateCA({ commonName: "x", duration: DAY }))).to.equal(false);
+    expect(verifyCRLSignature(crl, await generateCA({ commonName: "x", duration: DAY, now: new Date() }))).to.equal(false);
+  });
+
+  describe("the revoked entries' extensions (why CRLs are not built with @peculiar/x509's X509CrlGenerator)", () => {
+    it("X509CrlGenerator writes an empty crlEntryExtensions SEQUENCE on a revoked entry, which openssl refuses", async () => {
+      const ca = await sharedCA();
+      const now = new Date();
+      const crl = await X509CrlGenerator.create({
+        issuer: ca.facts.subject,
+        thisUpdate: now,
+        nextUpdate: new Date(now.getTime() + DAY),
+        entries: [{ serialNumber: "0a0b", revocationDate: now }],
+        signingKey: ca.keys.privateKey,
+        signingAlgorithm: ca.signing,
+    });
+      // When this fails, the vendor fixed it: issueCRL could then use the generator.
+      const t = tempDir();
+      try {
+        const path = t.file("c.crl", crl.toString("pem"));
+        expect(openssl(["asn1parse", "-in", path]).stdout).to.match(/l=\s+0 cons: SEQUENCE/);
+        const r = openssl(["crl", "-in", path, "-noout", "-text"]);
+        expect(r.code, r.stdout).to.not.equal(0);
+      } finally {
+        t.cleanup();
+      }
+    });
+
+    it("issueCRL writes no crlEntryExtensions on an entry without a reason, and a non-empty one with a reason", async () => {
+      const ca = await sharedCA();
+      const now = new Date();
+      const crl = await issueCRL(ca, {
+        revoked: [
+          { serialNumber: "01", revocationDate: now },
+          { serialNumber: "02", reason: "unspecified", revocationDate: now },
+          { serialNumber: "03", reason: "superseded", revocationDate: now },
+        ],
+        crlNumber: 1,
+        thisUpdate: now,
+        nextUpdate: new Date(now.getTime() + DAY),
+      });
+      const entries = AsnConvert.parse(decodePem(crl)[0]?.der ?? Buffer.alloc(0), CertificateList).tbsCertList.revokedCertificates ?? [];
+      expect(entries.map((e) => e.crlEntryExtensions?.length)).to.deep.equal([undefined, undefined, 1]);
+      // The schema parser reads an empty SEQUENCE as absent: the bytes tell them apart.
+      const t = tempDir();
+      try {
+        const path = t.file("c.crl", crl);
+        expect(openssl(["asn1parse", "-in", path]).stdout).not.to.match(/l=\s+0 cons: SEQUENCE/);
+        expect(openssl(["crl", "-in", path, "-noout", "-text"]).code).to.equal(0);
+      } finally {
+        t.cleanup();
+      }
+    });
+  });
+
+  it("remembers the facts of a CRL it issues exactly as parsing the CRL gives them", async () => {
+    const ca = await sharedCA();
+    const now = new Date("2030-01-01T00:00:00.678Z");
+    const crl = await issueCRL(ca, {
+      revoked: [
+        { serialNumber: "FF:01", reason: "keyCompromise", revocationDate: new Date("2029-12-31T10:00:00.500Z") },
+        { serialNumber: "0a", reason: "unspecified", revocationDate: now },
+        { serialNumber: "0b", revocationDate: now },
+      ],
+      crlNumber: 7,
+      thisUpdate: now,
+      nextUpdate: new Date(now.getTime() + DAY),
+    });
+    expect(crlFacts(decodePem(crl)[0]?.der ?? Buffer.alloc(0))).to.deep.equal(parseCRL(crl));
   });
 
   for (const spec of ALL_KEY_SPECS) {
@@ -138,7 +210,7 @@ describe("pki/crl", () => {
 
     it("finds this CA's CRL in a bundle, and asks for one when the bundle has only another CA's", async () => {
       const a = await sharedCA();
-      const b = await generateCA({ commonName: "Second CA", duration: DAY });
+      const b = await generateCA({ commonName: "Second CA", duration: DAY, now: new Date() });
       const crlA = await issueCRL(a, { revoked: [], crlNumber: 3, thisUpdate, nextUpdate });
       const crlB = await issueCRL(b, { revoked: [], crlNumber: 7, thisUpdate, nextUpdate });
       const bundle = buildCrlBundle([crlB, crlA, crlA]);

@@ -42,7 +42,7 @@ export function sharedCA(key: KeySpec = { algorithm: "ECDSA", size: 256 }): Prom
   const id = `${key.algorithm}-${key.size}`;
   let ca = cas.get(id);
   if (!ca) {
-    ca = generateCA({ commonName: `Unit Test CA ${id}`, duration: 30 * DAY, key });
+    ca = generateCA({ commonName: `Unit Test CA ${id}`, duration: 30 * DAY, key, now: new Date() });
     cas.set(id, ca);
   }
   return ca;

@@ -22,7 +22,7 @@ describe("pki/leaf", () => {
       const leaf = await issueServerCertificate(ca, {
         dnsNames: ["db.imaging.svc", "DB.Example.com."],
         ipAddresses: ["127.0.0.1", "::1"],
-        duration: DAY,
+        duration: DAY, now: new Date(),
       });
       const t = tempDir();
       try {
@@ -52,30 +52,30 @@ describe("pki/leaf", () => {
 
     it("adds keyEncipherment for RSA server keys only", async () => {
       const ca = await sharedCA();
-      const rsa = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, key: { algorithm: "RSA", size: 2048 } });
+      const rsa = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, key: { algorithm: "RSA", size: 2048 }, now: new Date() });
       expect(rsa.facts.keyUsage).to.deep.equal(["digitalSignature", "keyEncipherment"]);
-      const ec = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY });
+      const ec = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, now: new Date() });
       expect(ec.facts.keyUsage).to.deep.equal(["digitalSignature"]);
     });
 
     it("uses an explicit common name, or the first IP when there is no DNS name", async () => {
       const ca = await sharedCA();
-      expect((await issueServerCertificate(ca, { dnsNames: ["a"], commonName: "PostgreSQL", duration: DAY })).subjectCommonName).to.equal("PostgreSQL");
-      expect((await issueServerCertificate(ca, { ipAddresses: ["10.0.0.5"], duration: DAY })).subjectCommonName).to.equal("10.0.0.5");
+      expect((await issueServerCertificate(ca, { dnsNames: ["a"], commonName: "PostgreSQL", duration: DAY, now: new Date() })).subjectCommonName).to.equal("PostgreSQL");
+      expect((await issueServerCertificate(ca, { ipAddresses: ["10.0.0.5"], duration: DAY, now: new Date() })).subjectCommonName).to.equal("10.0.0.5");
     });
 
     it("refuses a certificate without any name, and invalid names", async () => {
       const ca = await sharedCA();
-      await rejectsWithReason(issueServerCertificate(ca, { duration: DAY }), "NoSubjectAltNames");
-      await rejectsWithReason(issueServerCertificate(ca, { dnsNames: ["bad name"], duration: DAY }), "InvalidDNSName");
-      await rejectsWithReason(issueServerCertificate(ca, { ipAddresses: ["999.1.1.1"], duration: DAY }), "InvalidIPAddress");
+      await rejectsWithReason(issueServerCertificate(ca, { duration: DAY, now: new Date() }), "NoSubjectAltNames");
+      await rejectsWithReason(issueServerCertificate(ca, { dnsNames: ["bad name"], duration: DAY, now: new Date() }), "InvalidDNSName");
+      await rejectsWithReason(issueServerCertificate(ca, { ipAddresses: ["999.1.1.1"], duration: DAY, now: new Date() }), "InvalidIPAddress");
     });
 
     for (const spec of ALL_KEY_SPECS) {
       it(`issues ${describeKeySpec(spec)} leaves from a ${describeKeySpec(spec)} CA that openssl verifies`, async function () {
         this.timeout(30_000);
         const ca = await sharedCA(spec);
-        const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, key: spec });
+        const leaf = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, key: spec, now: new Date() });
         expect(leaf.key.algorithm).to.equal(spec.algorithm);
         expect(leaf.key.size).to.equal(spec.size);
         const t = tempDir();
@@ -95,7 +95,7 @@ describe("pki/leaf", () => {
   describe("issueClientCertificate", () => {
     it("has clientAuth, CN = user, and verifies as an SSL client (openssl)", async () => {
       const ca = await sharedCA();
-      const leaf = await issueClientCertificate(ca, { user: "imaging_app", duration: DAY });
+      const leaf = await issueClientCertificate(ca, { user: "imaging_app", duration: DAY, now: new Date() });
       const t = tempDir();
       try {
         const v = openssl(["verify", "-purpose", "sslclient", "-CAfile", t.file("ca.crt", ca.certPem), t.file("c.crt", leaf.certPem)]);
@@ -114,7 +114,7 @@ describe("pki/leaf", () => {
 
     it("encodes a non-ASCII user as UTF8String, byte for byte", async () => {
       const ca = await sharedCA();
-      const leaf = await issueClientCertificate(ca, { user: "analyste_é", duration: DAY });
+      const leaf = await issueClientCertificate(ca, { user: "analyste_é", duration: DAY, now: new Date() });
       expect(leaf.subjectCommonName).to.equal("analyste_é");
       const t = tempDir();
       try {
@@ -127,7 +127,7 @@ describe("pki/leaf", () => {
 
     it("refuses user names PostgreSQL could never match", async () => {
       const ca = await sharedCA();
-      const err = await rejectsWithReason(issueClientCertificate(ca, { user: "a".repeat(64), duration: DAY }), "InvalidUserName");
+      const err = await rejectsWithReason(issueClientCertificate(ca, { user: "a".repeat(64), duration: DAY, now: new Date() }), "InvalidUserName");
       expect(err.message).to.contain("63 bytes");
     });
   });
@@ -174,7 +174,7 @@ describe("pki/leaf", () => {
       const ca = await sharedCA();
       const serials = new Set<string>();
       for (let i = 0; i < 20; i++) {
-        const leaf = await issueClientCertificate(ca, { user: "app", duration: HOUR });
+        const leaf = await issueClientCertificate(ca, { user: "app", duration: HOUR, now: new Date() });
         expect(leaf.serialNumber).to.match(/^[0-7][0-9a-f]{31}$/);
         expect(parseCertificate(leaf.certPem).serialNumber).to.equal(leaf.serialNumber);
         expect(BigInt(leaf.serialNumberDecimal).toString(16).padStart(32, "0")).to.equal(leaf.serialNumber);
@@ -254,8 +254,8 @@ describe("pki/leaf", () => {
   describe("loadIssuedCertificate", () => {
     it("rebuilds an issued certificate from tls.crt/tls.key, and refuses a foreign key", async () => {
       const ca = await sharedCA();
-      const a = await issueClientCertificate(ca, { user: "app", duration: DAY });
-      const b = await issueClientCertificate(ca, { user: "app", duration: DAY });
+      const a = await issueClientCertificate(ca, { user: "app", duration: DAY, now: new Date() });
+      const b = await issueClientCertificate(ca, { user: "app", duration: DAY, now: new Date() });
       const loaded = loadIssuedCertificate(a.chainPem, a.keyPkcs8Pem);
       expect(loaded.serialNumber).to.equal(a.serialNumber);
       expect(loaded.keyPkcs8Der.equals(a.keyPkcs8Der)).to.equal(true);

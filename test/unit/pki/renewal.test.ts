@@ -2,6 +2,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import {
   CLOCK_SKEW_MS,
+  DEFAULT_RENEW_BEFORE_MAX_MS,
   RENEWAL_POLICIES,
   evaluateRenewal,
   expired,
@@ -16,6 +17,7 @@ import {
   manualRotationRequested,
   missingData,
   renewalTime,
+  renewalWindow,
   renewalTimeReached,
   revoked,
   sansChanged,
@@ -215,6 +217,31 @@ describe("pki/renewal", () => {
     expect(evaluateRenewal({ ...many, revokedSerials: [] }, secret(server), server.notAfter).reason).to.equal("Expired");
     expect(evaluateRenewal({ ...many, revokedSerials: [] }, secret(server), at(DAY)).reason).to.equal("IssuerChanged");
     expect(evaluateRenewal(many, {}, at(DAY)).reason).to.equal("MissingData");
+  });
+
+  describe("renewalWindow (the window a certificate policy asks for)", () => {
+    const H = 3600 * 1000;
+    const cases: ReadonlyArray<{ name: string; duration: number; policy: { renewBefore?: number; renewBeforePercentage?: number }; window: number }> = [
+      { name: "renewBefore as given", duration: 600_000, policy: { renewBefore: 120_000 }, window: 120_000 },
+      { name: "renewBefore wins over a percentage", duration: 100 * H, policy: { renewBefore: H, renewBeforePercentage: 50 }, window: H },
+      { name: "a percentage of the duration", duration: 100 * H, policy: { renewBeforePercentage: 10 }, window: 10 * H },
+      { name: "a percentage, rounded to the ms", duration: 1001, policy: { renewBeforePercentage: 50 }, window: 501 },
+      { name: "by default a third of the duration", duration: H, policy: {}, window: 20 * 60_000 },
+      { name: "by default at most 720h", duration: 2160 * H, policy: {}, window: 720 * H },
+      { name: "by default at most 720h, for a 10-year CA too", duration: 87600 * H, policy: {}, window: 720 * H },
+    ];
+    for (const c of cases) {
+      it(c.name, () => {
+        expect(renewalWindow(c.duration, c.policy)).to.equal(c.window);
+      });
+    }
+    it("refuses a percentage outside (0, 100)", () => {
+      throwsWithReason(() => renewalWindow(DAY, { renewBeforePercentage: 100 }), "InvalidArgument");
+      throwsWithReason(() => renewalWindow(DAY, { renewBeforePercentage: 0 }), "InvalidArgument");
+    });
+    it("is DEFAULT_RENEW_BEFORE_MAX_MS at most by default", () => {
+      expect(DEFAULT_RENEW_BEFORE_MAX_MS).to.equal(720 * H);
+    });
   });
 
   describe("renewalTime", () => {

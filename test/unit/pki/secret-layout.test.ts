@@ -8,16 +8,16 @@ import {
   issueCRL,
   issueServerCertificate,
   loadCA,
-  parsePkcs12,
   secretDataEqual,
   serverSecretData,
 } from "../../../src/pki/index.js";
+import { parsePkcs12 } from "../../support/pki.js";
 import { DAY, openssl, sharedCA, tempDir } from "./helpers.js";
 
 describe("pki/secret-layout", () => {
   it("server Secret: tls.crt, tls.key (PKCS#8 PEM), ca.crt, ca.crl", async () => {
     const ca = await sharedCA();
-    const issued = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY });
+    const issued = await issueServerCertificate(ca, { dnsNames: ["db"], duration: DAY, now: new Date() });
     const bundle = buildTrustBundle([ca.certPem]);
     const crl = await issueCRL(ca, { revoked: [], crlNumber: 1, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + DAY) });
     const data = serverSecretData({ issued, trustBundlePem: bundle, crlPem: crl });
@@ -30,7 +30,7 @@ describe("pki/secret-layout", () => {
 
   it("client Secret: every file CAST documents, each in the right format (openssl cross-check)", async () => {
     const ca = await sharedCA();
-    const issued = await issueClientCertificate(ca, { user: "app", duration: DAY });
+    const issued = await issueClientCertificate(ca, { user: "app", duration: DAY, now: new Date() });
     const bundle = buildTrustBundle([ca.certPem]);
     const data = await clientSecretData({ issued, trustBundlePem: bundle });
     expect(Object.keys(data).sort()).to.deep.equal(
@@ -60,7 +60,7 @@ describe("pki/secret-layout", () => {
 
   it("keeps the previous password and PKCS#12 bytes when nothing changed, rebuilds when something did", async () => {
     const ca = await sharedCA();
-    const issued = await issueClientCertificate(ca, { user: "app", duration: DAY });
+    const issued = await issueClientCertificate(ca, { user: "app", duration: DAY, now: new Date() });
     const bundle = buildTrustBundle([ca.certPem]);
     const first = await clientSecretData({ issued, trustBundlePem: bundle });
     const again = await clientSecretData({ issued, trustBundlePem: bundle, previous: first });
@@ -84,7 +84,7 @@ describe("pki/secret-layout", () => {
     const ca = await sharedCA();
     const data = caSecretData(ca);
     expect(Object.keys(data).sort()).to.deep.equal(["ca.crt", "tls.crt", "tls.key"]);
-    const back = await loadCA(data["tls.crt"] ?? "", data["tls.key"] ?? "");
+    const back = await loadCA(data["tls.crt"] ?? "", data["tls.key"] ?? "", new Date());
     expect(back.facts.fingerprintSha256).to.equal(ca.facts.fingerprintSha256);
   });
 

@@ -17,8 +17,8 @@ describe("pki/trust-bundle", () => {
   let allow: string;
 
   before(async () => {
-    cas = await Promise.all(["A", "B", "C", "D"].map((n) => generateCA({ commonName: `Bundle CA ${n}`, duration: DAY })));
-    allow = (await issueClientCertificate(await sharedCA(), { user: "pinned", duration: DAY })).certPem;
+    cas = await Promise.all(["A", "B", "C", "D"].map((n) => generateCA({ commonName: `Bundle CA ${n}`, duration: DAY, now: new Date() })));
+    allow = (await issueClientCertificate(await sharedCA(), { user: "pinned", duration: DAY, now: new Date() })).certPem;
   });
 
   it("contains every CA and allowlisted certificate once, as valid PEM openssl reads", () => {

@@ -37,9 +37,9 @@ describe("planRevocations: what the CRL lists", () => {
   let other: IssuedCertificate;
 
   before(async () => {
-    const ca = await generateCA({ commonName: "Revocation CA", duration: 24 * 3600_000 });
-    app = await issueClientCertificate(ca, { user: "app", duration: 3600_000 });
-    other = await issueClientCertificate(ca, { user: "other", duration: 3600_000 });
+    const ca = await generateCA({ commonName: "Revocation CA", duration: 24 * 3600_000, now: new Date() });
+    app = await issueClientCertificate(ca, { user: "app", duration: 3600_000, now: new Date() });
+    other = await issueClientCertificate(ca, { user: "other", duration: 3600_000, now: new Date() });
   });
 
   const plan = (revocations: Revocation[], ctx: OperatorContext) => planRevocations(ctx, resolveSecureDatabase(sdb({ trust: { revocations } })));

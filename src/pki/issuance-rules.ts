@@ -1,6 +1,6 @@
 /**
- * What every certificate we sign has in common: random serials, back-dated notBefore, subject names
- * encoded the way PostgreSQL reads them, and duration checks.
+ * The rules every certificate we issue follows: random serials, back-dated notBefore, whole-second validity, and
+ * the checks on common names, durations and dates that come before any signing.
  */
 import { randomBytes } from "node:crypto";
 import { PkiError } from "./errors.js";

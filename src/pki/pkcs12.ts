@@ -1,0 +1,275 @@
+/**
+ * PKCS#12 (.pfx, for .NET and the JDK) through the same ASN.1 stack as certificates: @peculiar/asn1-pfx's PFX, bags
+ * and attributes, @peculiar/asn1-cms's ContentInfo. Encryption is WebCrypto (PBKDF2, AES-CBC); the MAC key is the
+ * RFC 7292 B.2 derivation of pkcs12-kdf.ts, on node:crypto.
+ */
+import { X509Certificate, createHash, randomBytes } from "node:crypto";
+import { EncryptedContent, EncryptedContentInfo, id_data, id_encryptedData } from "@peculiar/asn1-cms";
+import { MacData, PKCS12Attribute, PKCS8ShroudedKeyBag, id_certBag, id_pkcs8ShroudedKeyBag, id_x509Certificate } from "@peculiar/asn1-pfx";
+import { EncryptedData as EncryptedOctets, PrivateKeyInfo } from "@peculiar/asn1-pkcs8";
+import { AsnArray, AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from "@peculiar/asn1-schema";
+import { AlgorithmIdentifier, DirectoryString } from "@peculiar/asn1-x509";
+import { PkiError } from "./errors.js";
+import { certificateDersFromPem } from "./encodings.js";
+import { subtle } from "./keys.js";
+import { PKCS12_OIDS } from "./oids.js";
+import { bmpPassword, pkcs12Mac } from "./pkcs12-kdf.js";
+
+
+// ----------------------------------------------------------------- schemas the vendor packages do not ship
+
+type PropOptions = Parameters<typeof AsnProp>[0];
+
+/** Declares a SEQUENCE schema on a class: asn1-schema's decorators, applied as calls (the project does not enable them). */
+function sequence(type: abstract new () => object, props: Readonly<Record<string, PropOptions>>): void {
+  AsnType({ type: AsnTypeTypes.Sequence })(type as new () => object);
+  for (const [key, options] of Object.entries(props)) AsnProp(options)(type.prototype as object, key);
+}
+
+/** PBKDF2-params (RFC 8018 A.2), with the salt as the `specified` OCTET STRING. */
+export class Pbkdf2Params {
+  salt = new OctetString();
+  iterationCount = 0;
+  keyLength?: number;
+  prf?: AlgorithmIdentifier;
+  constructor(params: Partial<Pbkdf2Params> = {}) {
+    Object.assign(this, params);
+  }
+}
+sequence(Pbkdf2Params, {
+  salt: { type: OctetString },
+  iterationCount: { type: AsnPropTypes.Integer },
+  keyLength: { type: AsnPropTypes.Integer, optional: true },
+  prf: { type: AlgorithmIdentifier, optional: true },
+});
+
+/** PBES2-params (RFC 8018 A.4). */
+export class Pbes2Params {
+  keyDerivationFunc = new AlgorithmIdentifier();
+  encryptionScheme = new AlgorithmIdentifier();
+  constructor(params: Partial<Pbes2Params> = {}) {
+    Object.assign(this, params);
+  }
+}
+sequence(Pbes2Params, { keyDerivationFunc: { type: AlgorithmIdentifier }, encryptionScheme: { type: AlgorithmIdentifier } });
+
+/** CMS EncryptedData (RFC 5652 §8), without unprotected attributes. */
+export class CmsEncryptedData {
+  version = 0;
+  encryptedContentInfo = new EncryptedContentInfo();
+  constructor(params: Partial<CmsEncryptedData> = {}) {
+    Object.assign(this, params);
+  }
+}
+sequence(CmsEncryptedData, { version: { type: AsnPropTypes.Integer }, encryptedContentInfo: { type: EncryptedContentInfo } });
+
+/*
+ * The file buildPkcs12 writes, each part typed as what it holds. asn1-pfx types bag values and contents as ANY,
+ * which its serializer re-parses, every OCTET STRING speculatively decoded (certificates included): typed parts are
+ * written without being read back. The encoding is the same as with asn1-pfx's generic types.
+ */
+
+class X509CertBag {
+  certId = id_x509Certificate;
+  certValue = new OctetString();
+}
+sequence(X509CertBag, { certId: { type: AsnPropTypes.ObjectIdentifier }, certValue: { type: OctetString, context: 0 } });
+
+class CertSafeBag {
+  bagId = id_certBag;
+  bagValue = new X509CertBag();
+  bagAttributes?: PKCS12Attribute[];
+}
+sequence(CertSafeBag, {
+  bagId: { type: AsnPropTypes.ObjectIdentifier },
+  bagValue: { type: X509CertBag, context: 0 },
+  bagAttributes: { type: PKCS12Attribute, repeated: "set", optional: true },
+});
+
+class KeySafeBag {
+  bagId = id_pkcs8ShroudedKeyBag;
+  bagValue = new PKCS8ShroudedKeyBag();
+  bagAttributes?: PKCS12Attribute[];
+}
+sequence(KeySafeBag, {
+  bagId: { type: AsnPropTypes.ObjectIdentifier },
+  bagValue: { type: PKCS8ShroudedKeyBag, context: 0 },
+  bagAttributes: { type: PKCS12Attribute, repeated: "set", optional: true },
+});
+
+class CertSafeContents extends AsnArray<CertSafeBag> {}
+AsnType({ type: AsnTypeTypes.Sequence, itemType: CertSafeBag })(CertSafeContents);
+
+class KeySafeContents extends AsnArray<KeySafeBag> {}
+AsnType({ type: AsnTypeTypes.Sequence, itemType: KeySafeBag })(KeySafeContents);
+
+/** ContentInfo of type data: its content is an OCTET STRING. */
+class DataContentInfo {
+  contentType = id_data;
+  content = new OctetString();
+}
+sequence(DataContentInfo, { contentType: { type: AsnPropTypes.ObjectIdentifier }, content: { type: OctetString, context: 0 } });
+
+/** ContentInfo of type encryptedData. */
+class EncryptedDataContentInfo {
+  contentType = id_encryptedData;
+  content = new CmsEncryptedData();
+}
+sequence(EncryptedDataContentInfo, {
+  contentType: { type: AsnPropTypes.ObjectIdentifier },
+  content: { type: CmsEncryptedData, context: 0 },
+});
+
+/** The AuthenticatedSafe we write: the encrypted certificates, then the shrouded key. */
+class CertificatesAndKey {
+  certificates = new EncryptedDataContentInfo();
+  key = new DataContentInfo();
+}
+sequence(CertificatesAndKey, { certificates: { type: EncryptedDataContentInfo }, key: { type: DataContentInfo } });
+
+class Pfx {
+  version = 3;
+  authSafe = new DataContentInfo();
+  macData = new MacData();
+}
+sequence(Pfx, { version: { type: AsnPropTypes.Integer }, authSafe: { type: DataContentInfo }, macData: { type: MacData } });
+
+// ------------------------------------------------------------------------------------------ building
+
+/**
+ * PBKDF2 iterations and MAC iterations. The password is 192 bits of randomness (see generatePfxPassword),
+ * so the work factor adds nothing against guessing; 2048 is OpenSSL 3's default and keeps .NET happy.
+ */
+const PKCS12_ITERATIONS = 2048;
+const SALT_BYTES = 64;
+
+/** 32 characters of base64url from 24 random bytes (192 bits). Safe in files, env vars and .ini values. */
+export function generatePfxPassword(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+export interface Pkcs12Input {
+  readonly keyPkcs8Der: Uint8Array;
+  /** The leaf certificate (PEM; only the first certificate is used). */
+  readonly certificatePem: string;
+  /** CA certificates to add after the leaf (the issuer chain). */
+  readonly caCertificatePems?: readonly string[];
+  readonly password: string;
+  /** friendlyName attribute of the key and leaf (e.g. the database user). */
+  readonly friendlyName?: string;
+}
+
+/** PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC: the AlgorithmIdentifier and the ciphertext. */
+async function pbes2Encrypt(password: string, plaintext: Uint8Array): Promise<{ algorithm: AlgorithmIdentifier; ciphertext: ArrayBuffer }> {
+  const salt = randomBytes(SALT_BYTES);
+  const iv = randomBytes(16);
+  const base = await subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveKey"]);
+  const key = await subtle.deriveKey(
+    { name: "PBKDF2", salt, iterations: PKCS12_ITERATIONS, hash: "SHA-256" },
+    base,
+    { name: "AES-CBC", length: 256 },
+    false,
+    ["encrypt"],
+  );
+  const ciphertext = await subtle.encrypt({ name: "AES-CBC", iv }, key, plaintext);
+  const params = new Pbes2Params({
+    keyDerivationFunc: new AlgorithmIdentifier({
+      algorithm: PKCS12_OIDS.pbkdf2,
+      parameters: AsnConvert.serialize(
+        new Pbkdf2Params({
+          salt: new OctetString(salt),
+          iterationCount: PKCS12_ITERATIONS,
+          prf: new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.hmacWithSHA256, parameters: null }),
+        }),
+      ),
+    }),
+    encryptionScheme: new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.aes256Cbc, parameters: AsnConvert.serialize(new OctetString(iv)) }),
+  });
+  return { algorithm: new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.pbes2, parameters: AsnConvert.serialize(params) }), ciphertext };
+}
+
+function octetStringDer(bytes: Uint8Array | ArrayBuffer): ArrayBuffer {
+  return AsnConvert.serialize(new OctetString(bytes));
+}
+
+/** PKCS12Attribute's constructor drops its parameters (asn1-pfx 2.11: `Object.assign(params)`), so they are set here. */
+function attribute(attrId: string, value: ArrayBuffer): PKCS12Attribute {
+  return Object.assign(new PKCS12Attribute(), { attrId, attrValues: [value] });
+}
+
+/** Throws unless the key is one PKCS#8 PrivateKeyInfo, nothing before or after it. */
+function requirePkcs8(keyDer: Uint8Array): void {
+  let ok: boolean;
+  try {
+    ok = AsnConvert.serialize(AsnConvert.parse(keyDer, PrivateKeyInfo)).byteLength === keyDer.length;
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new PkiError("UnsupportedKeyFormat", "the PKCS#12 private key is not PKCS#8 DER");
+}
+
+function requireCertificate(der: Uint8Array): void {
+  try {
+    new X509Certificate(der);
+  } catch {
+    throw new PkiError("InvalidCertificate", "a PKCS#12 certificate is not DER (its PEM body is damaged)");
+  }
+}
+
+/**
+ * Builds a PKCS#12 file the way OpenSSL 3 does by default: the key in a PKCS8ShroudedKeyBag and the
+ * certificates in an EncryptedData, both PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), and an HMAC-SHA256 MAC over
+ * the whole. Key and leaf share a localKeyId so .NET and Windows pair them. The bags carry the DER as given.
+ */
+export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
+  const leafDer = certificateDersFromPem(input.certificatePem)[0];
+  if (!leafDer) throw new PkiError("InvalidCertificate", "the PKCS#12 leaf certificate PEM holds no certificate");
+  const caDers = (input.caCertificatePems ?? []).flatMap((pem) => certificateDersFromPem(pem));
+  requirePkcs8(input.keyPkcs8Der);
+  for (const der of [leafDer, ...caDers]) requireCertificate(der);
+
+  const attributes = [attribute(PKCS12_OIDS.localKeyId, octetStringDer(createHash("sha1").update(leafDer).digest()))];
+  if (input.friendlyName) {
+    attributes.push(attribute(PKCS12_OIDS.friendlyName, AsnConvert.serialize(new DirectoryString({ bmpString: input.friendlyName }))));
+  }
+
+  const certBags = new CertSafeContents(
+    [leafDer, ...caDers].map((der, i) =>
+      Object.assign(new CertSafeBag(), {
+        bagValue: Object.assign(new X509CertBag(), { certValue: new OctetString(der) }),
+        ...(i === 0 ? { bagAttributes: attributes } : {}),
+      }),
+    ),
+  );
+  const certs = await pbes2Encrypt(input.password, new Uint8Array(AsnConvert.serialize(certBags)));
+  const encryptedCerts = new CmsEncryptedData({
+    encryptedContentInfo: new EncryptedContentInfo({
+      contentType: id_data,
+      contentEncryptionAlgorithm: certs.algorithm,
+      encryptedContent: new EncryptedContent({ value: new OctetString(certs.ciphertext) }),
+    }),
+  });
+
+  const key = await pbes2Encrypt(input.password, input.keyPkcs8Der);
+  const keyBag = Object.assign(new KeySafeBag(), {
+    bagValue: new PKCS8ShroudedKeyBag({ encryptionAlgorithm: key.algorithm, encryptedData: new EncryptedOctets(key.ciphertext) }),
+    bagAttributes: attributes,
+  });
+
+  const authenticatedSafe = new Uint8Array(
+    AsnConvert.serialize(
+      Object.assign(new CertificatesAndKey(), {
+        certificates: Object.assign(new EncryptedDataContentInfo(), { content: encryptedCerts }),
+        key: Object.assign(new DataContentInfo(), { content: new OctetString(AsnConvert.serialize(new KeySafeContents([keyBag]))) }),
+      }),
+    ),
+  );
+
+  const macSalt = randomBytes(SALT_BYTES);
+  const macData = new MacData({ macSalt: new OctetString(macSalt), iterations: PKCS12_ITERATIONS });
+  macData.mac.digestAlgorithm = new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.sha256, parameters: null });
+  macData.mac.digest = new OctetString(pkcs12Mac("sha256", bmpPassword(input.password), macSalt, PKCS12_ITERATIONS, authenticatedSafe));
+  const authSafe = Object.assign(new DataContentInfo(), { content: new OctetString(authenticatedSafe) });
+  const pfx = Object.assign(new Pfx(), { authSafe, macData });
+  return Buffer.from(AsnConvert.serialize(pfx));
+}
