@@ -174,14 +174,13 @@ function postgresRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
 /** The workload, the reload and the verification, and that some pg_hba.conf rule admits the operator's login. */
 function operatorLoginRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
   const pg = spec.postgres;
+  const reload = spec.reload ?? {};
+  const strategy = reload.strategy ?? "SQL";
   if (spec.workloadRef) {
     if (!spec.workloadRef.name) e.add("spec.workloadRef.name", "Required", "workloadRef.name is required");
     e.name("spec.workloadRef.name", spec.workloadRef.name || undefined, "subdomain");
     e.name("spec.workloadRef.container", spec.workloadRef.container, "label");
-  }
-  const reload = spec.reload ?? {};
-  const strategy = reload.strategy ?? "SQL";
-  if (strategy === "RolloutRestart" && !spec.workloadRef) {
+  } else if (strategy === "RolloutRestart") {
     e.add(
       "spec.reload.strategy",
       "Required",
