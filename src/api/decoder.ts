@@ -128,7 +128,7 @@ export function required<T>(decoder: Decoder<T>): Prop<T, true> {
 export function optional<T>(decoder: Decoder<T>): Prop<T, false> {
   return { decoder, required: false };
 }
-/** One optional string property for each key, in the order given: most status fields are optional strings. */
+/** One optional string property for each key, in the order given (the order decode checks them and names them as known fields). */
 export function optionalStrings<const K extends string>(...keys: K[]): Record<K, Prop<string, false>> {
   return Object.fromEntries(keys.map((k) => [k, optional(string)])) as Record<K, Prop<string, false>>;
 }
