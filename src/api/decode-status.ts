@@ -2,7 +2,7 @@
  * Decoders of the status of both kinds: what the operator itself writes, decoded for typed reading (tools, tests)
  * and compared with the CRD schemas by the unit tests.
  */
-import { array, boolean, integer, object, oneOf, optional, required, string } from "./decoder";
+import { array, boolean, integer, object, oneOf, optional, optionalStrings, required, string } from "./decoder";
 import {
   CA_ROTATION_PHASES,
   CONDITION_STATUSES,
@@ -33,65 +33,32 @@ const condition = object<Condition>()({
   message: required(string),
 });
 
-const caStatus = object<CAStatus>()({
-  secretName: optional(string),
-  serialNumber: optional(string),
-  subject: optional(string),
-  notBefore: optional(string),
-  notAfter: optional(string),
-  fingerprintSHA256: optional(string),
-});
+const caStatus = object<CAStatus>()(
+  optionalStrings("secretName", "serialNumber", "subject", "notBefore", "notAfter", "fingerprintSHA256"),
+);
 
 const serverCertificateStatus = object<ServerCertificateStatus>()({
-  secretName: optional(string),
-  serialNumber: optional(string),
-  notBefore: optional(string),
-  notAfter: optional(string),
-  renewalTime: optional(string),
-  lastRotationToken: optional(string),
+  ...optionalStrings("secretName", "serialNumber", "notBefore", "notAfter", "renewalTime", "lastRotationToken"),
   dnsNames: optional(array(string)),
   ipAddresses: optional(array(string)),
 });
 
 const databaseVerificationStatus = object<DatabaseVerificationStatus>()({
-  endpoint: optional(string),
-  servedSerialNumber: optional(string),
+  ...optionalStrings("endpoint", "servedSerialNumber"),
   matchesCurrent: optional(boolean),
-  lastAttemptTime: optional(string),
-  lastSuccessTime: optional(string),
-  message: optional(string),
+  ...optionalStrings("lastAttemptTime", "lastSuccessTime", "message"),
 });
 
-const reloadStatus = object<ReloadStatus>()({
-  lastReloadTime: optional(string),
-  strategy: optional(string),
-  appliedHash: optional(string),
-  message: optional(string),
-});
+const reloadStatus = object<ReloadStatus>()(optionalStrings("lastReloadTime", "strategy", "appliedHash", "message"));
 
-const configMapStatus = object<ConfigMapStatus>()({
-  name: optional(string),
-  resourceVersion: optional(string),
-  postgresqlConfHash: optional(string),
-  hbaConfHash: optional(string),
-});
+const configMapStatus = object<ConfigMapStatus>()(optionalStrings("name", "resourceVersion", "postgresqlConfHash", "hbaConfHash"));
 
 const caRotationStatus = object<CARotationStatus>()({
   phase: optional(oneOf(CA_ROTATION_PHASES)),
-  startedTime: optional(string),
-  phaseTime: optional(string),
-  oldCASerial: optional(string),
-  newCASerial: optional(string),
-  readyTime: optional(string),
-  message: optional(string),
+  ...optionalStrings("startedTime", "phaseTime", "oldCASerial", "newCASerial", "readyTime", "message"),
 });
 
-const allowlistedStatus = object<AllowlistedStatus>()({
-  name: optional(string),
-  fingerprintSHA256: optional(string),
-  subject: optional(string),
-  notAfter: optional(string),
-});
+const allowlistedStatus = object<AllowlistedStatus>()(optionalStrings("name", "fingerprintSHA256", "subject", "notAfter"));
 
 const trustStatus = object<TrustStatus>()({
   allowlisted: optional(array(allowlistedStatus)),
@@ -112,46 +79,26 @@ export const secureDatabaseStatus = object<SecureDatabaseStatus>()({
   trust: optional(trustStatus),
 });
 
-const clientCertificateStatus = object<ClientCertificateStatus>()({
-  secretName: optional(string),
-  serialNumber: optional(string),
-  notBefore: optional(string),
-  notAfter: optional(string),
-  renewalTime: optional(string),
-  lastRotationToken: optional(string),
-  issuerFingerprintSHA256: optional(string),
-});
+const clientCertificateStatus = object<ClientCertificateStatus>()(
+  optionalStrings("secretName", "serialNumber", "notBefore", "notAfter", "renewalTime", "lastRotationToken", "issuerFingerprintSHA256"),
+);
 
 const workloadStatus = object<WorkloadStatus>()({
-  kind: optional(string),
-  name: optional(string),
+  ...optionalStrings("kind", "name"),
   state: optional(oneOf(WORKLOAD_STATES)),
-  mountPath: optional(string),
-  message: optional(string),
+  ...optionalStrings("mountPath", "message"),
 });
 
 const connectionDeclaration = object<ConnectionDeclaration>()({
   host: optional(string),
   port: optional(integer),
-  database: optional(string),
-  user: optional(string),
-  sslMode: optional(string),
-  certificatePath: optional(string),
-  keyPath: optional(string),
-  keyPemPath: optional(string),
-  rootCertificatePath: optional(string),
-  pfxPath: optional(string),
-  pfxPasswordSecretKey: optional(string),
-  iniPath: optional(string),
-  jdbcUrl: optional(string),
+  ...optionalStrings("database", "user", "sslMode", "certificatePath", "keyPath", "keyPemPath", "rootCertificatePath"),
+  ...optionalStrings("pfxPath", "pfxPasswordSecretKey", "iniPath", "jdbcUrl"),
 });
 
-const connectionVerificationStatus = object<ConnectionVerificationStatus>()({
-  serialNumber: optional(string),
-  lastAttemptTime: optional(string),
-  lastSuccessTime: optional(string),
-  message: optional(string),
-});
+const connectionVerificationStatus = object<ConnectionVerificationStatus>()(
+  optionalStrings("serialNumber", "lastAttemptTime", "lastSuccessTime", "message"),
+);
 
 export const imagingConnectionStatus = object<ImagingConnectionStatus>()({
   observedGeneration: optional(integer),

@@ -55,9 +55,11 @@ import {
   object,
   oneOf,
   optional,
+  optionalStrings,
   required,
   string,
   type DecodeOptions,
+  type Decoder,
 } from "./decoder";
 
 import { imagingConnectionStatus, secureDatabaseStatus } from "./decode-status";
@@ -79,12 +81,9 @@ const ownerReference = object<OwnerReference>()({
 
 export const objectMeta = object<ObjectMeta>(true)({
   name: required(string),
-  namespace: optional(string),
-  uid: optional(string),
-  resourceVersion: optional(string),
+  ...optionalStrings("namespace", "uid", "resourceVersion"),
   generation: optional(integer),
-  creationTimestamp: optional(string),
-  deletionTimestamp: optional(string),
+  ...optionalStrings("creationTimestamp", "deletionTimestamp"),
   labels: optional(map(string)),
   annotations: optional(map(string)),
   finalizers: optional(array(string)),
@@ -96,9 +95,19 @@ const privateKey = object<PrivateKeySpec>()({
   size: optional(integer),
 });
 
+/** What every object of either kind has: its apiVersion and kind, metadata, a spec, and a status once written. */
+function customResourceProps<const K extends string, Spec, Status>(kind: K, spec: Decoder<Spec>, status: Decoder<Status>) {
+  return {
+    apiVersion: required(literal(API_VERSION)),
+    kind: required(literal(kind)),
+    metadata: required(objectMeta),
+    spec: required(spec),
+    status: optional(status),
+  };
+}
+
 const certificatePolicyProps = {
-  duration: optional(string),
-  renewBefore: optional(string),
+  ...optionalStrings("duration", "renewBefore"),
   renewBeforePercentage: optional(integer),
   privateKey: optional(privateKey),
 };
@@ -108,9 +117,7 @@ const certificatePolicyProps = {
 
 const caSpec = object<CASpec>()({
   mode: optional(oneOf(CA_MODES)),
-  secretName: optional(string),
-  commonName: optional(string),
-  propagationDelay: optional(string),
+  ...optionalStrings("secretName", "commonName", "propagationDelay"),
   rotationPolicy: optional(oneOf(CA_ROTATION_POLICIES)),
   ...certificatePolicyProps,
 });
@@ -131,9 +138,7 @@ const hbaSpec = object<HbaSpec>()({ rules: optional(array(hbaRule)) });
 
 const postgresSpec = object<PostgresSpec>()({
   configMapName: required(string),
-  postgresqlConfKey: optional(string),
-  hbaConfKey: optional(string),
-  certificateDirectory: optional(string),
+  ...optionalStrings("postgresqlConfKey", "hbaConfKey", "certificateDirectory"),
   minTLSVersion: optional(oneOf(TLS_VERSIONS)),
   hba: optional(hbaSpec),
 });
@@ -146,23 +151,18 @@ const databaseWorkloadRef = object<DatabaseWorkloadRef>()({
 
 const reloadSpec = object<ReloadSpec>()({
   strategy: optional(oneOf(RELOAD_STRATEGIES)),
-  adminUser: optional(string),
-  database: optional(string),
+  ...optionalStrings("adminUser", "database"),
 });
 
 const databaseVerificationSpec = object<DatabaseVerificationSpec>()({
   enabled: optional(boolean),
-  interval: optional(string),
-  endpoint: optional(string),
+  ...optionalStrings("interval", "endpoint"),
 });
 
 const allowlistEntry = object<AllowlistEntry>()({ name: required(string), certificate: required(string) });
 
 const revocation = object<Revocation>()({
-  serialNumber: optional(string),
-  sha256Fingerprint: optional(string),
-  connectionName: optional(string),
-  connectionNamespace: optional(string),
+  ...optionalStrings("serialNumber", "sha256Fingerprint", "connectionName", "connectionNamespace"),
   reason: optional(oneOf(REVOCATION_REASONS)),
 });
 
@@ -183,13 +183,7 @@ export const secureDatabaseSpec = object<SecureDatabaseSpec>()({
   trust: optional(trustSpec),
 });
 
-export const secureDatabase = object<SecureDatabase>()({
-  apiVersion: required(literal(API_VERSION)),
-  kind: required(literal(SECURE_DATABASE.kind)),
-  metadata: required(objectMeta),
-  spec: required(secureDatabaseSpec),
-  status: optional(secureDatabaseStatus),
-});
+export const secureDatabase = object<SecureDatabase>()(customResourceProps(SECURE_DATABASE.kind, secureDatabaseSpec, secureDatabaseStatus));
 
 // ---------------------------------------------------------------------------------------------------------------
 // ImagingConnection
@@ -219,13 +213,9 @@ export const imagingConnectionSpec = object<ImagingConnectionSpec>()({
   verification: optional(connectionVerificationSpec),
 });
 
-export const imagingConnection = object<ImagingConnection>()({
-  apiVersion: required(literal(API_VERSION)),
-  kind: required(literal(IMAGING_CONNECTION.kind)),
-  metadata: required(objectMeta),
-  spec: required(imagingConnectionSpec),
-  status: optional(imagingConnectionStatus),
-});
+export const imagingConnection = object<ImagingConnection>()(
+  customResourceProps(IMAGING_CONNECTION.kind, imagingConnectionSpec, imagingConnectionStatus),
+);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Entry points

@@ -128,6 +128,10 @@ export function required<T>(decoder: Decoder<T>): Prop<T, true> {
 export function optional<T>(decoder: Decoder<T>): Prop<T, false> {
   return { decoder, required: false };
 }
+/** One optional string property for each key, in the order given (the order decode checks them and names them as known fields). */
+export function optionalStrings<const K extends string>(...keys: K[]): Record<K, Prop<string, false>> {
+  return Object.fromEntries(keys.map((k) => [k, optional(string)])) as Record<K, Prop<string, false>>;
+}
 
 type Props = Record<string, Prop<unknown, boolean>>;
 type PropType<P> = P extends Prop<infer T, boolean> ? T : never;

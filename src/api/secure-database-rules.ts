@@ -46,27 +46,13 @@ function identityRules(sdb: SecureDatabase, e: ValidationErrors): void {
   if (spec.port !== undefined && (spec.port < 1 || spec.port > 65535)) {
     e.add("spec.port", "Invalid", "port must be an integer from 1 to 65535");
   }
-  e.maxItems("spec.additionalDNSNames", spec.additionalDNSNames, 32);
-  e.unique("spec.additionalDNSNames", spec.additionalDNSNames);
-  (spec.additionalDNSNames ?? []).forEach((n, i) => {
+  distinctItems(e, "spec.additionalDNSNames", spec.additionalDNSNames, 32, (n, at) => {
     if (!isDNSSubdomain(n.startsWith("*.") ? n.slice(2) : n)) {
-      e.add(
-        `spec.additionalDNSNames[${i}]`,
-        "Invalid",
-        'each additional DNS name must be a lowercase DNS name (RFC 1123), optionally starting with "*."',
-      );
+      e.add(at, "Invalid", 'each additional DNS name must be a lowercase DNS name (RFC 1123), optionally starting with "*."');
     }
   });
-  e.maxItems("spec.additionalIPAddresses", spec.additionalIPAddresses, 32);
-  e.unique("spec.additionalIPAddresses", spec.additionalIPAddresses);
-  (spec.additionalIPAddresses ?? []).forEach((ip, i) => {
-    if (!isIPAddress(ip)) {
-      e.add(
-        `spec.additionalIPAddresses[${i}]`,
-        "Invalid",
-        "each additional IP address must be an IPv4 or IPv6 address (no CIDR, no brackets)",
-      );
-    }
+  distinctItems(e, "spec.additionalIPAddresses", spec.additionalIPAddresses, 32, (ip, at) => {
+    if (!isIPAddress(ip)) e.add(at, "Invalid", "each additional IP address must be an IPv4 or IPv6 address (no CIDR, no brackets)");
   });
 }
 
@@ -144,25 +130,19 @@ function postgresRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
     for (const [key, what] of [["databases", "database names"], ["users", "user names"]] as const) {
       const list = rule[key];
       if (list !== undefined && list.length === 0) e.add(`${base}.${key}`, "Required", `${key} must not be empty (omit it for [all])`);
-      e.maxItems(`${base}.${key}`, list, 32);
-      e.unique(`${base}.${key}`, list);
-      (list ?? []).forEach((token, i) => {
+      distinctItems(e, `${base}.${key}`, list, 32, (token, at) => {
         const problem = hbaTokenProblem(token);
-        if (problem) e.add(`${base}.${key}[${i}]`, "Invalid", `${what} ${problem}`);
-        else if (token.length > (key === "users" ? 64 : 63)) {
-          e.add(`${base}.${key}[${i}]`, "TooLong", `${what} must be at most 63 characters`);
-        }
+        if (problem) e.add(at, "Invalid", `${what} ${problem}`);
+        else if (token.length > (key === "users" ? 64 : 63)) e.add(at, "TooLong", `${what} must be at most 63 characters`);
       });
     }
     if (rule.addresses !== undefined && rule.addresses.length === 0) {
       e.add(`${base}.addresses`, "Required", "addresses must not be empty (omit it for any address)");
     }
-    e.maxItems(`${base}.addresses`, rule.addresses, 32);
-    e.unique(`${base}.addresses`, rule.addresses);
-    (rule.addresses ?? []).forEach((a, i) => {
+    distinctItems(e, `${base}.addresses`, rule.addresses, 32, (a, at) => {
       if (!isCIDR(a) && !isIPAddress(a)) {
         e.add(
-          `${base}.addresses[${i}]`,
+          at,
           "Invalid",
           "addresses must be IP addresses or CIDR ranges (e.g. 10.0.0.0/8, ::/0); host names and keywords are not allowed",
         );
@@ -174,14 +154,13 @@ function postgresRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
 /** The workload, the reload and the verification, and that some pg_hba.conf rule admits the operator's login. */
 function operatorLoginRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
   const pg = spec.postgres;
+  const reload = spec.reload ?? {};
+  const strategy = reload.strategy ?? "SQL";
   if (spec.workloadRef) {
     if (!spec.workloadRef.name) e.add("spec.workloadRef.name", "Required", "workloadRef.name is required");
     e.name("spec.workloadRef.name", spec.workloadRef.name || undefined, "subdomain");
     e.name("spec.workloadRef.container", spec.workloadRef.container, "label");
-  }
-  const reload = spec.reload ?? {};
-  const strategy = reload.strategy ?? "SQL";
-  if (strategy === "RolloutRestart" && !spec.workloadRef) {
+  } else if (strategy === "RolloutRestart") {
     e.add(
       "spec.reload.strategy",
       "Required",
@@ -233,14 +212,9 @@ function operatorLoginRules(spec: SecureDatabaseSpec, e: ValidationErrors): void
 
 /** The namespaces that may connect, the allowlist and the revocations. */
 function trustRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
-  e.maxItems("spec.allowedNamespaces", spec.allowedNamespaces, 64);
-  e.unique("spec.allowedNamespaces", spec.allowedNamespaces);
-  (spec.allowedNamespaces ?? []).forEach((ns, i) => {
-    if (ns === "*") {
-      e.add(`spec.allowedNamespaces[${i}]`, "Forbidden", 'allowedNamespaces does not accept "*": list every namespace explicitly');
-    } else if (!isDNSLabel(ns)) {
-      e.add(`spec.allowedNamespaces[${i}]`, "Invalid", "each allowed namespace must be a namespace name (RFC 1123 label)");
-    }
+  distinctItems(e, "spec.allowedNamespaces", spec.allowedNamespaces, 64, (ns, at) => {
+    if (ns === "*") e.add(at, "Forbidden", 'allowedNamespaces does not accept "*": list every namespace explicitly');
+    else if (!isDNSLabel(ns)) e.add(at, "Invalid", "each allowed namespace must be a namespace name (RFC 1123 label)");
   });
 
   const allowlist = spec.trust?.allowlist ?? [];
@@ -273,4 +247,20 @@ function trustRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
     e.name(`${base}.connectionName`, r.connectionName, "subdomain");
     e.name(`${base}.connectionNamespace`, r.connectionNamespace, "label");
   });
+}
+
+/**
+ * A list field of at most `max` distinct items: reports the excess and the duplicates, then hands each item to
+ * `check` with its path (`field[i]`).
+ */
+function distinctItems(
+  e: ValidationErrors,
+  field: string,
+  list: readonly string[] | undefined,
+  max: number,
+  check: (item: string, at: string) => void,
+): void {
+  e.maxItems(field, list, max);
+  e.unique(field, list);
+  (list ?? []).forEach((item, i) => check(item, `${field}[${i}]`));
 }

@@ -2,7 +2,7 @@
  * The pod-template plan: which volumes, mounts, env and annotations the operator owns in a workload's pod template,
  * the server-side apply body that holds exactly them, and the checks of a live workload against the plan. Pure.
  */
-import type { WorkloadKind } from "../api/types";
+import type { ObjectMeta, WorkloadKind } from "../api/types";
 
 export type { WorkloadKind };
 
@@ -18,15 +18,7 @@ export interface Container {
 export interface Workload {
   apiVersion?: string;
   kind?: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    annotations?: Record<string, string>;
-    labels?: Record<string, string>;
-  };
+  metadata: Pick<ObjectMeta, "name" | "namespace" | "uid" | "resourceVersion" | "generation" | "annotations" | "labels">;
   spec?: {
     template?: {
       metadata?: { annotations?: Record<string, string> };

@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { DecodeError, decodeCustomResource, decodeImagingConnection, decodeSecureDatabase } from "../../../src/api/decode";
+import { object, optionalStrings } from "../../../src/api/decoder";
 import { API_VERSION } from "../../../src/api/types";
 
 const sdbJson = (spec: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -103,6 +104,30 @@ describe("api/decode", () => {
     expect(decodeCustomResource(sdbJson({})).kind).to.equal("SecureDatabase");
     expect(() => decodeCustomResource({ kind: "ConfigMap" })).to.throw('kind: expected SecureDatabase or ImagingConnection, got string "ConfigMap"');
     expect(() => decodeCustomResource(null)).to.throw(DecodeError);
+  });
+
+  describe("optionalStrings", () => {
+    const decoder = object<{ b?: string; a?: string }>()(optionalStrings("b", "a"));
+    const cases: [string, unknown, Record<string, string> | string][] = [
+      ["keeps both", { a: "1", b: "2" }, { b: "2", a: "1" }],
+      ["accepts neither", {}, {}],
+      ["drops a null", { a: null, b: "2" }, { b: "2" }],
+      ["refuses a number", { a: 1 }, "x.a: expected a string, got number 1"],
+    ];
+    for (const [what, value, expected] of cases) {
+      it(what, () => {
+        if (typeof expected === "string") expect(() => decoder.decode(value, "x", {})).to.throw(DecodeError, expected);
+        else expect(decoder.decode(value, "x", {})).to.deep.equal(expected);
+      });
+    }
+    it("lists the keys in the order given, all optional strings", () => {
+      expect(decoder.shape).to.deep.equal({
+        type: "object",
+        open: false,
+        properties: { b: { shape: { type: "string" }, required: false }, a: { shape: { type: "string" }, required: false } },
+      });
+      expect(Object.keys(optionalStrings("b", "a"))).to.deep.equal(["b", "a"]);
+    });
   });
 
   it("does not modify its input", () => {
