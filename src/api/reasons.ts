@@ -1,11 +1,8 @@
 /**
  * The operator's one vocabulary: every reason it writes into a condition, an event, a log line or a metric label,
- * with what it means. `docs/runbook.md` has a section for each (a unit test holds the two together), and the
- * lower layers' own reason types (PKI errors, renewal policies, probe failures…) must stay inside this list.
+ * with what it means. `docs/runbook.md` has a section for each, and the lower layers' own reason types (PKI errors,
+ * renewal policies, probe failures…) stay inside this list: test/unit/api/reasons.test.ts holds both together.
  */
-import type { CRLReason, PkiErrorReason, RenewalReason } from "../pki";
-import type { ReloadFailureReason } from "../postgres/probe";
-
 export const REASON_DESCRIPTIONS = {
   // Summaries
   Secured: "the database serves mTLS with the current material and refuses every other TCP path",
@@ -209,9 +206,3 @@ export function isReason(value: string): value is Reason {
 export function asReason(value: string): Reason {
   return isReason(value) ? value : "Unknown";
 }
-
-// The lower layers keep their own reason types; these lines fail to compile when one of them leaves the vocabulary.
-type Within<T extends Reason> = T;
-export type LowerLayerReasons = Within<
-  PkiErrorReason | RenewalReason | CRLReason | ReloadFailureReason
->;

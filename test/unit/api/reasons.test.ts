@@ -3,6 +3,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { asReason, isReason, Reason, REASON_DESCRIPTIONS } from "../../../src/api/reasons";
 import { IMAGING_CONNECTION_CONDITIONS, SECURE_DATABASE_CONDITIONS } from "../../../src/api/types";
+import type { CRLReason, PkiErrorReason, RenewalReason } from "../../../src/pki";
+import type { ReloadFailureReason } from "../../../src/postgres/probe";
+
+// The lower layers keep their own reason types: the typecheck fails when one of them leaves the vocabulary.
+type Within<T extends Reason> = T;
+export type LowerLayerReasons = Within<PkiErrorReason | RenewalReason | CRLReason | ReloadFailureReason>;
 
 const RUNBOOK = readFileSync(join(__dirname, "..", "..", "..", "docs", "runbook.md"), "utf8");
 const CHAPTER = "## Causes and fixes by condition reason";
