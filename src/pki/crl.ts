@@ -19,9 +19,6 @@ import {
   TBSCertList,
   Time,
   Version,
-  id_ce_authorityKeyIdentifier,
-  id_ce_cRLNumber,
-  id_ce_cRLReasons,
 } from "@peculiar/asn1-x509";
 import { ContentCache } from "./content-cache.js";
 import { PkiError } from "./errors.js";
@@ -29,6 +26,7 @@ import { decodePem, encodePem } from "./encodings.js";
 import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type CertificateFacts } from "./certificate.js";
 import type { CertificateAuthority } from "./ca.js";
 import { nameToString } from "./distinguished-name.js";
+import { EXTENSION_OIDS } from "./oids.js";
 import { authorityKeyIdOf, authorityKeyIdentifier, extension, issuerName } from "./certificate-builder.js";
 import { checkDate, toSecond } from "./issuance-rules.js";
 import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
@@ -100,7 +98,7 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
                 userCertificate: integerBytes(e.serialNumber),
                 revocationDate: new Time(e.revocationDate),
                 ...(e.reason && e.reason !== "unspecified"
-                  ? { crlEntryExtensions: [extension(id_ce_cRLReasons, false, new CRLReasonCode(CRLReasons[e.reason]))] }
+                  ? { crlEntryExtensions: [extension(EXTENSION_OIDS.cRLReasons, false, new CRLReasonCode(CRLReasons[e.reason]))] }
                   : {}),
               }),
           ),
@@ -108,7 +106,7 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
       : {}),
     crlExtensions: [
       authorityKeyIdentifier(authorityKeyIdOf(ca.facts)),
-      extension(id_ce_cRLNumber, false, new CRLNumber(request.crlNumber)),
+      extension(EXTENSION_OIDS.cRLNumber, false, new CRLNumber(request.crlNumber)),
     ],
   });
   const signed = await signStructure(tbs, ca.keys.privateKey, ca.signing);
@@ -202,8 +200,8 @@ export function crlFacts(der: Buffer): ParsedCRL {
     const found = list?.find((e) => e.extnID === id);
     return found ? AsnConvert.parse(found.extnValue.buffer, type) : undefined;
   };
-  const crlNumber = extensionValue(tbs.crlExtensions, id_ce_cRLNumber, CRLNumber)?.value;
-  const keyId = extensionValue(tbs.crlExtensions, id_ce_authorityKeyIdentifier, AuthorityKeyIdentifier)?.keyIdentifier;
+  const crlNumber = extensionValue(tbs.crlExtensions, EXTENSION_OIDS.cRLNumber, CRLNumber)?.value;
+  const keyId = extensionValue(tbs.crlExtensions, EXTENSION_OIDS.authorityKeyIdentifier, AuthorityKeyIdentifier)?.keyIdentifier;
   return {
     pem: encodePem(der, "X509 CRL"),
     fingerprintSha256: fingerprintSha256(der),
@@ -213,7 +211,7 @@ export function crlFacts(der: Buffer): ParsedCRL {
     thisUpdate: tbs.thisUpdate.getTime(),
     nextUpdate: tbs.nextUpdate?.getTime(),
     revoked: (tbs.revokedCertificates ?? []).map((entry) => {
-      const code = extensionValue(entry.crlEntryExtensions, id_ce_cRLReasons, CRLReasonCode)?.reason;
+      const code = extensionValue(entry.crlEntryExtensions, EXTENSION_OIDS.cRLReasons, CRLReasonCode)?.reason;
       return {
         serialNumber: normalizeSerialNumber(Buffer.from(entry.userCertificate).toString("hex")),
         revocationDate: entry.revocationDate.getTime(),

@@ -14,7 +14,7 @@ import {
   type CertificateFacts,
 } from "./certificate.js";
 import { buildCertificate, type KeyUsageBit } from "./certificate-builder.js";
-import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeyFacts, type KeySpec } from "./keys.js";
+import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeySpec } from "./keys.js";
 import {
   CLOCK_SKEW_MS,
   MAX_COMMON_NAME_LENGTH,
@@ -25,8 +25,23 @@ import {
   toSecond,
 } from "./issuance-rules.js";
 
-/** A leaf certificate with its freshly generated key, in the forms the Secret layout needs. */
-export interface IssuedCertificate {
+/**
+ * A leaf certificate with its freshly generated key, in the forms the Secret layout needs; the certificate's facts
+ * the callers read most are on it directly (the serial number is 32 hex digits for certificates we issue).
+ */
+export interface IssuedCertificate
+  extends Pick<
+    CertificateFacts,
+    | "serialNumber"
+    | "serialNumberDecimal"
+    | "notBefore"
+    | "notAfter"
+    | "fingerprintSha256"
+    | "subjectCommonName"
+    | "dnsNames"
+    | "ipAddresses"
+    | "key"
+  > {
   /** The leaf alone, PEM. */
   readonly certPem: string;
   /** The leaf followed by any intermediate CA certificates (what tls.crt carries; = certPem under a root CA). */
@@ -34,17 +49,6 @@ export interface IssuedCertificate {
   readonly keyPkcs8Pem: string;
   /** PKCS#8 DER: what the PostgreSQL JDBC driver reads (it rejects PEM keys). */
   readonly keyPkcs8Der: Buffer;
-  /** Canonical lower-case hex (32 digits for certificates we issue). */
-  readonly serialNumber: string;
-  /** As PostgreSQL shows it in pg_stat_ssl.client_serial. */
-  readonly serialNumberDecimal: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly fingerprintSha256: string;
-  readonly subjectCommonName: string | undefined;
-  readonly dnsNames: readonly string[];
-  readonly ipAddresses: readonly string[];
-  readonly key: KeyFacts;
   readonly facts: CertificateFacts;
 }
 
