@@ -217,7 +217,10 @@ export function fingerprintSha256(der: Uint8Array): string {
 export function normalizeSerialNumber(serial: string): string {
   let hex = serial.trim().replace(/^0x/i, "").replace(/[:\s-]/g, "").toLowerCase();
   if (hex === "" || !/^[0-9a-f]+$/.test(hex)) {
-    throw new PkiError("InvalidSerialNumber", `"${serial}" is not a hexadecimal serial number (e.g. 3f2a…, or 3F:2A:… as openssl prints it)`);
+    throw new PkiError(
+      "InvalidSerialNumber",
+      `"${serial}" is not a hexadecimal serial number (e.g. 3f2a…, or 3F:2A:… as openssl prints it)`,
+    );
   }
   if (hex.length % 2 === 1) hex = `0${hex}`;
   while (hex.length > 2 && hex.startsWith("00")) hex = hex.slice(2);

@@ -110,7 +110,11 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
     ],
   });
   const signed = await signStructure(tbs, ca.keys.privateKey, ca.signing);
-  const list = new CertificateList({ tbsCertList: signed.tbs, signatureAlgorithm: signed.signatureAlgorithm, signature: signed.signatureValue });
+  const list = new CertificateList({
+    tbsCertList: signed.tbs,
+    signatureAlgorithm: signed.signatureAlgorithm,
+    signature: signed.signatureValue,
+  });
   const der = Buffer.from(AsnConvert.serialize(list));
   // What was just written is never parsed back: its facts are the request's (a unit test checks they equal the parse).
   const facts: ParsedCRL = {
@@ -287,7 +291,12 @@ export function crlDecision(current: string | Uint8Array | undefined, desired: D
   const crl = newestCRLOf(all, ca);
   const highest = crl?.crlNumber ?? 0;
   if (!crl) {
-    return { reissue: true, reason: "MissingCRL", message: `the CRL file holds no CRL from the CA "${ca.subject}": issuing one`, crlNumber: 1 };
+    return {
+      reissue: true,
+      reason: "MissingCRL",
+      message: `the CRL file holds no CRL from the CA "${ca.subject}": issuing one`,
+      crlNumber: 1,
+    };
   }
   const next = (crl.crlNumber ?? highest) + 1;
   const want = new Set(desired.revokedSerials.map(normalizeSerialNumber));
@@ -299,7 +308,12 @@ export function crlDecision(current: string | Uint8Array | undefined, desired: D
       ...(added.length ? [`revoking ${added.join(", ")}`] : []),
       ...(removed.length ? [`no longer listing ${removed.join(", ")}`] : []),
     ];
-    return { reissue: true, reason: "RevocationsChanged", message: `the revocation list changed (${parts.join("; ")}): issuing CRL #${next}`, crlNumber: next };
+    return {
+      reissue: true,
+      reason: "RevocationsChanged",
+      message: `the revocation list changed (${parts.join("; ")}): issuing CRL #${next}`,
+      crlNumber: next,
+    };
   }
   const nextUpdate = crl.nextUpdate ?? crl.thisUpdate;
   const validity = nextUpdate.getTime() - crl.thisUpdate.getTime();
@@ -309,7 +323,9 @@ export function crlDecision(current: string | Uint8Array | undefined, desired: D
     return {
       reissue: true,
       reason: "CRLRefreshDue",
-      message: `CRL #${crl.crlNumber ?? "?"} is valid until ${nextUpdate.toISOString()}: issuing CRL #${next} before PostgreSQL starts refusing every client`,
+      message:
+        `CRL #${crl.crlNumber ?? "?"} is valid until ${nextUpdate.toISOString()}: ` +
+        `issuing CRL #${next} before PostgreSQL starts refusing every client`,
       crlNumber: next,
     };
   }

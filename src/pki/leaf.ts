@@ -103,7 +103,8 @@ export function resolveServerNames(input: {
     if (dns === undefined) {
       throw new PkiError(
         "InvalidDNSName",
-        `"${raw}" is not a valid DNS name: use letters, digits and '-' in dot-separated labels of at most 63 characters (IDNs in xn-- form); a leading "*." wildcard is allowed`,
+        `"${raw}" is not a valid DNS name: use letters, digits and '-' in dot-separated labels of at most 63 characters ` +
+          `(IDNs in xn-- form); a leading "*." wildcard is allowed`,
       );
     }
     if (!dnsNames.includes(dns)) dnsNames.push(dns);
@@ -118,7 +119,8 @@ export function resolveServerNames(input: {
   if (dnsNames.length === 0 && ipAddresses.length === 0) {
     throw new PkiError(
       "NoSubjectAltNames",
-      "a server certificate needs at least one DNS name or IP address: clients using sslmode=verify-full check the host they connect to against them",
+      "a server certificate needs at least one DNS name or IP address: " +
+        "clients using sslmode=verify-full check the host they connect to against them",
     );
   }
   let commonName = input.commonName;
@@ -167,10 +169,16 @@ export function databaseUserProblem(user: string): string | undefined {
   }
   const bytes = Buffer.byteLength(user, "utf8");
   if (bytes > MAX_DATABASE_USER_BYTES) {
-    return `the database user is ${bytes} bytes in UTF-8; PostgreSQL role names are at most ${MAX_DATABASE_USER_BYTES} bytes (NAMEDATALEN-1) and longer login names are truncated, so the certificate CN would never match`;
+    return (
+      `the database user is ${bytes} bytes in UTF-8; PostgreSQL role names are at most ${MAX_DATABASE_USER_BYTES} bytes ` +
+      "(NAMEDATALEN-1) and longer login names are truncated, so the certificate CN would never match"
+    );
   }
   if (user.trim() !== user) {
-    return "the database user starts or ends with whitespace, which .ini files and connection strings strip, so the login name would not match the CN";
+    return (
+      "the database user starts or ends with whitespace, which .ini files and connection strings strip, " +
+      "so the login name would not match the CN"
+    );
   }
   return undefined;
 }
@@ -234,7 +242,10 @@ async function issueLeaf(ca: CertificateAuthority, t: LeafTemplate): Promise<Iss
   const now = t.now.getTime();
   const caFacts = ca.facts;
   if (now >= caFacts.notAfter.getTime()) {
-    throw new PkiError("CAExpired", `the CA "${caFacts.subject}" expired at ${caFacts.notAfter.toISOString()}: rotate the CA before issuing`);
+    throw new PkiError(
+      "CAExpired",
+      `the CA "${caFacts.subject}" expired at ${caFacts.notAfter.toISOString()}: rotate the CA before issuing`,
+    );
   }
   if (now < caFacts.notBefore.getTime()) {
     throw new PkiError("CAExpired", `the CA "${caFacts.subject}" is not valid before ${caFacts.notBefore.toISOString()}`);
