@@ -68,7 +68,11 @@ function duration(flag: string, raw: string): number {
 function namespaceList(raw: string | undefined): string[] | undefined {
   if (raw === undefined || raw.trim() === "") return undefined;
   const list = [...new Set(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""))];
-  for (const ns of list) if (!DNS_LABEL.test(ns)) throw new UsageError(`--namespace / WATCH_NAMESPACE: "${ns}" is not a namespace name (lowercase letters, digits and '-', at most 63)`);
+  for (const ns of list) {
+    if (!DNS_LABEL.test(ns)) {
+      throw new UsageError(`--namespace / WATCH_NAMESPACE: "${ns}" is not a namespace name (lowercase letters, digits and '-', at most 63)`);
+    }
+  }
   return list.length > 0 ? list : undefined;
 }
 

@@ -60,7 +60,13 @@ function specOrMetaChanged(event: InformerEvent, obj: KubeObject, old: KubeObjec
   if (event !== "update" || !old) return true;
   const a = old.metadata;
   const b = obj.metadata;
-  return a.generation !== b.generation || a.deletionTimestamp !== b.deletionTimestamp || json(a.finalizers) !== json(b.finalizers) || json(a.labels) !== json(b.labels) || json(a.annotations) !== json(b.annotations);
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    json(a.finalizers) !== json(b.finalizers) ||
+    json(a.labels) !== json(b.labels) ||
+    json(a.annotations) !== json(b.annotations)
+  );
 }
 
 /** Wires caches to work queues to reconcilers, and starts and stops them together. */
@@ -127,7 +133,9 @@ export class Operator {
     this.workloadQueue = queue("Workload", (key) => workloadReconciler.reconcile(key));
 
     const connectionsOf = (dbKey: string) => {
-      for (const imc of cache.imagingConnections.byIndex(IMC_BY_DATABASE, dbKey)) this.imagingConnectionQueue.add(objectKey(imc.metadata.namespace, imc.metadata.name));
+      for (const imc of cache.imagingConnections.byIndex(IMC_BY_DATABASE, dbKey)) {
+        this.imagingConnectionQueue.add(objectKey(imc.metadata.namespace, imc.metadata.name));
+      }
     };
     const workloadsOf = (imc: ImagingConnectionObject | undefined) => {
       if (imc) for (const key of targetedWorkloads(imc)) this.workloadQueue.add(key);
@@ -175,7 +183,9 @@ export class Operator {
       if (owner?.kind === "SecureDatabase") this.secureDatabaseQueue.add(owner.key);
       if (obj.metadata.labels?.[OWNER_LABEL] === CAST_INI_OWNER) {
         const ref = obj.metadata.ownerReferences?.[0];
-        if (ref && (ref.kind === "Deployment" || ref.kind === "StatefulSet")) this.workloadQueue.add(workloadKey(ref.kind, obj.metadata.namespace ?? "", ref.name));
+        if (ref && (ref.kind === "Deployment" || ref.kind === "StatefulSet")) {
+          this.workloadQueue.add(workloadKey(ref.kind, obj.metadata.namespace ?? "", ref.name));
+        }
       }
     });
     for (const kind of ["Deployment", "StatefulSet"] as const satisfies readonly WorkloadKind[]) {
@@ -189,7 +199,14 @@ export class Operator {
         for (const imc of targeting) this.imagingConnectionQueue.add(objectKey(imc.metadata.namespace, imc.metadata.name));
       });
     }
-    this.informers = [cache.secureDatabases, cache.imagingConnections, cache.secrets, cache.configMaps, cache.workloads.Deployment, cache.workloads.StatefulSet] as Informer<KubeObject>[];
+    this.informers = [
+      cache.secureDatabases,
+      cache.imagingConnections,
+      cache.secrets,
+      cache.configMaps,
+      cache.workloads.Deployment,
+      cache.workloads.StatefulSet,
+    ] as Informer<KubeObject>[];
   }
 
   /** Starts every cache; reconciles begin as the caches fill. Resolves once all caches have synced. */

@@ -27,6 +27,11 @@ export function setCondition(conditions: readonly Condition[] | undefined, input
 }
 
 /** Sets several conditions at once, in order. */
-export function setConditions(conditions: readonly Condition[] | undefined, inputs: readonly ConditionInput[], generation: number | undefined, now: Date): Condition[] {
+export function setConditions(
+  conditions: readonly Condition[] | undefined,
+  inputs: readonly ConditionInput[],
+  generation: number | undefined,
+  now: Date,
+): Condition[] {
   return inputs.reduce<Condition[]>((acc, c) => setCondition(acc, c, generation, now), [...(conditions ?? [])]);
 }

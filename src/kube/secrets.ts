@@ -4,7 +4,15 @@ export interface SecretObject {
   apiVersion?: string;
   kind?: string;
   type?: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerReference[]; resourceVersion?: string; uid?: string };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: OwnerReference[];
+    resourceVersion?: string;
+    uid?: string;
+  };
   data?: Record<string, string>;
 }
 
@@ -31,7 +39,14 @@ export function secretHasData(secret: SecretObject | undefined, data: Readonly<R
 }
 
 export function ownerReference(owner: { apiVersion: string; kind: string; metadata: { name: string; uid?: string } }): OwnerReference {
-  return { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid ?? "", controller: true, blockOwnerDeletion: true };
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name,
+    uid: owner.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
 
 /** The Secret we own, as a server-side apply body. */

@@ -50,7 +50,11 @@ export class OperatorMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [this.registry],
     });
-    this.leader = new Gauge({ name: "imaging_mtls_leader", help: "1 while this replica holds the leader lease (or runs without leader election) and reconciles.", registers: [this.registry] });
+    this.leader = new Gauge({
+      name: "imaging_mtls_leader",
+      help: "1 while this replica holds the leader lease (or runs without leader election) and reconciles.",
+      registers: [this.registry],
+    });
     const queueGauge = (name: string, help: string, read: (q: WorkQueue) => number) =>
       new Gauge({
         name,

@@ -155,7 +155,8 @@ async function loadCAContent(certPem: string | Uint8Array, keyPem: string | Uint
   if (facts.keyUsage && !facts.keyUsage.includes("cRLSign")) {
     throw new PkiError(
       "MissingCRLSign",
-      `${who} has a keyUsage extension without cRLSign, so PostgreSQL would reject the revocation list (ssl_crl_file) it signs and with it every client: reissue the CA with keyUsage keyCertSign, cRLSign`,
+      `${who} has a keyUsage extension without cRLSign, so PostgreSQL would reject the revocation list (ssl_crl_file) it signs ` +
+        "and with it every client: reissue the CA with keyUsage keyCertSign, cRLSign",
     );
   }
   const params = signingParamsFor(key.facts); // throws UnsupportedKeyAlgorithm

@@ -23,12 +23,6 @@ import {
   TBSCertificate,
   Validity,
   Version,
-  id_ce_authorityKeyIdentifier,
-  id_ce_basicConstraints,
-  id_ce_extKeyUsage,
-  id_ce_keyUsage,
-  id_ce_subjectAltName,
-  id_ce_subjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
 import {
   KEY_USAGE_NAMES,
@@ -42,7 +36,7 @@ import {
 import { commonNameOnly, nameToString } from "./distinguished-name.js";
 import { certificateToPem } from "./encodings.js";
 import type { CryptoKey, KeyFacts, SigningAlgorithm } from "./keys.js";
-import { EXTENDED_KEY_USAGE_NAMES } from "./oids.js";
+import { EXTENDED_KEY_USAGE_NAMES, EXTENSION_OIDS } from "./oids.js";
 import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
 
 /** The key usages the operator sets. */
@@ -58,12 +52,12 @@ export function subjectAltName(dnsNames: readonly string[], ipAddresses: readonl
     ...dnsNames.map((dNSName) => new GeneralName({ dNSName })),
     ...ipAddresses.map((iPAddress) => new GeneralName({ iPAddress })),
   ];
-  return extension(id_ce_subjectAltName, false, new SubjectAlternativeName(names));
+  return extension(EXTENSION_OIDS.subjectAltName, false, new SubjectAlternativeName(names));
 }
 
 export function authorityKeyIdentifier(keyIdHex: string): Extension {
   const value = new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(keyIdHex, "hex")) });
-  return extension(id_ce_authorityKeyIdentifier, false, value);
+  return extension(EXTENSION_OIDS.authorityKeyIdentifier, false, value);
 }
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING value, lower-case hex. */
@@ -128,11 +122,17 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
     subject,
     subjectPublicKeyInfo: spki,
     extensions: new Extensions([
-      extension(id_ce_basicConstraints, true, new BasicConstraints(isCA ? { cA: true, pathLenConstraint: t.caPathLength } : {})),
-      extension(id_ce_keyUsage, true, new KeyUsage(keyUsage.reduce((flags, u) => flags | KeyUsageFlags[u], 0))),
-      ...(t.extendedKeyUsage.length > 0 ? [extension(id_ce_extKeyUsage, false, new ExtendedKeyUsage([...t.extendedKeyUsage]))] : []),
+      extension(
+        EXTENSION_OIDS.basicConstraints,
+        true,
+        new BasicConstraints(isCA ? { cA: true, pathLenConstraint: t.caPathLength } : {}),
+      ),
+      extension(EXTENSION_OIDS.keyUsage, true, new KeyUsage(keyUsage.reduce((flags, u) => flags | KeyUsageFlags[u], 0))),
+      ...(t.extendedKeyUsage.length > 0
+        ? [extension(EXTENSION_OIDS.extKeyUsage, false, new ExtendedKeyUsage([...t.extendedKeyUsage]))]
+        : []),
       ...(t.dnsNames.length + t.ipAddresses.length > 0 ? [subjectAltName(t.dnsNames, t.ipAddresses)] : []),
-      extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(Buffer.from(subjectKeyId, "hex"))),
+      extension(EXTENSION_OIDS.subjectKeyIdentifier, false, new SubjectKeyIdentifier(Buffer.from(subjectKeyId, "hex"))),
       authorityKeyIdentifier(authorityKeyId),
     ]),
   });

@@ -15,12 +15,6 @@ import {
   KeyUsageFlags,
   SubjectAlternativeName,
   SubjectKeyIdentifier,
-  id_ce_authorityKeyIdentifier,
-  id_ce_basicConstraints,
-  id_ce_extKeyUsage,
-  id_ce_keyUsage,
-  id_ce_subjectAltName,
-  id_ce_subjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
 import { X509Certificate } from "@peculiar/x509";
 import { ContentCache } from "./content-cache.js";
@@ -28,7 +22,7 @@ import { PkiError } from "./errors.js";
 import { certificateDersFromPem, certificateToPem } from "./encodings.js";
 import { commonNameOf, nameToString } from "./distinguished-name.js";
 import { keyFactsOf, type KeyFacts } from "./keys.js";
-import { EXTENDED_KEY_USAGE_NAMES } from "./oids.js";
+import { EXTENDED_KEY_USAGE_NAMES, EXTENSION_OIDS } from "./oids.js";
 
 export type KeyUsageName =
   | "digitalSignature"
@@ -134,13 +128,13 @@ export function factsFromDer(der: Buffer): CertificateFacts {
   } catch {
     key = { algorithm: "Other", size: 0, description: "unknown key type" };
   }
-  const basic = extension(id_ce_basicConstraints, BasicConstraints);
-  const ku = extension(id_ce_keyUsage, KeyUsage);
+  const basic = extension(EXTENSION_OIDS.basicConstraints, BasicConstraints);
+  const ku = extension(EXTENSION_OIDS.keyUsage, KeyUsage);
   const kuFlags = ku?.toNumber();
-  const eku = extension(id_ce_extKeyUsage, ExtendedKeyUsage);
-  const san = extension(id_ce_subjectAltName, SubjectAlternativeName);
-  const ski = extension(id_ce_subjectKeyIdentifier, SubjectKeyIdentifier);
-  const aki = extension(id_ce_authorityKeyIdentifier, AuthorityKeyIdentifier);
+  const eku = extension(EXTENSION_OIDS.extKeyUsage, ExtendedKeyUsage);
+  const san = extension(EXTENSION_OIDS.subjectAltName, SubjectAlternativeName);
+  const ski = extension(EXTENSION_OIDS.subjectKeyIdentifier, SubjectKeyIdentifier);
+  const aki = extension(EXTENSION_OIDS.authorityKeyIdentifier, AuthorityKeyIdentifier);
   const subjectDer = Buffer.from(AsnConvert.serialize(tbs.subject));
   const serialNumber = normalizeSerialNumber(node.serialNumber);
   return {
@@ -223,7 +217,10 @@ export function fingerprintSha256(der: Uint8Array): string {
 export function normalizeSerialNumber(serial: string): string {
   let hex = serial.trim().replace(/^0x/i, "").replace(/[:\s-]/g, "").toLowerCase();
   if (hex === "" || !/^[0-9a-f]+$/.test(hex)) {
-    throw new PkiError("InvalidSerialNumber", `"${serial}" is not a hexadecimal serial number (e.g. 3f2a…, or 3F:2A:… as openssl prints it)`);
+    throw new PkiError(
+      "InvalidSerialNumber",
+      `"${serial}" is not a hexadecimal serial number (e.g. 3f2a…, or 3F:2A:… as openssl prints it)`,
+    );
   }
   if (hex.length % 2 === 1) hex = `0${hex}`;
   while (hex.length > 2 && hex.startsWith("00")) hex = hex.slice(2);

@@ -19,9 +19,6 @@ import {
   TBSCertList,
   Time,
   Version,
-  id_ce_authorityKeyIdentifier,
-  id_ce_cRLNumber,
-  id_ce_cRLReasons,
 } from "@peculiar/asn1-x509";
 import { ContentCache } from "./content-cache.js";
 import { PkiError } from "./errors.js";
@@ -29,6 +26,7 @@ import { decodePem, encodePem } from "./encodings.js";
 import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type CertificateFacts } from "./certificate.js";
 import type { CertificateAuthority } from "./ca.js";
 import { nameToString } from "./distinguished-name.js";
+import { EXTENSION_OIDS } from "./oids.js";
 import { authorityKeyIdOf, authorityKeyIdentifier, extension, issuerName } from "./certificate-builder.js";
 import { checkDate, toSecond } from "./issuance-rules.js";
 import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
@@ -100,7 +98,7 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
                 userCertificate: integerBytes(e.serialNumber),
                 revocationDate: new Time(e.revocationDate),
                 ...(e.reason && e.reason !== "unspecified"
-                  ? { crlEntryExtensions: [extension(id_ce_cRLReasons, false, new CRLReasonCode(CRLReasons[e.reason]))] }
+                  ? { crlEntryExtensions: [extension(EXTENSION_OIDS.cRLReasons, false, new CRLReasonCode(CRLReasons[e.reason]))] }
                   : {}),
               }),
           ),
@@ -108,11 +106,15 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
       : {}),
     crlExtensions: [
       authorityKeyIdentifier(authorityKeyIdOf(ca.facts)),
-      extension(id_ce_cRLNumber, false, new CRLNumber(request.crlNumber)),
+      extension(EXTENSION_OIDS.cRLNumber, false, new CRLNumber(request.crlNumber)),
     ],
   });
   const signed = await signStructure(tbs, ca.keys.privateKey, ca.signing);
-  const list = new CertificateList({ tbsCertList: signed.tbs, signatureAlgorithm: signed.signatureAlgorithm, signature: signed.signatureValue });
+  const list = new CertificateList({
+    tbsCertList: signed.tbs,
+    signatureAlgorithm: signed.signatureAlgorithm,
+    signature: signed.signatureValue,
+  });
   const der = Buffer.from(AsnConvert.serialize(list));
   // What was just written is never parsed back: its facts are the request's (a unit test checks they equal the parse).
   const facts: ParsedCRL = {
@@ -202,8 +204,8 @@ export function crlFacts(der: Buffer): ParsedCRL {
     const found = list?.find((e) => e.extnID === id);
     return found ? AsnConvert.parse(found.extnValue.buffer, type) : undefined;
   };
-  const crlNumber = extensionValue(tbs.crlExtensions, id_ce_cRLNumber, CRLNumber)?.value;
-  const keyId = extensionValue(tbs.crlExtensions, id_ce_authorityKeyIdentifier, AuthorityKeyIdentifier)?.keyIdentifier;
+  const crlNumber = extensionValue(tbs.crlExtensions, EXTENSION_OIDS.cRLNumber, CRLNumber)?.value;
+  const keyId = extensionValue(tbs.crlExtensions, EXTENSION_OIDS.authorityKeyIdentifier, AuthorityKeyIdentifier)?.keyIdentifier;
   return {
     pem: encodePem(der, "X509 CRL"),
     fingerprintSha256: fingerprintSha256(der),
@@ -213,7 +215,7 @@ export function crlFacts(der: Buffer): ParsedCRL {
     thisUpdate: tbs.thisUpdate.getTime(),
     nextUpdate: tbs.nextUpdate?.getTime(),
     revoked: (tbs.revokedCertificates ?? []).map((entry) => {
-      const code = extensionValue(entry.crlEntryExtensions, id_ce_cRLReasons, CRLReasonCode)?.reason;
+      const code = extensionValue(entry.crlEntryExtensions, EXTENSION_OIDS.cRLReasons, CRLReasonCode)?.reason;
       return {
         serialNumber: normalizeSerialNumber(Buffer.from(entry.userCertificate).toString("hex")),
         revocationDate: entry.revocationDate.getTime(),
@@ -289,7 +291,12 @@ export function crlDecision(current: string | Uint8Array | undefined, desired: D
   const crl = newestCRLOf(all, ca);
   const highest = crl?.crlNumber ?? 0;
   if (!crl) {
-    return { reissue: true, reason: "MissingCRL", message: `the CRL file holds no CRL from the CA "${ca.subject}": issuing one`, crlNumber: 1 };
+    return {
+      reissue: true,
+      reason: "MissingCRL",
+      message: `the CRL file holds no CRL from the CA "${ca.subject}": issuing one`,
+      crlNumber: 1,
+    };
   }
   const next = (crl.crlNumber ?? highest) + 1;
   const want = new Set(desired.revokedSerials.map(normalizeSerialNumber));
@@ -301,7 +308,12 @@ export function crlDecision(current: string | Uint8Array | undefined, desired: D
       ...(added.length ? [`revoking ${added.join(", ")}`] : []),
       ...(removed.length ? [`no longer listing ${removed.join(", ")}`] : []),
     ];
-    return { reissue: true, reason: "RevocationsChanged", message: `the revocation list changed (${parts.join("; ")}): issuing CRL #${next}`, crlNumber: next };
+    return {
+      reissue: true,
+      reason: "RevocationsChanged",
+      message: `the revocation list changed (${parts.join("; ")}): issuing CRL #${next}`,
+      crlNumber: next,
+    };
   }
   const nextUpdate = crl.nextUpdate ?? crl.thisUpdate;
   const validity = nextUpdate.getTime() - crl.thisUpdate.getTime();
@@ -311,7 +323,9 @@ export function crlDecision(current: string | Uint8Array | undefined, desired: D
     return {
       reissue: true,
       reason: "CRLRefreshDue",
-      message: `CRL #${crl.crlNumber ?? "?"} is valid until ${nextUpdate.toISOString()}: issuing CRL #${next} before PostgreSQL starts refusing every client`,
+      message:
+        `CRL #${crl.crlNumber ?? "?"} is valid until ${nextUpdate.toISOString()}: ` +
+        `issuing CRL #${next} before PostgreSQL starts refusing every client`,
       crlNumber: next,
     };
   }

@@ -14,7 +14,7 @@ import {
   type CertificateFacts,
 } from "./certificate.js";
 import { buildCertificate, type KeyUsageBit } from "./certificate-builder.js";
-import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeyFacts, type KeySpec } from "./keys.js";
+import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeySpec } from "./keys.js";
 import {
   CLOCK_SKEW_MS,
   MAX_COMMON_NAME_LENGTH,
@@ -25,8 +25,23 @@ import {
   toSecond,
 } from "./issuance-rules.js";
 
-/** A leaf certificate with its freshly generated key, in the forms the Secret layout needs. */
-export interface IssuedCertificate {
+/**
+ * A leaf certificate with its freshly generated key, in the forms the Secret layout needs; the certificate's facts
+ * the callers read most are on it directly (the serial number is 32 hex digits for certificates we issue).
+ */
+export interface IssuedCertificate
+  extends Pick<
+    CertificateFacts,
+    | "serialNumber"
+    | "serialNumberDecimal"
+    | "notBefore"
+    | "notAfter"
+    | "fingerprintSha256"
+    | "subjectCommonName"
+    | "dnsNames"
+    | "ipAddresses"
+    | "key"
+  > {
   /** The leaf alone, PEM. */
   readonly certPem: string;
   /** The leaf followed by any intermediate CA certificates (what tls.crt carries; = certPem under a root CA). */
@@ -34,17 +49,6 @@ export interface IssuedCertificate {
   readonly keyPkcs8Pem: string;
   /** PKCS#8 DER: what the PostgreSQL JDBC driver reads (it rejects PEM keys). */
   readonly keyPkcs8Der: Buffer;
-  /** Canonical lower-case hex (32 digits for certificates we issue). */
-  readonly serialNumber: string;
-  /** As PostgreSQL shows it in pg_stat_ssl.client_serial. */
-  readonly serialNumberDecimal: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly fingerprintSha256: string;
-  readonly subjectCommonName: string | undefined;
-  readonly dnsNames: readonly string[];
-  readonly ipAddresses: readonly string[];
-  readonly key: KeyFacts;
   readonly facts: CertificateFacts;
 }
 
@@ -99,7 +103,8 @@ export function resolveServerNames(input: {
     if (dns === undefined) {
       throw new PkiError(
         "InvalidDNSName",
-        `"${raw}" is not a valid DNS name: use letters, digits and '-' in dot-separated labels of at most 63 characters (IDNs in xn-- form); a leading "*." wildcard is allowed`,
+        `"${raw}" is not a valid DNS name: use letters, digits and '-' in dot-separated labels of at most 63 characters ` +
+          `(IDNs in xn-- form); a leading "*." wildcard is allowed`,
       );
     }
     if (!dnsNames.includes(dns)) dnsNames.push(dns);
@@ -114,7 +119,8 @@ export function resolveServerNames(input: {
   if (dnsNames.length === 0 && ipAddresses.length === 0) {
     throw new PkiError(
       "NoSubjectAltNames",
-      "a server certificate needs at least one DNS name or IP address: clients using sslmode=verify-full check the host they connect to against them",
+      "a server certificate needs at least one DNS name or IP address: " +
+        "clients using sslmode=verify-full check the host they connect to against them",
     );
   }
   let commonName = input.commonName;
@@ -163,10 +169,16 @@ export function databaseUserProblem(user: string): string | undefined {
   }
   const bytes = Buffer.byteLength(user, "utf8");
   if (bytes > MAX_DATABASE_USER_BYTES) {
-    return `the database user is ${bytes} bytes in UTF-8; PostgreSQL role names are at most ${MAX_DATABASE_USER_BYTES} bytes (NAMEDATALEN-1) and longer login names are truncated, so the certificate CN would never match`;
+    return (
+      `the database user is ${bytes} bytes in UTF-8; PostgreSQL role names are at most ${MAX_DATABASE_USER_BYTES} bytes ` +
+      "(NAMEDATALEN-1) and longer login names are truncated, so the certificate CN would never match"
+    );
   }
   if (user.trim() !== user) {
-    return "the database user starts or ends with whitespace, which .ini files and connection strings strip, so the login name would not match the CN";
+    return (
+      "the database user starts or ends with whitespace, which .ini files and connection strings strip, " +
+      "so the login name would not match the CN"
+    );
   }
   return undefined;
 }
@@ -230,7 +242,10 @@ async function issueLeaf(ca: CertificateAuthority, t: LeafTemplate): Promise<Iss
   const now = t.now.getTime();
   const caFacts = ca.facts;
   if (now >= caFacts.notAfter.getTime()) {
-    throw new PkiError("CAExpired", `the CA "${caFacts.subject}" expired at ${caFacts.notAfter.toISOString()}: rotate the CA before issuing`);
+    throw new PkiError(
+      "CAExpired",
+      `the CA "${caFacts.subject}" expired at ${caFacts.notAfter.toISOString()}: rotate the CA before issuing`,
+    );
   }
   if (now < caFacts.notBefore.getTime()) {
     throw new PkiError("CAExpired", `the CA "${caFacts.subject}" is not valid before ${caFacts.notBefore.toISOString()}`);

@@ -1,8 +1,17 @@
 /**
- * The object identifiers the PKI names itself. Everything the @peculiar packages define (extensions, key purposes,
- * CRL extensions, PKCS#12 bag types) is used from there; these tables hold what they do not define.
+ * The PKI's object identifiers. The extensions it writes and reads are named here once, from the @peculiar package
+ * that defines them; key purposes and PKCS#12 bag types are used from there directly; the other tables hold what
+ * the packages do not define.
  */
 import {
+  id_ce_authorityKeyIdentifier,
+  id_ce_basicConstraints,
+  id_ce_cRLNumber,
+  id_ce_cRLReasons,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
+  id_ce_subjectKeyIdentifier,
   id_kp_OCSPSigning,
   id_kp_clientAuth,
   id_kp_codeSigning,
@@ -10,6 +19,18 @@ import {
   id_kp_serverAuth,
   id_kp_timeStamping,
 } from "@peculiar/asn1-x509";
+
+/** The certificate (RFC 5280 §4.2.1) and CRL (§5.2, §5.3) extensions the PKI writes and reads. */
+export const EXTENSION_OIDS = {
+  basicConstraints: id_ce_basicConstraints,
+  keyUsage: id_ce_keyUsage,
+  extKeyUsage: id_ce_extKeyUsage,
+  subjectAltName: id_ce_subjectAltName,
+  subjectKeyIdentifier: id_ce_subjectKeyIdentifier,
+  authorityKeyIdentifier: id_ce_authorityKeyIdentifier,
+  cRLNumber: id_ce_cRLNumber,
+  cRLReasons: id_ce_cRLReasons,
+} as const;
 
 /** id-at-commonName (X.520). */
 export const OID_COMMON_NAME = "2.5.4.3";

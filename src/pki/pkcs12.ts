@@ -75,50 +75,44 @@ class X509CertBag {
 }
 sequence(X509CertBag, { certId: { type: AsnPropTypes.ObjectIdentifier }, certValue: { type: OctetString, context: 0 } });
 
-class CertSafeBag {
-  bagId = id_certBag;
-  bagValue = new X509CertBag();
-  bagAttributes?: PKCS12Attribute[];
+/** A SafeBag (RFC 7292 §4.2) of one bag type, its value typed as `valueType`. */
+function safeBag<T extends object>(bagId: string, valueType: new () => T) {
+  class SafeBag {
+    bagId = bagId;
+    bagValue = new valueType();
+    bagAttributes?: PKCS12Attribute[];
+  }
+  sequence(SafeBag, {
+    bagId: { type: AsnPropTypes.ObjectIdentifier },
+    bagValue: { type: valueType, context: 0 },
+    bagAttributes: { type: PKCS12Attribute, repeated: "set", optional: true },
+  });
+  return SafeBag;
 }
-sequence(CertSafeBag, {
-  bagId: { type: AsnPropTypes.ObjectIdentifier },
-  bagValue: { type: X509CertBag, context: 0 },
-  bagAttributes: { type: PKCS12Attribute, repeated: "set", optional: true },
-});
 
-class KeySafeBag {
-  bagId = id_pkcs8ShroudedKeyBag;
-  bagValue = new PKCS8ShroudedKeyBag();
-  bagAttributes?: PKCS12Attribute[];
+/** SafeContents (RFC 7292 §4.2) whose bags are all `bagType`. */
+function safeContents<T extends object>(bagType: new () => T) {
+  class SafeContents extends AsnArray<T> {}
+  AsnType({ type: AsnTypeTypes.Sequence, itemType: bagType })(SafeContents);
+  return SafeContents;
 }
-sequence(KeySafeBag, {
-  bagId: { type: AsnPropTypes.ObjectIdentifier },
-  bagValue: { type: PKCS8ShroudedKeyBag, context: 0 },
-  bagAttributes: { type: PKCS12Attribute, repeated: "set", optional: true },
-});
 
-class CertSafeContents extends AsnArray<CertSafeBag> {}
-AsnType({ type: AsnTypeTypes.Sequence, itemType: CertSafeBag })(CertSafeContents);
-
-class KeySafeContents extends AsnArray<KeySafeBag> {}
-AsnType({ type: AsnTypeTypes.Sequence, itemType: KeySafeBag })(KeySafeContents);
-
-/** ContentInfo of type data: its content is an OCTET STRING. */
-class DataContentInfo {
-  contentType = id_data;
-  content = new OctetString();
+/** A ContentInfo (RFC 5652 §3) of one content type, its content typed as `contentSchema`. */
+function contentInfo<T extends object>(contentType: string, contentSchema: new () => T) {
+  class ContentInfo {
+    contentType = contentType;
+    content = new contentSchema();
+  }
+  sequence(ContentInfo, { contentType: { type: AsnPropTypes.ObjectIdentifier }, content: { type: contentSchema, context: 0 } });
+  return ContentInfo;
 }
-sequence(DataContentInfo, { contentType: { type: AsnPropTypes.ObjectIdentifier }, content: { type: OctetString, context: 0 } });
 
-/** ContentInfo of type encryptedData. */
-class EncryptedDataContentInfo {
-  contentType = id_encryptedData;
-  content = new CmsEncryptedData();
-}
-sequence(EncryptedDataContentInfo, {
-  contentType: { type: AsnPropTypes.ObjectIdentifier },
-  content: { type: CmsEncryptedData, context: 0 },
-});
+const CertSafeBag = safeBag(id_certBag, X509CertBag);
+const KeySafeBag = safeBag(id_pkcs8ShroudedKeyBag, PKCS8ShroudedKeyBag);
+const CertSafeContents = safeContents(CertSafeBag);
+const KeySafeContents = safeContents(KeySafeBag);
+const DataContentInfo = contentInfo(id_data, OctetString);
+const EncryptedDataContentInfo = contentInfo(id_encryptedData, CmsEncryptedData);
 
 /** The AuthenticatedSafe we write: the encrypted certificates, then the shrouded key. */
 class CertificatesAndKey {

@@ -242,10 +242,14 @@ export const issuerChanged: RenewalPolicy = (desired, current) => {
   if (!p) return undefined;
   const ca = parseCertificate(desired.issuer.certPem, "the issuer CA certificate");
   if (isIssuedBy(p.cert, ca)) return undefined;
-  if ((desired.alsoAcceptedIssuers ?? []).some((other) => isIssuedBy(p.cert, parseCertificate(other.certPem, "an accepted issuer CA certificate")))) return undefined;
+  const issuedByAccepted = (desired.alsoAcceptedIssuers ?? []).some((other) =>
+    isIssuedBy(p.cert, parseCertificate(other.certPem, "an accepted issuer CA certificate")),
+  );
+  if (issuedByAccepted) return undefined;
   return reissue(
     "IssuerChanged",
-    `${label(p.cert)} was signed by "${p.cert.issuer}"${p.cert.authorityKeyId ? ` (key id ${p.cert.authorityKeyId})` : ""}, not by the current CA "${ca.subject}"${ca.subjectKeyId ? ` (key id ${ca.subjectKeyId})` : ""}: issuing one from the current CA`,
+    `${label(p.cert)} was signed by "${p.cert.issuer}"${p.cert.authorityKeyId ? ` (key id ${p.cert.authorityKeyId})` : ""}, ` +
+      `not by the current CA "${ca.subject}"${ca.subjectKeyId ? ` (key id ${ca.subjectKeyId})` : ""}: issuing one from the current CA`,
   );
 };
 
@@ -320,7 +324,11 @@ export const lifetimeExceedsPolicy: RenewalPolicy = (desired, current, now) => {
   if (!p) return undefined;
   const remaining = p.cert.notAfter.getTime() - now.getTime();
   if (remaining <= desired.duration + 60_000) return undefined;
-  return reissue("DurationShortened", `${label(p.cert)} is valid until ${p.cert.notAfter.toISOString()}, longer than the ${Math.round(desired.duration / 1000)} s the policy now allows: issuing one under the new policy`);
+  return reissue(
+    "DurationShortened",
+    `${label(p.cert)} is valid until ${p.cert.notAfter.toISOString()}, longer than the ${Math.round(desired.duration / 1000)} s ` +
+      "the policy now allows: issuing one under the new policy",
+  );
 };
 
 export const manualRotationRequested: RenewalPolicy = (desired, current) => {

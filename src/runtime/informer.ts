@@ -66,7 +66,9 @@ export class Informer<T extends KubeObject> {
   }
 
   get description(): string {
-    return `${this.opts.type.plural}${this.opts.namespaces ? ` in ${this.opts.namespaces.join(",")}` : ""}${this.opts.labelSelector ? ` (${this.opts.labelSelector})` : ""}`;
+    const namespaces = this.opts.namespaces ? ` in ${this.opts.namespaces.join(",")}` : "";
+    const selector = this.opts.labelSelector ? ` (${this.opts.labelSelector})` : "";
+    return `${this.opts.type.plural}${namespaces}${selector}`;
   }
 
   on(handler: InformerHandler<T>): void {
