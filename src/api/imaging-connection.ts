@@ -8,7 +8,7 @@ import type {
   SSLMode,
   WorkloadKind,
   WorkloadState,
-} from "./types";
+} from "./common";
 
 export interface DatabaseRef {
   name: string;

@@ -13,7 +13,7 @@ import type {
   RevocationReason,
   SECURE_DATABASE,
   TLSVersion,
-} from "./types";
+} from "./common";
 
 export interface CASpec extends CertificatePolicySpec {
   /** Default Generated. */
