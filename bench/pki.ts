@@ -13,7 +13,7 @@ import {
   issueClientCertificate,
   type CertificateAuthority,
   type KeySpec,
-} from "../src/pki/index.js";
+} from "../src/pki/index";
 
 interface Case {
   readonly spec: KeySpec;

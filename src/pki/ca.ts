@@ -3,10 +3,10 @@
  * and tls.key), in which case the operator only signs with it and never rewrites it.
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
-import { ContentCache } from "./content-cache.js";
-import { PkiError } from "./errors.js";
-import { certificateDersFromPem, parsePrivateKey, pkcs8DerToPem } from "./encodings.js";
-import { parseCertificate, type CertificateFacts } from "./certificate.js";
+import { ContentCache } from "./content-cache";
+import { PkiError } from "./errors";
+import { certificateDersFromPem, parsePrivateKey, pkcs8DerToPem } from "./encodings";
+import { parseCertificate, type CertificateFacts } from "./certificate";
 import {
   DEFAULT_KEY_SPEC,
   factsOfSpec,
@@ -19,9 +19,9 @@ import {
   type CryptoKeyPair,
   type KeySpec,
   type SigningAlgorithm,
-} from "./keys.js";
-import { buildCertificate } from "./certificate-builder.js";
-import { CLOCK_SKEW_MS, checkCommonName, checkDate, checkDuration, randomSerialNumber, toSecond } from "./issuance-rules.js";
+} from "./keys";
+import { buildCertificate } from "./certificate-builder";
+import { CLOCK_SKEW_MS, checkCommonName, checkDate, checkDuration, randomSerialNumber, toSecond } from "./issuance-rules";
 
 export type CAOrigin = "Generated" | "Brought";
 

@@ -32,12 +32,12 @@ import {
   serialNumberToDecimal,
   type CertificateFacts,
   type KeyUsageName,
-} from "./certificate.js";
-import { commonNameOnly, nameToString } from "./distinguished-name.js";
-import { certificateToPem } from "./encodings.js";
-import type { CryptoKey, KeyFacts, SigningAlgorithm } from "./keys.js";
-import { EXTENDED_KEY_USAGE_NAMES, EXTENSION_OIDS } from "./oids.js";
-import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
+} from "./certificate";
+import { commonNameOnly, nameToString } from "./distinguished-name";
+import { certificateToPem } from "./encodings";
+import type { CryptoKey, KeyFacts, SigningAlgorithm } from "./keys";
+import { EXTENDED_KEY_USAGE_NAMES, EXTENSION_OIDS } from "./oids";
+import { signStructure, signatureAlgorithmIdentifier } from "./signature";
 
 /** The key usages the operator sets. */
 export type KeyUsageBit = Exclude<KeyUsageName, "encipherOnly" | "decipherOnly">;

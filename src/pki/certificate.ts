@@ -17,12 +17,12 @@ import {
   SubjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
 import { X509Certificate } from "@peculiar/x509";
-import { ContentCache } from "./content-cache.js";
-import { PkiError } from "./errors.js";
-import { certificateDersFromPem, certificateToPem } from "./encodings.js";
-import { commonNameOf, nameToString } from "./distinguished-name.js";
-import { keyFactsOf, type KeyFacts } from "./keys.js";
-import { EXTENDED_KEY_USAGE_NAMES, EXTENSION_OIDS } from "./oids.js";
+import { ContentCache } from "./content-cache";
+import { PkiError } from "./errors";
+import { certificateDersFromPem, certificateToPem } from "./encodings";
+import { commonNameOf, nameToString } from "./distinguished-name";
+import { keyFactsOf, type KeyFacts } from "./keys";
+import { EXTENDED_KEY_USAGE_NAMES, EXTENSION_OIDS } from "./oids";
 
 export type KeyUsageName =
   | "digitalSignature"

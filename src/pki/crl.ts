@@ -20,16 +20,16 @@ import {
   Time,
   Version,
 } from "@peculiar/asn1-x509";
-import { ContentCache } from "./content-cache.js";
-import { PkiError } from "./errors.js";
-import { decodePem, encodePem } from "./encodings.js";
-import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type CertificateFacts } from "./certificate.js";
-import type { CertificateAuthority } from "./ca.js";
-import { nameToString } from "./distinguished-name.js";
-import { EXTENSION_OIDS } from "./oids.js";
-import { authorityKeyIdOf, authorityKeyIdentifier, extension, issuerName } from "./certificate-builder.js";
-import { checkDate, toSecond } from "./issuance-rules.js";
-import { signStructure, signatureAlgorithmIdentifier } from "./signature.js";
+import { ContentCache } from "./content-cache";
+import { PkiError } from "./errors";
+import { decodePem, encodePem } from "./encodings";
+import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type CertificateFacts } from "./certificate";
+import type { CertificateAuthority } from "./ca";
+import { nameToString } from "./distinguished-name";
+import { EXTENSION_OIDS } from "./oids";
+import { authorityKeyIdOf, authorityKeyIdentifier, extension, issuerName } from "./certificate-builder";
+import { checkDate, toSecond } from "./issuance-rules";
+import { signStructure, signatureAlgorithmIdentifier } from "./signature";
 
 export type RevocationReason = "unspecified" | "keyCompromise" | "affiliationChanged" | "superseded" | "cessationOfOperation";
 

@@ -4,7 +4,7 @@
  */
 import { AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName } from "@peculiar/asn1-x509";
 import { Name as NameText } from "@peculiar/x509";
-import { OID_COMMON_NAME } from "./oids.js";
+import { OID_COMMON_NAME } from "./oids";
 
 /** Short names @peculiar/x509 does not know by itself. */
 const EXTRA_SHORT_NAMES = { SERIALNUMBER: "2.5.4.5", STREET: "2.5.4.9", UID: "0.9.2342.19200300.100.1.1" };

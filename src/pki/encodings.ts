@@ -4,8 +4,8 @@
  * can be checked. PKCS#12 is pkcs12.ts.
  */
 import { createPrivateKey, type KeyObject } from "node:crypto";
-import { PkiError } from "./errors.js";
-import { keyFactsOf, type KeyFacts } from "./keys.js";
+import { PkiError } from "./errors";
+import { keyFactsOf, type KeyFacts } from "./keys";
 
 // ---------------------------------------------------------------------------------------------- PEM
 

@@ -2,7 +2,7 @@
  * The PKI core: pure certificate logic, independent of Kubernetes. Everything a reconciler needs goes
  * through this module; the other files of src/pki are implementation detail.
  */
-export { PkiError, isPkiError, type PkiErrorReason } from "./errors.js";
+export { PkiError, isPkiError, type PkiErrorReason } from "./errors";
 export {
   DEFAULT_KEY_SPEC,
   MAX_CONCURRENT_RSA_KEYGEN,
@@ -18,7 +18,7 @@ export {
   type KeySpec,
   type NamedCurve,
   type SigningAlgorithm,
-} from "./keys.js";
+} from "./keys";
 export {
   fingerprintSha256,
   isIssuedBy,
@@ -32,8 +32,8 @@ export {
   serialNumberToDecimal,
   type CertificateFacts,
   type KeyUsageName,
-} from "./certificate.js";
-export { CLOCK_SKEW_MS, randomSerialNumber } from "./issuance-rules.js";
+} from "./certificate";
+export { CLOCK_SKEW_MS, randomSerialNumber } from "./issuance-rules";
 export {
   generateCA,
   loadCA,
@@ -41,7 +41,7 @@ export {
   type CAOrigin,
   type CertificateAuthority,
   type GenerateCAOptions,
-} from "./ca.js";
+} from "./ca";
 export {
   MAX_DATABASE_USER_BYTES,
   databaseUserProblem,
@@ -54,7 +54,7 @@ export {
   type IssuedCertificate,
   type ServerCertificateRequest,
   type ServerNames,
-} from "./leaf.js";
+} from "./leaf";
 export {
   DEFAULT_RENEW_BEFORE_MAX_MS,
   RENEWAL_POLICIES,
@@ -82,8 +82,8 @@ export {
   type RenewalPolicy,
   type RenewalReason,
   type SecretData,
-} from "./renewal.js";
-export { buildTrustBundle, trustBundleContains, trustBundleEntries, trustBundleFingerprints } from "./trust-bundle.js";
+} from "./renewal";
+export { buildTrustBundle, trustBundleContains, trustBundleEntries, trustBundleFingerprints } from "./trust-bundle";
 export {
   buildCrlBundle,
   crlDecision,
@@ -98,7 +98,7 @@ export {
   type ParsedCRL,
   type RevocationReason,
   type RevokedEntry,
-} from "./crl.js";
+} from "./crl";
 export {
   certificateToPem,
   decodePem,
@@ -108,8 +108,8 @@ export {
   pkcs8PemToDer,
   type ParsedPrivateKey,
   type PemBlock,
-} from "./encodings.js";
-export { buildPkcs12, generatePfxPassword, type Pkcs12Input } from "./pkcs12.js";
+} from "./encodings";
+export { buildPkcs12, generatePfxPassword, type Pkcs12Input } from "./pkcs12";
 export {
   SECRET_KEYS,
   caSecretData,
@@ -119,4 +119,4 @@ export {
   serverSecretData,
   type ClientSecretInput,
   type SecretPayload,
-} from "./secret-layout.js";
+} from "./secret-layout";

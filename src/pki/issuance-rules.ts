@@ -3,7 +3,7 @@
  * the checks on common names, durations and dates that come before any signing.
  */
 import { randomBytes } from "node:crypto";
-import { PkiError } from "./errors.js";
+import { PkiError } from "./errors";
 
 /** notBefore is set this far in the past so a node whose clock runs a little behind accepts new certificates. */
 export const CLOCK_SKEW_MS = 5 * 60 * 1000;

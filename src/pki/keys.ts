@@ -5,7 +5,7 @@
  */
 import { webcrypto, type KeyObject } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { PkiError } from "./errors.js";
+import { PkiError } from "./errors";
 
 export type CryptoKey = webcrypto.CryptoKey;
 export type CryptoKeyPair = webcrypto.CryptoKeyPair;

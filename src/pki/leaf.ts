@@ -4,17 +4,17 @@
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { id_kp_clientAuth, id_kp_serverAuth } from "@peculiar/asn1-x509";
-import { PkiError } from "./errors.js";
-import { presentedChain, type CertificateAuthority } from "./ca.js";
-import { certificateDersFromPem, certificateToPem, parsePrivateKey, pkcs8DerToPem } from "./encodings.js";
+import { PkiError } from "./errors";
+import { presentedChain, type CertificateAuthority } from "./ca";
+import { certificateDersFromPem, certificateToPem, parsePrivateKey, pkcs8DerToPem } from "./encodings";
 import {
   normalizeDNSName,
   normalizeIPAddress,
   parseCertificate,
   type CertificateFacts,
-} from "./certificate.js";
-import { buildCertificate, type KeyUsageBit } from "./certificate-builder.js";
-import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeySpec } from "./keys.js";
+} from "./certificate";
+import { buildCertificate, type KeyUsageBit } from "./certificate-builder";
+import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeySpec } from "./keys";
 import {
   CLOCK_SKEW_MS,
   MAX_COMMON_NAME_LENGTH,
@@ -23,7 +23,7 @@ import {
   checkDuration,
   randomSerialNumber,
   toSecond,
-} from "./issuance-rules.js";
+} from "./issuance-rules";
 
 /**
  * A leaf certificate with its freshly generated key, in the forms the Secret layout needs; the certificate's facts

@@ -9,11 +9,11 @@ import { MacData, PKCS12Attribute, PKCS8ShroudedKeyBag, id_certBag, id_pkcs8Shro
 import { EncryptedData as EncryptedOctets, PrivateKeyInfo } from "@peculiar/asn1-pkcs8";
 import { AsnArray, AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier, DirectoryString } from "@peculiar/asn1-x509";
-import { PkiError } from "./errors.js";
-import { certificateDersFromPem } from "./encodings.js";
-import { subtle } from "./keys.js";
-import { PKCS12_OIDS } from "./oids.js";
-import { bmpPassword, pkcs12Mac } from "./pkcs12-kdf.js";
+import { PkiError } from "./errors";
+import { certificateDersFromPem } from "./encodings";
+import { subtle } from "./keys";
+import { PKCS12_OIDS } from "./oids";
+import { bmpPassword, pkcs12Mac } from "./pkcs12-kdf";
 
 
 // ----------------------------------------------------------------- schemas the vendor packages do not ship

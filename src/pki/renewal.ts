@@ -8,18 +8,18 @@
  * X509Certificate (well under a millisecond), and time only comes in through `now`.
  */
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
-import { ContentCache } from "./content-cache.js";
-import { PkiError } from "./errors.js";
-import { parsePrivateKey } from "./encodings.js";
+import { ContentCache } from "./content-cache";
+import { PkiError } from "./errors";
+import { parsePrivateKey } from "./encodings";
 import {
   isIssuedBy,
   normalizeFingerprint,
   normalizeSerialNumber,
   parseCertificate,
   type CertificateFacts,
-} from "./certificate.js";
-import { resolveServerNames } from "./leaf.js";
-import { describeKeySpec, type KeySpec } from "./keys.js";
+} from "./certificate";
+import { resolveServerNames } from "./leaf";
+import { describeKeySpec, type KeySpec } from "./keys";
 
 export type RenewalReason =
   | "MissingData"

@@ -3,10 +3,10 @@
  * Type kubernetes.io/tls: tls.crt (leaf + intermediates, PEM), tls.key (PKCS#8 PEM), ca.crt (trust bundle).
  * Server Secrets add ca.crl; client Secrets add the file names CAST Imaging documents.
  */
-import { buildPkcs12, generatePfxPassword } from "./pkcs12.js";
-import { isIssuedBy, parseCertificates, type CertificateFacts } from "./certificate.js";
-import type { CertificateAuthority } from "./ca.js";
-import type { IssuedCertificate } from "./leaf.js";
+import { buildPkcs12, generatePfxPassword } from "./pkcs12";
+import { isIssuedBy, parseCertificates, type CertificateFacts } from "./certificate";
+import type { CertificateAuthority } from "./ca";
+import type { IssuedCertificate } from "./leaf";
 
 export const SECRET_KEYS = Object.freeze({
   tlsCrt: "tls.crt",

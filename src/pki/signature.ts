@@ -6,7 +6,7 @@
 import { AsnSerializer } from "@peculiar/asn1-schema";
 import type { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { AlgorithmProvider, AsnEcSignatureFormatter } from "@peculiar/x509";
-import { subtle, type CryptoKey, type SigningAlgorithm } from "./keys.js";
+import { subtle, type CryptoKey, type SigningAlgorithm } from "./keys";
 
 const algorithms = new AlgorithmProvider();
 const ecdsaSignatures = new AsnEcSignatureFormatter();

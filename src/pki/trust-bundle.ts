@@ -4,9 +4,9 @@
  * by it, re-encoded canonically), so an unchanged set always yields identical bytes and a reconcile that
  * finds nothing new writes nothing.
  */
-import { PkiError } from "./errors.js";
-import { certificateDersFromPem } from "./encodings.js";
-import { parseCertificate, type CertificateFacts } from "./certificate.js";
+import { PkiError } from "./errors";
+import { certificateDersFromPem } from "./encodings";
+import { parseCertificate, type CertificateFacts } from "./certificate";
 
 /**
  * Builds the PEM bundle. Each input string may hold one or several certificates. Throws

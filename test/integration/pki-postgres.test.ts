@@ -23,7 +23,7 @@ import {
   type IssuedCertificate,
   type KeySpec,
   type SecretPayload,
-} from "../../src/pki/index.js";
+} from "../../src/pki/index";
 import { jdbcConnect, psql, startPostgres, type PostgresServer } from "../support/postgres";
 import { run, waitFor } from "../support/process";
 

@@ -8,10 +8,10 @@ import { AuthenticatedSafe, CertBag, PFX, PKCS8ShroudedKeyBag, SafeContents, id_
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { CertificateList, type AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { AlgorithmProvider } from "@peculiar/x509";
-import { PkiError, certificateToPem, decodePem } from "../../src/pki/index.js";
-import { PKCS12_OIDS } from "../../src/pki/oids.js";
-import { CmsEncryptedData, Pbes2Params, Pbkdf2Params } from "../../src/pki/pkcs12.js";
-import { bmpPassword, pkcs12Mac, type Pkcs12KdfHash } from "../../src/pki/pkcs12-kdf.js";
+import { PkiError, certificateToPem, decodePem } from "../../src/pki/index";
+import { PKCS12_OIDS } from "../../src/pki/oids";
+import { CmsEncryptedData, Pbes2Params, Pbkdf2Params } from "../../src/pki/pkcs12";
+import { bmpPassword, pkcs12Mac, type Pkcs12KdfHash } from "../../src/pki/pkcs12-kdf";
 
 /** Whether the (first) CRL is signed by the CA's key. */
 export function verifyCRLSignature(crlPem: string | Uint8Array, ca: { readonly certPem: string }): boolean {

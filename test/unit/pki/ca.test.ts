@@ -10,8 +10,8 @@ import {
   loadCA,
   parseCertificate,
   type CertificateAuthority,
-} from "../../../src/pki/index.js";
-import { ALL_KEY_SPECS, DAY, openssl, rejectsWithReason, sharedCA, tempDir } from "./helpers.js";
+} from "../../../src/pki/index";
+import { ALL_KEY_SPECS, DAY, openssl, rejectsWithReason, sharedCA, tempDir } from "./helpers";
 
 describe("pki/ca", () => {
   describe("generateCA", () => {

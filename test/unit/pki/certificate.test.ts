@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
-import { factsFromDer } from "../../../src/pki/certificate.js";
+import { factsFromDer } from "../../../src/pki/certificate";
 import {
   generateCA,
   issueClientCertificate,
@@ -14,8 +14,8 @@ import {
   parseCertificates,
   serialNumberFromDecimal,
   serialNumberToDecimal,
-} from "../../../src/pki/index.js";
-import { DAY, openssl, sharedCA, tempDir, throwsWithReason } from "./helpers.js";
+} from "../../../src/pki/index";
+import { DAY, openssl, sharedCA, tempDir, throwsWithReason } from "./helpers";
 
 describe("pki/certificate", () => {
   it("reads the facts of an openssl-made certificate the same way openssl does", () => {

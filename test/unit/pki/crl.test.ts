@@ -12,10 +12,10 @@ import {
   parseCRL,
   parseCRLs,
   generateCA,
-} from "../../../src/pki/index.js";
-import { crlFacts } from "../../../src/pki/crl.js";
-import { verifyCRLSignature } from "../../support/pki.js";
-import { ALL_KEY_SPECS, DAY, HOUR, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers.js";
+} from "../../../src/pki/index";
+import { crlFacts } from "../../../src/pki/crl";
+import { verifyCRLSignature } from "../../support/pki";
+import { ALL_KEY_SPECS, DAY, HOUR, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers";
 
 describe("pki/crl", () => {
   it("issues a v2 CRL with number, AKI and reasons that openssl reads and uses to refuse a revoked client", async () => {

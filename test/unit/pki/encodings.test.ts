@@ -12,9 +12,9 @@ import {
   parsePrivateKey,
   pkcs8DerToPem,
   pkcs8PemToDer,
-} from "../../../src/pki/index.js";
-import { parsePkcs12 } from "../../support/pki.js";
-import { DAY, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers.js";
+} from "../../../src/pki/index";
+import { parsePkcs12 } from "../../support/pki";
+import { DAY, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers";
 
 describe("pki/encodings", () => {
   describe("PEM", () => {

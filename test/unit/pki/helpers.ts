@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateCA, type CertificateAuthority, type KeySpec } from "../../../src/pki/index.js";
+import { generateCA, type CertificateAuthority, type KeySpec } from "../../../src/pki/index";
 
 export const HOUR = 3600 * 1000;
 export const DAY = 24 * HOUR;

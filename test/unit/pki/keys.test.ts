@@ -8,8 +8,8 @@ import {
   keySpecOf,
   PkiError,
   resolveKeySpec,
-} from "../../../src/pki/index.js";
-import { ALL_KEY_SPECS, throwsWithReason } from "./helpers.js";
+} from "../../../src/pki/index";
+import { ALL_KEY_SPECS, throwsWithReason } from "./helpers";
 
 describe("pki/keys", () => {
   describe("resolveKeySpec", () => {

@@ -12,8 +12,8 @@ import {
   randomSerialNumber,
   resolveServerNames,
   validateDatabaseUser,
-} from "../../../src/pki/index.js";
-import { ALL_KEY_SPECS, DAY, HOUR, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers.js";
+} from "../../../src/pki/index";
+import { ALL_KEY_SPECS, DAY, HOUR, openssl, rejectsWithReason, sharedCA, tempDir, throwsWithReason } from "./helpers";
 
 describe("pki/leaf", () => {
   describe("issueServerCertificate", () => {

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { createHmac } from "node:crypto";
-import { bmpPassword, pkcs12Kdf, pkcs12KdfHashOf, pkcs12Mac, type Pkcs12KdfHash } from "../../../src/pki/pkcs12-kdf.js";
-import { openssl } from "./helpers.js";
+import { bmpPassword, pkcs12Kdf, pkcs12KdfHashOf, pkcs12Mac, type Pkcs12KdfHash } from "../../../src/pki/pkcs12-kdf";
+import { openssl } from "./helpers";
 
 /** 64 bytes 0b 30 55 7a …: (i * 37 + 11) mod 256. */
 const SALT64 = Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 37 + 11) & 255));

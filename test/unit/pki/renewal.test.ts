@@ -28,8 +28,8 @@ import {
   type DesiredServerCertificate,
   type IssuedCertificate,
   type SecretData,
-} from "../../../src/pki/index.js";
-import { DAY, throwsWithReason } from "./helpers.js";
+} from "../../../src/pki/index";
+import { DAY, throwsWithReason } from "./helpers";
 
 const T0 = new Date("2032-03-01T00:00:00Z");
 const at = (ms: number): Date => new Date(T0.getTime() + ms);

@@ -10,9 +10,9 @@ import {
   loadCA,
   secretDataEqual,
   serverSecretData,
-} from "../../../src/pki/index.js";
-import { parsePkcs12 } from "../../support/pki.js";
-import { DAY, openssl, sharedCA, tempDir } from "./helpers.js";
+} from "../../../src/pki/index";
+import { parsePkcs12 } from "../../support/pki";
+import { DAY, openssl, sharedCA, tempDir } from "./helpers";
 
 describe("pki/secret-layout", () => {
   it("server Secret: tls.crt, tls.key (PKCS#8 PEM), ca.crt, ca.crl", async () => {

@@ -9,8 +9,8 @@ import {
   trustBundleEntries,
   trustBundleFingerprints,
   type CertificateAuthority,
-} from "../../../src/pki/index.js";
-import { DAY, openssl, sharedCA, tempDir, throwsWithReason } from "./helpers.js";
+} from "../../../src/pki/index";
+import { DAY, openssl, sharedCA, tempDir, throwsWithReason } from "./helpers";
 
 describe("pki/trust-bundle", () => {
   let cas: CertificateAuthority[];

@@ -3,10 +3,10 @@ import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Name, SubjectAlternativeName } from "@peculiar/asn1-x509";
-import { subjectAltName } from "../../../src/pki/certificate-builder.js";
-import { commonNameOf, commonNameOnly, nameToString } from "../../../src/pki/distinguished-name.js";
-import { generateCA, issueCRL, issueServerCertificate, normalizeIPAddress, parseCertificate, parseCRL } from "../../../src/pki/index.js";
-import { DAY, openssl, sharedCA, tempDir } from "./helpers.js";
+import { subjectAltName } from "../../../src/pki/certificate-builder";
+import { commonNameOf, commonNameOnly, nameToString } from "../../../src/pki/distinguished-name";
+import { generateCA, issueCRL, issueServerCertificate, normalizeIPAddress, parseCertificate, parseCRL } from "../../../src/pki/index";
+import { DAY, openssl, sharedCA, tempDir } from "./helpers";
 
 describe("pki: X.509 encodings (serials, times, addresses and names as openssl reads them)", () => {
   it("writes serials as positive INTEGERs, with a sign byte when the first bit is set", async () => {
