@@ -45,6 +45,19 @@ function check<T>(decode: (value: unknown) => T, rules: (typed: T, errors: Valid
   return errors.list.length > 0 ? { ok: false, errors: errors.list } : { ok: true, value: typed };
 }
 
+/**
+ * Decodes only, checks no rule: what a deletion may read. An object that breaks a rule must still be deletable;
+ * one whose shape is broken cannot be cleaned up safely.
+ */
+export function decodedSecureDatabase(value: unknown): Checked<SecureDatabase> {
+  return check(decodeSecureDatabaseInput, () => undefined, value);
+}
+
+/** The ImagingConnection counterpart of decodedSecureDatabase. */
+export function decodedImagingConnection(value: unknown): Checked<ImagingConnection> {
+  return check(decodeImagingConnectionInput, () => undefined, value);
+}
+
 /** Decodes a SecureDatabase from the informer (or a test) and checks every rule. */
 export function checkSecureDatabase(value: unknown): Checked<SecureDatabase> {
   return check(decodeSecureDatabaseInput, secureDatabaseRules, value);

@@ -2,9 +2,13 @@
  * The writes every reconciler makes to its own custom resource: add and remove our finalizer (guarded by
  * resourceVersion, so a stale copy never wins) and server-side apply the status (only when it changed).
  */
+import { Reason } from "../api/reasons";
 import { FINALIZER, type Condition } from "../api/types";
+import { formatValidationErrors, type Invalid } from "../api/validate";
 import { setConditions, type ConditionInput } from "../kube/conditions";
 import { JSON_PATCH, type ResourceType } from "../kube/rest";
+import type { EventSubject } from "../kube/events";
+import { TerminalError } from "../runtime/errors";
 import type { Informer, KubeObject } from "../runtime/informer";
 import type { ReconcileResult } from "../runtime/workqueue";
 import type { OperatorContext } from "./context";
@@ -15,6 +19,19 @@ interface StatusShape {
 }
 
 type CustomResource<S> = KubeObject & { apiVersion: string; kind: string; status?: S };
+
+/**
+ * A deleting object whose spec is malformed (stored before a CRD change) cannot be cleaned up safely: say so, and
+ * wait for the spec to be fixed rather than guess what to remove. The finalizer stays.
+ */
+export async function refuseCleanup(ctx: OperatorContext, obj: EventSubject, invalid: Invalid): Promise<never> {
+  const problem = formatValidationErrors(invalid.errors);
+  const message =
+    `cannot clean up while the spec is malformed (${problem}): fix the spec, or remove the finalizer ${FINALIZER} ` +
+    "by hand and undo the operator's changes yourself";
+  await ctx.events.record(obj, "Warning", Reason.InvalidSpec, message);
+  throw new TerminalError(Reason.InvalidSpec, message);
+}
 
 /** JSON with object keys sorted: two statuses that differ only in key order compare equal, so no write is made. */
 export function canonical(value: unknown): string {

@@ -11,7 +11,8 @@ import type { ConditionInput } from "../../kube/conditions";
 import { RESOURCES } from "../../kube/resources";
 import type { ReconcileResult } from "../../runtime/workqueue";
 import type { ImagingConnectionObject, OperatorContext } from "../context";
-import { addFinalizer, requeueAtEarliest, writeStatus } from "../custom-resource";
+import { decodedImagingConnection } from "../../api/validate";
+import { addFinalizer, refuseCleanup, requeueAtEarliest, writeStatus } from "../custom-resource";
 import { ensureClientSecret } from "./client-secret";
 import { finalizeConnection } from "./finalize";
 import { verifyLogin } from "./login";
@@ -35,7 +36,10 @@ export class ImagingConnectionReconciler {
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const imc = this.ctx.cache.imagingConnections.get(namespace, name);
     if (!imc) return {};
-    if (imc.metadata.deletionTimestamp) return finalizeConnection(this.ctx, imc);
+    if (imc.metadata.deletionTimestamp) {
+      const decoded = decodedImagingConnection(imc);
+      return decoded.ok ? finalizeConnection(this.ctx, imc) : refuseCleanup(this.ctx, imc, decoded);
+    }
     await addFinalizer(this.ctx, RESOURCES.ImagingConnection, this.ctx.cache.imagingConnections, imc);
     const now = this.ctx.now();
     const report: Report = { status: { ...(imc.status ?? {}) }, conditions: [], requeues: [] };

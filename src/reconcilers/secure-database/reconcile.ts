@@ -7,14 +7,14 @@
 import { prepareSecureDatabase } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { SECURE_DATABASE_CONDITIONS as C, type SecureDatabaseStatus } from "../../api/types";
-import { formatValidationErrors } from "../../api/validate";
+import { decodedSecureDatabase, formatValidationErrors } from "../../api/validate";
 import type { ConditionInput } from "../../kube/conditions";
 import { RESOURCES } from "../../kube/resources";
 import { buildTrustBundle, isIssuedBy } from "../../pki";
 import { objectKey } from "../../runtime/informer";
 import type { ReconcileResult } from "../../runtime/workqueue";
 import type { OperatorContext, SecureDatabaseObject } from "../context";
-import { addFinalizer, requeueAtEarliest, writeStatus } from "../custom-resource";
+import { addFinalizer, refuseCleanup, requeueAtEarliest, writeStatus } from "../custom-resource";
 import { ensureCA } from "./ca";
 import { CARotator } from "./ca-rotation-step";
 import { ensureConfig } from "./config";
@@ -40,6 +40,8 @@ export class SecureDatabaseReconciler {
     const sdb = ctx.cache.secureDatabases.get(namespace, name);
     if (!sdb) return {};
     if (sdb.metadata.deletionTimestamp) {
+      const decoded = decodedSecureDatabase(sdb);
+      if (!decoded.ok) return refuseCleanup(ctx, sdb, decoded);
       await finalize(ctx, sdb);
       this.memory.delete(objectKey(namespace, name));
       return {};

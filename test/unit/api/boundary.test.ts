@@ -1,7 +1,13 @@
 import { expect } from "chai";
 import { prepareImagingConnection, prepareSecureDatabase } from "../../../src/api/defaults";
 import type { ImagingConnection, SecureDatabase } from "../../../src/api/types";
-import { formatValidationErrors, validateConnectionAgainstDatabase, type ValidationError } from "../../../src/api/validate";
+import {
+  decodedImagingConnection,
+  decodedSecureDatabase,
+  formatValidationErrors,
+  validateConnectionAgainstDatabase,
+  type ValidationError,
+} from "../../../src/api/validate";
 import { imc, sdb } from "./builders";
 
 /** An object as an old CRD may have stored it: the types say nothing about it. */
@@ -158,5 +164,31 @@ describe("api boundary: malformed objects from the informer", () => {
     expect(validateConnectionAgainstDatabase(imc(), broken)).to.deep.equal([]);
     expect(validateConnectionAgainstDatabase(imc(), raw(sdb(), (o) => delete o.spec))).to.deep.equal([]);
     expect(prepareSecureDatabase(broken).ok).to.equal(false);
+  });
+
+  describe("what a deletion may read: the shape, not the rules", () => {
+    const cases: [string, unknown, (value: unknown) => { ok: boolean }, boolean][] = [
+      ["a valid database", sdb(), decodedSecureDatabase, true],
+      ["a database breaking a rule (port out of range)", raw(sdb(), (o) => (spec(o).port = 70000)), decodedSecureDatabase, true],
+      ["a database without spec", raw(sdb(), (o) => delete o.spec), decodedSecureDatabase, false],
+      ["a database whose postgres is a string", raw(sdb(), (o) => (spec(o).postgres = "pg")), decodedSecureDatabase, false],
+      ["a valid connection", imc(), decodedImagingConnection, true],
+      ["a connection breaking a rule (user with a space)", raw(imc(), (o) => (spec(o).user = "a b")), decodedImagingConnection, true],
+      [
+        "a connection whose workloads are an object",
+        raw(imc(), (o) => (spec(o).workloads = { kind: "Deployment" })),
+        decodedImagingConnection,
+        false,
+      ],
+    ];
+    for (const [name, value, decoded, deletable] of cases) {
+      it(`${name}: ${deletable ? "cleaned up" : "refused"}`, () => {
+        expect(decoded(value).ok).to.equal(deletable);
+      });
+    }
+    it("the rules still refuse what the deletion lets through", () => {
+      expect(prepareSecureDatabase(raw(sdb(), (o) => (spec(o).port = 70000))).ok).to.equal(false);
+      expect(prepareImagingConnection(raw(imc(), (o) => (spec(o).user = "a b"))).ok).to.equal(false);
+    });
   });
 });
