@@ -332,16 +332,43 @@ export function resolveImagingConnection(imc: ImagingConnection): ResolvedImagin
 export type Prepared<T> = { ok: true; spec: T } | Invalid;
 
 /**
+ * The informer replaces an object whenever it changes, so an object and its resourceVersion name one content: a
+ * database is prepared once per change, not on every pass of every connection that reads it. Objects without a
+ * resourceVersion (tests, manifests) are prepared every time.
+ */
+class PreparedMemo<T> {
+  private readonly memo = new WeakMap<object, { resourceVersion: string; prepared: Prepared<T> }>();
+
+  get(raw: { metadata?: { resourceVersion?: string } } | null, prepare: () => Prepared<T>): Prepared<T> {
+    // A malformed object (even a null root) goes straight to prepare(), which reports it.
+    const resourceVersion = raw?.metadata?.resourceVersion;
+    if (typeof resourceVersion !== "string") return prepare();
+    const hit = this.memo.get(raw!);
+    if (hit?.resourceVersion === resourceVersion) return hit.prepared;
+    const prepared = prepare();
+    this.memo.set(raw!, { resourceVersion, prepared });
+    return prepared;
+  }
+}
+
+const preparedDatabases = new PreparedMemo<ResolvedSecureDatabaseSpec>();
+const preparedConnections = new PreparedMemo<ResolvedImagingConnectionSpec>();
+
+/**
  * What a reconciler calls first with the object from the informer: decodes it (a malformed object yields errors,
  * never a TypeError), validates it, then resolves its spec.
  */
 export function prepareSecureDatabase(raw: SecureDatabase): Prepared<ResolvedSecureDatabaseSpec> {
-  const checked = checkSecureDatabase(raw);
-  return checked.ok ? { ok: true, spec: resolveSecureDatabase(checked.value) } : checked;
+  return preparedDatabases.get(raw, () => {
+    const checked = checkSecureDatabase(raw);
+    return checked.ok ? { ok: true, spec: resolveSecureDatabase(checked.value) } : checked;
+  });
 }
 
 /** Decodes, validates, then resolves: the ImagingConnection counterpart of prepareSecureDatabase. */
 export function prepareImagingConnection(raw: ImagingConnection): Prepared<ResolvedImagingConnectionSpec> {
-  const checked = checkImagingConnection(raw);
-  return checked.ok ? { ok: true, spec: resolveImagingConnection(checked.value) } : checked;
+  return preparedConnections.get(raw, () => {
+    const checked = checkImagingConnection(raw);
+    return checked.ok ? { ok: true, spec: resolveImagingConnection(checked.value) } : checked;
+  });
 }

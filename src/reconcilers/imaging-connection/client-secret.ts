@@ -214,10 +214,13 @@ export function planSecretClaim(
           "delete it or choose another spec.secretName (it is never overwritten)";
   }
   if (existing) return undefined;
-  const rival = neighbours
-    .filter((o) => o.metadata.name !== imc.metadata.name && !o.metadata.deletionTimestamp)
-    .filter((o) => (o.spec.secretName ?? clientSecretName(o.metadata.name)) === secretName)
-    .find((o) => olderFirst(o, imc) < 0);
+  const rival = neighbours.find(
+    (o) =>
+      o.metadata.name !== imc.metadata.name &&
+      !o.metadata.deletionTimestamp &&
+      (o.spec.secretName ?? clientSecretName(o.metadata.name)) === secretName &&
+      olderFirst(o, imc) < 0,
+  );
   if (!rival) return undefined;
   return `ImagingConnection ${rival.metadata.name} (older) also writes Secret ${secretName}; give this connection another spec.secretName`;
 }
@@ -240,7 +243,9 @@ async function observeClientSecret(
   const ns = imc.metadata.namespace!;
   const ref = { namespace: ns, name: spec.secretName };
   const existing = ctx.cache.secrets.get(ns, spec.secretName) ?? (await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, ref));
-  observed.claim = planSecretClaim(imc, spec.secretName, existing, ctx.cache.imagingConnections.list(ns));
+  // Only a Secret not written yet can have rivals: listing every connection of the namespace costs O(n) per pass.
+  const neighbours = existing ? [] : ctx.cache.imagingConnections.list(ns);
+  observed.claim = planSecretClaim(imc, spec.secretName, existing, neighbours);
   if (!observed.claim) observed.current = ctx.cache.secrets.get(ns, spec.secretName);
   return observed;
 }

@@ -235,4 +235,30 @@ describe("api/defaults", () => {
       expect(c.ok).to.equal(false);
     });
   });
+
+  describe("prepared once per content", () => {
+    const versioned = (resourceVersion: string) => {
+      const o = sdb();
+      o.metadata.resourceVersion = resourceVersion;
+      return o;
+    };
+    it("the same informer object at the same resourceVersion is prepared once", () => {
+      const o = versioned("10");
+      expect(prepareSecureDatabase(o)).to.equal(prepareSecureDatabase(o));
+    });
+    it("a new resourceVersion of the same object is prepared again, and sees the change", () => {
+      const o = versioned("10");
+      const first = prepareSecureDatabase(o);
+      o.metadata.resourceVersion = "11";
+      o.spec.port = 6543;
+      const second = prepareSecureDatabase(o);
+      expect(second).to.not.equal(first);
+      expect(second.ok && second.spec.port).to.equal(6543);
+    });
+    it("an object without resourceVersion (a test, a manifest) is prepared every time", () => {
+      const o = imc();
+      expect(prepareImagingConnection(o)).to.not.equal(prepareImagingConnection(o));
+      expect(prepareImagingConnection(o)).to.deep.equal(prepareImagingConnection(o));
+    });
+  });
 });
