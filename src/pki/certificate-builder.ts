@@ -4,7 +4,7 @@
  * leaves fill in. The facts of a new certificate are the template's: what we just wrote is never parsed back.
  */
 import { createHash } from "node:crypto";
-import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import { AsnConvert, AsnSerializer, OctetString } from "@peculiar/asn1-schema";
 import {
   AuthorityKeyIdentifier,
   BasicConstraints,
@@ -37,7 +37,7 @@ import { commonNameOnly, nameToString } from "./distinguished-name";
 import { certificateToPem } from "./encodings";
 import type { CryptoKey, KeyFacts, SigningAlgorithm } from "./keys";
 import { EXTENDED_KEY_USAGE_NAMES, EXTENSION_OIDS } from "./oids";
-import { signStructure, signatureAlgorithmIdentifier } from "./signature";
+import { preEncoded, signStructure, signatureAlgorithmIdentifier } from "./signature";
 
 /** The key usages the operator sets. */
 export type KeyUsageBit = Exclude<KeyUsageName, "encipherOnly" | "decipherOnly">;
@@ -72,14 +72,26 @@ export function authorityKeyIdOf(issuer: CertificateFacts): string {
 
 const issuerNames = new WeakMap<CertificateFacts, Name>();
 
-/** The issuer's subject as its certificate encodes it, parsed once per CA. */
+/** The issuer's subject as its certificate encodes it, parsed and converted once per CA (a stand-in: only for serializing). */
 export function issuerName(issuer: CertificateFacts): Name {
   let name = issuerNames.get(issuer);
   if (!name) {
-    name = AsnConvert.parse(issuer.subjectDer, Name);
+    name = preEncoded<Name>(AsnSerializer.toASN(AsnConvert.parse(issuer.subjectDer, Name)));
     issuerNames.set(issuer, name);
   }
   return name;
+}
+
+const constantExtensions = new Map<string, Extension>();
+
+/** An extension whose value is the same for every certificate of a kind, converted once per `key`. */
+function constantExtension(key: string, make: () => Extension): Extension {
+  let ext = constantExtensions.get(key);
+  if (!ext) {
+    ext = preEncoded<Extension>(AsnSerializer.toASN(make()));
+    constantExtensions.set(key, ext);
+  }
+  return ext;
 }
 
 export interface CertificateTemplate {
@@ -112,6 +124,7 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
   const subjectDer = Buffer.from(AsnConvert.serialize(subject));
   const isCA = t.caPathLength !== undefined;
   const keyUsage = KEY_USAGE_NAMES.filter((u) => (t.keyUsage as readonly string[]).includes(u));
+  const keyUsageFlags = keyUsage.reduce((flags, u) => flags | KeyUsageFlags[u], 0);
   const tbs = new TBSCertificate({
     version: Version.v3,
     serialNumber: new Uint8Array(Buffer.from(t.serialNumberHex, "hex")).buffer,
@@ -122,14 +135,16 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
     subject,
     subjectPublicKeyInfo: spki,
     extensions: new Extensions([
-      extension(
-        EXTENSION_OIDS.basicConstraints,
-        true,
-        new BasicConstraints(isCA ? { cA: true, pathLenConstraint: t.caPathLength } : {}),
+      constantExtension(`basicConstraints:${String(t.caPathLength)}`, () =>
+        extension(EXTENSION_OIDS.basicConstraints, true, new BasicConstraints(isCA ? { cA: true, pathLenConstraint: t.caPathLength } : {})),
       ),
-      extension(EXTENSION_OIDS.keyUsage, true, new KeyUsage(keyUsage.reduce((flags, u) => flags | KeyUsageFlags[u], 0))),
+      constantExtension(`keyUsage:${keyUsageFlags}`, () => extension(EXTENSION_OIDS.keyUsage, true, new KeyUsage(keyUsageFlags))),
       ...(t.extendedKeyUsage.length > 0
-        ? [extension(EXTENSION_OIDS.extKeyUsage, false, new ExtendedKeyUsage([...t.extendedKeyUsage]))]
+        ? [
+            constantExtension(`extKeyUsage:${t.extendedKeyUsage.join(",")}`, () =>
+              extension(EXTENSION_OIDS.extKeyUsage, false, new ExtendedKeyUsage([...t.extendedKeyUsage])),
+            ),
+          ]
         : []),
       ...(t.dnsNames.length + t.ipAddresses.length > 0 ? [subjectAltName(t.dnsNames, t.ipAddresses)] : []),
       extension(EXTENSION_OIDS.subjectKeyIdentifier, false, new SubjectKeyIdentifier(Buffer.from(subjectKeyId, "hex"))),
