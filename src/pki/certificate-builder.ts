@@ -82,10 +82,25 @@ export function issuerName(issuer: CertificateFacts): Name {
   return name;
 }
 
+const issuerAuthorityKeyIdentifiers = new WeakMap<CertificateFacts, Extension>();
+
+/** The authorityKeyIdentifier extension of what `issuer` signs, converted once per CA (a stand-in: only for serializing). */
+export function authorityKeyIdentifierFor(issuer: CertificateFacts): Extension {
+  let ext = issuerAuthorityKeyIdentifiers.get(issuer);
+  if (!ext) {
+    ext = preEncoded<Extension>(AsnSerializer.toASN(authorityKeyIdentifier(authorityKeyIdOf(issuer))));
+    issuerAuthorityKeyIdentifiers.set(issuer, ext);
+  }
+  return ext;
+}
+
 const constantExtensions = new Map<string, Extension>();
 
-/** An extension whose value is the same for every certificate of a kind, converted once per `key`. */
-function constantExtension(key: string, make: () => Extension): Extension {
+/**
+ * An extension whose value is the same for every certificate or CRL entry of a kind, converted once per `key`
+ * (a stand-in: only for serializing). The kinds are few: never key it by something per CA or per certificate.
+ */
+export function constantExtension(key: string, make: () => Extension): Extension {
   let ext = constantExtensions.get(key);
   if (!ext) {
     ext = preEncoded<Extension>(AsnSerializer.toASN(make()));
@@ -148,7 +163,7 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
         : []),
       ...(t.dnsNames.length + t.ipAddresses.length > 0 ? [subjectAltName(t.dnsNames, t.ipAddresses)] : []),
       extension(EXTENSION_OIDS.subjectKeyIdentifier, false, new SubjectKeyIdentifier(Buffer.from(subjectKeyId, "hex"))),
-      authorityKeyIdentifier(authorityKeyId),
+      t.issuer ? authorityKeyIdentifierFor(t.issuer) : authorityKeyIdentifier(authorityKeyId),
     ]),
   });
   const signed = await signStructure(tbs, t.signingKey, t.signing);

@@ -10,6 +10,8 @@ import {
   issueCRL,
   issueClientCertificate,
   issueServerCertificate,
+  parseCRL,
+  parseCertificate,
   type CertificateAuthority,
 } from "../../../src/pki/index";
 import { CmsEncryptedData, Pbes2Params, Pbkdf2Params, buildPkcs12 } from "../../../src/pki/pkcs12";
@@ -54,6 +56,11 @@ describe("pki: parts converted once per CA or kind encode as the uncached schema
         });
         const crlDer = decodePem(crl)[0]?.der ?? Buffer.alloc(0);
         expectReencodes(crlDer, CertificateList);
+        // The per-CA parts are this CA's, not the previous one's.
+        expect(parseCertificate(client.certPem).authorityKeyId).to.equal(ca.facts.subjectKeyId);
+        expect(parseCertificate(client.certPem).issuer).to.equal(`CN=Cache CA ${i}`);
+        expect(parseCRL(crl).authorityKeyId).to.equal(ca.facts.subjectKeyId);
+        expect(parseCRL(crl).revoked[0]?.reason).to.equal("keyCompromise");
       }
       expect(cas[0]?.facts.subjectDer).to.not.deep.equal(cas[1]?.facts.subjectDer);
     });
