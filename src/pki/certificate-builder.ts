@@ -136,7 +136,9 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
   const subjectKeyId = keyIdentifier(spki);
   const authorityKeyId = t.issuer ? authorityKeyIdOf(t.issuer) : subjectKeyId;
   const subject = commonNameOnly(t.subjectCommonName);
-  const subjectDer = Buffer.from(AsnConvert.serialize(subject));
+  // Converted once for its DER and for the TBS.
+  const subjectAsn = AsnSerializer.toASN(subject);
+  const subjectDer = Buffer.from(subjectAsn.toBER(false));
   const isCA = t.caPathLength !== undefined;
   const keyUsage = KEY_USAGE_NAMES.filter((u) => (t.keyUsage as readonly string[]).includes(u));
   const keyUsageFlags = keyUsage.reduce((flags, u) => flags | KeyUsageFlags[u], 0);
@@ -145,9 +147,9 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
     serialNumber: new Uint8Array(Buffer.from(t.serialNumberHex, "hex")).buffer,
     signature: signatureAlgorithmIdentifier(t.signing),
     // The issuer's subject as its certificate encodes it, so name matching never depends on how we would spell it.
-    issuer: t.issuer ? issuerName(t.issuer) : subject,
+    issuer: t.issuer ? issuerName(t.issuer) : preEncoded<Name>(subjectAsn),
     validity: new Validity({ notBefore: t.notBefore, notAfter: t.notAfter }),
-    subject,
+    subject: preEncoded<Name>(subjectAsn),
     subjectPublicKeyInfo: spki,
     extensions: new Extensions([
       constantExtension(`basicConstraints:${String(t.caPathLength)}`, () =>

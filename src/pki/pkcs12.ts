@@ -205,9 +205,13 @@ function octetStringDer(bytes: Uint8Array | ArrayBuffer): ArrayBuffer {
   return AsnConvert.serialize(new OctetString(bytes));
 }
 
-/** PKCS12Attribute's constructor drops its parameters (asn1-pfx 2.11: `Object.assign(params)`), so they are set here. */
+/**
+ * PKCS12Attribute's constructor drops its parameters (asn1-pfx 2.11: `Object.assign(params)`), so they are set here.
+ * Converted at once (a stand-in: only for serializing): key and leaf bags share it, and its ANY value would be
+ * re-parsed at every conversion.
+ */
 function attribute(attrId: string, value: ArrayBuffer): PKCS12Attribute {
-  return Object.assign(new PKCS12Attribute(), { attrId, attrValues: [value] });
+  return preEncoded<PKCS12Attribute>(AsnSerializer.toASN(Object.assign(new PKCS12Attribute(), { attrId, attrValues: [value] })));
 }
 
 /** Throws unless the key is one PKCS#8 PrivateKeyInfo, nothing before or after it. */
