@@ -4,7 +4,7 @@
  * leaves fill in. The facts of a new certificate are the template's: what we just wrote is never parsed back.
  */
 import { createHash } from "node:crypto";
-import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import { AsnConvert, AsnSerializer, OctetString } from "@peculiar/asn1-schema";
 import {
   AuthorityKeyIdentifier,
   BasicConstraints,
@@ -37,7 +37,7 @@ import { commonNameOnly, nameToString } from "./distinguished-name";
 import { certificateToPem } from "./encodings";
 import type { CryptoKey, KeyFacts, SigningAlgorithm } from "./keys";
 import { EXTENDED_KEY_USAGE_NAMES, EXTENSION_OIDS } from "./oids";
-import { signStructure, signatureAlgorithmIdentifier } from "./signature";
+import { preEncoded, signStructure, signatureAlgorithmIdentifier } from "./signature";
 
 /** The key usages the operator sets. */
 export type KeyUsageBit = Exclude<KeyUsageName, "encipherOnly" | "decipherOnly">;
@@ -72,14 +72,41 @@ export function authorityKeyIdOf(issuer: CertificateFacts): string {
 
 const issuerNames = new WeakMap<CertificateFacts, Name>();
 
-/** The issuer's subject as its certificate encodes it, parsed once per CA. */
+/** The issuer's subject as its certificate encodes it, parsed and converted once per CA (a stand-in: only for serializing). */
 export function issuerName(issuer: CertificateFacts): Name {
   let name = issuerNames.get(issuer);
   if (!name) {
-    name = AsnConvert.parse(issuer.subjectDer, Name);
+    name = preEncoded<Name>(AsnSerializer.toASN(AsnConvert.parse(issuer.subjectDer, Name)));
     issuerNames.set(issuer, name);
   }
   return name;
+}
+
+const issuerAuthorityKeyIdentifiers = new WeakMap<CertificateFacts, Extension>();
+
+/** The authorityKeyIdentifier extension of what `issuer` signs, converted once per CA (a stand-in: only for serializing). */
+export function authorityKeyIdentifierFor(issuer: CertificateFacts): Extension {
+  let ext = issuerAuthorityKeyIdentifiers.get(issuer);
+  if (!ext) {
+    ext = preEncoded<Extension>(AsnSerializer.toASN(authorityKeyIdentifier(authorityKeyIdOf(issuer))));
+    issuerAuthorityKeyIdentifiers.set(issuer, ext);
+  }
+  return ext;
+}
+
+const constantExtensions = new Map<string, Extension>();
+
+/**
+ * An extension whose value is the same for every certificate or CRL entry of a kind, converted once per `key`
+ * (a stand-in: only for serializing). The kinds are few: never key it by something per CA or per certificate.
+ */
+export function constantExtension(key: string, make: () => Extension): Extension {
+  let ext = constantExtensions.get(key);
+  if (!ext) {
+    ext = preEncoded<Extension>(AsnSerializer.toASN(make()));
+    constantExtensions.set(key, ext);
+  }
+  return ext;
 }
 
 export interface CertificateTemplate {
@@ -109,31 +136,36 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
   const subjectKeyId = keyIdentifier(spki);
   const authorityKeyId = t.issuer ? authorityKeyIdOf(t.issuer) : subjectKeyId;
   const subject = commonNameOnly(t.subjectCommonName);
-  const subjectDer = Buffer.from(AsnConvert.serialize(subject));
+  // Converted once for its DER and for the TBS.
+  const subjectAsn = AsnSerializer.toASN(subject);
+  const subjectDer = Buffer.from(subjectAsn.toBER(false));
   const isCA = t.caPathLength !== undefined;
   const keyUsage = KEY_USAGE_NAMES.filter((u) => (t.keyUsage as readonly string[]).includes(u));
+  const keyUsageFlags = keyUsage.reduce((flags, u) => flags | KeyUsageFlags[u], 0);
   const tbs = new TBSCertificate({
     version: Version.v3,
     serialNumber: new Uint8Array(Buffer.from(t.serialNumberHex, "hex")).buffer,
     signature: signatureAlgorithmIdentifier(t.signing),
     // The issuer's subject as its certificate encodes it, so name matching never depends on how we would spell it.
-    issuer: t.issuer ? issuerName(t.issuer) : subject,
+    issuer: t.issuer ? issuerName(t.issuer) : preEncoded<Name>(subjectAsn),
     validity: new Validity({ notBefore: t.notBefore, notAfter: t.notAfter }),
-    subject,
+    subject: preEncoded<Name>(subjectAsn),
     subjectPublicKeyInfo: spki,
     extensions: new Extensions([
-      extension(
-        EXTENSION_OIDS.basicConstraints,
-        true,
-        new BasicConstraints(isCA ? { cA: true, pathLenConstraint: t.caPathLength } : {}),
+      constantExtension(`basicConstraints:${String(t.caPathLength)}`, () =>
+        extension(EXTENSION_OIDS.basicConstraints, true, new BasicConstraints(isCA ? { cA: true, pathLenConstraint: t.caPathLength } : {})),
       ),
-      extension(EXTENSION_OIDS.keyUsage, true, new KeyUsage(keyUsage.reduce((flags, u) => flags | KeyUsageFlags[u], 0))),
+      constantExtension(`keyUsage:${keyUsageFlags}`, () => extension(EXTENSION_OIDS.keyUsage, true, new KeyUsage(keyUsageFlags))),
       ...(t.extendedKeyUsage.length > 0
-        ? [extension(EXTENSION_OIDS.extKeyUsage, false, new ExtendedKeyUsage([...t.extendedKeyUsage]))]
+        ? [
+            constantExtension(`extKeyUsage:${t.extendedKeyUsage.join(",")}`, () =>
+              extension(EXTENSION_OIDS.extKeyUsage, false, new ExtendedKeyUsage([...t.extendedKeyUsage])),
+            ),
+          ]
         : []),
       ...(t.dnsNames.length + t.ipAddresses.length > 0 ? [subjectAltName(t.dnsNames, t.ipAddresses)] : []),
       extension(EXTENSION_OIDS.subjectKeyIdentifier, false, new SubjectKeyIdentifier(Buffer.from(subjectKeyId, "hex"))),
-      authorityKeyIdentifier(authorityKeyId),
+      t.issuer ? authorityKeyIdentifierFor(t.issuer) : authorityKeyIdentifier(authorityKeyId),
     ]),
   });
   const signed = await signStructure(tbs, t.signingKey, t.signing);

@@ -27,7 +27,7 @@ import { fingerprintSha256, normalizeSerialNumber, parseCertificate, type Certif
 import type { CertificateAuthority } from "./ca";
 import { nameToString } from "./distinguished-name";
 import { EXTENSION_OIDS } from "./oids";
-import { authorityKeyIdOf, authorityKeyIdentifier, extension, issuerName } from "./certificate-builder";
+import { authorityKeyIdOf, authorityKeyIdentifierFor, constantExtension, extension, issuerName } from "./certificate-builder";
 import { checkDate, toSecond } from "./issuance-rules";
 import { signStructure, signatureAlgorithmIdentifier } from "./signature";
 
@@ -53,6 +53,11 @@ export interface CRLRequest {
   readonly crlNumber: number;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date;
+}
+
+/** The cRLReason entry extension, converted once per reason. */
+function reasonExtension(reason: RevocationReason): Extension {
+  return constantExtension(`cRLReason:${reason}`, () => extension(EXTENSION_OIDS.cRLReasons, false, new CRLReasonCode(CRLReasons[reason])));
 }
 
 /** Issues a CRL signed by the CA, with the CRL number and authority key identifier extensions. PEM. */
@@ -98,14 +103,14 @@ export async function issueCRL(ca: CertificateAuthority, request: CRLRequest): P
                 userCertificate: integerBytes(e.serialNumber),
                 revocationDate: new Time(e.revocationDate),
                 ...(e.reason && e.reason !== "unspecified"
-                  ? { crlEntryExtensions: [extension(EXTENSION_OIDS.cRLReasons, false, new CRLReasonCode(CRLReasons[e.reason]))] }
+                  ? { crlEntryExtensions: [reasonExtension(e.reason)] }
                   : {}),
               }),
           ),
         }
       : {}),
     crlExtensions: [
-      authorityKeyIdentifier(authorityKeyIdOf(ca.facts)),
+      authorityKeyIdentifierFor(ca.facts),
       extension(EXTENSION_OIDS.cRLNumber, false, new CRLNumber(request.crlNumber)),
     ],
   });

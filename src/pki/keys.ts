@@ -205,3 +205,18 @@ export async function importVerifyKey(spkiDer: Uint8Array, facts: KeyFacts): Pro
   const params = signingParamsFor(facts);
   return subtle.importKey("spki", spkiDer, params.import, true, ["verify"]);
 }
+
+/** PKCS#8 encodings WebCrypto wrote (well-formed by construction), so a consumer that checks foreign keys can skip them. */
+const exportedPkcs8 = new WeakSet<Uint8Array>();
+
+/** The private key as PKCS#8 DER. */
+export async function exportPkcs8(key: CryptoKey): Promise<Buffer> {
+  const der = Buffer.from(await subtle.exportKey("pkcs8", key));
+  exportedPkcs8.add(der);
+  return der;
+}
+
+/** Whether `der` is a Buffer exportPkcs8 returned (key material is never written to after export). */
+export function isExportedPkcs8(der: Uint8Array): boolean {
+  return exportedPkcs8.has(der);
+}

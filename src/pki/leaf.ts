@@ -14,7 +14,7 @@ import {
   type CertificateFacts,
 } from "./certificate";
 import { buildCertificate, type KeyUsageBit } from "./certificate-builder";
-import { DEFAULT_KEY_SPEC, factsOfSpec, generateKeyPair, resolveKeySpec, subtle, type KeySpec } from "./keys";
+import { DEFAULT_KEY_SPEC, factsOfSpec, exportPkcs8, generateKeyPair, resolveKeySpec, subtle, type KeySpec } from "./keys";
 import {
   CLOCK_SKEW_MS,
   MAX_COMMON_NAME_LENGTH,
@@ -269,7 +269,7 @@ async function issueLeaf(ca: CertificateAuthority, t: LeafTemplate): Promise<Iss
     signingKey: ca.keys.privateKey,
     signing: ca.signing,
   });
-  const keyDer = Buffer.from(await subtle.exportKey("pkcs8", keys.privateKey));
+  const keyDer = await exportPkcs8(keys.privateKey);
   return toIssued(facts, [facts.pem, ...presentedChain(ca)].join(""), keyDer);
 }
 

@@ -7,13 +7,14 @@ import { X509Certificate, createHash, randomBytes } from "node:crypto";
 import { EncryptedContent, EncryptedContentInfo, id_data, id_encryptedData } from "@peculiar/asn1-cms";
 import { MacData, PKCS12Attribute, PKCS8ShroudedKeyBag, id_certBag, id_pkcs8ShroudedKeyBag, id_x509Certificate } from "@peculiar/asn1-pfx";
 import { EncryptedData as EncryptedOctets, PrivateKeyInfo } from "@peculiar/asn1-pkcs8";
-import { AsnArray, AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from "@peculiar/asn1-schema";
+import { AsnArray, AsnConvert, AsnProp, AsnPropTypes, AsnSerializer, AsnType, AsnTypeTypes, OctetString } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier, DirectoryString } from "@peculiar/asn1-x509";
 import { PkiError } from "./errors";
 import { certificateDersFromPem } from "./encodings";
-import { subtle } from "./keys";
+import { isExportedPkcs8, subtle } from "./keys";
 import { PKCS12_OIDS } from "./oids";
 import { bmpPassword, pkcs12Mac } from "./pkcs12-kdf";
+import { preEncoded } from "./signature";
 
 
 // ----------------------------------------------------------------- schemas the vendor packages do not ship
@@ -52,6 +53,28 @@ export class Pbes2Params {
   }
 }
 sequence(Pbes2Params, { keyDerivationFunc: { type: AlgorithmIdentifier }, encryptionScheme: { type: AlgorithmIdentifier } });
+
+/**
+ * An AlgorithmIdentifier of one algorithm, its parameters typed as `paramsType`: asn1-x509's types them as ANY, which
+ * its serializer re-parses, so nested parameters (PBES2 holding PBKDF2) would be encoded, read back and encoded again.
+ */
+function algorithmIdentifier<T extends object>(algorithm: string, paramsType: new () => T) {
+  class TypedAlgorithmIdentifier {
+    algorithm = algorithm;
+    parameters = new paramsType();
+  }
+  sequence(TypedAlgorithmIdentifier, { algorithm: { type: AsnPropTypes.ObjectIdentifier }, parameters: { type: paramsType } });
+  return TypedAlgorithmIdentifier;
+}
+
+const Pbkdf2Algorithm = algorithmIdentifier(PKCS12_OIDS.pbkdf2, Pbkdf2Params);
+const Aes256CbcAlgorithm = algorithmIdentifier(PKCS12_OIDS.aes256Cbc, OctetString);
+const Pbes2Algorithm = algorithmIdentifier(PKCS12_OIDS.pbes2, Pbes2Params);
+
+/** `value` as an asn1-x509 AlgorithmIdentifier, for the schemas that hold one (a stand-in: only for serializing). */
+function asAlgorithmIdentifier(value: object): AlgorithmIdentifier {
+  return preEncoded<AlgorithmIdentifier>(AsnSerializer.toASN(value));
+}
 
 /** CMS EncryptedData (RFC 5652 §8), without unprotected attributes. */
 export class CmsEncryptedData {
@@ -153,6 +176,8 @@ export interface Pkcs12Input {
   readonly friendlyName?: string;
 }
 
+const HMAC_WITH_SHA256 = new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.hmacWithSHA256, parameters: null });
+
 /** PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC: the AlgorithmIdentifier and the ciphertext. */
 async function pbes2Encrypt(password: string, plaintext: Uint8Array): Promise<{ algorithm: AlgorithmIdentifier; ciphertext: ArrayBuffer }> {
   const salt = randomBytes(SALT_BYTES);
@@ -166,33 +191,32 @@ async function pbes2Encrypt(password: string, plaintext: Uint8Array): Promise<{ 
     ["encrypt"],
   );
   const ciphertext = await subtle.encrypt({ name: "AES-CBC", iv }, key, plaintext);
-  const params = new Pbes2Params({
-    keyDerivationFunc: new AlgorithmIdentifier({
-      algorithm: PKCS12_OIDS.pbkdf2,
-      parameters: AsnConvert.serialize(
-        new Pbkdf2Params({
-          salt: new OctetString(salt),
-          iterationCount: PKCS12_ITERATIONS,
-          prf: new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.hmacWithSHA256, parameters: null }),
-        }),
-      ),
-    }),
-    encryptionScheme: new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.aes256Cbc, parameters: AsnConvert.serialize(new OctetString(iv)) }),
+  const kdf = Object.assign(new Pbkdf2Algorithm(), {
+    parameters: new Pbkdf2Params({ salt: new OctetString(salt), iterationCount: PKCS12_ITERATIONS, prf: HMAC_WITH_SHA256 }),
   });
-  return { algorithm: new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.pbes2, parameters: AsnConvert.serialize(params) }), ciphertext };
+  const params = new Pbes2Params({
+    keyDerivationFunc: asAlgorithmIdentifier(kdf),
+    encryptionScheme: asAlgorithmIdentifier(Object.assign(new Aes256CbcAlgorithm(), { parameters: new OctetString(iv) })),
+  });
+  return { algorithm: asAlgorithmIdentifier(Object.assign(new Pbes2Algorithm(), { parameters: params })), ciphertext };
 }
 
 function octetStringDer(bytes: Uint8Array | ArrayBuffer): ArrayBuffer {
   return AsnConvert.serialize(new OctetString(bytes));
 }
 
-/** PKCS12Attribute's constructor drops its parameters (asn1-pfx 2.11: `Object.assign(params)`), so they are set here. */
+/**
+ * PKCS12Attribute's constructor drops its parameters (asn1-pfx 2.11: `Object.assign(params)`), so they are set here.
+ * Converted at once (a stand-in: only for serializing): key and leaf bags share it, and its ANY value would be
+ * re-parsed at every conversion.
+ */
 function attribute(attrId: string, value: ArrayBuffer): PKCS12Attribute {
-  return Object.assign(new PKCS12Attribute(), { attrId, attrValues: [value] });
+  return preEncoded<PKCS12Attribute>(AsnSerializer.toASN(Object.assign(new PKCS12Attribute(), { attrId, attrValues: [value] })));
 }
 
 /** Throws unless the key is one PKCS#8 PrivateKeyInfo, nothing before or after it. */
 function requirePkcs8(keyDer: Uint8Array): void {
+  if (isExportedPkcs8(keyDer)) return;
   let ok: boolean;
   try {
     ok = AsnConvert.serialize(AsnConvert.parse(keyDer, PrivateKeyInfo)).byteLength === keyDer.length;

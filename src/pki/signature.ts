@@ -11,8 +11,28 @@ import { subtle, type CryptoKey, type SigningAlgorithm } from "./keys";
 const algorithms = new AlgorithmProvider();
 const ecdsaSignatures = new AsnEcSignatureFormatter();
 
+type AsnBlock = ReturnType<typeof AsnSerializer.toASN>;
+
+/**
+ * A stand-in for a schema value that asn1-schema serializes as `encoded`: it serializes any value with
+ * toASN/fromASN (IAsnConvertible) through them, so a constant part is converted from its schema once, not per use.
+ */
+export function preEncoded<T>(encoded: AsnBlock): T {
+  const stub = { toASN: () => encoded, fromASN: () => stub };
+  return stub as unknown as T;
+}
+
+const algorithmIdentifiers = new Map<string, AlgorithmIdentifier>();
+
+/** The AlgorithmIdentifier of `alg`, converted once per algorithm (a stand-in: only for serializing). */
 export function signatureAlgorithmIdentifier(alg: SigningAlgorithm): AlgorithmIdentifier {
-  return algorithms.toAsnAlgorithm(alg);
+  const id = `${alg.name}/${alg.hash}`;
+  let identifier = algorithmIdentifiers.get(id);
+  if (!identifier) {
+    identifier = preEncoded<AlgorithmIdentifier>(AsnSerializer.toASN(algorithms.toAsnAlgorithm(alg)));
+    algorithmIdentifiers.set(id, identifier);
+  }
+  return identifier;
 }
 
 export interface Signed<T> {
@@ -31,7 +51,5 @@ export async function signStructure<T extends object>(tbs: T, key: CryptoKey, al
   const raw = await subtle.sign(alg, key, encoded.toBER(false));
   const signatureValue = alg.name === "ECDSA" ? ecdsaSignatures.toAsnSignature({ ...key.algorithm, ...alg }, raw) : raw;
   if (!signatureValue) throw new Error(`cannot encode an ${alg.name} signature`);
-  // asn1-schema serializes any value with toASN/fromASN (IAsnConvertible) through them.
-  const preEncoded = { toASN: () => encoded, fromASN: () => preEncoded };
-  return { tbs: preEncoded as unknown as T, signatureAlgorithm: signatureAlgorithmIdentifier(alg), signatureValue };
+  return { tbs: preEncoded<T>(encoded), signatureAlgorithm: signatureAlgorithmIdentifier(alg), signatureValue };
 }
