@@ -9,7 +9,7 @@
  * field's meaning; test/unit/api checks that these types, their decoders and the CRD schemas name the same fields.
  */
 
-import type { RevocationReason } from "../pki";
+import type { KeyAlgorithm, RevocationReason } from "../pki";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Names (ARCHITECTURE.md §2)
@@ -72,10 +72,7 @@ export function managedLabels(kind: ResourceKind, name: string): Record<string, 
 // ---------------------------------------------------------------------------------------------------------------
 // Enumerations (kept as const tuples so decoders and validation share them with the types)
 
-export const KEY_ALGORITHMS = ["ECDSA", "RSA"] as const;
-export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
-export const ECDSA_KEY_SIZES = [256, 384] as const;
-export const RSA_KEY_SIZES = [2048, 3072, 4096] as const;
+export { ECDSA_KEY_SIZES, KEY_ALGORITHMS, RSA_KEY_SIZES, type KeyAlgorithm } from "../pki";
 
 export const CA_MODES = ["Generated", "Provided"] as const;
 export type CAMode = (typeof CA_MODES)[number];

@@ -12,8 +12,12 @@ export type CryptoKeyPair = webcrypto.CryptoKeyPair;
 /** Node's WebCrypto: key generation, signing and export run as jobs on the libuv thread pool. */
 export const subtle: webcrypto.SubtleCrypto = webcrypto.subtle;
 
-export type KeyAlgorithm = "ECDSA" | "RSA";
-export type KeySize = 256 | 384 | 2048 | 3072 | 4096;
+/** The keys the PKI generates and accepts; the CRD's enums and the spec validation take them from here. */
+export const KEY_ALGORITHMS = ["ECDSA", "RSA"] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+export const ECDSA_KEY_SIZES = [256, 384] as const;
+export const RSA_KEY_SIZES = [2048, 3072, 4096] as const;
+export type KeySize = (typeof ECDSA_KEY_SIZES)[number] | (typeof RSA_KEY_SIZES)[number];
 
 /** What a user may ask for: ECDSA 256 (P-256) / 384 (P-384), RSA 2048 / 3072 / 4096. */
 export interface KeySpec {
