@@ -114,7 +114,9 @@ export class Operator {
     this.metrics.setLeader(this.reconciling);
     const queue = (kind: string, reconcile: (key: string) => Promise<ReconcileResult>) =>
       new WorkQueue(this.metrics.instrument(kind, (key) => withReconcileId(() => reconcile(key))), {
-        paused: opts.standby,
+        // As controller-runtime's workers: nothing is reconciled from a half-filled cache (a SecureDatabase seen
+        // before its CA-rotation Secrets would be reconciled as if they did not exist).
+        paused: true,
         concurrency: opts.concurrency ?? 4,
         baseBackoffMs: 1000,
         maxBackoffMs: 5 * 60_000,
@@ -209,12 +211,13 @@ export class Operator {
     ] as Informer<KubeObject>[];
   }
 
-  /** Starts every cache; reconciles begin as the caches fill. Resolves once all caches have synced. */
+  /** Starts every cache; reconciles begin once all have synced (and this replica leads). Resolves then. */
   async start(): Promise<void> {
     for (const i of this.informers) i.start();
     await Promise.all(this.informers.map((i) => i.synced));
     const objects = this.informers.map((i) => `${i.description}=${i.size}`).join(", ");
     this.context.log.info("caches synced", { reason: "CachesSynced", resource: "operator", namespace: "", objects } satisfies LogFields);
+    if (this.reconciling) this.resumeQueues();
   }
 
   hasSynced(): boolean {
@@ -225,6 +228,10 @@ export class Operator {
   startReconciling(): void {
     this.reconciling = true;
     this.metrics.setLeader(true);
+    if (this.hasSynced()) this.resumeQueues();
+  }
+
+  private resumeQueues(): void {
     for (const q of [this.secureDatabaseQueue, this.imagingConnectionQueue, this.workloadQueue]) q.resume();
   }
 
