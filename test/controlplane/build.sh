@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real kube-apiserver, etcd and a matching kubectl from this module (versions pinned in go.mod) into a
+# Builds the real kube-apiserver, kube-controller-manager, etcd and a matching kubectl from this module (versions pinned in go.mod) into a
 # cache outside the repo, keyed by version. Prints the directory holding the binaries. A warm cache makes this a no-op.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,11 +13,12 @@ declare -A packages=(
   [etcd]=go.etcd.io/etcd/server/v3
   [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
   [kubectl]=k8s.io/kubernetes/cmd/kubectl
+  [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
 )
 mkdir -p "$out"
 cd "$here"
 export GOFLAGS=-mod=mod
-for bin in etcd kube-apiserver kubectl; do
+for bin in etcd kube-apiserver kubectl kube-controller-manager; do
   [ -x "$out/$bin" ] && continue
   command -v go >/dev/null || { echo "go is needed to build $bin (see TESTING.md)" >&2; exit 1; }
   start=$(date +%s)
