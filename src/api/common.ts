@@ -116,7 +116,13 @@ export type CARotationPolicy = (typeof CA_ROTATION_POLICIES)[number];
 export const CA_ROTATION_PHASES = ["Idle", "Overlap", "Reissuing", "Finishing"] as const;
 export type CARotationPhase = (typeof CA_ROTATION_PHASES)[number];
 
-export const WORKLOAD_STATES = ["Patched", "Pending", "NotFound", "Conflict"] as const;
+/**
+ * Patched: mounts our Secret and .ini (live mount). Delivered: carries the chart's own client contract, filled and
+ * rolled out with the current material. Restarting / WaitingForRestart: its pods are being (or wait their turn to
+ * be) restarted so the chart's init container copies the new material. LeftAlone: found in the release, given
+ * nothing (the message says why).
+ */
+export const WORKLOAD_STATES = ["Patched", "Delivered", "Restarting", "WaitingForRestart", "Pending", "NotFound", "Conflict", "LeftAlone"] as const;
 export type WorkloadState = (typeof WORKLOAD_STATES)[number];
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ const clientCertificateStatus = object<ClientCertificateStatus>()(
 const workloadStatus = object<WorkloadStatus>()({
   ...optionalStrings("kind", "name"),
   state: optional(oneOf(WORKLOAD_STATES)),
-  ...optionalStrings("mountPath", "message"),
+  ...optionalStrings("mountPath", "delivery", "component", "message"),
 });
 
 const connectionDeclaration = object<ConnectionDeclaration>()({

@@ -22,6 +22,7 @@ import {
   WORKLOAD_KINDS,
   type AllowlistEntry,
   type CASpec,
+  type CastImagingTarget,
   type CertificatePolicySpec,
   type ConnectionVerificationSpec,
   type ConnectionWorkload,
@@ -197,6 +198,12 @@ const connectionWorkload = object<ConnectionWorkload>()({
   mountPath: optional(string),
 });
 
+const castImagingTarget = object<CastImagingTarget>()({
+  release: optional(string),
+  selector: optional(object<{ matchLabels: Record<string, string> }>()({ matchLabels: required(map(string)) })),
+  secretName: optional(string),
+});
+
 const certificatePolicySpec = object<CertificatePolicySpec>()(certificatePolicyProps);
 
 const connectionVerificationSpec = object<ConnectionVerificationSpec>()({ enabled: optional(boolean) });
@@ -209,6 +216,7 @@ export const imagingConnectionSpec = object<ImagingConnectionSpec>()({
   secretName: optional(string),
   certificate: optional(certificatePolicySpec),
   workloads: optional(array(connectionWorkload)),
+  castImaging: optional(castImagingTarget),
   libpqEnv: optional(boolean),
   verification: optional(connectionVerificationSpec),
 });

@@ -50,6 +50,8 @@ export const DEFAULTS = {
   connectionDatabase: "postgres",
   sslMode: "verify-full",
   libpqEnv: false,
+  /** The Secret CAST's chart mounts for its client TLS contract (EnablePostgresSSL=true). */
+  chartSecretName: "ssl-certs",
   connectionVerificationEnabled: true,
   /** Parent of each connection's default mount path: `<this>/<connection name>`. */
   mountPathRoot: "/etc/cast-imaging/mtls",
@@ -174,6 +176,10 @@ export interface ResolvedImagingConnectionSpec {
   secretName: string;
   certificate: ResolvedCertificatePolicy;
   workloads: ResolvedConnectionWorkload[];
+  /** The chart's workloads this connection serves (spec.castImaging), if any. */
+  castImaging?: { release: string } | { matchLabels: Record<string, string> };
+  /** The Secret of CAST's chart client contract (EnablePostgresSSL): spec.castImaging.secretName, default "ssl-certs". */
+  chartSecretName: string;
   libpqEnv: boolean;
   verification: { enabled: boolean };
 }
@@ -323,6 +329,12 @@ export function resolveImagingConnection(imc: ImagingConnection): ResolvedImagin
       containers: w.containers ? [...w.containers] : "all",
       mountPath: w.mountPath ?? defaultMountPath(name),
     })),
+    ...(spec.castImaging?.release !== undefined
+      ? { castImaging: { release: spec.castImaging.release } }
+      : spec.castImaging?.selector
+        ? { castImaging: { matchLabels: { ...spec.castImaging.selector.matchLabels } } }
+        : {}),
+    chartSecretName: spec.castImaging?.secretName ?? DEFAULTS.chartSecretName,
     libpqEnv: spec.libpqEnv ?? DEFAULTS.libpqEnv,
     verification: { enabled: spec.verification?.enabled ?? DEFAULTS.connectionVerificationEnabled },
   };

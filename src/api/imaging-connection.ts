@@ -25,6 +25,19 @@ export interface ConnectionWorkload {
   mountPath?: string;
 }
 
+/**
+ * CAST Imaging as CAST's Helm chart installs it: the release (or a label selector) whose PostgreSQL-using
+ * components get this connection's certificate, and the Secret of the chart's own client contract.
+ */
+export interface CastImagingTarget {
+  /** The Helm release of CAST's chart, in this namespace (its objects carry meta.helm.sh/release-name). */
+  release?: string;
+  /** Or: the Deployments/StatefulSets carrying these labels (and the chart's imaging.service label). */
+  selector?: { matchLabels: Record<string, string> };
+  /** The Secret the chart mounts when EnablePostgresSSL=true. Default "ssl-certs". */
+  secretName?: string;
+}
+
 export interface ConnectionVerificationSpec {
   /** Default true. */
   enabled?: boolean;
@@ -42,6 +55,7 @@ export interface ImagingConnectionSpec {
   secretName?: string;
   certificate?: CertificatePolicySpec;
   workloads?: ConnectionWorkload[];
+  castImaging?: CastImagingTarget;
   /** Default false. */
   libpqEnv?: boolean;
   verification?: ConnectionVerificationSpec;
@@ -63,6 +77,10 @@ export interface WorkloadStatus {
   name?: string;
   state?: WorkloadState;
   mountPath?: string;
+  /** How it gets the material: Mount (our Secret and .ini), ChartSecret (the chart's contract), None. */
+  delivery?: string;
+  /** Its imaging.service label (CAST's component name), when it has one. */
+  component?: string;
   message?: string;
 }
 

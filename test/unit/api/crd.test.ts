@@ -42,7 +42,8 @@ function shapeDiff(shape: Shape, schema: Schema, path: string): string[] {
       if (schema.type !== "array" || !schema.items) return [`${path}: decoder array, CRD ${schema.type}`];
       return shapeDiff(shape.items, schema.items, `${path}[]`);
     case "map":
-      return [`${path}: maps are not expected in spec/status`];
+      if (schema.type !== "object" || typeof schema.additionalProperties !== "object") return [`${path}: decoder map, CRD ${schema.type} without additionalProperties`];
+      return shapeDiff(shape.values, schema.additionalProperties, `${path}{}`);
     case "string": {
       if (schema.type !== "string") return [`${path}: decoder string, CRD ${schema.type}`];
       const a = JSON.stringify([...(shape.enum ?? [])].sort());

@@ -191,9 +191,19 @@ describe("api/defaults", () => {
         secretName: "analysis-client-tls",
         certificate: { duration: "2160h", durationMs: 2160 * H, renewBeforeMs: 720 * H, privateKey: { algorithm: "ECDSA", size: 256 } },
         workloads: [],
+        chartSecretName: "ssl-certs",
         libpqEnv: false,
         verification: { enabled: true },
       });
+    });
+
+    it("targets a release or a selector, and names the chart's Secret", () => {
+      const byRelease = resolveImagingConnection(imc({ castImaging: { release: "castimaging-v3", secretName: "pg-client" } }));
+      expect(byRelease.castImaging).to.deep.equal({ release: "castimaging-v3" });
+      expect(byRelease.chartSecretName).to.equal("pg-client");
+      const bySelector = resolveImagingConnection(imc({ castImaging: { selector: { matchLabels: { app: "castimaging" } } } }));
+      expect(bySelector.castImaging).to.deep.equal({ matchLabels: { app: "castimaging" } });
+      expect(bySelector.chartSecretName).to.equal("ssl-certs");
     });
 
     it("defaults each workload's containers to all and its mount path to the connection's directory", () => {
