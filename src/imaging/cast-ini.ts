@@ -26,6 +26,9 @@
 import { isIP } from "node:net";
 import { fail, ok, type Result } from "../api/result";
 
+/** The variable that tells a CAST component where its .ini is. */
+export const CAST_INI_ENV = "CASTCONNECTIONEXTRAPARAMETERS";
+
 export type CastSslMode = "verify-full" | "verify-ca";
 
 export interface CastIniEntry {

@@ -11,8 +11,22 @@ const WORKLOAD_API_VERSION = "apps/v1";
 
 export interface Container {
   name: string;
+  command?: string[];
+  args?: string[];
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
   env?: { name: string; value?: string }[];
+}
+
+/** What the Deployment and StatefulSet controllers report of a rollout (the fields both kinds share or either has). */
+export interface WorkloadRolloutStatus {
+  observedGeneration?: number;
+  replicas?: number;
+  updatedReplicas?: number;
+  readyReplicas?: number;
+  availableReplicas?: number;
+  currentRevision?: string;
+  updateRevision?: string;
+  conditions?: { type: string; status: string; reason?: string; message?: string }[];
 }
 
 export interface Workload {
@@ -20,15 +34,17 @@ export interface Workload {
   kind?: string;
   metadata: Pick<ObjectMeta, "name" | "namespace" | "uid" | "resourceVersion" | "generation" | "annotations" | "labels">;
   spec?: {
+    replicas?: number;
     template?: {
       metadata?: { annotations?: Record<string, string> };
       spec?: {
         containers?: Container[];
         initContainers?: Container[];
-        volumes?: { name: string; secret?: { secretName?: string }; configMap?: { name?: string } }[];
+        volumes?: { name: string; secret?: { secretName?: string }; configMap?: { name?: string }; emptyDir?: object }[];
       };
     };
   };
+  status?: WorkloadRolloutStatus;
 }
 
 /** One volume from a Secret or ConfigMap, mounted (whole, no subPath: updates appear in place) into containers. */
@@ -41,9 +57,17 @@ export interface VolumeMountPlan {
   containers: string[];
 }
 
+/** What an init container gets: mounts of volumes the template already has, and env. */
+export interface InitContainerPlan {
+  name: string;
+  mounts: { volumeName: string; mountPath: string }[];
+  env: { name: string; value: string }[];
+}
+
 export interface PodTemplatePlan {
   mounts: VolumeMountPlan[];
   env: { containers: string[]; vars: { name: string; value: string }[] }[];
+  initContainers?: InitContainerPlan[];
   annotations: Record<string, string>;
 }
 
@@ -68,6 +92,12 @@ export function podTemplateApplyPatch(kind: WorkloadKind, name: string, namespac
       : { name: m.volumeName, configMap: { name: m.source.configMapName, defaultMode: m.defaultMode } },
   );
   const templateSpec: Record<string, unknown> = {};
+  const init = (plan.initContainers ?? []).map((c) => ({
+    name: c.name,
+    ...(c.mounts.length > 0 ? { volumeMounts: c.mounts.map((m) => ({ name: m.volumeName, mountPath: m.mountPath, readOnly: true })) } : {}),
+    ...(c.env.length > 0 ? { env: c.env } : {}),
+  }));
+  if (init.length > 0) templateSpec.initContainers = init;
   if (containers.size > 0) templateSpec.containers = [...containers.values()];
   if (volumes.length > 0) templateSpec.volumes = volumes;
   const template: Record<string, unknown> = {};
@@ -102,6 +132,12 @@ export function podTemplateHasPlan(workload: Workload, plan: PodTemplatePlan): b
       const env = spec?.containers?.find((x) => x.name === c)?.env ?? [];
       for (const v of e.vars) if (!env.some((x) => x.name === v.name && x.value === v.value)) return false;
     }
+  }
+  for (const c of plan.initContainers ?? []) {
+    const live = spec?.initContainers?.find((x) => x.name === c.name);
+    if (!live) return false;
+    for (const v of c.env) if (!(live.env ?? []).some((x) => x.name === v.name && x.value === v.value)) return false;
+    for (const m of c.mounts) if (!(live.volumeMounts ?? []).some((x) => x.name === m.volumeName && x.mountPath === m.mountPath)) return false;
   }
   return true;
 }

@@ -18,13 +18,22 @@
  */
 import { createHash } from "node:crypto";
 import type { ResolvedConnectionWorkload } from "../api/defaults";
-import { foreignVolumeConflict, podTemplateHasPlan, type PodTemplatePlan, type VolumeMountPlan, type Workload } from "./pod-template";
+import {
+  foreignVolumeConflict,
+  podTemplateHasPlan,
+  type InitContainerPlan,
+  type PodTemplatePlan,
+  type VolumeMountPlan,
+  type Workload,
+} from "./pod-template";
 import { SECRET_KEYS } from "../pki/secret-layout";
-import { renderCastIni, type CastIniEntry } from "./cast-ini";
+import { CAST_INI_ENV, renderCastIni, type CastIniEntry } from "./cast-ini";
+import { CHART_MATERIAL_ANNOTATION } from "./chart-contract";
+
+export { CAST_INI_ENV };
 import { inMount } from "./declaration";
 import { fail, ok, type Refusal, type Result } from "../api/result";
 
-export const CAST_INI_ENV = "CASTCONNECTIONEXTRAPARAMETERS";
 /** Where the .ini ConfigMap is mounted (outside the default Secret mount root /etc/cast-imaging/mtls/<name>). */
 export const CAST_INI_DIR = "/etc/cast-imaging/mtls-ini";
 export const CAST_INI_FILE = "cast-connections.ini";
@@ -249,7 +258,27 @@ function foreignConflict(workload: Workload, plan: PodTemplatePlan): string | un
 }
 
 function planDigest(plan: PodTemplatePlan): string {
-  return createHash("sha256").update(JSON.stringify({ mounts: plan.mounts, env: plan.env }), "utf8").digest("hex").slice(0, 16);
+  // Init containers count only when there are some, so the digest of a plan without them never changed.
+  const init = plan.initContainers?.length ? { initContainers: plan.initContainers } : {};
+  return createHash("sha256").update(JSON.stringify({ mounts: plan.mounts, env: plan.env, ...init }), "utf8").digest("hex").slice(0, 16);
+}
+
+const hasOwnEntries = (plan: PodTemplatePlan): boolean => plan.mounts.length > 0 || (plan.initContainers?.length ?? 0) > 0;
+
+/** What a consumer of the chart's Secret carries: libpq defaults for its psql init containers, and its material. */
+export interface ChartWorkloadPlan {
+  initContainers: InitContainerPlan[];
+  /** The material its pods are (to be) started with; undefined: not restarted by the operator yet. */
+  material?: string;
+}
+
+/** The admitted plan with the chart consumer's part added (the plan a workload's one apply holds). */
+export function withChartPlan(plan: PodTemplatePlan, chart: ChartWorkloadPlan | undefined): PodTemplatePlan {
+  if (!chart) return plan;
+  const merged: PodTemplatePlan = { ...plan, initContainers: chart.initContainers, annotations: {} };
+  if (hasOwnEntries(merged)) merged.annotations[CONNECTIONS_ANNOTATION] = planDigest(merged);
+  if (chart.material !== undefined) merged.annotations[CHART_MATERIAL_ANNOTATION] = chart.material;
+  return merged;
 }
 
 /**
@@ -293,7 +322,9 @@ export function admitConnections(input: { candidates: readonly WorkloadCandidate
 
 /** Does the template carry exactly this admission's plan (nothing of ours missing, nothing of ours left over)? */
 export function workloadHasExactly(workload: Workload, plan: PodTemplatePlan): boolean {
-  const digest = workload.spec?.template?.metadata?.annotations?.[CONNECTIONS_ANNOTATION];
-  if (plan.mounts.length === 0) return digest === undefined;
+  const annotations = workload.spec?.template?.metadata?.annotations;
+  const digest = annotations?.[CONNECTIONS_ANNOTATION];
+  if (annotations?.[CHART_MATERIAL_ANNOTATION] !== plan.annotations[CHART_MATERIAL_ANNOTATION]) return false;
+  if (!hasOwnEntries(plan)) return digest === undefined;
   return digest === plan.annotations[CONNECTIONS_ANNOTATION] && podTemplateHasPlan(workload, plan);
 }

@@ -37,6 +37,8 @@ export interface OperatorContext {
 export const IMC_BY_DATABASE = "database";
 /** Index of ImagingConnections by the workloads they target: `<Kind>/<namespace>/<name>`. */
 export const IMC_BY_WORKLOAD = "workload";
+/** Index of the ImagingConnections that target CAST's chart by release or selector, by their namespace. */
+export const IMC_BY_CAST_NAMESPACE = "cast-namespace";
 
 export const workloadKey = (kind: WorkloadKind, namespace: string, name: string): string => `${kind}/${namespace}/${name}`;
 
@@ -51,6 +53,9 @@ export function indexImagingConnections(informer: Informer<ImagingConnectionObje
     return [objectKey(imc.spec.databaseRef.namespace ?? imc.metadata.namespace, imc.spec.databaseRef.name)];
   });
   informer.addIndex(IMC_BY_WORKLOAD, (imc) => targetedWorkloads(imc));
+  informer.addIndex(IMC_BY_CAST_NAMESPACE, (imc) =>
+    imc.spec?.castImaging?.release !== undefined || imc.spec?.castImaging?.selector !== undefined ? [imc.metadata.namespace ?? "default"] : [],
+  );
 }
 
 /** The workload keys an ImagingConnection targets (raw spec: also for objects that do not validate). */

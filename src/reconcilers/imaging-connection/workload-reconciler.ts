@@ -72,11 +72,17 @@ export function planWorkload(observed: WorkloadObserved): WorkloadPlan {
       : { type: "Normal", reason: Reason.WorkloadPatched, message: `${kind} ${name} now mounts Secret ${secretOf(c)} and the CAST .ini` };
     events.push({ connection, event });
   }
-  const summary =
+  const mounts =
     admitted.length > 0
       ? `mounts ImagingConnection${admitted.length > 1 ? "s" : ""} ${admitted.join(", ")} ` +
         `and the CAST .ini (ConfigMap ${view.iniConfigMapName})`
       : "no longer mounts any ImagingConnection";
+  const summary = view.restart ? `${mounts}; ${view.restart.message} (material ${view.restart.material})` : mounts;
+  const restarted = view.restart?.connection ? connections.get(view.restart.connection) : undefined;
+  if (view.restart && restarted) {
+    const message = `${kind} ${name}: ${view.restart.message} (material ${view.restart.material})`;
+    events.push({ connection: restarted, event: { type: "Normal", reason: Reason.WorkloadRestarted, message } });
+  }
   return { ...result, patch: { template: plan, summary, events } };
 }
 
@@ -89,7 +95,7 @@ export class ConnectionWorkloadReconciler {
     const workload = view.workload;
     if (!workload) return {};
     const connections = new Map<string, ImagingConnectionObject>();
-    for (const c of view.admission.admitted) {
+    for (const c of [...view.admission.admitted, ...(view.restart?.connection ? [view.restart.connection] : [])]) {
       const imc = this.ctx.cache.imagingConnections.get(namespace, c);
       if (imc) connections.set(c, imc);
     }

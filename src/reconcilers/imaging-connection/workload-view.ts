@@ -8,11 +8,13 @@ import {
   admitConnections,
   connectionVolumeName,
   iniConfigMapName,
+  withChartPlan,
   type WorkloadAdmission,
   type WorkloadCandidate,
 } from "../../imaging/workload-plan";
 import type { WorkloadKind } from "../../imaging/pod-template";
-import { IMC_BY_WORKLOAD, workloadKey, type OperatorContext, type WorkloadObject } from "../context";
+import { IMC_BY_CAST_NAMESPACE, IMC_BY_WORKLOAD, workloadKey, type OperatorContext, type WorkloadObject } from "../context";
+import { chartWorkloadPlan, mountEntryFor } from "./chart-delivery";
 import { olderFirst, ownClientSecret, resolveConnection } from "./target";
 
 export interface WorkloadView {
@@ -24,6 +26,8 @@ export interface WorkloadView {
   /** The connections eligible for this workload, oldest first. */
   candidates: WorkloadCandidate[];
   admission: WorkloadAdmission;
+  /** This workload's turn to restart for new chart material, when it is now. */
+  restart?: { material: string; message: string; connection?: string };
 }
 
 /**
@@ -35,13 +39,14 @@ export function workloadView(ctx: OperatorContext, kind: WorkloadKind, namespace
   const workload = ctx.cache.workloads[kind].get(namespace, name);
   const iniName = iniConfigMapName(kind, name);
   const candidates: WorkloadCandidate[] = [];
-  const targeting = ctx.cache.imagingConnections
-    .byIndex(IMC_BY_WORKLOAD, workloadKey(kind, namespace, name))
-    .filter((imc) => !imc.metadata.deletionTimestamp);
-  for (const imc of targeting.sort(olderFirst)) {
+  const targeting = new Set([
+    ...ctx.cache.imagingConnections.byIndex(IMC_BY_WORKLOAD, workloadKey(kind, namespace, name)),
+    ...ctx.cache.imagingConnections.byIndex(IMC_BY_CAST_NAMESPACE, namespace),
+  ]);
+  for (const imc of [...targeting].filter((c) => !c.metadata.deletionTimestamp).sort(olderFirst)) {
     const resolved = resolveConnection(ctx, imc);
     if (!resolved.ok || !ownClientSecret(ctx, imc, resolved.spec.secretName)) continue;
-    const entry = resolved.spec.workloads.find((w) => w.kind === kind && w.name === name);
+    const entry = mountEntryFor(imc, resolved.spec, kind, workload, name);
     if (!entry) continue;
     const paths = clientFilePaths(entry.mountPath);
     const { db } = resolved.target;
@@ -64,7 +69,10 @@ export function workloadView(ctx: OperatorContext, kind: WorkloadKind, namespace
   const admission: WorkloadAdmission = workload
     ? admitConnections({ candidates, workload, iniConfigMapName: iniName })
     : { plan: { mounts: [], env: [], annotations: {} }, ini: "", admitted: [], refused: new Map() };
-  return { kind, namespace, name, workload, iniConfigMapName: iniName, candidates, admission };
+  const chart = workload ? chartWorkloadPlan(ctx, kind, workload) : undefined;
+  admission.plan = withChartPlan(admission.plan, chart?.plan);
+  const restart = chart?.restart ? { restart: chart.restart } : {};
+  return { kind, namespace, name, workload, iniConfigMapName: iniName, candidates, admission, ...restart };
 }
 
 /** Does the live template mount this connection's Secret (whatever else it carries)? */
