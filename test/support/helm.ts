@@ -4,7 +4,8 @@
  * is to prove that a user's `helm upgrade` still succeeds beside the operator. No `--wait`: pods stay Pending on a
  * control plane without a kubelet, so readiness is never awaited.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { run, type RunResult } from "./process";
@@ -43,8 +44,8 @@ async function locate(): Promise<string> {
 /** Helm's cache, config and data homes in one temp dir per process, so tests never read or write the user's ~/. */
 function helmHomes(): Promise<string> {
   homes ??= mkdtemp(join(tmpdir(), "helm-home-")).then((dir) => {
-    // Best effort: a leftover temp dir is harmless, an exit handler cannot await.
-    process.once("exit", () => void rm(dir, { recursive: true, force: true }));
+    // An exit handler cannot await: removed synchronously, best effort.
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     return dir;
   });
   return homes;
