@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh machine of this project's kind, and nothing twice:
 # Debian packages (PostgreSQL 15 server and client, the PostgreSQL JDBC driver, a JDK, openssl), the npm packages
-# (which bring Node 24), and the real kube-apiserver, etcd and kubectl built from the Go module proxy into a cache.
+# (which bring Node 24), and the real kube-apiserver, etcd, kubectl and helm built from the Go module proxy into a cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +30,8 @@ echo "setup: control plane (kube-apiserver, etcd, kubectl)"
 start=$(date +%s)
 bin_dir=$(bash test/controlplane/build.sh)
 echo "setup: control plane ready in $bin_dir ($(( $(date +%s) - start )) s)"
+
+echo "setup: helm v4 (server-side apply, for the CAST chart tests)"
+start=$(date +%s)
+helm_bin=$(bash test/helm/build.sh)
+echo "setup: helm ready at $helm_bin ($(( $(date +%s) - start )) s)"
