@@ -1,14 +1,16 @@
 import type * as k8s from "@kubernetes/client-node";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL } from "./api/types";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, WORKLOAD_KINDS } from "./api/types";
 import { CONNECTIONS_ANNOTATION } from "./imaging/workload-plan";
+import { COMPONENT_LABEL } from "./imaging/cast-chart";
+import { chartConsumers, isChartSecret } from "./reconcilers/imaging-connection/chart-delivery";
 import { EventRecorder } from "./kube/events";
-import type { WorkloadKind } from "./imaging/pod-template";
 import { RESOURCES } from "./kube/resources";
 import { RestClient } from "./kube/rest";
 import { errorMessage, withReconcileId, type LogFields, type Logger } from "./log";
 import { OperatorMetrics } from "./observability/metrics";
 import { CAST_INI_OWNER, ConnectionWorkloadReconciler, ImagingConnectionReconciler } from "./reconcilers/imaging-connection";
 import {
+  IMC_BY_CAST_NAMESPACE,
   IMC_BY_DATABASE,
   IMC_BY_WORKLOAD,
   indexImagingConnections,
@@ -139,8 +141,20 @@ export class Operator {
         this.imagingConnectionQueue.add(objectKey(imc.metadata.namespace, imc.metadata.name));
       }
     };
+    const chartConsumersOf = (namespace: string, secretName: string) => {
+      for (const c of chartConsumers(this.context, namespace, secretName)) this.workloadQueue.add(workloadKey(c.kind, namespace, c.name));
+    };
     const workloadsOf = (imc: ImagingConnectionObject | undefined) => {
-      if (imc) for (const key of targetedWorkloads(imc)) this.workloadQueue.add(key);
+      if (!imc) return;
+      for (const key of targetedWorkloads(imc)) this.workloadQueue.add(key);
+      // A release's components are found, not listed: let each of them decide.
+      const namespace = imc.metadata.namespace ?? "";
+      if (imc.spec?.castImaging?.release === undefined && imc.spec?.castImaging?.selector === undefined) return;
+      for (const kind of WORKLOAD_KINDS) {
+        for (const w of cache.workloads[kind].list(namespace)) {
+          if (w.metadata.labels?.[COMPONENT_LABEL] !== undefined) this.workloadQueue.add(workloadKey(kind, namespace, w.metadata.name));
+        }
+      }
     };
 
     cache.secureDatabases.on((event, obj, old) => {
@@ -165,6 +179,7 @@ export class Operator {
     });
     cache.secrets.on((_event, obj) => {
       const owner = ownerOf(obj);
+      if (isChartSecret(obj)) chartConsumersOf(obj.metadata.namespace ?? "", obj.metadata.name);
       if (owner?.kind === "SecureDatabase") {
         this.secureDatabaseQueue.add(owner.key);
         connectionsOf(owner.key);
@@ -190,12 +205,23 @@ export class Operator {
         }
       }
     });
-    for (const kind of ["Deployment", "StatefulSet"] as const satisfies readonly WorkloadKind[]) {
+    for (const kind of WORKLOAD_KINDS) {
       cache.workloads[kind].on((event, obj, old) => {
-        // Replica counts and rollout status change all the time; only the template matters here.
+        const namespace = obj.metadata.namespace ?? "";
+        // A consumer of a chart Secret we fill: its rollout's progress decides whose turn it is to restart next.
+        for (const volume of obj.spec?.template?.spec?.volumes ?? []) {
+          const secret = volume.secret?.secretName ? cache.secrets.get(namespace, volume.secret.secretName) : undefined;
+          if (!isChartSecret(secret)) continue;
+          chartConsumersOf(namespace, secret.metadata.name);
+          const owner = ownerOf(secret);
+          if (owner?.kind === "ImagingConnection") this.imagingConnectionQueue.add(owner.key);
+        }
+        // Otherwise replica counts and rollout status change all the time; only the template matters here.
         if (event === "update" && old && old.metadata.generation === obj.metadata.generation) return;
-        const key = workloadKey(kind, obj.metadata.namespace ?? "", obj.metadata.name);
-        const targeting = cache.imagingConnections.byIndex(IMC_BY_WORKLOAD, key);
+        const key = workloadKey(kind, namespace, obj.metadata.name);
+        const targeting = [...cache.imagingConnections.byIndex(IMC_BY_WORKLOAD, key)];
+        // A release's component (a new one a chart upgrade added, or one that went away) concerns its connections.
+        if (obj.metadata.labels?.[COMPONENT_LABEL] !== undefined) targeting.push(...cache.imagingConnections.byIndex(IMC_BY_CAST_NAMESPACE, namespace));
         const ours = obj.spec?.template?.metadata?.annotations?.[CONNECTIONS_ANNOTATION] !== undefined;
         if (targeting.length > 0 || ours) this.workloadQueue.add(key);
         for (const imc of targeting) this.imagingConnectionQueue.add(objectKey(imc.metadata.namespace, imc.metadata.name));

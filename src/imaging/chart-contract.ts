@@ -24,7 +24,15 @@ export const CHART_INI_FILE = "sslconfig.ini";
 export const CHART_MATERIAL_ANNOTATION = "mtls.imaging.dev/chart-material";
 
 /** The client Secret keys copied into the chart's Secret (CAST's file names). */
-const CAST_FILES = [SECRET_KEYS.clientCrt, SECRET_KEYS.clientKey, SECRET_KEYS.clientPk8, SECRET_KEYS.clientPemPk8, SECRET_KEYS.rootCrt] as const;
+const CAST_FILES = [
+  SECRET_KEYS.clientCrt,
+  SECRET_KEYS.clientKey,
+  SECRET_KEYS.clientPk8,
+  SECRET_KEYS.clientPemPk8,
+  SECRET_KEYS.clientPfx,
+  SECRET_KEYS.clientPfxPassword,
+  SECRET_KEYS.rootCrt,
+] as const;
 
 export interface ChartContract {
   /** The pod-template volume that holds the chart's Secret. */

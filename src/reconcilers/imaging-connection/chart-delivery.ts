@@ -6,7 +6,7 @@
 import { defaultMountPath, type ResolvedConnectionWorkload, type ResolvedImagingConnectionSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { fail, ok, type Result } from "../../api/result";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, managedLabels, ownerLabelValue } from "../../api/types";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, WORKLOAD_KINDS, managedLabels, ownerLabelValue } from "../../api/types";
 import { COMPONENT_LABEL, componentDelivery, inRelease, type ComponentDelivery } from "../../imaging/cast-chart";
 import {
   CHART_MATERIAL_ANNOTATION,
@@ -33,7 +33,7 @@ export const CHART_SECRET_LABEL = "mtls.imaging.dev/chart-secret";
 /** On a chart Secret: the digest of its data (the material its consumers must start with). */
 export const MATERIAL_ANNOTATION = "mtls.imaging.dev/material";
 
-const KINDS: readonly WorkloadKind[] = ["Deployment", "StatefulSet"];
+const KINDS: readonly WorkloadKind[] = WORKLOAD_KINDS;
 
 /** One workload a connection serves, and how. */
 export interface WorkloadTarget {

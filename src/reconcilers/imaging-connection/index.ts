@@ -18,8 +18,10 @@ import { finalizeConnection } from "./finalize";
 import { verifyLogin } from "./login";
 import { recordEvents } from "./planned-event";
 import { settingUpQuietly, summarize } from "./status";
-import { planTarget, resolveConnection } from "./target";
+import { ownClientSecret, planTarget, resolveConnection } from "./target";
 import { reportWorkloads } from "./workloads";
+import { chartContracts, connectionTargets, ensureChartSecret } from "./chart-delivery";
+import { secretBytes } from "../../kube/secrets";
 
 export { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./workload-reconciler";
 
@@ -53,7 +55,8 @@ export class ImagingConnectionReconciler {
       // The workload reconciler takes the mount away from a connection that no longer resolves: say so, rather
       // than leave the workloads reported as they were.
       if (resolved.spec) {
-        const workloads = await reportWorkloads(this.ctx, imc, resolved.spec, resolved.problem);
+        const targets = connectionTargets(this.ctx, imc, resolved.spec);
+        const workloads = await reportWorkloads(this.ctx, imc, resolved.spec, targets, { unmountedFor: resolved.problem });
         report.status.workloads = workloads.statuses;
         report.conditions.push(workloads.condition);
       }
@@ -73,14 +76,23 @@ export class ImagingConnectionReconciler {
     if (cert.renewalTime) report.requeues.push(cert.renewalTime.getTime());
     report.status.certificate = cert.status;
 
-    // 3. The workloads (patched by the workload reconciler; here we read how far it got).
-    const workloads = await reportWorkloads(this.ctx, imc, spec);
+    // 3. The workloads: CAST's chart's own Secret filled for those that copy it at start (the workload reconciler
+    // restarts them in turn and mounts the others); here we read how far it got.
+    const targets = connectionTargets(this.ctx, imc, spec);
+    const contracts = chartContracts(targets);
+    const client = secretBytes(ownClientSecret(this.ctx, imc, spec.secretName));
+    const chart = await ensureChartSecret(this.ctx, imc, spec, target, contracts, client);
+    await recordEvents(this.ctx, imc, chart.events);
+    const workloads = await reportWorkloads(this.ctx, imc, spec, targets, chart.problem ? { chartProblem: chart.problem } : {});
     report.status.workloads = workloads.statuses;
     report.conditions.push(workloads.condition);
 
-    // 4. What to declare in CAST Imaging.
-    const mountPath = spec.workloads[0]?.mountPath ?? defaultMountPath(imc.metadata.name);
-    report.status.declaration = connectionDeclaration(target.db, spec, mountPath, inMount(CAST_INI_DIR, CAST_INI_FILE));
+    // 4. What to declare in CAST Imaging: where the files are in the containers (the chart's copy directory, if
+    // the chart's contract is how they get there).
+    const [contract] = contracts;
+    report.status.declaration = contract
+      ? connectionDeclaration(target.db, spec, contract.filesDir, contract.iniPath)
+      : connectionDeclaration(target.db, spec, spec.workloads[0]?.mountPath ?? defaultMountPath(imc.metadata.name), inMount(CAST_INI_DIR, CAST_INI_FILE));
 
     // 5. Log in with it.
     const login = await verifyLogin(this.ctx, { imc, spec, target, issued: cert.issued, trustBundle: cert.trustBundle }, now);

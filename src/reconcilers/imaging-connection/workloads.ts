@@ -1,14 +1,17 @@
 /**
  * Step 3, the workloads: the workload reconciler patches them (workload-reconciler.ts); here the connection reads
- * how far it got for each workload it lists, and says so in WorkloadsPatched and status.workloads.
+ * how far it got for each workload it serves (listed, or found in its CAST Imaging release), and says so in
+ * WorkloadsPatched and status.workloads: mounted, delivered through the chart's Secret, restarting, or left alone.
  */
 import type { ResolvedImagingConnectionSpec } from "../../api/defaults";
 import { asReason, Reason } from "../../api/reasons";
 import { IMAGING_CONNECTION_CONDITIONS as C, type WorkloadStatus } from "../../api/types";
 import { inMount } from "../../imaging/declaration";
+import type { ConsumerTurn } from "../../imaging/restart-order";
 import { CAST_INI_DIR, CAST_INI_FILE, workloadHasExactly } from "../../imaging/workload-plan";
 import type { ConditionInput } from "../../kube/conditions";
 import type { ImagingConnectionObject, OperatorContext } from "../context";
+import { chartTurns, consumerTurn, type WorkloadTarget } from "./chart-delivery";
 import { recordEvents, type PlannedEvent } from "./planned-event";
 import type { TargetProblem } from "./target";
 import { workloadView, type WorkloadView } from "./workload-view";
@@ -18,18 +21,28 @@ export interface WorkloadState {
   problem?: { reason: Reason; message: string };
 }
 
+/** One served workload as observed: its target, and what its delivery needs to be judged. */
+export interface ObservedTarget {
+  target: WorkloadTarget;
+  /** Mount delivery: what the workload carries. */
+  view?: WorkloadView;
+  /** ChartSecret delivery: its turn for the chart Secret's current material (undefined: the Secret is not filled). */
+  turn?: ConsumerTurn;
+}
+
 export interface WorkloadsObserved {
   connection: string;
   namespace: string;
   spec: ResolvedImagingConnectionSpec;
-  /** One view per entry of spec.workloads, in the same order. */
-  views: readonly WorkloadView[];
+  targets: readonly ObservedTarget[];
+  /** Why the chart's Secret is not filled by this connection, if it is not. */
+  chartProblem?: { reason: Reason; message: string };
   /** Why the connection is not mountable (it does not resolve), if it is not. */
   unmountedFor?: TargetProblem;
 }
 
 /**
- * Each listed workload's state, WorkloadsPatched, and an event per workload problem. A connection that does not
+ * Each served workload's state, WorkloadsPatched, and an event per workload problem. A connection that does not
  * resolve has already said why in its own event: its workloads' problems are not repeated as events.
  */
 export function planWorkloads(observed: WorkloadsObserved): {
@@ -37,22 +50,61 @@ export function planWorkloads(observed: WorkloadsObserved): {
   condition: ConditionInput;
   events: PlannedEvent[];
 } {
-  const states = observed.spec.workloads.map((w, i) => workloadState(observed, w, observed.views[i]!));
+  const states = observed.targets.map((t) => workloadState(observed, t));
   const events: PlannedEvent[] = observed.unmountedFor
     ? []
     : states.flatMap((s) => (s.problem ? [{ type: "Warning" as const, reason: s.problem.reason, message: s.problem.message }] : []));
-  return { statuses: states.map((s) => s.status), condition: workloadsCondition(states), events };
+  const condition = workloadsCondition(states, observed.spec.castImaging ? releaseWords(observed) : undefined);
+  return { statuses: states.map((s) => s.status), condition, events };
 }
 
-type ListedWorkload = ResolvedImagingConnectionSpec["workloads"][number];
+const releaseWords = (o: WorkloadsObserved): string => {
+  const target = o.spec.castImaging!;
+  return "release" in target ? `release ${target.release}` : `selector ${JSON.stringify(target.matchLabels)}`;
+};
 
-function workloadState(observed: WorkloadsObserved, w: ListedWorkload, view: WorkloadView): WorkloadState {
-  const { connection, namespace, spec, unmountedFor } = observed;
-  const base = { kind: w.kind, name: w.name, mountPath: w.mountPath };
-  if (!view.workload) {
-    const message = `${w.kind} ${w.name} does not exist in namespace ${namespace}`;
+function workloadState(observed: WorkloadsObserved, t: ObservedTarget): WorkloadState {
+  const { target } = t;
+  const base: WorkloadStatus = {
+    kind: target.kind,
+    name: target.name,
+    delivery: target.delivery.delivery,
+    ...(target.component ? { component: target.component } : {}),
+    ...(target.delivery.delivery === "Mount" && target.entry ? { mountPath: target.entry.mountPath } : {}),
+  };
+  if (!target.workload) {
+    const message = `${target.kind} ${target.name} does not exist in namespace ${observed.namespace}`;
     return { status: { ...base, state: "NotFound", message }, problem: { reason: Reason.WorkloadNotFound, message } };
   }
+  const delivery = target.delivery;
+  if (delivery.delivery === "None") return { status: { ...base, state: "LeftAlone", message: delivery.why } };
+  if (delivery.delivery === "Mount") return mountState(observed, base, t.view!);
+  if ("refused" in delivery) {
+    return { status: { ...base, state: "Conflict", message: delivery.refused.message }, problem: delivery.refused };
+  }
+  const chartBase = { ...base, mountPath: delivery.contract.filesDir };
+  if (observed.chartProblem) {
+    return { status: { ...chartBase, state: "Conflict", message: observed.chartProblem.message }, problem: observed.chartProblem };
+  }
+  if (observed.unmountedFor || !t.turn) {
+    const message = observed.unmountedFor
+      ? `Secret ${observed.spec.chartSecretName} is not filled while the connection has no certificate (${observed.unmountedFor.reason})`
+      : `waiting for Secret ${observed.spec.chartSecretName} of CAST's chart to be filled`;
+    return { status: { ...chartBase, state: "Pending", message } };
+  }
+  const turn = t.turn;
+  if (turn.state === "Restarting" && turn.stalled) {
+    return { status: { ...chartBase, state: "Restarting", message: turn.message }, problem: { reason: Reason.RolloutStalled, message: `${target.kind} ${target.name}: ${turn.message}` } };
+  }
+  const message =
+    turn.state === "Delivered"
+      ? `Secret ${observed.spec.chartSecretName} holds the current material and ${turn.message}; the files are in ${delivery.contract.filesDir}`
+      : turn.message;
+  return { status: { ...chartBase, state: turn.state, message } };
+}
+
+function mountState(observed: WorkloadsObserved, base: WorkloadStatus, view: WorkloadView): WorkloadState {
+  const { connection, spec, unmountedFor } = observed;
   const refused = view.admission.refused.get(connection);
   if (refused) {
     const state = refused.reason === Reason.ContainerNotFound || refused.reason === Reason.NoContainers ? "NotFound" : "Conflict";
@@ -62,40 +114,63 @@ function workloadState(observed: WorkloadsObserved, w: ListedWorkload, view: Wor
     const message = `not mounted while the connection has no certificate (${unmountedFor.reason}); mounted again once it has`;
     return { status: { ...base, state: "Pending", message }, problem: { reason: unmountedFor.reason, message: unmountedFor.message } };
   }
-  if (view.admission.admitted.includes(connection) && workloadHasExactly(view.workload, view.admission.plan)) {
-    const message = `mounts Secret ${spec.secretName} at ${w.mountPath} and the CAST .ini at ${inMount(CAST_INI_DIR, CAST_INI_FILE)}`;
+  if (view.workload && view.admission.admitted.includes(connection) && workloadHasExactly(view.workload, view.admission.plan)) {
+    const message = `mounts Secret ${spec.secretName} at ${base.mountPath} and the CAST .ini at ${inMount(CAST_INI_DIR, CAST_INI_FILE)}`;
     return { status: { ...base, state: "Patched", message } };
   }
   return { status: { ...base, state: "Pending", message: "waiting for the operator to patch the pod template" } };
 }
 
-/** WorkloadsPatched: True when every listed workload mounts the Secret; otherwise the first that does not, and why. */
-export function workloadsCondition(workloads: readonly { status: WorkloadStatus; problem?: { reason: Reason } }[]): ConditionInput {
+const DONE: ReadonlySet<string | undefined> = new Set(["Patched", "Delivered", "LeftAlone"]);
+
+/**
+ * WorkloadsPatched: True when every served workload has the certificate the way it reads it (left-alone ones do
+ * not count); otherwise the first that does not, and why.
+ */
+export function workloadsCondition(
+  workloads: readonly { status: WorkloadStatus; problem?: { reason: Reason } }[],
+  release?: string,
+): ConditionInput {
   if (workloads.length === 0) {
+    if (release) {
+      const message = `${release} has no Deployment or StatefulSet with CAST's imaging.service label in this namespace (yet)`;
+      return { type: C.WorkloadsPatched, status: "False", reason: Reason.WorkloadNotFound, message };
+    }
     const message = "spec.workloads is empty: mount the client Secret yourself (status.declaration gives the file names)";
     return { type: C.WorkloadsPatched, status: "True", reason: Reason.NoWorkloads, message };
   }
-  const blocking = workloads.find((w) => w.status.state !== "Patched");
+  const blocking = workloads.find((w) => !DONE.has(w.status.state));
   if (!blocking) {
-    const names = workloads.map((w) => `${w.status.kind} ${w.status.name}`).join(", ");
-    const message = `${names} mount${workloads.length === 1 ? "s" : ""} the client Secret and the CAST .ini`;
-    return { type: C.WorkloadsPatched, status: "True", reason: Reason.Patched, message };
+    const names = (state: string) => workloads.filter((w) => w.status.state === state).map((w) => `${w.status.kind} ${w.status.name}`);
+    const parts = [
+      names("Patched").length > 0 ? `${names("Patched").join(", ")} mount${names("Patched").length === 1 ? "s" : ""} the client Secret and the CAST .ini` : "",
+      names("Delivered").length > 0 ? `${names("Delivered").join(", ")} started with the material of CAST's chart Secret` : "",
+      names("LeftAlone").length > 0 ? `${names("LeftAlone").join(", ")} left alone (see status.workloads)` : "",
+    ].filter((p) => p);
+    const reason = names("Patched").length > 0 || names("Delivered").length === 0 ? Reason.Patched : Reason.Delivered;
+    return { type: C.WorkloadsPatched, status: "True", reason, message: parts.join("; ") };
   }
   const reason = blocking.problem?.reason ?? asReason(String(blocking.status.state));
   const { kind, name, message, state } = blocking.status;
   return { type: C.WorkloadsPatched, status: "False", reason, message: `${kind} ${name}: ${message ?? state}` };
 }
 
-/** Reads the listed workloads from the caches, records their problems, and returns their status and condition. */
+/** Reads the served workloads from the caches, records their problems, and returns their status and condition. */
 export async function reportWorkloads(
   ctx: OperatorContext,
   imc: ImagingConnectionObject,
   spec: ResolvedImagingConnectionSpec,
-  unmountedFor?: TargetProblem,
+  targets: readonly WorkloadTarget[],
+  problems: { unmountedFor?: TargetProblem; chartProblem?: { reason: Reason; message: string } } = {},
 ): Promise<{ statuses: WorkloadStatus[]; condition: ConditionInput }> {
   const namespace = imc.metadata.namespace!;
-  const views = spec.workloads.map((w) => workloadView(ctx, w.kind, namespace, w.name));
-  const plan = planWorkloads({ connection: imc.metadata.name, namespace, spec, views, ...(unmountedFor ? { unmountedFor } : {}) });
+  const chart = chartTurns(ctx, namespace, spec.chartSecretName);
+  const observed = targets.map((target): ObservedTarget => {
+    if (target.delivery.delivery === "Mount") return { target, view: workloadView(ctx, target.kind, namespace, target.name) };
+    const turn = chart ? consumerTurn(chart.turns, target.kind, target.name) : undefined;
+    return { target, ...(turn ? { turn } : {}) };
+  });
+  const plan = planWorkloads({ connection: imc.metadata.name, namespace, spec, targets: observed, ...problems });
   await recordEvents(ctx, imc, plan.events);
   return { statuses: plan.statuses, condition: plan.condition };
 }

@@ -26,6 +26,7 @@ import {
 } from "../../pki";
 import { probeServer, reloadServer, type ProbeOptions } from "../../postgres/probe";
 import { ownClientSecret, resolveConnection } from "../imaging-connection/target";
+import { chartDeliveryPending } from "../imaging-connection/chart-delivery";
 import { IMC_BY_DATABASE, type OperatorContext, type SecureDatabaseObject } from "../context";
 import { ROTATION_TOKEN_ANNOTATION } from "../rotate-annotation";
 import { caSecret } from "./ca";
@@ -295,8 +296,10 @@ export class CARotator {
       if (!secret) continue;
       const data = secretBytes(secret);
       readiness.total++;
-      if (clientReady(state, data)) readiness.ready++;
-      else readiness.waiting.push(`${imc.metadata.namespace}/${imc.metadata.name}`);
+      // Pods that copy the files at start (CAST's chart) hold the new bundle only once restarted with it.
+      const pending = clientReady(state, data) ? chartDeliveryPending(this.ctx, imc, resolved.spec, data) : undefined;
+      if (clientReady(state, data) && pending === undefined) readiness.ready++;
+      else readiness.waiting.push(`${imc.metadata.namespace}/${imc.metadata.name}${pending ? ` (waiting for ${pending})` : ""}`);
     }
     return readiness;
   }

@@ -13,7 +13,12 @@ function observed(
   extra: Partial<WorkloadsObserved> = {},
 ) {
   const imc = imagingConnection("app", { workloads });
-  return { connection: "app", namespace: NS, spec: resolved(imc), views: views(imc), ...extra };
+  const spec = resolved(imc);
+  const targets = views(imc).map((v, i) => ({
+    target: { kind: v.kind, name: v.name, workload: v.workload, listed: true, delivery: { delivery: "Mount" as const }, entry: spec.workloads[i]! },
+    view: v,
+  }));
+  return { connection: "app", namespace: NS, spec, targets, ...extra };
 }
 
 /** The console Deployment as the workload reconciler left it: carrying exactly the plan that admits `app`. */
@@ -49,6 +54,7 @@ describe("planWorkloads (how far the workload reconciler got, per listed workloa
         {
           kind: "Deployment",
           name: "console",
+          delivery: "Mount",
           mountPath: "/etc/cast-imaging/mtls/app",
           state: "Patched",
           message: `mounts Secret app-client-tls at /etc/cast-imaging/mtls/app and the CAST .ini at ${INI}`,
@@ -69,6 +75,7 @@ describe("planWorkloads (how far the workload reconciler got, per listed workloa
         {
           kind: "Deployment",
           name: "console",
+          delivery: "Mount",
           mountPath: "/etc/cast-imaging/mtls/app",
           state: "Pending",
           message: "waiting for the operator to patch the pod template",
@@ -89,6 +96,7 @@ describe("planWorkloads (how far the workload reconciler got, per listed workloa
         {
           kind: "Deployment",
           name: "console",
+          delivery: "Mount",
           mountPath: "/etc/cast-imaging/mtls/app",
           state: "NotFound",
           message: `Deployment console does not exist in namespace ${NS}`,
@@ -112,6 +120,7 @@ describe("planWorkloads (how far the workload reconciler got, per listed workloa
         {
           kind: "Deployment",
           name: "console",
+          delivery: "Mount",
           mountPath: "/etc/cast-imaging/mtls/app",
           state: "NotFound",
           message: 'ImagingConnection app: Deployment console has no container "api"; its containers are "app"',
@@ -143,6 +152,7 @@ describe("planWorkloads (how far the workload reconciler got, per listed workloa
         {
           kind: "Deployment",
           name: "console",
+          delivery: "Mount",
           mountPath: "/etc/cast-imaging/mtls/app",
           state: "Pending",
           message: "not mounted while the connection has no certificate (DatabaseNotFound); mounted again once it has",
