@@ -80,8 +80,10 @@ export class ImagingConnectionReconciler {
     // restarts them in turn and mounts the others); here we read how far it got.
     const targets = connectionTargets(this.ctx, imc, spec);
     const contracts = chartContracts(targets);
-    const client = secretBytes(ownClientSecret(this.ctx, imc, spec.secretName));
-    const chart = await ensureChartSecret(this.ctx, imc, spec, target, contracts, client);
+    const chart =
+      contracts.length > 0
+        ? await ensureChartSecret(this.ctx, imc, spec, target, contracts, secretBytes(ownClientSecret(this.ctx, imc, spec.secretName)))
+        : { events: [] };
     await recordEvents(this.ctx, imc, chart.events);
     const workloads = await reportWorkloads(this.ctx, imc, spec, targets, chart.problem ? { chartProblem: chart.problem } : {});
     report.status.workloads = workloads.statuses;
