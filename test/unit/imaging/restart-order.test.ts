@@ -182,7 +182,7 @@ describe("restartTurns", () => {
       fc.assert(
         fc.property(arbConsumers, (initial) => {
           // Settle rollouts first: a restart's pods come up, whatever was in flight finishes.
-          let cs = initial.map((c) => ({ ...c, rollout: complete }));
+          let cs: Consumer[] = initial.map((c) => ({ ...c, rollout: complete }));
           for (let step = 0; step <= ids.length; step++) {
             const now = restartingNow(turns(cs));
             if (now.length === 0) break;
