@@ -16,12 +16,12 @@ export const HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name";
 const INI_READERS: ReadonlySet<string> = new Set(["console-control-panel", "console-analysis-node", "viewer-etl"]);
 
 /** Components that reach PostgreSQL but to which the chart gives no way to present a client certificate. */
-const WITHOUT_CERTIFICATE: Readonly<Record<string, string>> = {
-  "console-sso-service": "Keycloak connects with KC_DB_URL, a JDBC URL without SSL parameters, and a password",
-  "console-authentication-service": "it connects with DB_HOST/DB_PORT and a password, with no TLS wiring in the chart",
-  "console-service": "its init container runs psql with a password, with no TLS wiring in the chart",
-  "console-dashboards": "it connects with DB_HOST/DB_PORT and a password, with no TLS wiring in the chart",
-};
+const WITHOUT_CERTIFICATE: ReadonlyMap<string, string> = new Map([
+  ["console-sso-service", "Keycloak connects with KC_DB_URL, a JDBC URL without SSL parameters, and a password"],
+  ["console-authentication-service", "it connects with DB_HOST/DB_PORT and a password, with no TLS wiring in the chart"],
+  ["console-service", "its init container runs psql with a password, with no TLS wiring in the chart"],
+  ["console-dashboards", "it connects with DB_HOST/DB_PORT and a password, with no TLS wiring in the chart"],
+]);
 
 export type ReleaseTarget = { release: string } | { matchLabels: Record<string, string> };
 
@@ -49,11 +49,12 @@ export function componentDelivery(workload: Workload, chartSecretName: string, l
   if (contract) return contract.ok ? { delivery: "ChartSecret", contract: contract.value } : { delivery: "ChartSecret", refused: contract };
   const component = workload.metadata.labels?.[COMPONENT_LABEL];
   if (listed || (component !== undefined && INI_READERS.has(component))) return { delivery: "Mount" };
-  if (component !== undefined && WITHOUT_CERTIFICATE[component]) {
+  const how = component === undefined ? undefined : WITHOUT_CERTIFICATE.get(component);
+  if (how !== undefined) {
     return {
       delivery: "None",
       why:
-        `reaches PostgreSQL, but CAST's chart gives it no client certificate: ${WITHOUT_CERTIFICATE[component]}; ` +
+        `reaches PostgreSQL, but CAST's chart gives it no client certificate: ${how}; ` +
         "the database must keep a password path open for it",
     };
   }

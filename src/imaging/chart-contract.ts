@@ -69,7 +69,7 @@ export function readChartContract(workload: Workload, secretName: string): Resul
   const filesDir = posix.dirname(iniPath);
   const initContainers = spec?.initContainers ?? [];
   const copier = initContainers.find((c) => c.volumeMounts?.some((m) => m.name === secretVolume.name));
-  const filesMount = copier?.volumeMounts?.find((m) => posix.normalize(m.mountPath) === filesDir);
+  const filesMount = copier?.volumeMounts?.find((m) => posix.normalize(m.mountPath).replace(/(.)\/+$/, "$1") === filesDir);
   const filesVolume = spec?.volumes?.find((v) => v.name === filesMount?.name && v.emptyDir !== undefined);
   if (!copier || !filesVolume) {
     return fail(
@@ -103,7 +103,7 @@ export function chartSecretData(client: Readonly<Record<string, Uint8Array | und
   const data: SecretPayload = {};
   for (const key of CAST_FILES) {
     const value = client[key];
-    if (!value) return fail("ClientSecretIncomplete", `the client Secret has no ${key}`);
+    if (!value || value.length === 0) return fail("ClientSecretIncomplete", `the client Secret has no ${key}`);
     data[key] = Buffer.from(value);
   }
   data[CHART_KEY_FILE] = Buffer.from(client[SECRET_KEYS.clientKey]!);

@@ -27,6 +27,7 @@ describe("api/samples (deploy/samples)", () => {
   it("ships the documented samples", () => {
     expect(files).to.include.members([
       "imagingconnection.yaml",
+      "imagingconnection-cast-chart.yaml",
       "postgresql-configmap.yaml",
       "securedatabase-generated-ca.yaml",
       "securedatabase-provided-ca.yaml",
@@ -143,8 +144,8 @@ describe("api/samples (the full examples in README.md)", () => {
   const readme = readFileSync(join(__dirname, "..", "..", "..", "README.md"), "utf8");
   const examples = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!) as { kind?: string }).filter((d) => d.kind === "SecureDatabase" || d.kind === "ImagingConnection");
 
-  it("has one full example of each kind", () => {
-    expect(examples.map((d) => d.kind).sort()).to.deep.equal(["ImagingConnection", "SecureDatabase"]);
+  it("has full examples of both kinds (the plain ImagingConnection first, then the one for CAST's chart)", () => {
+    expect(examples.map((d) => d.kind).sort()).to.deep.equal(["ImagingConnection", "ImagingConnection", "SecureDatabase"]);
   });
 
   for (const doc of examples) {
