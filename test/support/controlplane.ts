@@ -344,6 +344,9 @@ export async function startControlPlane(): Promise<ControlPlane> {
       await waitFor("the CRDs to become Established", established, 60_000, 200).catch((err: unknown) => {
         throw new Error(`the CRDs did not become Established (last seen: ${last})`, { cause: err });
       });
+      // Its garbage collector finds new resources at a 30 s discovery sync; restarted, it follows them at once.
+      await stopProcess(controllerManager);
+      await startControllerManager();
       crdsInstalled = true;
     },
     async installRBAC() {
