@@ -26,7 +26,7 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-echo "setup: control plane (kube-apiserver, etcd, kubectl)"
+echo "setup: control plane (kube-apiserver, etcd, kubectl, kube-controller-manager)"
 start=$(date +%s)
 bin_dir=$(bash test/controlplane/build.sh)
 echo "setup: control plane ready in $bin_dir ($(( $(date +%s) - start )) s)"

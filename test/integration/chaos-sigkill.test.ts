@@ -167,10 +167,15 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
     return proc;
   };
 
-  /** The test control plane runs no garbage collector: what a deleted owner's references hold goes, as it would. */
+  /** Until the cluster's garbage collector has deleted what deleted owners' references hold (bounded). */
   const collectGarbage = async (): Promise<void> => {
-    const orphans = await garbage(admin, await state());
-    await inParallel(orphans, 8, (x) => admin.delete(RESOURCES.Secret, { namespace: ns, name: x.metadata.name }));
+    let left: string[] = [];
+    await waitFor("the garbage collector to delete the Secrets of deleted owners", async () => {
+      left = (await garbage(admin, await state())).map((x) => x.metadata.name);
+      return left.length === 0;
+    }, 120_000, 500).catch((err: Error) => {
+      throw new Error(`${err.message}; still there: ${left.join(", ")}`);
+    });
   };
 
   /** What must hold at every moment, whatever the operator was doing when it died (deleted owners' Secrets wait for the GC). */

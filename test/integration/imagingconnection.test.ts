@@ -386,6 +386,25 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
   });
 
   describe("deletion", () => {
+  it("deleting a patched workload takes its .ini ConfigMap with it (owner reference, real garbage collector); recreated, it is patched again", async () => {
+    const ini = "cast-mtls-ini-deployment-dashboards";
+    const cm = await getJson<{ metadata: { ownerReferences?: { kind: string; name: string; uid: string }[] } }>(["get", "configmap", ini, "-n", ns]);
+    const dashboards = await getJson<WorkloadJson & { metadata: { uid: string } }>(["get", "deployment", "dashboards", "-n", ns]);
+    expect(cm.metadata.ownerReferences?.[0]).to.include({ kind: "Deployment", name: "dashboards", uid: dashboards.metadata.uid });
+    await kubectl(["delete", "deployment", "dashboards", "-n", ns, "--wait=true", "--timeout=60s"]);
+    await waitFor(`the garbage collector to delete ${ini}`, async () => (await controlPlane().kubectl(["get", "configmap", ini, "-n", ns])).code !== 0, 90_000, 500);
+    await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "dashboards", namespace: ns }, spec: { selector: { matchLabels: { app: "d" } }, template: { metadata: { labels: { app: "d" } }, spec: { containers: [{ name: "dashboards", image: "castimaging/dashboards" }] } } } }));
+    await waitFor(`${ini} to be written again for the new Deployment`, async () => {
+      const again = await controlPlane().kubectl(["get", "configmap", ini, "-n", ns, "-o", "jsonpath={.metadata.ownerReferences[0].uid}"]);
+      const uid = (await getJson<{ metadata: { uid: string } }>(["get", "deployment", "dashboards", "-n", ns])).metadata.uid;
+      return again.code === 0 && again.stdout === uid;
+    }, 60_000, 500);
+    const imc = await getJson<ImagingConnection>(["get", "imc", "later", "-n", ns]);
+    expect(imc.status?.workloads?.map((w) => [w.name, w.state])).to.deep.include(["dashboards", "Patched"]);
+    const again = await getJson<WorkloadJson>(["get", "deployment", "dashboards", "-n", ns]);
+    expect(again.spec.template.spec.volumes?.map((v) => v.name)).to.deep.equal(["mtls-later", "cast-imaging-mtls-ini"]);
+  });
+
   it("deleting a connection takes back exactly what it added: the workloads return to their own spec", async () => {
     await kubectl(["delete", "imc", "later", "-n", ns, "--wait=true", "--timeout=60s"]);
     const dashboards = await getJson<WorkloadJson>(["get", "deployment", "dashboards", "-n", ns]);
@@ -400,6 +419,13 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
       const r = await controlPlane().kubectl(["get", "configmap", cm, "-n", ns]);
       expect(r.code, `${cm} should be gone`).to.not.equal(0);
     }
+    // The client Secrets, owned by the deleted connections, go too: the cluster's garbage collector follows their owner reference.
+    let left = "";
+    await waitFor("the garbage collector to delete the deleted connections' Secrets", async () => {
+      const g = await controlPlane().kubectl(["get", "secret", "-n", ns, "-o", 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.mtls\\.imaging\\.dev/owner}{" "}{end}']);
+      left = g.stdout.split(" ").filter((x) => /=ImagingConnection\.(analysis|later)$/.test(x)).join(" ");
+      return g.code === 0 && left === "";
+    }, 90_000, 500).catch((err: Error) => expect.fail(`${err.message}; still there: ${left}`));
   });
   });
 });

@@ -121,8 +121,17 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
   });
 
   it("on delete, restores the ConfigMap byte for byte and removes the mount, leaving the server reachable as before", async () => {
+    const owned = await controlPlane().kubectl(["get", "secret", "-n", ns, "-l", "mtls.imaging.dev/owner=SecureDatabase.db", "-o", "name"]);
+    expect(owned.stdout.split("\n").filter(Boolean).sort()).to.include.members(["secret/db-ca", "secret/db-operator-client-tls", "secret/db-server-tls"]);
     const r = await controlPlane().kubectl(["delete", "sdb", "db", "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(r.code, r.stderr).to.equal(0);
+    // Its Secrets go with it: the cluster's garbage collector follows their owner reference.
+    let left = "";
+    await waitFor("the garbage collector to delete the Secrets of the deleted SecureDatabase", async () => {
+      const g = await controlPlane().kubectl(["get", "secret", "-n", ns, "-l", "mtls.imaging.dev/owner=SecureDatabase.db", "-o", "name"]);
+      left = g.stdout.trim();
+      return g.code === 0 && left === "";
+    }, 90_000, 500).catch((err: Error) => expect.fail(`${err.message}; still there: ${left}`));
     const cm = await getJson<{ data: Record<string, string>; metadata: { labels?: Record<string, string> } }>(["get", "configmap", "pg-config", "-n", ns]);
     expect(cm.data["postgresql.conf"]).to.equal(env.db.originalConf);
     expect(cm.data["pg_hba.conf"]).to.equal(env.db.originalHba);

@@ -13,6 +13,24 @@ export const OPERATOR_NAMESPACE = "imaging-db-mtls-operator";
 export const OPERATOR_SERVICE_ACCOUNT = "imaging-db-mtls-operator";
 /** The operator authenticates as its ServiceAccount's user, so only the shipped RBAC grants it anything. */
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${OPERATOR_SERVICE_ACCOUNT}`;
+/** The user kube-controller-manager (garbage collector, workload and namespace controllers) acts as. */
+export const CONTROLLER_MANAGER_USER = "system:kube-controller-manager";
+
+/**
+ * Every on-by-default controller but those that need nodes, a cloud or storage: the test cluster has no real
+ * node (a test may start a kubelet stand-in with a fake one), so node lifecycle would only taint and evict.
+ */
+const CONTROLLERS = [
+  "*",
+  "-node-ipam-controller",
+  "-node-lifecycle-controller",
+  "-cloud-node-lifecycle-controller",
+  "-node-route-controller",
+  "-service-lb-controller",
+  "-persistentvolume-attach-detach-controller",
+  "-persistentvolume-binder-controller",
+  "-persistentvolume-expander-controller",
+].join(",");
 
 export interface ControlPlane {
   readonly server: string;
@@ -23,6 +41,8 @@ export interface ControlPlane {
   /** Kubeconfig of the operator's own identity, bound only by what RBAC grants it. */
   readonly operatorKubeconfigPath: string;
   readonly auditLogPath: string;
+  /** What kube-controller-manager (started and stopped with the control plane) logged. */
+  readonly controllerManagerLogPath: string;
   readonly version: string;
   readonly binaries: ControlPlaneBinaries;
   kubectl(args: string[], opts?: { input?: string; kubeconfig?: string }): Promise<RunResult>;
@@ -57,22 +77,41 @@ export interface ControlPlaneBinaries {
   etcd: string;
   /** The kubectl of the same release, so client and server never skew. */
   kubectl: string;
+  /** Runs the garbage collector, Deployment/ReplicaSet/StatefulSet and namespace controllers, as a cluster does. */
+  kubeControllerManager: string;
 }
 
-/** Builds (or finds in the cache) kube-apiserver, etcd and kubectl; KUBE_APISERVER_BIN / ETCD_BIN / KUBECTL_BIN override. */
+/**
+ * Builds (or finds in the cache) kube-apiserver, etcd, kubectl and kube-controller-manager;
+ * KUBE_APISERVER_BIN / ETCD_BIN / KUBECTL_BIN / KUBE_CONTROLLER_MANAGER_BIN override.
+ */
 export async function controlPlaneBinaries(): Promise<ControlPlaneBinaries> {
-  const { KUBE_APISERVER_BIN, ETCD_BIN, KUBECTL_BIN } = process.env;
-  if (KUBE_APISERVER_BIN && ETCD_BIN && KUBECTL_BIN) return { apiserver: KUBE_APISERVER_BIN, etcd: ETCD_BIN, kubectl: KUBECTL_BIN };
-  const r = await run("bash", [join(REPO, "test", "controlplane", "build.sh")], { timeoutMs: 60 * 60_000 });
-  if (r.code !== 0) {
-    throw new Error(`building kube-apiserver and etcd failed (test/controlplane/build.sh needs Go and the Go module proxy): ${r.stderr.slice(-2000)}`);
+  const { KUBE_APISERVER_BIN, ETCD_BIN, KUBECTL_BIN, KUBE_CONTROLLER_MANAGER_BIN } = process.env;
+  let bins: ControlPlaneBinaries;
+  if (KUBE_APISERVER_BIN && ETCD_BIN && KUBECTL_BIN && KUBE_CONTROLLER_MANAGER_BIN) {
+    bins = { apiserver: KUBE_APISERVER_BIN, etcd: ETCD_BIN, kubectl: KUBECTL_BIN, kubeControllerManager: KUBE_CONTROLLER_MANAGER_BIN };
+  } else {
+    const r = await run("bash", [join(REPO, "test", "controlplane", "build.sh")], { timeoutMs: 60 * 60_000 });
+    if (r.code !== 0) {
+      throw new Error(
+        `building the control plane (kube-apiserver, etcd, kubectl, kube-controller-manager) failed (test/controlplane/build.sh needs Go and the Go module proxy): ${r.stderr.slice(-2000)}`,
+      );
+    }
+    const dir = r.stdout.trim().split("\n").pop() ?? "";
+    bins = {
+      apiserver: KUBE_APISERVER_BIN ?? join(dir, "kube-apiserver"),
+      etcd: ETCD_BIN ?? join(dir, "etcd"),
+      kubectl: KUBECTL_BIN ?? join(dir, "kubectl"),
+      kubeControllerManager: KUBE_CONTROLLER_MANAGER_BIN ?? join(dir, "kube-controller-manager"),
+    };
   }
-  const dir = r.stdout.trim().split("\n").pop() ?? "";
-  return {
-    apiserver: KUBE_APISERVER_BIN ?? join(dir, "kube-apiserver"),
-    etcd: ETCD_BIN ?? join(dir, "etcd"),
-    kubectl: KUBECTL_BIN ?? join(dir, "kubectl"),
-  };
+  if (!existsSync(bins.kubeControllerManager)) {
+    throw new Error(
+      `kube-controller-manager not found at ${bins.kubeControllerManager}: build it with \`bash test/controlplane/build.sh\` ` +
+        "(from k8s.io/kubernetes/cmd/kube-controller-manager, the apiserver's module) or point KUBE_CONTROLLER_MANAGER_BIN at one of the same release",
+    );
+  }
+  return bins;
 }
 
 function startProcess(bin: string, args: string[], logPath: string): ChildProcess {
@@ -133,6 +172,8 @@ export async function startControlPlane(): Promise<ControlPlane> {
   const auditLogPath = join(dir, "audit.log");
   const adminToken = randomBytes(24).toString("hex");
   const operatorToken = randomBytes(24).toString("hex");
+  // The controllers' own identity, so audits of the admin or the operator never count their requests.
+  const controllerManagerToken = randomBytes(24).toString("hex");
 
   await writeFile(saKey, generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }));
   await writeFile(
@@ -140,6 +181,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
     [
       `${adminToken},admin,admin-uid,"system:masters"`,
       `${operatorToken},${OPERATOR_USER},operator-uid,"system:serviceaccounts,system:serviceaccounts:${OPERATOR_NAMESPACE},system:authenticated"`,
+      `${controllerManagerToken},${CONTROLLER_MANAGER_USER},kcm-uid,"system:masters"`,
       "",
     ].join("\n"),
   );
@@ -201,10 +243,49 @@ export async function startControlPlane(): Promise<ControlPlane> {
     if (outage && !outage.readyAt) outage.readyAt = new Date();
   };
 
+  let controllerManager: ChildProcess | undefined;
+  const controllerManagerLog = join(dir, "kube-controller-manager.log");
+  // Started once the API server serves; it outlives stopApiServer/startApiServer and reconnects by itself.
+  const startControllerManager = async (): Promise<void> => {
+    const kubeconfig = join(dir, "kube-controller-manager.kubeconfig");
+    await writeFile(kubeconfig, kubeconfigYaml(server, caPath, CONTROLLER_MANAGER_USER, controllerManagerToken));
+    controllerManager = startProcess(
+      bins.kubeControllerManager,
+      [
+        `--kubeconfig=${kubeconfig}`,
+        `--controllers=${CONTROLLERS}`,
+        "--use-service-account-credentials=false",
+        `--service-account-private-key-file=${saKey}`,
+        `--root-ca-file=${caPath}`,
+        "--leader-elect=false",
+        "--secure-port=0",
+      ],
+      controllerManagerLog,
+    );
+    const started = controllerManager;
+    // Ready when its controllers act: the serviceaccount controller gives every namespace its "default" account.
+    const core = (() => {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromString(kubeconfigYaml(server, caPath, "admin", adminToken));
+      return kc.makeApiClient(k8s.CoreV1Api);
+    })();
+    await waitFor(
+      "kube-controller-manager to act (the default ServiceAccount of kube-system)",
+      async () => {
+        if (started.exitCode !== null) throw new Error(`kube-controller-manager exited: see ${controllerManagerLog}`);
+        await core.readNamespacedServiceAccount({ namespace: "kube-system", name: "default" });
+        return true;
+      },
+      120_000,
+      250,
+    );
+  };
+
   const stop = async (): Promise<void> => {
+    await stopProcess(controllerManager);
     await stopProcess(apiserver);
     await stopProcess(etcd);
-    apiserver = etcd = undefined;
+    controllerManager = apiserver = etcd = undefined;
     if (!process.env.KEEP_CONTROLPLANE) await rm(dir, { recursive: true, force: true });
   };
 
@@ -215,6 +296,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
       return res.status === 200;
     }, 60_000);
     await startApiServer();
+    await startControllerManager();
   } catch (err) {
     await stop();
     throw err;
@@ -239,6 +321,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
     kubeConfig,
     operatorKubeconfigPath,
     auditLogPath,
+    controllerManagerLogPath: controllerManagerLog,
     version,
     binaries: bins,
     kubectl,
@@ -261,6 +344,9 @@ export async function startControlPlane(): Promise<ControlPlane> {
       await waitFor("the CRDs to become Established", established, 60_000, 200).catch((err: unknown) => {
         throw new Error(`the CRDs did not become Established (last seen: ${last})`, { cause: err });
       });
+      // Its garbage collector finds new resources at a 30 s discovery sync; restarted, it follows them at once.
+      await stopProcess(controllerManager);
+      await startControllerManager();
       crdsInstalled = true;
     },
     async installRBAC() {
