@@ -43,7 +43,7 @@ export interface ChartContract {
   filesDir: string;
   /** The .ini path the main containers are given. */
   iniPath: string;
-  /** Init containers that run psql once the files are there: they get the PGSSL* defaults of libpq. */
+  /** Init containers that run psql once the files are there: they get the PGSSL* defaults of libpq (and the mount). */
   psqlInitContainers: { name: string; mountsFiles: boolean }[];
 }
 
@@ -78,9 +78,9 @@ export function readChartContract(workload: Workload, secretName: string): Resul
     );
   }
   const after = initContainers.slice(initContainers.indexOf(copier));
-  const psqlInitContainers = after
-    .filter((c) => mentions(c, /\bpsql\b/))
-    .map((c) => ({ name: c.name, mountsFiles: c.volumeMounts?.some((m) => m.name === filesVolume.name) ?? false }));
+  // Only the copier is known to mount the files on its own: a later one is given the mount (the same entry again
+  // if the chart has it too), never judged by what the template carries, which may be our own mount.
+  const psqlInitContainers = after.filter((c) => mentions(c, /\bpsql\b/)).map((c) => ({ name: c.name, mountsFiles: c === copier }));
   return ok({ secretVolume: secretVolume.name, filesVolume: filesVolume.name, filesDir, iniPath, psqlInitContainers });
 }
 

@@ -132,6 +132,14 @@ describe("readChartContract (CAST chart, EnablePostgresSSL=true)", () => {
     expect(contract(w).filesVolume).to.equal("postgres-ssl-files");
   });
 
+  it("plans the same whether or not the template already carries the mount it planned (no flapping)", () => {
+    const w = analysisNode();
+    const before = contract(w).psqlInitContainers;
+    container(w, "postgres-upgrade").volumeMounts!.push({ name: "postgres-ssl-files", mountPath: FILES_DIR, readOnly: true });
+    expect(contract(w).psqlInitContainers).to.deep.equal(before);
+    expect(before).to.deep.equal([{ name: "postgres-upgrade", mountsFiles: false }]);
+  });
+
   it("lists psql only after the copy, found in command or args, as a word", () => {
     const w = analysisNode();
     const inits = pod(w).initContainers!;
@@ -143,7 +151,8 @@ describe("readChartContract (CAST chart, EnablePostgresSSL=true)", () => {
     expect(contract(w).psqlInitContainers).to.deep.equal([
       { name: "postgres-upgrade", mountsFiles: false },
       { name: "by-args", mountsFiles: false },
-      { name: "with-files", mountsFiles: true },
+      // Only the copier counts as mounting the files: the others get the mount planned, whatever they carry.
+      { name: "with-files", mountsFiles: false },
     ]);
   });
 });
