@@ -7,6 +7,7 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
+import { X509Certificate } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
@@ -107,7 +108,7 @@ function watchRollouts(kubeConfig: k8s.KubeConfig, ns: string) {
  * runs now, as the component would open them; a pod replaced by a restart hands over to the next.
  */
 function consumerLoad(standin: KubeletStandIn, name: string, port: number) {
-  const attempts: { ok: boolean; dir: string; error?: string }[] = [];
+  const attempts: { ok: boolean; dir: string; serial: string; error?: string }[] = [];
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
@@ -118,8 +119,9 @@ function consumerLoad(standin: KubeletStandIn, name: string, port: number) {
         // A folder deleted between listing and reading belongs to a pod that just went away: not a connection.
         if (files) {
           const [cert, key, ca] = files;
+          const serial = new X509Certificate(cert).serialNumber;
           const r = await probeServer({ host: "localhost", port, servername: "localhost", database: "postgres", user: "operator", ca, cert, key, timeoutMs: 5000 });
-          attempts.push(r.ok ? { ok: true, dir } : { ok: false, dir, error: `${r.reason}: ${r.message}` });
+          attempts.push(r.ok ? { ok: true, dir, serial } : { ok: false, dir, serial, error: `${r.reason}: ${r.message}` });
         }
       }
       await new Promise((r) => setTimeout(r, 150));
@@ -171,7 +173,8 @@ describe("CAST Imaging installed with CAST's chart, EnablePostgresSSL=true (real
   before(async () => {
     env = await startOperatorWithDatabase({ name: "chart", databases: [{ roles: ["operator"] }], secureDatabase: {} });
     ns = env.ns;
-    standin = await startKubeletStandIn({ kubeConfig: env.cp.kubeConfig, namespace: ns, startDelayMs: 200 });
+    // Pods take half a second to start, so one restart's rollout is seen before the next begins.
+    standin = await startKubeletStandIn({ kubeConfig: env.cp.kubeConfig, namespace: ns, startDelayMs: 500 });
     const installed = await install(RELEASE, CHART, ns, env.cp.kubeconfigPath, {
       set: { EnablePostgresSSL: true, "CastStorageService.enable": false, "CustomPostgres.enable": true, "CustomPostgres.host": "localhost", "CustomPostgres.port": env.pg.port },
     });
@@ -184,7 +187,7 @@ describe("CAST Imaging installed with CAST's chart, EnablePostgresSSL=true (real
     await env?.stop();
   });
 
-  it("fills the chart's Secret and restarts each wired component once: psql and pgjdbc connect with the files where the containers read them", async () => {
+  it("fills the chart's Secret and restarts the wired components: psql and pgjdbc connect with the files where the containers read them", async () => {
     const imc = await waitDelivered(ns);
     const secret = secretBytes(await getJson<SecretObject>(["get", "secret", "ssl-certs", "-n", ns]));
     expect(Object.keys(secret).sort()).to.include.members(["client-key.pem", "client.crt", "client.key", "client.pk8", "root.crt", "sslconfig.ini"]);
@@ -277,12 +280,23 @@ describe("CAST Imaging installed with CAST's chart, EnablePostgresSSL=true (real
     await watch.synced;
     const loads = Object.keys(WIRED).map((name) => ({ name, load: consumerLoad(standin, name, env.pg.port) }));
     try {
+      const before = await waitDelivered(ns);
       await new Promise((r) => setTimeout(r, 1000));
-      const before = await getJson<ImagingConnection>(["get", "imc", "cast", "-n", ns]);
       const gens = await generations(ns);
       watch.reset();
       await kubectlOk(["annotate", "imc", "cast", "-n", ns, "mtls.imaging.dev/rotate=chart-1", "--overwrite"]);
-      const after = await waitDelivered(ns, (imc) => imc.status?.certificate?.serialNumber !== before.status?.certificate?.serialNumber);
+      // Every status the operator writes, watched (a restart takes a second here: polling would miss some).
+      const seen = new Set<string>();
+      const statuses = new Informer<ImagingConnection & KubeObject>(new RestClient(env.cp.kubeConfig), { type: RESOURCES.ImagingConnection, namespaces: [ns] }, silentLogger());
+      statuses.on((_e, imc) => {
+        for (const w of imc.status?.workloads ?? []) if (w.name && WIRED[w.name]) seen.add(`${w.state}: ${w.message}`);
+      });
+      statuses.start();
+      await statuses.synced;
+      const after = await waitDelivered(ns, (imc) => imc.status?.certificate?.serialNumber !== before.status?.certificate?.serialNumber).finally(() => statuses.stop());
+      // On-call sees the progress: who restarts, and who waits for whom.
+      expect([...seen].some((s) => /^Restarting: restart(ing|ed) \(\d of 3\)/.test(s)), [...seen].join("\n")).to.equal(true);
+      expect([...seen].some((s) => /^WaitingForRestart: waits \(\d of 3\) for (Deployment|StatefulSet) \S+ to finish rolling out/.test(s)), [...seen].join("\n")).to.equal(true);
       const newSerial = BigInt(`0x${after.status!.certificate!.serialNumber!}`).toString();
       const now = await generations(ns);
       for (const name of Object.keys(WIRED)) expect(now[name]! - gens[name]!, `${name} restarted exactly once`).to.equal(1);
@@ -300,7 +314,8 @@ describe("CAST Imaging installed with CAST's chart, EnablePostgresSSL=true (real
     for (const { name, load } of loads) {
       expect(load.attempts.length, `${name}: attempts`).to.be.at.least(10);
       expect(load.attempts.filter((a) => !a.ok), `${name}: failed connections`).to.deep.equal([]);
-      expect(new Set(load.attempts.map((a) => a.dir)).size, `${name}: moved to the restarted pod's files`).to.be.at.least(2);
+      // The restarted pod's files hold the new certificate (a StatefulSet's pod keeps its name, so its folder too).
+      expect(new Set(load.attempts.map((a) => a.serial)).size, `${name}: presented the old, then the new certificate`).to.equal(2);
     }
   });
 
