@@ -1,26 +1,30 @@
 /**
- * The main job, end to end on this machine: a real kube-apiserver + etcd, a real PostgreSQL, the operator (built
- * dist/main.js, running as its own ServiceAccount identity under the shipped RBAC), and the samples from
- * deploy/samples adapted to a local server: a SecureDatabase, CAST Imaging's workloads, and an ImagingConnection.
- * Prints `kubectl get sdb,imc`, what to declare in CAST Imaging, and a JDBC and a psql connection made with the
- * files the operator mounted; Ctrl-C stops all.
+ * The main job, end to end on this machine: a real kube-apiserver + etcd + kube-controller-manager, a real
+ * PostgreSQL, the operator (built dist/main.js, running as its own ServiceAccount identity under the shipped RBAC),
+ * and the samples from deploy/samples adapted to a local server: a SecureDatabase, CAST Imaging installed with
+ * (the fixture of) CAST's Helm chart by a real helm v4 with EnablePostgresSSL=true, and one ImagingConnection
+ * naming the release. A kubelet stand-in starts the pods and plays the chart's init containers (they copy the
+ * chart's Secret at pod start). Prints `kubectl get sdb,imc`, what the operator found and served, what to declare in
+ * CAST Imaging, and a JDBC and a psql connection made with the files where a CAST pod reads them; Ctrl-C stops all.
  */
 import "reflect-metadata";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import { startControlPlane, type ControlPlane } from "../test/support/controlplane";
 import { jdbcConnect, psql, startPostgres, type PostgresServer } from "../test/support/postgres";
 import { freePort, waitFor } from "../test/support/process";
-import { startVolumeSyncer, type VolumeSyncer } from "../test/support/volume-syncer";
+import type { VolumeSyncer } from "../test/support/volume-syncer";
 import { databaseInCluster } from "../test/support/database-fixture";
+import { install } from "../test/support/helm";
+import { startKubeletStandIn, type KubeletStandIn } from "../test/support/kubelet-standin";
 import { psqlAs } from "../test/support/mtls-client";
 import type { ImagingConnection, SecureDatabase } from "../src/api/types";
 
 const REPO = resolve(__dirname, "..");
 const NS = "cast-imaging";
+const RELEASE = "castimaging-v3";
 const say = (msg: string) => process.stdout.write(`\n==> ${msg}\n`);
 
 async function kubectlOk(cp: ControlPlane, args: string[], input?: string): Promise<string> {
@@ -40,14 +44,12 @@ async function main(): Promise<void> {
   let cp: ControlPlane | undefined;
   let pg: PostgresServer | undefined;
   let syncer: VolumeSyncer | undefined;
-  let clientSyncer: VolumeSyncer | undefined;
-  let clientDir: string | undefined;
+  let standin: KubeletStandIn | undefined;
   let operator: ChildProcess | undefined;
   const cleanup = async () => {
     operator?.kill("SIGTERM");
     syncer?.stop();
-    clientSyncer?.stop();
-    if (clientDir) await rm(clientDir, { recursive: true, force: true });
+    await standin?.stop();
     await pg?.stop();
     await cp?.stop();
   };
@@ -94,38 +96,47 @@ async function main(): Promise<void> {
     say(`Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     process.stdout.write(await kubectlOk(cp, ["get", "sdb", "-n", NS, "-o", "wide"]));
 
-    say("applying CAST Imaging's workloads (imaging-services, analysis-node) and the ImagingConnection sample");
-    for (const [kind, wname] of [["Deployment", "imaging-services"], ["StatefulSet", "analysis-node"]] as const) {
-      const spec = { selector: { matchLabels: { app: wname } }, template: { metadata: { labels: { app: wname } }, spec: { containers: [{ name: wname, image: `castimaging/${wname}:3.4.1` }] } } };
-      await kubectlOk(cp, ["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind, metadata: { name: wname, namespace: NS }, spec: kind === "StatefulSet" ? { ...spec, serviceName: wname } : spec }));
-    }
-    const connection = parse(await readFile(join(REPO, "deploy/samples/imagingconnection.yaml"), "utf8")) as ImagingConnection;
+    say(`installing CAST Imaging with (the fixture of) CAST's Helm chart: helm install ${RELEASE} --set EnablePostgresSSL=true`);
+    standin = await startKubeletStandIn({ kubeConfig: cp.kubeConfig, namespace: NS, startDelayMs: 300 });
+    const installed = await install(RELEASE, join(REPO, "test/fixtures/cast-imaging-chart"), NS, cp.kubeconfigPath, {
+      set: { EnablePostgresSSL: true, "CastStorageService.enable": false, "CustomPostgres.enable": true, "CustomPostgres.host": "localhost", "CustomPostgres.port": pg.port },
+    });
+    if (installed.code !== 0) throw new Error(`helm install: ${installed.stderr}`);
+    process.stdout.write(`    ${installed.stdout.split("\n").filter((l) => /^(NAME|STATUS|REVISION):/.test(l)).join(", ")}\n`);
+
+    say("applying deploy/samples/imagingconnection-cast-chart.yaml: one ImagingConnection naming the release");
+    const connection = parse(await readFile(join(REPO, "deploy/samples/imagingconnection-cast-chart.yaml"), "utf8")) as ImagingConnection;
     connection.metadata.namespace = NS;
     const imcName = connection.metadata.name;
-    const secretName = connection.spec.secretName ?? `${imcName}-client-tls`;
-    // The "kubelet" of a CAST Imaging pod: lays the mounted Secret down in a local folder.
-    const files = await mkdtemp(join(tmpdir(), "demo-client-"));
-    clientDir = files;
-    clientSyncer = await startVolumeSyncer({ kubeConfig: cp.kubeConfig, namespace: NS, volumes: [{ kind: "Secret", name: secretName, dir: files, ownedByServer: false }] });
     const connStarted = Date.now();
     await kubectlOk(cp, ["apply", "-f", "-"], stringify(connection));
-    await waitReady(cp, "imc", imcName);
-    say(`ImagingConnection Ready (certificate issued, workloads patched, login verified) after ${((Date.now() - connStarted) / 1000).toFixed(1)} s`);
+    const wired = ["console-control-panel", "viewer-etl", "console-analysis-node-core"];
+    let imc: ImagingConnection | undefined;
+    await waitFor("the chart's components to start with the certificate", async () => {
+      imc = JSON.parse(await kubectlOk(cp!, ["get", "imc", imcName, "-n", NS, "-o", "json"])) as ImagingConnection;
+      const ready = imc.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+      return ready && wired.every((n) => imc!.status?.workloads?.some((w) => w.name === n && w.state === "Delivered"));
+    }, 180_000, 300);
+    say(`Ready after ${((Date.now() - connStarted) / 1000).toFixed(1)} s: Secret ssl-certs filled, each wired component restarted once, login verified`);
     process.stdout.write(await kubectlOk(cp, ["get", "sdb,imc", "-n", NS]));
-    const imc = JSON.parse(await kubectlOk(cp, ["get", "imc", imcName, "-n", NS, "-o", "json"])) as ImagingConnection;
-    const declaration = imc.status!.declaration!;
+    say("what the operator found in the release (status.workloads)");
+    for (const w of imc!.status?.workloads ?? []) {
+      process.stdout.write(`    ${`${w.kind}/${w.name}`.padEnd(42)} ${String(w.delivery).padEnd(12)} ${String(w.state).padEnd(10)} ${w.message}\n`);
+    }
+    const declaration = imc!.status!.declaration!;
     say("what to declare in CAST Imaging (status.declaration)");
     process.stdout.write(`${JSON.stringify(declaration, null, 2)}\n`);
-    say("the CAST .ini mounted into imaging-services (CASTCONNECTIONEXTRAPARAMETERS)");
-    process.stdout.write(await kubectlOk(cp, ["get", "configmap", "cast-mtls-ini-deployment-imaging-services", "-n", NS, "-o", "jsonpath={.data.cast-connections\\.ini}"]));
+    say("sslconfig.ini in Secret ssl-certs (CASTCONNECTIONEXTRAPARAMETERS=/etc/ssl/certs-postgres/sslconfig.ini)");
+    process.stdout.write(await kubectlOk(cp, ["get", "secret", "ssl-certs", "-n", NS, "-o", "jsonpath={.data.sslconfig\\.ini}"]).then((b64) => Buffer.from(b64, "base64").toString()));
 
-    say("connecting with the mounted files, as CAST's components would: JDBC (PKCS#8 DER key) and psql (PEM key), verify-full");
+    say("connecting with the files where console-control-panel's pod reads them (copied by its init container): JDBC (PKCS#8 DER key) and psql (PEM key), verify-full");
+    const files = await standin.currentFilesDir("Deployment", "console-control-panel", "postgres-ssl-files");
+    const inPod = (p: string) => p.replace(dirname(declaration.certificatePath!), files);
     const query = "SELECT 'connected as ' || current_user || ' over ' || version || ', client certificate serial ' || client_serial FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
-    await waitFor("the client files", async () => (await readFile(join(files, "client.pk8")).catch(() => undefined)) !== undefined, 10_000);
     const url = declaration.jdbcUrl!.replaceAll(dirname(declaration.certificatePath!), files);
-    const jdbc = await jdbcConnect({ url, user: declaration.user!, sslcert: join(files, "client.crt"), sslkey: join(files, "client.pk8"), sslrootcert: join(files, "root.crt"), sslmode: "verify-full", query });
+    const jdbc = await jdbcConnect({ url, user: declaration.user!, sslcert: inPod(declaration.certificatePath!), sslkey: inPod(declaration.keyPath!), sslrootcert: inPod(declaration.rootCertificatePath!), sslmode: "verify-full", query });
     process.stdout.write(jdbc.code === 0 ? `    JDBC ${url}\n      ${jdbc.stdout.trim()}\n` : `    JDBC failed: ${jdbc.stderr}\n`);
-    const r = await psql({ host: "localhost", port: pg.port, user: declaration.user!, sslmode: "verify-full", sslcert: join(files, "client.crt"), sslkey: join(files, "client.key"), sslrootcert: join(files, "root.crt"), command: query });
+    const r = await psql({ host: "localhost", port: pg.port, user: declaration.user!, sslmode: "verify-full", sslcert: join(files, "client.crt"), sslkey: join(files, "client-key.pem"), sslrootcert: join(files, "root.crt"), command: query });
     process.stdout.write(r.code === 0 ? `    psql: ${r.stdout.trim()}\n` : `    psql failed: ${r.stderr}\n`);
     const plain = await psqlAs(undefined, { host: "127.0.0.1", port: pg.port, user: declaration.user!, sslmode: "disable", command: "SELECT 1" });
     process.stdout.write(`    without TLS: ${plain.stderr.trim().split("\n").pop()}\n`);
