@@ -417,3 +417,45 @@ describe("CAST Imaging installed with CAST's chart, default values (the operator
     expect((await standin.podsOf("Deployment", "console-control-panel")).length).to.be.at.least(1);
   });
 });
+
+describe("CAST's chart Secret that is not the operator's to fill", function () {
+  this.timeout(240_000);
+  let env: OperatorWithDatabase;
+  let ns: string;
+  let standin: KubeletStandIn;
+
+  before(async () => {
+    env = await startOperatorWithDatabase({ name: "chart-claim", databases: [{ roles: ["operator"] }], secureDatabase: {} });
+    ns = env.ns;
+    standin = await startKubeletStandIn({ kubeConfig: env.cp.kubeConfig, namespace: ns, startDelayMs: 200 });
+    const installed = await install(RELEASE, CHART, ns, env.cp.kubeconfigPath, {
+      set: { EnablePostgresSSL: true, "CastStorageService.enable": false, "CustomPostgres.enable": true, "CustomPostgres.host": "localhost", "CustomPostgres.port": env.pg.port },
+    });
+    expect(installed.code, installed.stderr).to.equal(0);
+  });
+
+  after(async () => {
+    await standin?.stop();
+    await env?.stop();
+  });
+
+  it("a hand-made ssl-certs (CAST's manual procedure) is never overwritten: ChartSecretNotOwned until it is deleted", async () => {
+    await kubectlOk(["create", "secret", "generic", "ssl-certs", "-n", ns, "--from-literal=client-key.pem=made-by-hand"]);
+    await kubectlOk(["apply", "-f", "-"], connectionYaml(ns));
+    const refused = await waitForCondition<ImagingConnection>("imc", ns, "cast", "WorkloadsPatched", (c) => c.reason === "ChartSecretNotOwned", 60_000);
+    expect(refused.status?.conditions?.find((c) => c.type === "WorkloadsPatched")?.message).to.match(/Secret ssl-certs exists and was not written by the operator.*delete it/);
+    expect(refused.status?.conditions?.find((c) => c.type === "Ready")?.status).to.equal("False");
+    expect(secretBytes(await getJson<SecretObject>(["get", "secret", "ssl-certs", "-n", ns]))["client-key.pem"]!.toString()).to.equal("made-by-hand");
+    await kubectlOk(["delete", "secret", "ssl-certs", "-n", ns]);
+    await waitDelivered(ns);
+  });
+
+  it("a second connection for the same release is refused the chart's Secret (ChartSecretConflict); the first keeps it", async () => {
+    await kubectlOk(["apply", "-f", "-"], connectionYaml(ns).replace("name: cast,", "name: cast-2,"));
+    const refused = await waitForCondition<ImagingConnection>("imc", ns, "cast-2", "WorkloadsPatched", (c) => c.reason === "ChartSecretConflict", 60_000);
+    expect(refused.status?.conditions?.find((c) => c.type === "WorkloadsPatched")?.message).to.match(/already filled by ImagingConnection cast/);
+    const secret = await getJson<SecretObject>(["get", "secret", "ssl-certs", "-n", ns]);
+    expect(secret.metadata.ownerReferences?.map((r) => r.name)).to.deep.equal(["cast"]);
+    await waitDelivered(ns);
+  });
+});

@@ -25,6 +25,9 @@ import { secretBytes } from "../../kube/secrets";
 
 export { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./workload-reconciler";
 
+/** How soon a connection refused the chart's Secret (someone else's) looks whether it was freed. */
+const CHART_CLAIM_RECHECK_MS = 10_000;
+
 /** What one pass reports: the status to write, its conditions in order (Ready is added last), when to look again. */
 interface Report {
   status: ImagingConnectionStatus;
@@ -85,6 +88,8 @@ export class ImagingConnectionReconciler {
         ? await ensureChartSecret(this.ctx, imc, spec, target, contracts, secretBytes(ownClientSecret(this.ctx, imc, spec.secretName)))
         : { events: [] };
     await recordEvents(this.ctx, imc, chart.events);
+    // A Secret the operator does not own is not in its cache (nor is the deletion that frees its name): look again.
+    if (chart.problem) report.requeues.push(now.getTime() + CHART_CLAIM_RECHECK_MS);
     const workloads = await reportWorkloads(this.ctx, imc, spec, targets, chart.problem ? { chartProblem: chart.problem } : {});
     report.status.workloads = workloads.statuses;
     report.conditions.push(workloads.condition);
