@@ -57,10 +57,14 @@ export interface VolumeMountPlan {
   containers: string[];
 }
 
-/** What an init container gets: mounts of volumes the template already has, and env. */
+/**
+ * What an init container gets: mounts of volumes the template already has, and env. An emptyDir volume mounted so
+ * is applied too (the same entry its owner has): should the owner drop it (a chart value turned off), our mount
+ * still names a volume, and the owner's update stays valid until we take ours back.
+ */
 export interface InitContainerPlan {
   name: string;
-  mounts: { volumeName: string; mountPath: string }[];
+  mounts: { volumeName: string; mountPath: string; emptyDir?: boolean }[];
   env: { name: string; value: string }[];
 }
 
@@ -98,8 +102,9 @@ export function podTemplateApplyPatch(kind: WorkloadKind, name: string, namespac
     ...(c.env.length > 0 ? { env: c.env } : {}),
   }));
   if (init.length > 0) templateSpec.initContainers = init;
+  const emptyDirs = [...new Set((plan.initContainers ?? []).flatMap((c) => c.mounts.filter((m) => m.emptyDir).map((m) => m.volumeName)))];
   if (containers.size > 0) templateSpec.containers = [...containers.values()];
-  if (volumes.length > 0) templateSpec.volumes = volumes;
+  if (volumes.length + emptyDirs.length > 0) templateSpec.volumes = [...volumes, ...emptyDirs.map((name) => ({ name, emptyDir: {} }))];
   const template: Record<string, unknown> = {};
   if (Object.keys(plan.annotations).length > 0) template.metadata = { annotations: plan.annotations };
   if (Object.keys(templateSpec).length > 0) template.spec = templateSpec;
@@ -137,7 +142,10 @@ export function podTemplateHasPlan(workload: Workload, plan: PodTemplatePlan): b
     const live = spec?.initContainers?.find((x) => x.name === c.name);
     if (!live) return false;
     for (const v of c.env) if (!(live.env ?? []).some((x) => x.name === v.name && x.value === v.value)) return false;
-    for (const m of c.mounts) if (!(live.volumeMounts ?? []).some((x) => x.name === m.volumeName && x.mountPath === m.mountPath)) return false;
+    for (const m of c.mounts) {
+      if (!(live.volumeMounts ?? []).some((x) => x.name === m.volumeName && x.mountPath === m.mountPath)) return false;
+      if (m.emptyDir && !spec?.volumes?.some((v) => v.name === m.volumeName && v.emptyDir !== undefined)) return false;
+    }
   }
   return true;
 }

@@ -249,7 +249,7 @@ export function chartWorkloadPlan(
     const { filesDir, filesVolume } = contract.value;
     const initContainers = contract.value.psqlInitContainers.map((c) => ({
       name: c.name,
-      mounts: c.mountsFiles ? [] : [{ volumeName: filesVolume, mountPath: filesDir }],
+      mounts: c.mountsFiles ? [] : [{ volumeName: filesVolume, mountPath: filesDir, emptyDir: true }],
       env: chartLibpqEnv(filesDir, sslMode),
     }));
     const material = restartNow ? chart.material : current;

@@ -32,6 +32,34 @@ describe("pod template plan", () => {
       },
     });
   });
+  it("gives init containers env and mounts, and co-owns the emptyDir it mounts (a chart that drops it stays valid)", () => {
+    const init: PodTemplatePlan = {
+      mounts: [],
+      env: [],
+      initContainers: [{ name: "upgrade", mounts: [{ volumeName: "files", mountPath: "/f", emptyDir: true }], env: [{ name: "PGSSLMODE", value: "verify-full" }] }],
+      annotations: {},
+    };
+    expect(podTemplateApplyPatch("Deployment", "w", "ns", init)).to.deep.equal({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "w", namespace: "ns" },
+      spec: { template: { spec: {
+        initContainers: [{ name: "upgrade", volumeMounts: [{ name: "files", mountPath: "/f", readOnly: true }], env: [{ name: "PGSSLMODE", value: "verify-full" }] }],
+        volumes: [{ name: "files", emptyDir: {} }],
+      } } },
+    });
+    const carrying = (volumes: unknown[]): Workload => ({
+      metadata: { name: "w" },
+      spec: { template: { spec: {
+        containers: [{ name: "main" }],
+        initContainers: [{ name: "upgrade", volumeMounts: [{ name: "files", mountPath: "/f" }], env: [{ name: "PGSSLMODE", value: "verify-full" }] }],
+        volumes,
+      } as NonNullable<NonNullable<Workload["spec"]>["template"]>["spec"] } },
+    });
+    expect(podTemplateHasPlan(carrying([{ name: "files", emptyDir: {} }]), init)).to.equal(true);
+    expect(podTemplateHasPlan(carrying([]), init)).to.equal(false);
+  });
+
   it("an empty plan takes everything back", () => {
     expect(podTemplateApplyPatch(
       "Deployment",
