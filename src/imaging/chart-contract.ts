@@ -20,6 +20,8 @@ import type { Container, Workload } from "./pod-template";
 export const CHART_KEY_FILE = "client-key.pem";
 /** The .ini file name the chart's containers are told about. */
 export const CHART_INI_FILE = "sslconfig.ini";
+/** Where CAST's chart 3.6.x has its components read the files (the init container's copy). */
+export const CHART_FILES_DIR = "/etc/ssl/certs-postgres";
 /** On a consumer's pod template: the digest of the material its pods started with (changing it restarts them). */
 export const CHART_MATERIAL_ANNOTATION = "mtls.imaging.dev/chart-material";
 

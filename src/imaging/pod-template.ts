@@ -54,6 +54,8 @@ export interface VolumeMountPlan {
   /** File mode of every key: what the consuming process accepts (PostgreSQL: key 0600, or 0640 owned by root). */
   defaultMode: number;
   mountPath: string;
+  /** Mount one key as a file at mountPath (its updates then need a restart: see PodTemplatePlan.iniDigest). */
+  subPath?: string;
   containers: string[];
 }
 
@@ -72,6 +74,8 @@ export interface PodTemplatePlan {
   mounts: VolumeMountPlan[];
   env: { containers: string[]; vars: { name: string; value: string }[] }[];
   initContainers?: InitContainerPlan[];
+  /** The content of a file mounted with subPath, which pods only see when they start: its change restarts them. */
+  iniDigest?: string;
   annotations: Record<string, string>;
 }
 
@@ -87,7 +91,9 @@ export function podTemplateApplyPatch(kind: WorkloadKind, name: string, namespac
     return c;
   };
   for (const m of plan.mounts) {
-    for (const c of m.containers) (container(c).volumeMounts ??= []).push({ name: m.volumeName, mountPath: m.mountPath, readOnly: true });
+    for (const c of m.containers) {
+      (container(c).volumeMounts ??= []).push({ name: m.volumeName, mountPath: m.mountPath, readOnly: true, ...(m.subPath ? { subPath: m.subPath } : {}) });
+    }
   }
   for (const e of plan.env) for (const c of e.containers) (container(c).env ??= []).push(...e.vars);
   const volumes = plan.mounts.map((m) =>
@@ -129,7 +135,7 @@ export function podTemplateHasPlan(workload: Workload, plan: PodTemplatePlan): b
     if (!ok) return false;
     for (const c of m.containers) {
       const mount = spec?.containers?.find((x) => x.name === c)?.volumeMounts?.find((vm) => vm.name === m.volumeName);
-      if (!mount || mount.mountPath !== m.mountPath || mount.subPath) return false;
+      if (!mount || mount.mountPath !== m.mountPath || mount.subPath !== m.subPath) return false;
     }
   }
   for (const e of plan.env) {

@@ -28,7 +28,8 @@ import {
 } from "./pod-template";
 import { SECRET_KEYS } from "../pki/secret-layout";
 import { CAST_INI_ENV, renderCastIni, type CastIniEntry } from "./cast-ini";
-import { CHART_MATERIAL_ANNOTATION } from "./chart-contract";
+import { CHART_FILES_DIR, CHART_INI_FILE, CHART_MATERIAL_ANNOTATION } from "./chart-contract";
+import { COMPONENT_LABEL } from "./cast-chart";
 
 export { CAST_INI_ENV };
 import { inMount } from "./declaration";
@@ -61,6 +62,8 @@ export interface ConnectionWorkloadPlanInput {
   iniConfigMapName: string;
   /** Default CAST_INI_FILE. */
   iniFileName?: string;
+  /** Mount the .ini as this one file (subPath) instead of its directory at CAST_INI_DIR. */
+  iniAt?: string;
 }
 
 const MAX_VOLUME_NAME = 63;
@@ -136,11 +139,9 @@ export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Resu
     }
     volumeOwner.set(volumeName, c.name);
     const mountPath = normalizePath(c.workload.mountPath);
-    if (overlaps(mountPath, CAST_INI_DIR)) {
-      return fail(
-        "MountPathConflict",
-        `ImagingConnection ${c.name}: mountPath ${mountPath} overlaps the CAST .ini directory ${CAST_INI_DIR}`,
-      );
+    const iniMount = input.iniAt ?? CAST_INI_DIR;
+    if (overlaps(mountPath, iniMount)) {
+      return fail("MountPathConflict", `ImagingConnection ${c.name}: mountPath ${mountPath} overlaps the CAST .ini at ${iniMount}`);
     }
     for (const name of containers.value) {
       const mounts = mountsByContainer.get(name) ?? [];
@@ -194,15 +195,30 @@ export function connectionWorkloadPlan(input: ConnectionWorkloadPlanInput): Resu
     volumeName: CAST_INI_VOLUME,
     source: { configMapName: input.iniConfigMapName },
     defaultMode: INI_DEFAULT_MODE,
-    mountPath: CAST_INI_DIR,
+    mountPath: input.iniAt ?? CAST_INI_DIR,
+    ...(input.iniAt ? { subPath: iniFile } : {}),
     containers: iniContainers,
   });
-  plan.env.unshift({ containers: iniContainers, vars: [{ name: CAST_INI_ENV, value: inMount(CAST_INI_DIR, iniFile) }] });
+  plan.env.unshift({ containers: iniContainers, vars: [{ name: CAST_INI_ENV, value: input.iniAt ?? inMount(CAST_INI_DIR, iniFile) }] });
   return ok(plan);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Admission: which of the connections targeting one workload get in, and the plan and .ini they make together.
+
+/**
+ * Where a workload's components read the operator's .ini: a component of CAST's chart at the path the chart gives
+ * CASTCONNECTIONEXTRAPARAMETERS when EnablePostgresSSL is on, so that the chart, turned on later, sets the same
+ * value the operator set and a `helm upgrade` never conflicts with it; any other workload in the .ini directory.
+ */
+export function castIniPath(workload: Workload | undefined): string {
+  return chartIniAt(workload) ?? inMount(CAST_INI_DIR, CAST_INI_FILE);
+}
+
+/** The .ini file path of a component of CAST's chart (mounted as one file there), or undefined for any other. */
+export function chartIniAt(workload: Workload | undefined): string | undefined {
+  return workload?.metadata.labels?.[COMPONENT_LABEL] !== undefined ? inMount(CHART_FILES_DIR, CHART_INI_FILE) : undefined;
+}
 
 /** On the pod template: a digest of our mounts and env, so "exactly our plan is there" is one comparison. */
 export const CONNECTIONS_ANNOTATION = "mtls.imaging.dev/connections";
@@ -260,7 +276,8 @@ function foreignConflict(workload: Workload, plan: PodTemplatePlan): string | un
 function planDigest(plan: PodTemplatePlan): string {
   // Init containers count only when there are some, so the digest of a plan without them never changed.
   const init = plan.initContainers?.length ? { initContainers: plan.initContainers } : {};
-  return createHash("sha256").update(JSON.stringify({ mounts: plan.mounts, env: plan.env, ...init }), "utf8").digest("hex").slice(0, 16);
+  const ini = plan.iniDigest ? { ini: plan.iniDigest } : {};
+  return createHash("sha256").update(JSON.stringify({ mounts: plan.mounts, env: plan.env, ...init, ...ini }), "utf8").digest("hex").slice(0, 16);
 }
 
 const hasOwnEntries = (plan: PodTemplatePlan): boolean => plan.mounts.length > 0 || (plan.initContainers?.length ?? 0) > 0;
@@ -287,7 +304,12 @@ export function withChartPlan(plan: PodTemplatePlan, chart: ChartWorkloadPlan | 
  * before it, or with what the workload already carries, is refused with the reason. Deterministic: the same
  * inputs give byte-identical plans and .ini, so nothing flaps.
  */
-export function admitConnections(input: { candidates: readonly WorkloadCandidate[]; workload: Workload; iniConfigMapName: string }): WorkloadAdmission {
+export function admitConnections(input: {
+  candidates: readonly WorkloadCandidate[];
+  workload: Workload;
+  iniConfigMapName: string;
+  iniAt?: string;
+}): WorkloadAdmission {
   const containerNamesOf = (input.workload.spec?.template?.spec?.containers ?? []).map((c) => c.name);
   const refused = new Map<string, Refusal>();
   let admitted: WorkloadCandidate[] = [];
@@ -296,7 +318,7 @@ export function admitConnections(input: { candidates: readonly WorkloadCandidate
   for (const c of input.candidates) {
     const trial = [...admitted, c];
     const planned = connectionWorkloadPlan(
-      { connections: trial, containerNames: containerNamesOf, iniConfigMapName: input.iniConfigMapName },
+      { connections: trial, containerNames: containerNamesOf, iniConfigMapName: input.iniConfigMapName, ...(input.iniAt ? { iniAt: input.iniAt } : {}) },
     );
     if (!planned.ok) {
       refused.set(c.name, planned);
@@ -316,6 +338,7 @@ export function admitConnections(input: { candidates: readonly WorkloadCandidate
     plan = planned.value;
     ini = rendered.value;
   }
+  if (admitted.length > 0 && input.iniAt) plan.iniDigest = createHash("sha256").update(ini, "utf8").digest("hex").slice(0, 16);
   if (admitted.length > 0) plan.annotations = { [CONNECTIONS_ANNOTATION]: planDigest(plan) };
   return { plan, ini, admitted: admitted.map((a) => a.name), refused };
 }

@@ -360,6 +360,26 @@ describe("CAST Imaging installed with CAST's chart, EnablePostgresSSL=true (real
     }
   });
 
+  it("turning EnablePostgresSSL off and on again with helm upgrade: both upgrades succeed, the connection follows (Mount, then the chart's Secret)", async () => {
+    const off = await upgrade(RELEASE, CHART, ns, env.cp.kubeconfigPath, { reuseValues: true, set: { EnablePostgresSSL: false } });
+    expect(off.code, off.stderr).to.equal(0);
+    await waitFor(
+      "the three components to be mounted the operator's way",
+      async () => {
+        const c = await getJson<ImagingConnection>(["get", "imc", "cast", "-n", ns]);
+        return Object.keys(WIRED).every((n) => (c.status?.workloads ?? []).some((w) => w.name === n && w.delivery === "Mount" && w.state === "Patched"));
+      },
+      60_000,
+      300,
+    );
+    const node = await getJson<WorkloadJson>(["get", "statefulset", "console-analysis-node-core", "-n", ns]);
+    expect(node.spec.template.spec.initContainers!.find((c) => c.name === "postgres-upgrade")!.volumeMounts!.map((m) => m.name)).to.not.include(FILES_VOLUME);
+    expect(node.spec.template.spec.volumes!.map((v) => v.name)).to.not.include(FILES_VOLUME);
+    const on = await upgrade(RELEASE, CHART, ns, env.cp.kubeconfigPath, { reuseValues: true, set: { EnablePostgresSSL: true } });
+    expect(on.code, on.stderr).to.equal(0);
+    await waitDelivered(ns);
+  });
+
   it("the chart's Secret belongs to the connection: deleting it, the real garbage collector removes the Secret", async () => {
     const secret = await getJson<SecretObject>(["get", "secret", "ssl-certs", "-n", ns]);
     expect(secret.metadata.ownerReferences?.map((r) => `${r.kind}/${r.name}`)).to.deep.equal(["ImagingConnection/cast"]);
@@ -398,7 +418,9 @@ describe("CAST Imaging installed with CAST's chart, default values (the operator
     for (const [name, { kind }] of Object.entries(WIRED)) {
       const w = await getJson<WorkloadJson>(["get", kind.toLowerCase(), name, "-n", ns]);
       const main = w.spec.template.spec.containers[0]!;
-      expect(main.env!.filter((e) => e.name === "CASTCONNECTIONEXTRAPARAMETERS").map((e) => e.value), name).to.deep.equal(["/etc/cast-imaging/mtls-ini/cast-connections.ini"]);
+      // The path the chart itself gives when EnablePostgresSSL is on: turning it on later is no conflict.
+      expect(main.env!.filter((e) => e.name === "CASTCONNECTIONEXTRAPARAMETERS").map((e) => e.value), name).to.deep.equal([`${IN_CONTAINER}/sslconfig.ini`]);
+      expect(main.volumeMounts!.find((m) => m.name === "cast-imaging-mtls-ini"), name).to.deep.include({ mountPath: `${IN_CONTAINER}/sslconfig.ini`, subPath: "cast-connections.ini" });
     }
     for (const opts of [{ reuseValues: true }, { reuseValues: true, set: { "InitUtilImage.tag": "1.2.12" } }]) {
       const r = await upgrade(RELEASE, CHART, ns, env.cp.kubeconfigPath, opts);

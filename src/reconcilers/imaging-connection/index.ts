@@ -5,8 +5,8 @@
  */
 import { defaultMountPath } from "../../api/defaults";
 import type { ImagingConnectionStatus } from "../../api/types";
-import { connectionDeclaration, inMount } from "../../imaging/declaration";
-import { CAST_INI_DIR, CAST_INI_FILE } from "../../imaging/workload-plan";
+import { connectionDeclaration } from "../../imaging/declaration";
+import { castIniPath } from "../../imaging/workload-plan";
 import type { ConditionInput } from "../../kube/conditions";
 import { RESOURCES } from "../../kube/resources";
 import type { ReconcileResult } from "../../runtime/workqueue";
@@ -99,7 +99,12 @@ export class ImagingConnectionReconciler {
     const [contract] = contracts;
     report.status.declaration = contract
       ? connectionDeclaration(target.db, spec, contract.filesDir, contract.iniPath)
-      : connectionDeclaration(target.db, spec, spec.workloads[0]?.mountPath ?? defaultMountPath(imc.metadata.name), inMount(CAST_INI_DIR, CAST_INI_FILE));
+      : connectionDeclaration(
+          target.db,
+          spec,
+          spec.workloads[0]?.mountPath ?? defaultMountPath(imc.metadata.name),
+          castIniPath(targets.find((t) => t.delivery.delivery === "Mount")?.workload),
+        );
 
     // 5. Log in with it.
     const login = await verifyLogin(this.ctx, { imc, spec, target, issued: cert.issued, trustBundle: cert.trustBundle }, now);

@@ -6,6 +6,7 @@
 import { clientFilePaths } from "../../imaging/declaration";
 import {
   admitConnections,
+  chartIniAt,
   connectionVolumeName,
   iniConfigMapName,
   withChartPlan,
@@ -66,8 +67,9 @@ export function workloadView(ctx: OperatorContext, kind: WorkloadKind, namespace
       },
     });
   }
+  const iniAt = chartIniAt(workload);
   const admission: WorkloadAdmission = workload
-    ? admitConnections({ candidates, workload, iniConfigMapName: iniName })
+    ? admitConnections({ candidates, workload, iniConfigMapName: iniName, ...(iniAt ? { iniAt } : {}) })
     : { plan: { mounts: [], env: [], annotations: {} }, ini: "", admitted: [], refused: new Map() };
   const chart = workload ? chartWorkloadPlan(ctx, kind, workload) : undefined;
   admission.plan = withChartPlan(admission.plan, chart?.plan);

@@ -6,9 +6,8 @@
 import type { ResolvedImagingConnectionSpec } from "../../api/defaults";
 import { asReason, Reason } from "../../api/reasons";
 import { IMAGING_CONNECTION_CONDITIONS as C, type WorkloadStatus } from "../../api/types";
-import { inMount } from "../../imaging/declaration";
 import type { ConsumerTurn } from "../../imaging/restart-order";
-import { CAST_INI_DIR, CAST_INI_FILE, workloadHasExactly } from "../../imaging/workload-plan";
+import { castIniPath, workloadHasExactly } from "../../imaging/workload-plan";
 import type { ConditionInput } from "../../kube/conditions";
 import type { ImagingConnectionObject, OperatorContext } from "../context";
 import { chartTurns, consumerTurn, type WorkloadTarget } from "./chart-delivery";
@@ -115,7 +114,7 @@ function mountState(observed: WorkloadsObserved, base: WorkloadStatus, view: Wor
     return { status: { ...base, state: "Pending", message }, problem: { reason: unmountedFor.reason, message: unmountedFor.message } };
   }
   if (view.workload && view.admission.admitted.includes(connection) && workloadHasExactly(view.workload, view.admission.plan)) {
-    const message = `mounts Secret ${spec.secretName} at ${base.mountPath} and the CAST .ini at ${inMount(CAST_INI_DIR, CAST_INI_FILE)}`;
+    const message = `mounts Secret ${spec.secretName} at ${base.mountPath} and the CAST .ini at ${castIniPath(view.workload)}`;
     return { status: { ...base, state: "Patched", message } };
   }
   return { status: { ...base, state: "Pending", message: "waiting for the operator to patch the pod template" } };

@@ -123,6 +123,20 @@ describe("admitConnections", () => {
     expect(a.plan.annotations[CONNECTIONS_ANNOTATION]).to.match(/^[0-9a-f]{16}$/);
   });
 
+  it("a chart component reads the .ini as one file where the chart would put it; a changed .ini changes the digest (restart)", () => {
+    const at = "/etc/ssl/certs-postgres/sslconfig.ini";
+    const one = admitConnections({ candidates: [candidate("alpha")], workload: workload(), iniConfigMapName: INI_CM, iniAt: at });
+    const ini = one.plan.mounts.find((m) => m.volumeName === CAST_INI_VOLUME)!;
+    expect([ini.mountPath, ini.subPath]).to.deep.equal([at, "cast-connections.ini"]);
+    expect(one.plan.env[0]!.vars).to.deep.equal([{ name: CAST_INI_ENV, value: at }]);
+    expect(one.plan.iniDigest).to.equal(createHash("sha256").update(one.ini, "utf8").digest("hex").slice(0, 16));
+    const moved = admitConnections({ candidates: [candidate("alpha", { host: "db2.example.com" })], workload: workload(), iniConfigMapName: INI_CM, iniAt: at });
+    expect(moved.plan.mounts).to.deep.equal(one.plan.mounts);
+    expect(moved.plan.annotations[CONNECTIONS_ANNOTATION]).to.not.equal(one.plan.annotations[CONNECTIONS_ANNOTATION]);
+    // Without iniAt the .ini directory is mounted live: no digest of its content.
+    expect(admit([candidate("alpha")]).plan.iniDigest).to.equal(undefined);
+  });
+
   it("the digest is sha256 of the mounts and env, its first 16 hex digits", () => {
     const a = admit([candidate("alpha")]);
     const expected = createHash("sha256").update(JSON.stringify({ mounts: a.plan.mounts, env: a.plan.env }), "utf8").digest("hex").slice(0, 16);
