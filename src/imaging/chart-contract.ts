@@ -124,6 +124,15 @@ export function materialDigest(data: Readonly<Record<string, Uint8Array | undefi
   return hash.digest("hex").slice(0, 16);
 }
 
+/**
+ * The material a chart Secret holds, as the digest its consumers are restarted for: of its public files only (the
+ * certificate binds the key, so a new key comes with a new certificate), so no hash of a private key is published
+ * in annotations, events or logs.
+ */
+export function chartMaterial(data: Readonly<Record<string, Uint8Array | undefined>>): string {
+  return materialDigest({ [SECRET_KEYS.clientCrt]: data[SECRET_KEYS.clientCrt], [SECRET_KEYS.rootCrt]: data[SECRET_KEYS.rootCrt], [CHART_INI_FILE]: data[CHART_INI_FILE] });
+}
+
 /** libpq's defaults for psql in an init container that runs after the copy. */
 export function chartLibpqEnv(filesDir: string, sslMode: string): { name: string; value: string }[] {
   return [

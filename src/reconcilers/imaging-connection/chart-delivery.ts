@@ -13,7 +13,7 @@ import {
   chartIni,
   chartLibpqEnv,
   chartSecretData,
-  materialDigest,
+  chartMaterial,
   readChartContract,
   type ChartContract,
 } from "../../imaging/chart-contract";
@@ -140,7 +140,7 @@ export async function ensureChartSecret(
   if (!ini.ok) return { problem: ini, events: [] };
   const data = chartSecretData(client, ini.value);
   if (!data.ok) return { problem: data, events: [] };
-  const material = materialDigest(data.value);
+  const material = chartMaterial(data.value);
   if (existing && existing.metadata.annotations?.[MATERIAL_ANNOTATION] === material && secretDataEqual(secretBytes(existing), data.value)) {
     return { events: [] };
   }
@@ -209,7 +209,7 @@ export function chartConsumers(ctx: OperatorContext, namespace: string, secretNa
 export function chartTurns(ctx: OperatorContext, namespace: string, secretName: string): { material: string; turns: Map<string, ConsumerTurn> } | undefined {
   const secret = ctx.cache.secrets.get(namespace, secretName);
   if (!isChartSecret(secret)) return undefined;
-  const material = secret.metadata.annotations?.[MATERIAL_ANNOTATION] ?? materialDigest(secretBytes(secret));
+  const material = secret.metadata.annotations?.[MATERIAL_ANNOTATION] ?? chartMaterial(secretBytes(secret));
   const consumers = chartConsumers(ctx, namespace, secretName).map((c) => ({
     id: consumerId(c.kind, c.name),
     material: c.workload.spec?.template?.metadata?.annotations?.[CHART_MATERIAL_ANNOTATION],

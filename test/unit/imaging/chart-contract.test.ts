@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import {
+  chartMaterial,
   CHART_INI_FILE,
   CHART_KEY_FILE,
   chartIni,
@@ -336,5 +337,21 @@ describe("chartLibpqEnv", () => {
     expect(chartLibpqEnv(FILES_DIR, "verify-full")).to.deep.equal(expected);
     expect(chartLibpqEnv(`${FILES_DIR}/`, "verify-full")).to.deep.equal(expected);
     expect(chartLibpqEnv(FILES_DIR, "verify-ca")[0]).to.deep.equal({ name: "PGSSLMODE", value: "verify-ca" });
+  });
+});
+
+describe("chartMaterial (the digest consumers restart for)", () => {
+  const files = (over: Record<string, string> = {}) =>
+    Object.fromEntries(
+      Object.entries({ "client.crt": "CERT", "root.crt": "ROOT", "sslconfig.ini": "INI", "client-key.pem": "KEY", "client.pk8": "PK8", ...over }).map(([k, v]) => [k, Buffer.from(v)]),
+    );
+
+  it("changes with the certificate, the trust bundle or the .ini", () => {
+    const base = chartMaterial(files());
+    for (const key of ["client.crt", "root.crt", "sslconfig.ini"]) expect(chartMaterial(files({ [key]: "other" })), key).to.not.equal(base);
+  });
+
+  it("is not a function of the private key (no hash of key material is published)", () => {
+    expect(chartMaterial(files({ "client-key.pem": "another key", "client.pk8": "another" }))).to.equal(chartMaterial(files()));
   });
 });
