@@ -6,6 +6,7 @@
  */
 import { Reason } from "../../api/reasons";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, type OwnerReference } from "../../api/types";
+import { CHART_MATERIAL_ANNOTATION } from "../../imaging/chart-contract";
 import { CAST_INI_FILE, workloadHasExactly } from "../../imaging/workload-plan";
 import { podTemplateApplyPatch, type PodTemplatePlan } from "../../imaging/pod-template";
 import { apiVersionOf, RESOURCES } from "../../kube/resources";
@@ -76,7 +77,9 @@ export function planWorkload(observed: WorkloadObserved): WorkloadPlan {
     admitted.length > 0
       ? `mounts ImagingConnection${admitted.length > 1 ? "s" : ""} ${admitted.join(", ")} ` +
         `and the CAST .ini (ConfigMap ${view.iniConfigMapName})`
-      : "no longer mounts any ImagingConnection";
+      : plan.initContainers?.length || plan.annotations[CHART_MATERIAL_ANNOTATION]
+        ? "consumes the Secret of CAST's chart (libpq's defaults for its psql init containers, the material it started with)"
+        : "no longer mounts any ImagingConnection";
   const summary = view.restart ? `${mounts}; ${view.restart.message} (material ${view.restart.material})` : mounts;
   const restarted = view.restart?.connection ? connections.get(view.restart.connection) : undefined;
   if (view.restart && restarted) {
