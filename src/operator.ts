@@ -15,6 +15,7 @@ import {
   IMC_BY_WORKLOAD,
   indexImagingConnections,
   targetedWorkloads,
+  targetsCastRelease,
   workloadKey,
   type ConfigMapObject,
   type ImagingConnectionObject,
@@ -149,7 +150,7 @@ export class Operator {
       for (const key of targetedWorkloads(imc)) this.workloadQueue.add(key);
       // A release's components are found, not listed: let each of them decide.
       const namespace = imc.metadata.namespace ?? "";
-      if (imc.spec?.castImaging?.release === undefined && imc.spec?.castImaging?.selector === undefined) return;
+      if (!targetsCastRelease(imc)) return;
       for (const kind of WORKLOAD_KINDS) {
         for (const w of cache.workloads[kind].list(namespace)) {
           if (w.metadata.labels?.[COMPONENT_LABEL] !== undefined) this.workloadQueue.add(workloadKey(kind, namespace, w.metadata.name));

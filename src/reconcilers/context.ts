@@ -53,9 +53,12 @@ export function indexImagingConnections(informer: Informer<ImagingConnectionObje
     return [objectKey(imc.spec.databaseRef.namespace ?? imc.metadata.namespace, imc.spec.databaseRef.name)];
   });
   informer.addIndex(IMC_BY_WORKLOAD, (imc) => targetedWorkloads(imc));
-  informer.addIndex(IMC_BY_CAST_NAMESPACE, (imc) =>
-    imc.spec?.castImaging?.release !== undefined || imc.spec?.castImaging?.selector !== undefined ? [imc.metadata.namespace ?? "default"] : [],
-  );
+  informer.addIndex(IMC_BY_CAST_NAMESPACE, (imc) => (targetsCastRelease(imc) ? [imc.metadata.namespace ?? "default"] : []));
+}
+
+/** Does it find its workloads in a CAST Imaging release (raw spec: also for objects that do not validate)? */
+export function targetsCastRelease(imc: ImagingConnectionObject): boolean {
+  return imc.spec?.castImaging?.release !== undefined || imc.spec?.castImaging?.selector !== undefined;
 }
 
 /** The workload keys an ImagingConnection targets (raw spec: also for objects that do not validate). */

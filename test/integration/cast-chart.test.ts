@@ -164,28 +164,41 @@ async function waitDelivered(ns: string, check: (imc: ImagingConnection) => bool
   return last!;
 }
 
+/** PostgreSQL secured by a SecureDatabase, the operator, a kubelet stand-in, and the chart installed by the real helm. */
+async function chartInstalled(name: string, opts: { ssl: boolean; startDelayMs: number }) {
+  const env = await startOperatorWithDatabase({ name, databases: [{ roles: ["operator"] }], secureDatabase: {} });
+  const standin = await startKubeletStandIn({ kubeConfig: env.cp.kubeConfig, namespace: env.ns, startDelayMs: opts.startDelayMs }).catch(async (err: Error) => {
+    await env.stop();
+    throw err;
+  });
+  const stop = async () => {
+    await standin.stop();
+    await env.stop();
+  };
+  const installed = await install(RELEASE, CHART, env.ns, env.cp.kubeconfigPath, {
+    set: { EnablePostgresSSL: opts.ssl, "CastStorageService.enable": false, "CustomPostgres.enable": true, "CustomPostgres.host": "localhost", "CustomPostgres.port": env.pg.port },
+  });
+  if (installed.code !== 0) {
+    await stop();
+    throw new Error(`helm install: ${installed.stderr}`);
+  }
+  return { env, ns: env.ns, standin, stop };
+}
+
 describe("CAST Imaging installed with CAST's chart, EnablePostgresSSL=true (real helm v4, real controllers, real PostgreSQL)", function () {
   this.timeout(300_000);
   let env: OperatorWithDatabase;
   let ns: string;
   let standin: KubeletStandIn;
+  let stop: (() => Promise<void>) | undefined;
 
   before(async () => {
-    env = await startOperatorWithDatabase({ name: "chart", databases: [{ roles: ["operator"] }], secureDatabase: {} });
-    ns = env.ns;
     // Pods take half a second to start, so one restart's rollout is seen before the next begins.
-    standin = await startKubeletStandIn({ kubeConfig: env.cp.kubeConfig, namespace: ns, startDelayMs: 500 });
-    const installed = await install(RELEASE, CHART, ns, env.cp.kubeconfigPath, {
-      set: { EnablePostgresSSL: true, "CastStorageService.enable": false, "CustomPostgres.enable": true, "CustomPostgres.host": "localhost", "CustomPostgres.port": env.pg.port },
-    });
-    expect(installed.code, installed.stderr).to.equal(0);
+    ({ env, ns, standin, stop } = await chartInstalled("chart", { ssl: true, startDelayMs: 500 }));
     await kubectlOk(["apply", "-f", "-"], connectionYaml(ns));
   });
 
-  after(async () => {
-    await standin?.stop();
-    await env?.stop();
-  });
+  after(async () => stop?.());
 
   it("fills the chart's Secret and restarts the wired components: psql and pgjdbc connect with the files where the containers read them", async () => {
     const imc = await waitDelivered(ns);
@@ -393,22 +406,14 @@ describe("CAST Imaging installed with CAST's chart, default values (the operator
   let env: OperatorWithDatabase;
   let ns: string;
   let standin: KubeletStandIn;
+  let stop: (() => Promise<void>) | undefined;
 
   before(async () => {
-    env = await startOperatorWithDatabase({ name: "chart-mount", databases: [{ roles: ["operator"] }], secureDatabase: {} });
-    ns = env.ns;
-    standin = await startKubeletStandIn({ kubeConfig: env.cp.kubeConfig, namespace: ns, startDelayMs: 200 });
-    const installed = await install(RELEASE, CHART, ns, env.cp.kubeconfigPath, {
-      set: { "CastStorageService.enable": false, "CustomPostgres.enable": true, "CustomPostgres.host": "localhost", "CustomPostgres.port": env.pg.port },
-    });
-    expect(installed.code, installed.stderr).to.equal(0);
+    ({ env, ns, standin, stop } = await chartInstalled("chart-mount", { ssl: false, startDelayMs: 200 }));
     await kubectlOk(["apply", "-f", "-"], connectionYaml(ns));
   });
 
-  after(async () => {
-    await standin?.stop();
-    await env?.stop();
-  });
+  after(async () => stop?.());
 
   it("mounts the client Secret and its .ini into the three components that read it, leaves the others alone, and helm upgrades keep succeeding", async () => {
     const imc = await waitForCondition<ImagingConnection>("imc", ns, "cast", "Ready", (c) => c.status === "True", 90_000);
@@ -444,22 +449,13 @@ describe("CAST's chart Secret that is not the operator's to fill", function () {
   this.timeout(240_000);
   let env: OperatorWithDatabase;
   let ns: string;
-  let standin: KubeletStandIn;
+  let stop: (() => Promise<void>) | undefined;
 
   before(async () => {
-    env = await startOperatorWithDatabase({ name: "chart-claim", databases: [{ roles: ["operator"] }], secureDatabase: {} });
-    ns = env.ns;
-    standin = await startKubeletStandIn({ kubeConfig: env.cp.kubeConfig, namespace: ns, startDelayMs: 200 });
-    const installed = await install(RELEASE, CHART, ns, env.cp.kubeconfigPath, {
-      set: { EnablePostgresSSL: true, "CastStorageService.enable": false, "CustomPostgres.enable": true, "CustomPostgres.host": "localhost", "CustomPostgres.port": env.pg.port },
-    });
-    expect(installed.code, installed.stderr).to.equal(0);
+    ({ env, ns, stop } = await chartInstalled("chart-claim", { ssl: true, startDelayMs: 200 }));
   });
 
-  after(async () => {
-    await standin?.stop();
-    await env?.stop();
-  });
+  after(async () => stop?.());
 
   it("a hand-made ssl-certs (CAST's manual procedure) is never overwritten: ChartSecretNotOwned until it is deleted", async () => {
     await kubectlOk(["create", "secret", "generic", "ssl-certs", "-n", ns, "--from-literal=client-key.pem=made-by-hand"]);
@@ -470,6 +466,49 @@ describe("CAST's chart Secret that is not the operator's to fill", function () {
     expect(secretBytes(await getJson<SecretObject>(["get", "secret", "ssl-certs", "-n", ns]))["client-key.pem"]!.toString()).to.equal("made-by-hand");
     await kubectlOk(["delete", "secret", "ssl-certs", "-n", ns]);
     await waitDelivered(ns);
+  });
+
+  it("a namespace user cannot have the operator fill a Secret it does not own (the database's CA) through castImaging.secretName", async () => {
+    // The tenant may manage ImagingConnections and Deployments in the namespace, and may not touch Secrets.
+    const rbac = [
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "tenant", namespace: ns }, rules: [
+        { apiGroups: ["mtls.imaging.dev"], resources: ["imagingconnections"], verbs: ["get", "list", "create", "update", "patch", "delete"] },
+        { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "create", "update", "patch", "delete"] },
+      ] },
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "tenant", namespace: ns }, subjects: [{ kind: "User", name: "tenant", apiGroup: "rbac.authorization.k8s.io" }], roleRef: { kind: "Role", name: "tenant", apiGroup: "rbac.authorization.k8s.io" } },
+    ];
+    for (const o of rbac) await kubectlOk(["apply", "-f", "-"], JSON.stringify(o));
+    const asTenant = (args: string[], input?: string) => env.cp.kubectl([...args, "--as", "tenant"], input === undefined ? {} : { input });
+    expect((await asTenant(["get", "secret", "db-ca", "-n", ns])).stderr).to.match(/forbidden/);
+    const caBefore = await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]);
+    // A workload carrying the chart's contract for Secret db-ca, and a connection that lists it.
+    const bait = {
+      apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "bait", namespace: ns },
+      spec: { selector: { matchLabels: { app: "bait" } }, template: { metadata: { labels: { app: "bait" } }, spec: {
+        initContainers: [{ name: "copy", image: "registry.invalid/copy", command: ["sh", "-c", "cp /tmp/certs/* /etc/ssl/certs-postgres"], volumeMounts: [{ name: "certs", mountPath: "/tmp/certs" }, { name: "files", mountPath: IN_CONTAINER }] }],
+        containers: [{ name: "app", image: "registry.invalid/app", env: [{ name: "CASTCONNECTIONEXTRAPARAMETERS", value: `${IN_CONTAINER}/sslconfig.ini` }], volumeMounts: [{ name: "files", mountPath: IN_CONTAINER }] }],
+        volumes: [{ name: "certs", secret: { secretName: "db-ca" } }, { name: "files", emptyDir: {} }],
+      } } },
+    };
+    const created = await asTenant(["apply", "-f", "-"], JSON.stringify(bait));
+    expect(created.code, created.stderr).to.equal(0);
+    const applied = await asTenant(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: ImagingConnection
+metadata: { name: bait, namespace: ${ns} }
+spec:
+  databaseRef: { name: db }
+  user: operator
+  workloads: [{ kind: Deployment, name: bait }]
+  castImaging: { secretName: db-ca }
+`);
+    expect(applied.code, applied.stderr).to.equal(0);
+    const refused = await waitForCondition<ImagingConnection>("imc", ns, "bait", "WorkloadsPatched", (c) => c.reason === "ChartSecretNotOwned", 60_000);
+    expect(refused.status?.workloads?.find((w) => w.name === "bait")).to.include({ delivery: "ChartSecret", state: "Conflict" });
+    const caAfter = await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]);
+    expect(caAfter.metadata.resourceVersion).to.equal(caBefore.metadata.resourceVersion);
+    expect(caAfter.data).to.deep.equal(caBefore.data);
+    const workload = await getJson<WorkloadJson>(["get", "deployment", "bait", "-n", ns]);
+    expect(workload.spec.template.metadata?.annotations?.["mtls.imaging.dev/chart-material"]).to.equal(undefined);
   });
 
   it("a second connection for the same release is refused the chart's Secret (ChartSecretConflict); the first keeps it", async () => {

@@ -12,7 +12,7 @@ import {
   CAKeyLedger,
   condition,
   duplicatedManagedBlocks,
-  garbage,
+  collectGarbage,
   mountsMatchStatus,
   orphanedMounts,
   orphanedSecrets,
@@ -173,22 +173,6 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
       if (stuck.length === 0 || Date.now() - start > deadlineMs || (Date.now() - lastChange > 20_000 && operatorIdle())) return stuck;
       await new Promise((r) => setTimeout(r, 1000));
     }
-  };
-
-  /**
-   * Until the cluster's garbage collector has deleted what the owner references of deleted objects hold (bounded);
-   * how many were still waiting for it when asked.
-   */
-  const collectGarbage = async (): Promise<number> => {
-    const waiting = (await garbage(admin, await state())).length;
-    let left: string[] = [];
-    await waitFor("the garbage collector to delete the Secrets of deleted owners", async () => {
-      left = (await garbage(admin, await state())).map((x) => x.metadata.name);
-      return left.length === 0;
-    }, 120_000, 500).catch((err: Error) => {
-      throw new Error(`${err.message}; still there: ${left.join(", ")}`);
-    });
-    return waiting;
   };
 
   /** Until the operator has nothing to do (its queues idle twice, a second apart). */
@@ -419,7 +403,7 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
       if (why) afterWave1.push(`${describeCase(c)}: ${why}`);
     }
     const stuck2 = await deleteAndWait(wave2, 90_000);
-    const collected = await collectGarbage();
+    const collected = await collectGarbage(admin, state);
     const s = await state();
     const restored: string[] = [];
     for (const [name, data] of originalConfigMaps) {
@@ -442,7 +426,7 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
     const batch2 = await runBatch(1);
     const differing = cases.filter((c) => admissions[0]![c.index]!.accepted !== admissions[1]![c.index]!.accepted).map(describeCase);
     const stuck = await deleteAndWait(batch2.accepted, 120_000);
-    await collectGarbage();
+    await collectGarbage(admin, state);
     await quiet();
     heap.afterBatch2 = await settledHeap();
     const growth = heap.afterBatch2 - heap.afterBatch1;

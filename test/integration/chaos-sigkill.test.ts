@@ -17,7 +17,7 @@ import { controlPlane } from "../support/hooks";
 import {
   CAKeyLedger,
   duplicatedManagedBlocks,
-  garbage,
+  collectGarbage,
   keyFingerprint,
   mountsMatchStatus,
   notReady,
@@ -167,17 +167,6 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
     return proc;
   };
 
-  /** Until the cluster's garbage collector has deleted what deleted owners' references hold (bounded). */
-  const collectGarbage = async (): Promise<void> => {
-    let left: string[] = [];
-    await waitFor("the garbage collector to delete the Secrets of deleted owners", async () => {
-      left = (await garbage(admin, await state())).map((x) => x.metadata.name);
-      return left.length === 0;
-    }, 120_000, 500).catch((err: Error) => {
-      throw new Error(`${err.message}; still there: ${left.join(", ")}`);
-    });
-  };
-
   /** What must hold at every moment, whatever the operator was doing when it died (deleted owners' Secrets wait for the GC). */
   const safety = async (): Promise<string[]> => {
     const s = await state();
@@ -187,7 +176,7 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
 
   /** What must hold once the operator has settled (after a garbage collection). */
   const settled = async (extra: (s: ClusterState) => string[] = () => []): Promise<string[]> => {
-    await collectGarbage();
+    await collectGarbage(admin, state);
     const s = await state();
     return [...notReady(s), ...orphanedMounts(s), ...mountsMatchStatus(s), ...duplicatedManagedBlocks(s), ...trustMismatches(s), ...orphanedSecrets(s), ...extra(s)];
   };

@@ -10,6 +10,7 @@ import { BEGIN_MARKER as MANAGED_BLOCK_BEGIN } from "../../src/postgres/managed-
 import { CAST_INI_VOLUME, connectionVolumeName } from "../../src/imaging/workload-plan";
 import { RESOURCES } from "../../src/kube/resources";
 import type { RestClient } from "../../src/kube/rest";
+import { waitFor } from "./process";
 
 interface Meta {
   name: string;
@@ -323,6 +324,22 @@ export async function garbage(client: RestClient, s: ClusterState): Promise<Secr
     }
   }
   return out;
+}
+
+/**
+ * Until the cluster's garbage collector has deleted what the owner references of deleted objects hold (bounded);
+ * how many were still waiting for it when asked.
+ */
+export async function collectGarbage(client: RestClient, state: () => Promise<ClusterState>): Promise<number> {
+  const waiting = (await garbage(client, await state())).length;
+  let left: string[] = [];
+  await waitFor("the garbage collector to delete the Secrets of deleted owners", async () => {
+    left = (await garbage(client, await state())).map((x) => x.metadata.name);
+    return left.length === 0;
+  }, 120_000, 500).catch((err: Error) => {
+    throw new Error(`${err.message}; still there: ${left.join(", ")}`);
+  });
+  return waiting;
 }
 
 // ------------------------------------------------------------------------------------------------ CA keys
