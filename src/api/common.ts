@@ -84,6 +84,15 @@ export type TLSVersion = (typeof TLS_VERSIONS)[number];
 export const HBA_CLIENT_CERTIFICATE_MODES = ["verify-full", "verify-ca"] as const;
 export type HbaClientCertificateMode = (typeof HBA_CLIENT_CERTIFICATE_MODES)[number];
 
+/**
+ * How the server gets the operator's settings. ConfigMap: managed blocks in the server's own postgresql.conf and
+ * pg_hba.conf keys. CommandLine: settings appended to the container's command line (they outrank every file) and a
+ * pg_hba.conf of the operator's own, for servers whose configuration belongs to a chart. External: a server outside
+ * the cluster: the operator publishes the files and the lines, the DBA applies them.
+ */
+export const POSTGRES_CONFIGURATIONS = ["ConfigMap", "CommandLine", "External"] as const;
+export type PostgresConfiguration = (typeof POSTGRES_CONFIGURATIONS)[number];
+
 export const DATABASE_WORKLOAD_KINDS = ["StatefulSet", "Deployment"] as const;
 export type DatabaseWorkloadKind = (typeof DATABASE_WORKLOAD_KINDS)[number];
 

@@ -6,6 +6,7 @@ import { array, boolean, integer, object, oneOf, optional, optionalStrings, requ
 import {
   CA_ROTATION_PHASES,
   CONDITION_STATUSES,
+  POSTGRES_CONFIGURATIONS,
   WORKLOAD_STATES,
   type AllowlistedStatus,
   type CARotationStatus,
@@ -20,6 +21,7 @@ import {
   type ReloadStatus,
   type SecureDatabaseStatus,
   type ServerCertificateStatus,
+  type ServerConfigurationStatus,
   type TrustStatus,
   type WorkloadStatus,
 } from "./types";
@@ -53,6 +55,12 @@ const reloadStatus = object<ReloadStatus>()(optionalStrings("lastReloadTime", "s
 
 const configMapStatus = object<ConfigMapStatus>()(optionalStrings("name", "resourceVersion", "postgresqlConfHash", "hbaConfHash"));
 
+const serverConfigurationStatus = object<ServerConfigurationStatus>()({
+  configuration: optional(oneOf(POSTGRES_CONFIGURATIONS)),
+  ...optionalStrings("postgresqlConf", "hbaFile", "owner", "configMapName", "message"),
+  commandLineSettings: optional(array(string)),
+});
+
 const caRotationStatus = object<CARotationStatus>()({
   phase: optional(oneOf(CA_ROTATION_PHASES)),
   ...optionalStrings("startedTime", "phaseTime", "oldCASerial", "newCASerial", "readyTime", "message"),
@@ -75,6 +83,7 @@ export const secureDatabaseStatus = object<SecureDatabaseStatus>()({
   verification: optional(databaseVerificationStatus),
   reload: optional(reloadStatus),
   configMap: optional(configMapStatus),
+  server: optional(serverConfigurationStatus),
   caRotation: optional(caRotationStatus),
   trust: optional(trustStatus),
 });

@@ -12,6 +12,7 @@ import {
   CA_ROTATION_POLICIES,
   DATABASE_WORKLOAD_KINDS,
   HBA_CLIENT_CERTIFICATE_MODES,
+  POSTGRES_CONFIGURATIONS,
   IMAGING_CONNECTION,
   KEY_ALGORITHMS,
   RELOAD_STRATEGIES,
@@ -138,8 +139,8 @@ const hbaRule = object<HbaRule>()({
 const hbaSpec = object<HbaSpec>()({ rules: optional(array(hbaRule)) });
 
 const postgresSpec = object<PostgresSpec>()({
-  configMapName: required(string),
-  ...optionalStrings("postgresqlConfKey", "hbaConfKey", "certificateDirectory"),
+  configuration: optional(oneOf(POSTGRES_CONFIGURATIONS)),
+  ...optionalStrings("configMapName", "postgresqlConfKey", "hbaConfKey", "certificateDirectory", "configDirectory", "entrypoint"),
   minTLSVersion: optional(oneOf(TLS_VERSIONS)),
   hba: optional(hbaSpec),
 });

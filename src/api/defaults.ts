@@ -12,6 +12,7 @@ import type {
   CertificatePolicySpec,
   DatabaseWorkloadKind,
   HbaClientCertificateMode,
+  PostgresConfiguration,
   ImagingConnection,
   KeyAlgorithm,
   ReloadStrategy,
@@ -36,6 +37,8 @@ export const DEFAULTS = {
   postgresqlConfKey: "postgresql.conf",
   hbaConfKey: "pg_hba.conf",
   certificateDirectory: "/etc/postgresql/tls",
+  configDirectory: "/etc/postgresql/mtls",
+  entrypoint: "docker-entrypoint.sh",
   minTLSVersion: "TLSv1.2",
   hbaDatabases: ["all"],
   hbaUsers: ["all"],
@@ -110,12 +113,16 @@ export interface ResolvedHbaRule {
 }
 
 export interface ResolvedPostgres {
+  configuration: PostgresConfiguration;
+  /** Set with configuration ConfigMap; "" otherwise. */
   configMapName: string;
   postgresqlConfKey: string;
   hbaConfKey: string;
   certificateDirectory: string;
   minTLSVersion: TLSVersion;
   hba: { rules: ResolvedHbaRule[] };
+  configDirectory: string;
+  entrypoint: string;
 }
 
 export interface ResolvedDatabaseWorkloadRef {
@@ -263,7 +270,10 @@ export function resolveSecureDatabase(sdb: SecureDatabase): ResolvedSecureDataba
       ipAddresses: unique(hostIsIP ? [spec.host, ...additionalIPAddresses] : additionalIPAddresses),
     },
     postgres: {
-      configMapName: pg.configMapName,
+      configuration: pg.configuration ?? "ConfigMap",
+      configMapName: pg.configMapName ?? "",
+      configDirectory: pg.configDirectory ?? DEFAULTS.configDirectory,
+      entrypoint: pg.entrypoint ?? DEFAULTS.entrypoint,
       postgresqlConfKey: pg.postgresqlConfKey ?? DEFAULTS.postgresqlConfKey,
       hbaConfKey: pg.hbaConfKey ?? DEFAULTS.hbaConfKey,
       certificateDirectory: pg.certificateDirectory ?? DEFAULTS.certificateDirectory,

@@ -104,7 +104,7 @@ function certificateRules(sdb: SecureDatabase, e: ValidationErrors): void {
 /** The ConfigMap keys, the certificate directory and the pg_hba.conf rules. */
 function postgresRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
   const pg = spec.postgres;
-  if (!pg.configMapName) e.add("spec.postgres.configMapName", "Required", "postgres.configMapName is required");
+  configurationRules(spec, e);
   e.name("spec.postgres.configMapName", pg.configMapName || undefined, "subdomain");
   const confKey = pg.postgresqlConfKey ?? "postgresql.conf";
   const hbaKey = pg.hbaConfKey ?? "pg_hba.conf";
@@ -116,9 +116,10 @@ function postgresRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
   if (confKey === hbaKey) {
     e.add("spec.postgres.hbaConfKey", "Invalid", "postgres.postgresqlConfKey and postgres.hbaConfKey must name different keys");
   }
-  if (pg.certificateDirectory !== undefined) {
-    const problem = absolutePathProblem(pg.certificateDirectory);
-    if (problem) e.add("spec.postgres.certificateDirectory", "Invalid", `postgres.certificateDirectory ${problem}`);
+  for (const field of ["certificateDirectory", "configDirectory"] as const) {
+    const path = pg[field];
+    const problem = path === undefined ? undefined : absolutePathProblem(path);
+    if (problem) e.add(`spec.postgres.${field}`, "Invalid", `postgres.${field} ${problem}`);
   }
   const rules = pg.hba?.rules;
   if (rules !== undefined && rules.length === 0) {
@@ -149,6 +150,45 @@ function postgresRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
       }
     });
   });
+}
+
+/**
+ * Which configuration applies and what it needs: ConfigMap names the server's ConfigMap; CommandLine changes the
+ * database workload's command, so it needs workloadRef; External has neither (the DBA applies the lines).
+ */
+function configurationRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
+  const pg = spec.postgres;
+  const configuration = pg.configuration ?? (pg.configMapName ? "ConfigMap" : undefined);
+  if (configuration === undefined) {
+    e.add(
+      "spec.postgres.configuration",
+      "Required",
+      "postgres.configuration is required without postgres.configMapName: ConfigMap (with configMapName), " +
+        "CommandLine (with workloadRef) or External (a server the operator cannot configure)",
+    );
+  } else if (configuration === "ConfigMap" && !pg.configMapName) {
+    e.add("spec.postgres.configMapName", "Required", "postgres.configMapName is required with configuration ConfigMap");
+  } else if (configuration !== "ConfigMap" && pg.configMapName) {
+    e.add("spec.postgres.configMapName", "Forbidden", `postgres.configMapName is only for configuration ConfigMap (this one is ${configuration})`);
+  }
+  if (configuration === "CommandLine" && !spec.workloadRef) {
+    e.add(
+      "spec.workloadRef",
+      "Required",
+      "postgres.configuration CommandLine requires workloadRef: the settings go on the database container's command line",
+    );
+  }
+  if (configuration === "External" && spec.workloadRef) {
+    e.add("spec.workloadRef", "Forbidden", "postgres.configuration External is a server outside the cluster: it has no workloadRef");
+  }
+  if (configuration !== "CommandLine") {
+    for (const field of ["configDirectory", "entrypoint"] as const) {
+      if (pg[field] !== undefined) e.add(`spec.postgres.${field}`, "Forbidden", `postgres.${field} is only for configuration CommandLine`);
+    }
+  }
+  if (pg.entrypoint !== undefined && !/^[A-Za-z0-9_./-]{1,256}$/.test(pg.entrypoint)) {
+    e.add("spec.postgres.entrypoint", "Invalid", 'postgres.entrypoint must be a program name or path of letters, digits, ".", "_", "-" and "/"');
+  }
 }
 
 /** The workload, the reload and the verification, and that some pg_hba.conf rule admits the operator's login. */

@@ -9,6 +9,7 @@ import type {
   DatabaseWorkloadKind,
   HbaClientCertificateMode,
   ObjectMeta,
+  PostgresConfiguration,
   ReloadStrategy,
   RevocationReason,
   SECURE_DATABASE,
@@ -50,7 +51,10 @@ export interface HbaSpec {
 }
 
 export interface PostgresSpec {
-  configMapName: string;
+  /** Default ConfigMap when configMapName is set; otherwise required. */
+  configuration?: PostgresConfiguration;
+  /** The ConfigMap holding the server's postgresql.conf and pg_hba.conf (configuration ConfigMap only). */
+  configMapName?: string;
   /** Default "postgresql.conf". */
   postgresqlConfKey?: string;
   /** Default "pg_hba.conf". */
@@ -60,6 +64,10 @@ export interface PostgresSpec {
   /** Default TLSv1.2. */
   minTLSVersion?: TLSVersion;
   hba?: HbaSpec;
+  /** CommandLine: where the operator's own pg_hba.conf is mounted. Default "/etc/postgresql/mtls". */
+  configDirectory?: string;
+  /** CommandLine: the image's entrypoint the settings are appended to. Default "docker-entrypoint.sh" (official image). */
+  entrypoint?: string;
 }
 
 export interface DatabaseWorkloadRef {
@@ -171,6 +179,22 @@ export interface ConfigMapStatus {
   hbaConfHash?: string;
 }
 
+/** Where the server reads its configuration from, as the operator worked it out, and what it does about it. */
+export interface ServerConfigurationStatus {
+  configuration?: PostgresConfiguration;
+  /** postgresql.conf as the server reads it: path and source (e.g. "ConfigMap pg (key postgresql.conf, live)"). */
+  postgresqlConf?: string;
+  /** pg_hba.conf as the server reads it. */
+  hbaFile?: string;
+  /** The settings on the server's command line that outrank postgresql.conf, as found ("-c ssl_cert_file=…"). */
+  commandLineSettings?: string[];
+  /** Who applies the configuration's objects besides the operator (e.g. "Helm release castimaging-v3"). */
+  owner?: string;
+  /** The operator's own ConfigMap: pg_hba.conf (CommandLine), or the lines for the DBA (External). */
+  configMapName?: string;
+  message?: string;
+}
+
 export interface CARotationStatus {
   phase?: CARotationPhase;
   startedTime?: string;
@@ -204,6 +228,7 @@ export interface SecureDatabaseStatus {
   verification?: DatabaseVerificationStatus;
   reload?: ReloadStatus;
   configMap?: ConfigMapStatus;
+  server?: ServerConfigurationStatus;
   caRotation?: CARotationStatus;
   trust?: TrustStatus;
 }

@@ -6,11 +6,10 @@
 import type { Workload } from "./pod-template";
 import { readChartContract, type ChartContract } from "./chart-contract";
 import type { Refusal } from "../api/result";
+import { HELM_RELEASE_ANNOTATION } from "../kube/appliers";
 
 /** Every component workload of the chart carries it (and selects its pods by it). */
 export const COMPONENT_LABEL = "imaging.service";
-/** Helm's own annotation on every object of a release. */
-export const HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name";
 
 /** Components the chart wires for client TLS (EnablePostgresSSL): they read the CAST .ini. */
 const INI_READERS: ReadonlySet<string> = new Set(["console-control-panel", "console-analysis-node", "viewer-etl"]);

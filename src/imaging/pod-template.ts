@@ -38,6 +38,7 @@ export interface Workload {
     template?: {
       metadata?: { annotations?: Record<string, string> };
       spec?: {
+        securityContext?: { fsGroup?: number };
         containers?: Container[];
         initContainers?: Container[];
         volumes?: { name: string; secret?: { secretName?: string }; configMap?: { name?: string }; emptyDir?: object }[];
@@ -77,6 +78,10 @@ export interface PodTemplatePlan {
   /** The content of a file mounted with subPath, which pods only see when they start: its change restarts them. */
   iniDigest?: string;
   annotations: Record<string, string>;
+  /** A container's command, owned by us (a database server's command line: see postgres/command-line.ts). */
+  commands?: { container: string; command: string[] }[];
+  /** The pod's fsGroup: the group Secret files get, so a server running in it may read a key of mode 0640. */
+  fsGroup?: number;
 }
 
 /**
@@ -96,12 +101,14 @@ export function podTemplateApplyPatch(kind: WorkloadKind, name: string, namespac
     }
   }
   for (const e of plan.env) for (const c of e.containers) (container(c).env ??= []).push(...e.vars);
+  for (const c of plan.commands ?? []) Object.assign(container(c.container), { command: c.command });
   const volumes = plan.mounts.map((m) =>
     "secretName" in m.source
       ? { name: m.volumeName, secret: { secretName: m.source.secretName, defaultMode: m.defaultMode } }
       : { name: m.volumeName, configMap: { name: m.source.configMapName, defaultMode: m.defaultMode } },
   );
   const templateSpec: Record<string, unknown> = {};
+  if (plan.fsGroup !== undefined) templateSpec.securityContext = { fsGroup: plan.fsGroup };
   const init = (plan.initContainers ?? []).map((c) => ({
     name: c.name,
     ...(c.mounts.length > 0 ? { volumeMounts: c.mounts.map((m) => ({ name: m.volumeName, mountPath: m.mountPath, readOnly: true })) } : {}),
@@ -124,6 +131,11 @@ export function podTemplateHasPlan(workload: Workload, plan: PodTemplatePlan): b
   const template = workload.spec?.template;
   const spec = template?.spec;
   for (const [k, v] of Object.entries(plan.annotations)) if (template?.metadata?.annotations?.[k] !== v) return false;
+  if (plan.fsGroup !== undefined && spec?.securityContext?.fsGroup !== plan.fsGroup) return false;
+  for (const c of plan.commands ?? []) {
+    const live = spec?.containers?.find((x) => x.name === c.container)?.command;
+    if (!live || live.length !== c.command.length || live.some((w, i) => w !== c.command[i])) return false;
+  }
   for (const m of plan.mounts) {
     const vol = spec?.volumes?.find((v) => v.name === m.volumeName) as
       | { secret?: { secretName?: string; defaultMode?: number }; configMap?: { name?: string; defaultMode?: number } }

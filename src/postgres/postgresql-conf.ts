@@ -36,20 +36,25 @@ export function quoteConfValue(value: string): string {
   return `'${escaped}'`;
 }
 
+/** The settings that make the server serve TLS with the operator's files, as (name, value) pairs, in order. */
+export function tlsSettings(input: PostgresqlConfInput): [string, string][] {
+  const dir = input.certificateDirectory === "/" ? "" : input.certificateDirectory.replace(/\/+$/, "");
+  const file = (name: string): string => (input.certificateDirectory === "" ? name : `${dir}/${name}`);
+  return [
+    ["ssl", "on"],
+    ["ssl_cert_file", file(SERVER_FILES.cert)],
+    ["ssl_key_file", file(SERVER_FILES.key)],
+    ["ssl_ca_file", file(SERVER_FILES.ca)],
+    ["ssl_crl_file", input.crl ? file(SERVER_FILES.crl) : ""],
+    ["ssl_min_protocol_version", input.minTLSVersion],
+  ];
+}
+
 /**
  * Renders the body of the postgresql.conf managed block. Total: every input renders to a block that parses
  * as exactly these six assignments (an odd path just names a file the server will not find).
  */
 export function renderPostgresqlConfBlock(input: PostgresqlConfInput): string {
-  const dir = input.certificateDirectory === "/" ? "" : input.certificateDirectory.replace(/\/+$/, "");
-  const file = (name: string): string => quoteConfValue(input.certificateDirectory === "" ? name : `${dir}/${name}`);
-  const body = [
-    "ssl = on",
-    `ssl_cert_file = ${file(SERVER_FILES.cert)}`,
-    `ssl_key_file = ${file(SERVER_FILES.key)}`,
-    `ssl_ca_file = ${file(SERVER_FILES.ca)}`,
-    `ssl_crl_file = ${input.crl ? file(SERVER_FILES.crl) : "''"}`,
-    `ssl_min_protocol_version = ${quoteConfValue(input.minTLSVersion)}`,
-  ].join("\n");
-  return `${body}\n`;
+  const body = tlsSettings(input).map(([name, value]) => (name === "ssl" ? `ssl = ${value}` : `${name} = ${quoteConfValue(value)}`));
+  return `${body.join("\n")}\n`;
 }

@@ -215,8 +215,14 @@ export class Informer<T extends KubeObject> {
     const { type } = this.opts;
     obj.apiVersion ??= type.group ? `${type.group}/${type.version}` : type.version;
     obj.kind ??= type.kind;
-    // managedFields are the largest part of most objects and nothing here reads them.
-    delete obj.metadata.managedFields;
+    // managedFields are the largest part of most objects: only who applies (manager, operation) is kept.
+    const managers = obj.metadata.managedFields;
+    if (managers) {
+      const seen = new Set<string>();
+      obj.metadata.managedFields = managers
+        .filter((f) => !seen.has(`${f.manager}/${f.operation}`) && seen.add(`${f.manager}/${f.operation}`))
+        .map((f) => ({ manager: f.manager, operation: f.operation }));
+    }
     return obj;
   }
 

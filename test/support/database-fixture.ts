@@ -51,7 +51,20 @@ export async function databaseInCluster(
     spec: {
       serviceName: opts.workloadName,
       selector: { matchLabels: { app: opts.workloadName } },
-      template: { metadata: { labels: { app: opts.workloadName } }, spec: { containers: [{ name: opts.container ?? "postgres", image: "postgres:15", env: [{ name: "KEEP", value: "me" }] }] } },
+      // As a chart that mounts its configuration from a ConfigMap would: the directory the server reads (the syncer
+      // stands in for the kubelet there), so the operator finds postgresql.conf and pg_hba.conf live in it.
+      template: {
+        metadata: { labels: { app: opts.workloadName } },
+        spec: {
+          containers: [{
+            name: opts.container ?? "postgres",
+            image: "postgres:15",
+            env: [{ name: "KEEP", value: "me" }, { name: "PGDATA", value: pg.dataDir }],
+            volumeMounts: [{ name: "config", mountPath: pg.dataDir }],
+          }],
+          volumes: [{ name: "config", configMap: { name: opts.configMapName } }],
+        },
+      },
     },
   });
   const certificateDirectory = join(pg.dataDir, "tls");

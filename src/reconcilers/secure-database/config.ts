@@ -12,7 +12,10 @@ import { isConfigError, removeManagedBlock, upsertManagedBlock, type ManagedBloc
 import { renderPostgresqlConfBlock } from "../../postgres/postgresql-conf";
 import { renderHbaBlock } from "../../postgres/pg-hba";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
+import { commandLineSettings, wrapperCommand } from "../../postgres/command-line";
+import { serverConfigMapName } from "./layout";
 import { servedMaterialHash } from "./reload";
+import type { CommandLinePlan } from "./workload";
 import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
 
 export interface ConfigProblem {
@@ -117,6 +120,17 @@ export async function ensureConfig(
       throw err;
     }
   }
+}
+
+/** The ConfigMap the server's configuration lives in: the spec's (ConfigMap) or the operator's own. */
+export const configMapOf = (spec: ResolvedSecureDatabaseSpec, sdbName: string): string =>
+  spec.postgres.configuration === "ConfigMap" ? spec.postgres.configMapName : serverConfigMapName(sdbName);
+
+/** Configuration CommandLine: the command that appends the operator's settings, and the pg_hba.conf it names. */
+export function commandLinePlan(spec: ResolvedSecureDatabaseSpec, sdbName: string): CommandLinePlan {
+  const { certificateDirectory, minTLSVersion, configDirectory, entrypoint } = spec.postgres;
+  const settings = commandLineSettings({ certificateDirectory, minTLSVersion, crl: true, hbaFile: `${configDirectory}/pg_hba.conf` });
+  return { command: wrapperCommand(entrypoint, settings), configMapName: serverConfigMapName(sdbName) };
 }
 
 export function getConfigMap(ctx: OperatorContext, namespace: string, name: string): Promise<ConfigMapObject | undefined> {

@@ -64,8 +64,8 @@ export function workloadToRelease(sdb: SecureDatabaseObject, others: readonly Se
   return shared ? undefined : ref;
 }
 
-export async function finalize(ctx: OperatorContext, sdb: SecureDatabaseObject): Promise<void> {
-  if (!sdb.metadata.finalizers?.includes(FINALIZER)) return;
+/** Takes the managed blocks and the claim out of the spec's ConfigMap (at deletion, or when its owner re-applies it). */
+export async function releaseConfigMap(ctx: OperatorContext, sdb: SecureDatabaseObject): Promise<void> {
   const namespace = sdb.metadata.namespace!;
   const cmName = sdb.spec.postgres?.configMapName;
   for (let attempt = 0; cmName; attempt++) {
@@ -84,6 +84,12 @@ export async function finalize(ctx: OperatorContext, sdb: SecureDatabaseObject):
       throw err;
     }
   }
+}
+
+export async function finalize(ctx: OperatorContext, sdb: SecureDatabaseObject): Promise<void> {
+  if (!sdb.metadata.finalizers?.includes(FINALIZER)) return;
+  const namespace = sdb.metadata.namespace!;
+  await releaseConfigMap(ctx, sdb);
   const ref = workloadToRelease(sdb, ctx.cache.secureDatabases.list(namespace));
   if (ref && (await ctx.client.getOptional(RESOURCES[ref.kind], { namespace, name: ref.name }))) {
     const empty = podTemplateApplyPatch(ref.kind, ref.name, namespace, { mounts: [], env: [], annotations: {} });

@@ -17,8 +17,10 @@ import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { addFinalizer, refuseCleanup, requeueAtEarliest, writeStatus } from "../custom-resource";
 import { ensureCA } from "./ca";
 import { CARotator } from "./ca-rotation-step";
-import { ensureConfig } from "./config";
-import { finalize } from "./finalize";
+import { commandLinePlan, configMapOf, ensureConfig } from "./config";
+import { checkLayout, readLayoutFacts, refuseLayout } from "./layout";
+import { ensureServerConfigMap } from "./server-config-map";
+import { finalize, releaseConfigMap } from "./finalize";
 import { dropOperatorIdentity, ensureOperatorIdentity, needsOperatorIdentity, probeOptions } from "./operator-identity";
 import { ensureReload, servedMaterialHash } from "./reload";
 import { ensureSecretClaim, ensureServerSecret } from "./server-secret";
@@ -97,14 +99,25 @@ export class SecureDatabaseReconciler {
       : await dropOperatorIdentity(ctx, sdb);
     if (identity?.requeueAt) requeues.push(identity.requeueAt);
 
-    // 3. postgresql.conf and pg_hba.conf.
-    const config = await ensureConfig(ctx, sdb, spec, now);
+    // 3. Where the server reads its configuration, refused before anything is written where the spec's choice would
+    //    not take effect or would fight the files' owner; then the configuration itself.
+    const facts = await readLayoutFacts(ctx, namespace, name, spec);
+    const layout = checkLayout(facts);
+    status.server = layout.status;
+    if (!layout.ok) {
+      report(await refuseLayout(ctx, sdb, layout, now));
+      // Blocks written before the owner was known (an older operator) would keep breaking its upgrades: give them back.
+      if (layout.reason === Reason.ConfigOwnedByApplier) await releaseConfigMap(ctx, sdb);
+      return done();
+    }
+    const config = spec.postgres.configuration === "ConfigMap" ? await ensureConfig(ctx, sdb, spec, now) : await ensureServerConfigMap(ctx, sdb, spec, now);
     report(config);
-    if (config.resourceVersion) status.configMap = { name: spec.postgres.configMapName, resourceVersion: config.resourceVersion };
+    if (config.resourceVersion) status.configMap = { name: configMapOf(spec, name), resourceVersion: config.resourceVersion };
 
-    // 4. The database workload mounts the server Secret (optional).
+    // 4. The database workload mounts the server Secret (optional; CommandLine: also its pg_hba.conf and command).
     const desiredHash = servedMaterialHash([server.data["tls.crt"], server.data["ca.crt"], server.data["ca.crl"], config.renderedHash]);
-    const workload = await ensureWorkloadMount(ctx, sdb, spec, desiredHash);
+    const commandLine = spec.postgres.configuration === "CommandLine" && config.applied ? commandLinePlan(spec, name) : undefined;
+    const workload = await ensureWorkloadMount(ctx, sdb, spec, facts.workload, desiredHash, commandLine);
     conditions.push(...workload.conditions);
 
     // 5 and 6. Reload, then verify what the server serves.

@@ -6,7 +6,7 @@ import type { ConditionInput } from "../../kube/conditions";
 import { parseCertificate, type CertificateAuthority } from "../../pki";
 
 /** What the user chose not to have the operator do or check: not a reason to withhold Ready. */
-const NOT_BLOCKING = new Set<Reason>([Reason.VerificationDisabled, Reason.ManualReloadRequired]);
+const NOT_BLOCKING = new Set<Reason>([Reason.VerificationDisabled, Reason.ManualReloadRequired, Reason.ConfigPublished]);
 
 /** Ready sums up the others: the first condition that is not True explains why not. */
 export function summarize(conditions: readonly ConditionInput[]): ConditionInput {

@@ -15,6 +15,15 @@ import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { recordEvents, STALE_RETRY_MS, type PlannedEvent } from "./step";
 
 const SERVER_VOLUME = "mtls-server-tls";
+const CONFIG_VOLUME = "mtls-server-config";
+/** The official postgres image's group (gid 999; CAST's chart uses the same in its restricted mode). */
+const POSTGRES_IMAGE_GID = 999;
+
+/** Configuration CommandLine: the container's command and the operator's pg_hba.conf ConfigMap. */
+export interface CommandLinePlan {
+  command: string[];
+  configMapName: string;
+}
 /** Root-owned files of mode 0640 are what PostgreSQL accepts for its key when the group is the server's (fsGroup). */
 const SERVER_KEY_MODE = 0o640;
 const CONFIG_HASH_ANNOTATION = "mtls.imaging.dev/served-material";
@@ -44,6 +53,7 @@ export function planWorkloadMount(
   spec: ResolvedSecureDatabaseSpec,
   namespace: string,
   desiredHash: string,
+  commandLine?: CommandLinePlan,
 ): WorkloadMountPlan {
   const ref = spec.workloadRef;
   if (!ref) return { conditions: [], patched: false, events: [] };
@@ -69,6 +79,15 @@ export function planWorkloadMount(
     env: [],
     annotations: spec.reload.strategy === "RolloutRestart" ? { [CONFIG_HASH_ANNOTATION]: desiredHash } : {},
   };
+  if (commandLine) {
+    const configMapName = commandLine.configMapName;
+    const mountPath = spec.postgres.configDirectory;
+    plan.mounts.push({ volumeName: CONFIG_VOLUME, source: { configMapName }, defaultMode: 0o644, mountPath, containers: [container] });
+    plan.commands = [{ container, command: commandLine.command }];
+    // The key (0640, root) is readable by the server only through the pod's group; a chart's own fsGroup stays.
+    const fsGroup = workload.spec?.template?.spec?.securityContext?.fsGroup;
+    plan.fsGroup = fsGroup ?? POSTGRES_IMAGE_GID;
+  }
   const conflict = foreignVolumeConflict(workload, plan);
   if (conflict) return notPatched(Reason.VolumeConflict, `${ref.kind} ${ref.name}: ${conflict}`);
   const patched = !podTemplateHasPlan(workload, plan);
@@ -88,12 +107,13 @@ export async function ensureWorkloadMount(
   ctx: OperatorContext,
   sdb: SecureDatabaseObject,
   spec: ResolvedSecureDatabaseSpec,
+  workload: Workload | undefined,
   desiredHash: string,
+  commandLine?: CommandLinePlan,
 ): Promise<WorkloadState> {
   const ref = spec.workloadRef;
   const namespace = sdb.metadata.namespace!;
-  const workload = ref ? await ctx.client.getOptional<Workload>(RESOURCES[ref.kind], { namespace, name: ref.name }) : undefined;
-  const { apply, events, ...state } = planWorkloadMount(workload, spec, namespace, desiredHash);
+  const { apply, events, ...state } = planWorkloadMount(workload, spec, namespace, desiredHash, commandLine);
   if (ref && apply) await ctx.client.apply(RESOURCES[ref.kind], { namespace, name: ref.name }, apply);
   await recordEvents(ctx, sdb, events);
   return state;

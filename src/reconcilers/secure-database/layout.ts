@@ -1,0 +1,191 @@
+/**
+ * Step 3a: where the server reads its configuration, and whether the configuration the spec chose can take effect
+ * there without fighting the files' owner. Decided from the database workload's pod template and the ConfigMap's
+ * metadata, before anything is written: a refusal names the cause and the fix.
+ */
+import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { Reason } from "../../api/reasons";
+import { FIELD_MANAGER, SECURE_DATABASE_CONDITIONS as C, type SecureDatabaseStatus, type ServerConfigurationStatus } from "../../api/types";
+import type { Workload } from "../../imaging/pod-template";
+import { appliersOf, type AppliedMeta, type Appliers } from "../../kube/appliers";
+import { RESOURCES } from "../../kube/resources";
+import { isWrapperCommand } from "../../postgres/command-line";
+import { describeSource, readServerLayout, type FileSource, type ServerLayout } from "../../postgres/server-layout";
+import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
+import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
+
+/** The settings the operator's configuration sets: one of them on the command line outranks postgresql.conf. */
+const TLS_SETTINGS = new Set(["ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "ssl_crl_file", "ssl_min_protocol_version"]);
+
+/** The operator's own ConfigMap of a SecureDatabase: pg_hba.conf (CommandLine) or the lines for the DBA (External). */
+export const serverConfigMapName = (sdbName: string): string => `${sdbName}-server-config`;
+
+export interface LayoutFacts {
+  spec: ResolvedSecureDatabaseSpec;
+  sdbName: string;
+  /** The database workload (absent: no workloadRef, or not found). */
+  workload: (Workload & { metadata: AppliedMeta }) | undefined;
+  /** Configuration ConfigMap: the ConfigMap's metadata (absent: not found, reported by the config step). */
+  configMap: { metadata: AppliedMeta } | undefined;
+}
+
+export type LayoutVerdict =
+  | { ok: true; status: ServerConfigurationStatus; layout?: ServerLayout }
+  | { ok: false; reason: Reason; message: string; status: ServerConfigurationStatus };
+
+const COMMAND_LINE_FIX = "set spec.postgres.configuration: CommandLine (see \"Your PostgreSQL\" in the README)";
+
+function ownerText(a: Appliers | undefined): string | undefined {
+  if (!a) return undefined;
+  const parts = [...a.owners, ...(a.clientSideApply ? ["kubectl apply (client-side)"] : [])];
+  return parts.length > 0 ? parts.join(", ") : undefined;
+}
+
+const settingText = (s: { name: string; value: string }) => `-c ${s.name}=${s.value}`;
+
+function baseStatus(spec: ResolvedSecureDatabaseSpec, layout: ServerLayout | undefined, owner: string | undefined): ServerConfigurationStatus {
+  return {
+    configuration: spec.postgres.configuration,
+    ...(layout
+      ? {
+          postgresqlConf: describeSource(layout.postgresqlConf),
+          hbaFile: describeSource(layout.hbaFile),
+          ...(layout.settings.length > 0 ? { commandLineSettings: layout.settings.map(settingText) } : {}),
+        }
+      : {}),
+    ...(owner ? { owner } : {}),
+  };
+}
+
+/** Is `source` the named key of the named ConfigMap? */
+const isKey = (source: FileSource, configMap: string, key: string) =>
+  source.kind === "ConfigMap" && source.configMap === configMap && source.key === key;
+
+/** Configuration ConfigMap: the blocks take effect only where the server reads those keys, and nobody re-applies them. */
+function checkConfigMap(f: LayoutFacts, layout: ServerLayout | undefined): LayoutVerdict {
+  const { configMapName: name, postgresqlConfKey, hbaConfKey } = f.spec.postgres;
+  const appliers = f.configMap ? appliersOf(f.configMap.metadata, [FIELD_MANAGER]) : undefined;
+  const status = baseStatus(f.spec, layout, ownerText(appliers));
+  const refuse = (reason: Reason, message: string): LayoutVerdict => ({ ok: false, reason, message, status: { ...status, message } });
+  if (appliers && appliers.owners.length > 0) {
+    return refuse(
+      Reason.ConfigOwnedByApplier,
+      `ConfigMap ${name} is applied by ${appliers.owners.join(", ")}: blocks written into it would make the owner's next ` +
+        `apply fail with a field conflict (or be replaced by it); nothing was written; ${COMMAND_LINE_FIX}`,
+    );
+  }
+  if (!layout) {
+    const message = f.spec.workloadRef
+      ? "the database workload's pod template does not show the server: assuming it reads the ConfigMap"
+      : `no spec.workloadRef: the operator cannot check that the server reads ConfigMap ${name}; the live check (Verified) shows whether it does`;
+    return { ok: true, status: { ...status, message } };
+  }
+  const outranking = layout.settings.filter((s) => TLS_SETTINGS.has(s.name));
+  if (outranking.length > 0) {
+    return refuse(
+      Reason.SettingOverriddenByArgs,
+      `${outranking.map(settingText).join(" ")} on container ${layout.container} outranks postgresql.conf, so the ` +
+        `managed block would not take effect; nothing was written; ${COMMAND_LINE_FIX} (the operator's settings then come last)`,
+    );
+  }
+  for (const [what, source, key] of [["postgresql.conf", layout.postgresqlConf, postgresqlConfKey], ["pg_hba.conf", layout.hbaFile, hbaConfKey]] as const) {
+    // A file of the image where no volume shows the ConfigMap: something the template does not show (an init
+    // container, a sidecar) may lay it down; the live check (Verified) tells.
+    if (source.kind === "Image" && !layout.mountedConfigMaps.includes(name)) continue;
+    if (!isKey(source, name, key)) {
+      const template = what === "postgresql.conf" && layout.initdbTemplate?.configMap === name ? layout.initdbTemplate : undefined;
+      const cause = template
+        ? `postgresql.conf is mounted as ${template.path} (key ${template.key} of ConfigMap ${name}), which only initdb reads; the server reads ${describeSource(source)}`
+        : `the server reads ${what} from ${describeSource(source)}, not from key ${key} of ConfigMap ${name}`;
+      return refuse(Reason.ConfigNotLive, `${cause}; nothing was written; ${COMMAND_LINE_FIX}, or mount the ConfigMap where the server reads it`);
+    }
+    if (source.kind === "ConfigMap" && !source.live && f.spec.reload.strategy !== "RolloutRestart") {
+      return refuse(
+        Reason.ConfigNotLive,
+        `${describeSource(source)}: a change reaches the server only when its pod restarts; nothing was written; set ` +
+          "spec.reload.strategy: RolloutRestart (the operator then restarts it after each change), or mount the ConfigMap as a directory",
+      );
+    }
+  }
+  return { ok: true, layout, status: { ...status, message: "the server reads both files from the ConfigMap: the operator writes its managed blocks there" } };
+}
+
+/** Configuration CommandLine: the operator's settings go last on the command line, through the container's command. */
+function checkCommandLine(f: LayoutFacts, layout: ServerLayout | undefined): LayoutVerdict {
+  const status = baseStatus(f.spec, layout, f.workload ? ownerText(appliersOf(f.workload.metadata, [FIELD_MANAGER])) : undefined);
+  if (!layout) return { ok: true, status: { ...status, message: "waiting for the database workload" } };
+  if (layout.command && !isWrapperCommand(layout.command)) {
+    const message =
+      `container ${layout.container} sets its own command (${layout.command.join(" ")}): the operator puts its settings on ` +
+      "the command line through the command and will not replace yours; remove it (the image's entrypoint then runs with the same " +
+      "arguments) or use configuration ConfigMap";
+    return { ok: false, reason: Reason.CommandInUse, message, status: { ...status, message } };
+  }
+  const overridden = layout.settings.filter((s) => TLS_SETTINGS.has(s.name) || s.name === "hba_file");
+  const hbaFile = `${f.spec.postgres.configDirectory}/pg_hba.conf (ConfigMap ${serverConfigMapName(f.sdbName)}, the operator's, mounted as a directory: live)`;
+  const message =
+    `the operator's -c settings follow the container's own arguments on its command line (the last setting wins)` +
+    (overridden.length > 0 ? `, overriding ${overridden.map(settingText).join(" ")}` : "") +
+    `; ${describeSource(layout.postgresqlConf)} keeps every other setting`;
+  return { ok: true, layout, status: { ...status, hbaFile, configMapName: serverConfigMapName(f.sdbName), message } };
+}
+
+export function checkLayout(f: LayoutFacts): LayoutVerdict {
+  const container = f.spec.workloadRef?.container ?? f.workload?.spec?.template?.spec?.containers?.[0]?.name;
+  const layout = f.workload && container ? readServerLayout(f.workload, container) : undefined;
+  switch (f.spec.postgres.configuration) {
+    case "ConfigMap":
+      return checkConfigMap(f, layout);
+    case "CommandLine":
+      return checkCommandLine(f, layout);
+    case "External": {
+      const message =
+        `a server outside the cluster: put the lines of ConfigMap ${serverConfigMapName(f.sdbName)} into its postgresql.conf and ` +
+        `pg_hba.conf and the files of Secret ${f.spec.serverCertificate.secretName} into ${f.spec.postgres.certificateDirectory}, then reload it`;
+      return { ok: true, status: { configuration: "External", configMapName: serverConfigMapName(f.sdbName), message } };
+    }
+  }
+}
+
+/** Reads what the check needs: the workload (with managedFields) and, for ConfigMap, the ConfigMap's metadata. */
+export async function readLayoutFacts(
+  ctx: OperatorContext,
+  namespace: string,
+  sdbName: string,
+  spec: ResolvedSecureDatabaseSpec,
+): Promise<LayoutFacts> {
+  const ref = spec.workloadRef;
+  const workload = ref ? await ctx.client.getOptional<Workload & { metadata: AppliedMeta }>(RESOURCES[ref.kind], { namespace, name: ref.name }) : undefined;
+  let configMap: ConfigMapObject | undefined;
+  if (spec.postgres.configuration === "ConfigMap") {
+    const name = spec.postgres.configMapName;
+    configMap = ctx.cache.configMaps.get(namespace, name) ?? (await ctx.client.getOptional<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name }));
+  }
+  return { spec, sdbName, workload, configMap };
+}
+
+/** A refused layout: ConfigApplied False, and a Warning event when the refusal is new (not on every pass). */
+export function planLayoutRefusal(
+  verdict: Extract<LayoutVerdict, { ok: false }>,
+  previous: SecureDatabaseStatus | undefined,
+  now: Date,
+): StepOutcome {
+  const before = previous?.conditions?.find((c) => c.type === C.ConfigApplied);
+  const isNew = before?.reason !== verdict.reason || before.message !== verdict.message;
+  return outcomeOf(
+    [{ type: C.ConfigApplied, status: "False", reason: verdict.reason, message: verdict.message }],
+    after(now, PROBLEM_RETRY_MS),
+    isNew ? [{ type: "Warning", reason: verdict.reason, message: verdict.message }] : [],
+  );
+}
+
+export async function refuseLayout(
+  ctx: OperatorContext,
+  sdb: SecureDatabaseObject,
+  verdict: Extract<LayoutVerdict, { ok: false }>,
+  now: Date,
+): Promise<StepResult> {
+  const outcome = planLayoutRefusal(verdict, sdb.status, now);
+  await recordEvents(ctx, sdb, outcome.events);
+  return resultOf(outcome);
+}
