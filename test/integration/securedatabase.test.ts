@@ -66,7 +66,13 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
     expect(vol?.secret?.secretName).to.equal("db-server-tls");
     const container = sts.spec.template.spec.containers[0]!;
     expect(container.volumeMounts).to.deep.include({ name: "mtls-server-tls", mountPath: join(pg.dataDir, "tls"), readOnly: true });
-    expect(container.env).to.deep.equal([{ name: "KEEP", value: "me" }]);
+    expect(container.env).to.deep.equal([{ name: "KEEP", value: "me" }, { name: "PGDATA", value: pg.dataDir }]);
+    const layout = await getJson<{ status: { server: Record<string, string> } }>(["get", "sdb", "db", "-n", ns]);
+    expect(layout.status.server).to.include({
+      configuration: "ConfigMap",
+      postgresqlConf: `${pg.dataDir}/postgresql.conf (ConfigMap pg-config, key postgresql.conf, mounted as a directory: live)`,
+      hbaFile: `${pg.dataDir}/pg_hba.conf (ConfigMap pg-config, key pg_hba.conf, mounted as a directory: live)`,
+    });
   });
 
   it("lets psql in with an issued client certificate under verify-full, and refuses every other path", async () => {
@@ -137,9 +143,10 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
     expect(cm.data["pg_hba.conf"]).to.equal(env.db.originalHba);
     expect(cm.metadata.labels?.["mtls.imaging.dev/owner"]).to.equal(undefined);
     const sts = await getJson<{ spec: { template: { spec: { volumes?: unknown[]; containers: { env: unknown[]; volumeMounts?: unknown[] }[] } } } }>(["get", "statefulset", "css", "-n", ns]);
-    expect(sts.spec.template.spec.volumes ?? []).to.deep.equal([]);
-    expect(sts.spec.template.spec.containers[0]!.volumeMounts ?? []).to.deep.equal([]);
-    expect(sts.spec.template.spec.containers[0]!.env).to.deep.equal([{ name: "KEEP", value: "me" }]);
+    // The database's own volume stays; the operator's mount is gone.
+    expect(sts.spec.template.spec.volumes).to.deep.equal([{ name: "config", configMap: { name: "pg-config", defaultMode: 420 } }]);
+    expect(sts.spec.template.spec.containers[0]!.volumeMounts).to.deep.equal([{ name: "config", mountPath: pg.dataDir }]);
+    expect(sts.spec.template.spec.containers[0]!.env).to.deep.equal([{ name: "KEEP", value: "me" }, { name: "PGDATA", value: pg.dataDir }]);
     await waitFor("the server files to be restored", async () => (await readFile(join(pg.dataDir, "pg_hba.conf"), "utf8")) === env.db.originalHba, 10_000);
     await waitFor("plain TCP to work again", async () => {
       await pg.reload();

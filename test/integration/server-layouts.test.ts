@@ -1,0 +1,102 @@
+/**
+ * "Your PostgreSQL": the operator reads how the database's pod template makes the server read its configuration, and
+ * refuses before writing where its configuration would not take effect or would fight the files' owner. CAST's
+ * chart fixture (test/fixtures/cast-imaging-chart) is installed and upgraded with the real helm v4, which applies
+ * server-side: a field the operator took would make the upgrade fail.
+ */
+import { expect } from "chai";
+import { resolve } from "node:path";
+import { install, upgrade } from "../support/helm";
+import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
+
+const CHART = resolve(__dirname, "..", "fixtures", "cast-imaging-chart");
+const RELEASE = "castimaging-v3";
+const OPERATOR_MANAGER = "imaging-db-mtls-operator";
+
+interface ObjectJson {
+  metadata: { labels?: Record<string, string>; managedFields?: { manager: string; operation: string }[] };
+  data?: Record<string, string>;
+  spec?: { template: { spec: { volumes?: { name: string }[]; containers: { name: string; command?: string[] }[] } } };
+  status?: { server?: Record<string, unknown>; conditions?: { type: string; status: string; reason: string; message: string }[] };
+}
+
+/** A SecureDatabase that only configures (no reload over SQL, no live check): these tests are about the files. */
+const filesOnly = (ns: string, name: string, postgres: string) => `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+  host: console-postgres
+  port: 2285
+  postgres: ${postgres}
+  workloadRef: { kind: StatefulSet, name: console-postgres }
+  reload: { strategy: None }
+  verification: { enabled: false }
+`;
+
+describe("Your PostgreSQL: CAST's console-postgres, refused before writing (real helm v4)", function () {
+  this.timeout(240_000);
+  let env: OperatorInNamespace;
+  let ns: string;
+  const get = (what: string, name: string) => getJson<ObjectJson>(["get", what, name, "-n", ns]);
+  const helmUpgrade = async (set: Record<string, string | boolean>) => {
+    const r = await upgrade(RELEASE, CHART, ns, env.cp.kubeconfigPath, { reuseValues: true, set });
+    expect(r.code, `helm upgrade: ${r.stderr}`).to.equal(0);
+  };
+  const untouched = async (configMap: string) => {
+    const cm = await get("configmap", configMap);
+    expect((cm.metadata.managedFields ?? []).map((f) => f.manager)).to.not.include(OPERATOR_MANAGER);
+    expect(cm.metadata.labels?.["mtls.imaging.dev/owner"]).to.equal(undefined);
+    const sts = await get("statefulset", "console-postgres");
+    expect((sts.spec!.template.spec.volumes ?? []).map((v) => v.name)).to.not.include("mtls-server-tls");
+    expect(sts.spec!.template.spec.containers[0]!.command).to.equal(undefined);
+  };
+
+  before(async () => {
+    env = await startOperatorInNamespace({ name: "layouts" });
+    ns = env.ns;
+    const r = await install(RELEASE, CHART, ns, env.cp.kubeconfigPath, { set: { "CastStorageService.ssl": true } });
+    if (r.code !== 0) throw new Error(`helm install: ${r.stderr}`);
+  });
+  after(async () => env?.stop());
+
+  it("the chart's own ConfigMap: ConfigOwnedByApplier, nothing written, a Warning event, and helm upgrade keeps succeeding", async () => {
+    await kubectlOk(["apply", "-f", "-"], filesOnly(ns, "owned", "{ configMapName: console-v3-pghbaconf, postgresqlConfKey: pg_hba.conf, hbaConfKey: pg_hba.conf.unused }"));
+    const sdb = await waitForCondition<ObjectJson>("sdb", ns, "owned", "ConfigApplied", (c) => c.reason === "ConfigOwnedByApplier");
+    const applied = sdb.status!.conditions!.find((c) => c.type === "ConfigApplied")!;
+    expect(applied.message).to.include("ConfigMap console-v3-pghbaconf is applied by Helm release castimaging-v3").and.include("nothing was written");
+    expect(sdb.status!.server).to.include({ configuration: "ConfigMap", owner: `Helm release ${RELEASE} (namespace ${ns})` });
+    const ready = sdb.status!.conditions!.find((c) => c.type === "Ready")!;
+    expect(ready).to.include({ status: "False", reason: "ConfigOwnedByApplier" });
+    const events = await getJson<{ items: { reason: string; type: string }[] }>(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=owned"]);
+    expect(events.items.filter((e) => e.reason === "ConfigOwnedByApplier").map((e) => e.type)).to.deep.equal(["Warning"]);
+    await untouched("console-v3-pghbaconf");
+    await helmUpgrade({ "InitUtilImage.tag": "1.2.12" });
+    await kubectlOk(["delete", "sdb", "owned", "-n", ns, "--wait=true"]);
+  });
+
+  it("a ConfigMap of the user's own with CastStorageService.ssl=true: the chart's -c settings outrank it (SettingOverriddenByArgs)", async () => {
+    await kubectlOk(["create", "configmap", "pg-own", "-n", ns, "--from-literal=postgresql.conf=max_connections = 100", "--from-literal=pg_hba.conf=local all all trust"]);
+    await kubectlOk(["apply", "-f", "-"], filesOnly(ns, "args", "{ configMapName: pg-own }"));
+    const sdb = await waitForCondition<ObjectJson>("sdb", ns, "args", "ConfigApplied", (c) => c.reason === "SettingOverriddenByArgs");
+    const message = sdb.status!.conditions!.find((c) => c.type === "ConfigApplied")!.message;
+    expect(message).to.include("-c ssl_cert_file=/var/lib/postgresql/ssl/server.crt").and.include("on container console-postgres outranks postgresql.conf");
+    expect(sdb.status!.server!.hbaFile).to.equal("/etc/postgresql/pg_hba.conf (ConfigMap console-v3-pghbaconf, key pg_hba.conf, subPath: copied at pod start)");
+    expect(sdb.status!.server!.commandLineSettings).to.include("-c hba_file=/etc/postgresql/pg_hba.conf");
+    expect((await get("configmap", "pg-own")).data).to.deep.equal({ "postgresql.conf": "max_connections = 100", "pg_hba.conf": "local all all trust" });
+    await untouched("pg-own");
+    await kubectlOk(["delete", "sdb", "args", "-n", ns, "--wait=true"]);
+  });
+
+  it("with CastStorageService.ssl=false: postgresql.conf is initdb's template only (ConfigNotLive)", async () => {
+    await helmUpgrade({ "CastStorageService.ssl": false });
+    await kubectlOk(["apply", "-f", "-"], filesOnly(ns, "sample", "{ configMapName: pg-own }"));
+    const sdb = await waitForCondition<ObjectJson>("sdb", ns, "sample", "ConfigApplied", (c) => c.reason === "ConfigNotLive");
+    const message = sdb.status!.conditions!.find((c) => c.type === "ConfigApplied")!.message;
+    expect(message).to.include("the server reads postgresql.conf from /var/lib/postgresql/data/postgresql.conf (volume db-data");
+    expect(message).to.include("spec.postgres.configuration: CommandLine");
+    await untouched("pg-own");
+    await helmUpgrade({ "CastStorageService.ssl": true });
+    await kubectlOk(["delete", "sdb", "sample", "-n", ns, "--wait=true"]);
+  });
+});
