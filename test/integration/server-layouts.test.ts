@@ -100,3 +100,45 @@ describe("Your PostgreSQL: CAST's console-postgres, refused before writing (real
     await kubectlOk(["delete", "sdb", "sample", "-n", ns, "--wait=true"]);
   });
 });
+
+describe("Your PostgreSQL: CAST's console-postgres with configuration CommandLine, through helm upgrades (real helm v4)", function () {
+  this.timeout(240_000);
+  let env: OperatorInNamespace;
+  let ns: string;
+  const sts = () => getJson<ObjectJson & { spec: { template: { spec: { securityContext?: { fsGroup?: number }; containers: { name: string; command?: string[]; args?: string[]; volumeMounts?: { name: string; mountPath: string }[] }[] } } } }>(["get", "statefulset", "console-postgres", "-n", ns]);
+
+  before(async () => {
+    env = await startOperatorInNamespace({ name: "cmdline" });
+    ns = env.ns;
+    const r = await install(RELEASE, CHART, ns, env.cp.kubeconfigPath, { set: { "CastStorageService.ssl": true } });
+    if (r.code !== 0) throw new Error(`helm install: ${r.stderr}`);
+  });
+  after(async () => env?.stop());
+
+  it("puts the settings after the chart's arguments, mounts its pg_hba.conf, and every helm upgrade (ssl off and on again) succeeds and keeps them", async () => {
+    await kubectlOk(["apply", "-f", "-"], filesOnly(ns, "css", "{ configuration: CommandLine }"));
+    const sdb = await waitForCondition<ObjectJson>("sdb", ns, "css", "ConfigApplied", (c) => c.reason === "CommandLineApplied");
+    expect(sdb.status!.server).to.include({ configuration: "CommandLine", configMapName: "css-server-config", owner: `Helm release ${RELEASE} (namespace ${ns})` });
+    expect(sdb.status!.server!.message).to.include("overriding -c ssl=on -c ssl_cert_file=/var/lib/postgresql/ssl/server.crt");
+    const cm = await getJson<ObjectJson>(["get", "configmap", "css-server-config", "-n", ns]);
+    expect(cm.data!["pg_hba.conf"]).to.include("hostssl all all 0.0.0.0/0 cert clientcert=verify-full").and.include("hostnossl all,replication all 0.0.0.0/0 reject");
+    const check = async (args: string[] | undefined) => {
+      const live = await sts();
+      const c = live.spec.template.spec.containers.find((x) => x.name === "console-postgres")!;
+      expect(c.command![0]).to.equal("/bin/sh");
+      expect(c.command![2]).to.include('exec docker-entrypoint.sh "$@" -c ssl=on -c ssl_cert_file=/etc/postgresql/tls/tls.crt')
+        .and.include("-c hba_file=/etc/postgresql/mtls/pg_hba.conf");
+      expect(c.args).to.deep.equal(args);
+      expect(c.volumeMounts).to.deep.include({ name: "mtls-server-config", mountPath: "/etc/postgresql/mtls", readOnly: true });
+      expect(live.spec.template.spec.securityContext?.fsGroup).to.equal(999);
+    };
+    const chartArgs = (await sts()).spec.template.spec.containers[0]!.args;
+    expect(chartArgs).to.include("hba_file=/etc/postgresql/pg_hba.conf");
+    await check(chartArgs);
+    for (const set of [{ "InitUtilImage.tag": "1.2.12" }, { "CastStorageService.ssl": false }, { "CastStorageService.ssl": true, RestrictedSecurityMode: true }]) {
+      const r = await upgrade(RELEASE, CHART, ns, env.cp.kubeconfigPath, { reuseValues: true, set });
+      expect(r.code, `helm upgrade ${JSON.stringify(set)}: ${r.stderr}`).to.equal(0);
+      await check(set["CastStorageService.ssl"] === false ? undefined : chartArgs);
+    }
+  });
+});
