@@ -5,10 +5,12 @@
  * server-side: a field the operator took would make the upgrade fail.
  */
 import { expect } from "chai";
+import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { install, upgrade } from "../support/helm";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
+import { psql, startPostgres, type PostgresServer } from "../support/postgres";
 
 const CHART = resolve(__dirname, "..", "fixtures", "cast-imaging-chart");
 const RELEASE = "castimaging-v3";
@@ -17,7 +19,15 @@ const OPERATOR_MANAGER = "imaging-db-mtls-operator";
 interface ObjectJson {
   metadata: { labels?: Record<string, string>; managedFields?: { manager: string; operation: string }[] };
   data?: Record<string, string>;
-  spec?: { template: { spec: { volumes?: { name: string }[]; containers: { name: string; command?: string[] }[] } } };
+  spec?: {
+    template: {
+      spec: {
+        securityContext?: { fsGroup?: number };
+        volumes?: { name: string }[];
+        containers: { name: string; command?: string[]; args?: string[]; volumeMounts?: { name: string; mountPath: string }[] }[];
+      };
+    };
+  };
   status?: { server?: Record<string, unknown>; conditions?: { type: string; status: string; reason: string; message: string }[] };
 }
 
@@ -105,7 +115,7 @@ describe("Your PostgreSQL: CAST's console-postgres with configuration CommandLin
   this.timeout(240_000);
   let env: OperatorInNamespace;
   let ns: string;
-  const sts = () => getJson<ObjectJson & { spec: { template: { spec: { securityContext?: { fsGroup?: number }; containers: { name: string; command?: string[]; args?: string[]; volumeMounts?: { name: string; mountPath: string }[] }[] } } } }>(["get", "statefulset", "console-postgres", "-n", ns]);
+  const sts = async () => (await getJson<ObjectJson>(["get", "statefulset", "console-postgres", "-n", ns])) as Required<Pick<ObjectJson, "spec">>;
 
   before(async () => {
     env = await startOperatorInNamespace({ name: "cmdline" });
@@ -135,10 +145,62 @@ describe("Your PostgreSQL: CAST's console-postgres with configuration CommandLin
     const chartArgs = (await sts()).spec.template.spec.containers[0]!.args;
     expect(chartArgs).to.include("hba_file=/etc/postgresql/pg_hba.conf");
     await check(chartArgs);
-    for (const set of [{ "InitUtilImage.tag": "1.2.12" }, { "CastStorageService.ssl": false }, { "CastStorageService.ssl": true, RestrictedSecurityMode: true }]) {
+    const upgrades: Record<string, string | boolean>[] = [{ "InitUtilImage.tag": "1.2.12" }, { "CastStorageService.ssl": false }, { "CastStorageService.ssl": true, RestrictedSecurityMode: true }];
+    for (const set of upgrades) {
       const r = await upgrade(RELEASE, CHART, ns, env.cp.kubeconfigPath, { reuseValues: true, set });
       expect(r.code, `helm upgrade ${JSON.stringify(set)}: ${r.stderr}`).to.equal(0);
       await check(set["CastStorageService.ssl"] === false ? undefined : chartArgs);
     }
+  });
+});
+
+describe("Your PostgreSQL: a server outside the cluster (configuration External, real PostgreSQL)", function () {
+  this.timeout(180_000);
+  let env: OperatorInNamespace;
+  let pg: PostgresServer;
+
+  before(async () => {
+    env = await startOperatorInNamespace({ name: "external" });
+    pg = await startPostgres({ name: "external" });
+  });
+  after(async () => {
+    await env?.stop();
+    await pg?.stop();
+  });
+
+  it("publishes the lines and the files for the DBA, waits without blocking Ready on them, and is verified live once the DBA applied them", async () => {
+    const ns = env.ns;
+    const dir = `${pg.dataDir}/tls`;
+    await kubectlOk(["apply", "-f", "-"], `apiVersion: mtls.imaging.dev/v1alpha1
+kind: SecureDatabase
+metadata: { name: ext, namespace: ${ns} }
+spec:
+  host: localhost
+  port: ${pg.port}
+  additionalIPAddresses: ["127.0.0.1"]
+  postgres: { configuration: External, certificateDirectory: ${dir} }
+  reload: { strategy: None }
+  verification: { endpoint: "127.0.0.1:${pg.port}", interval: 10s }
+`);
+    const waiting = await waitForCondition<ObjectJson>("sdb", ns, "ext", "ConfigApplied", (c) => c.reason === "ConfigPublished");
+    expect(waiting.status!.conditions!.find((c) => c.type === "ConfigApplied")!.status).to.equal("Unknown");
+    expect(waiting.status!.server).to.include({ configuration: "External", configMapName: "ext-server-config" });
+    // Not Ready while the server does not serve the material: the live check says so, not the published lines.
+    expect(waiting.status!.conditions!.find((c) => c.type === "Ready")!.status).to.equal("False");
+
+    // The DBA's part: the files of the server Secret, and the published lines into the server's own files.
+    const lines = (await getJson<ObjectJson>(["get", "configmap", "ext-server-config", "-n", ns])).data!;
+    expect(lines["postgresql.conf"]).to.include(`ssl_cert_file = '${dir}/tls.crt'`).and.include(`ssl_crl_file = '${dir}/ca.crl'`);
+    const secret = await getJson<{ data: Record<string, string> }>(["get", "secret", "ext-server-tls", "-n", ns]);
+    for (const key of ["tls.crt", "tls.key", "ca.crt", "ca.crl"]) await pg.writeFile(`tls/${key}`, Buffer.from(secret.data[key]!, "base64"), 0o600);
+    const conf = await readFile(`${pg.dataDir}/postgresql.conf`, "utf8");
+    const hba = await readFile(`${pg.dataDir}/pg_hba.conf`, "utf8");
+    await pg.setConfig({ postgresqlConf: `${conf}\n${lines["postgresql.conf"]}`, pgHba: `${lines["pg_hba.conf"]}\n${hba}` });
+    await pg.reload();
+
+    const ready = await waitForCondition<ObjectJson>("sdb", ns, "ext", "Ready", (c) => c.status === "True", 60_000);
+    expect(ready.status!.conditions!.find((c) => c.type === "Verified")).to.include({ status: "True" });
+    const plain = await psql({ host: "127.0.0.1", port: pg.port, user: "postgres", sslmode: "disable", command: "SELECT 1" });
+    expect(plain.code).to.not.equal(0);
   });
 });
