@@ -144,8 +144,8 @@ describe("api/samples (the full examples in README.md)", () => {
   const readme = readFileSync(join(__dirname, "..", "..", "..", "README.md"), "utf8");
   const examples = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!) as { kind?: string }).filter((d) => d.kind === "SecureDatabase" || d.kind === "ImagingConnection");
 
-  it("has full examples of both kinds (the plain ImagingConnection first, then the one for CAST's chart)", () => {
-    expect(examples.map((d) => d.kind).sort()).to.deep.equal(["ImagingConnection", "ImagingConnection", "SecureDatabase"]);
+  it("has full examples of both kinds (a SecureDatabase in full and one for CAST's console-postgres; a plain ImagingConnection, then one for CAST's chart)", () => {
+    expect(examples.map((d) => d.kind).sort()).to.deep.equal(["ImagingConnection", "ImagingConnection", "SecureDatabase", "SecureDatabase"]);
   });
 
   for (const doc of examples) {
