@@ -6,6 +6,7 @@
 import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { FIELD_MANAGER, SECURE_DATABASE_CONDITIONS as C, type SecureDatabaseStatus, type ServerConfigurationStatus } from "../../api/types";
+import { COMPONENT_LABEL } from "../../imaging/cast-chart";
 import type { Workload } from "../../imaging/pod-template";
 import { appliersOf, type AppliedMeta, type Appliers } from "../../kube/appliers";
 import { RESOURCES } from "../../kube/resources";
@@ -130,7 +131,24 @@ function checkCommandLine(f: LayoutFacts, layout: ServerLayout | undefined): Lay
   return { ok: true, layout, status: { ...status, hbaFile, configMapName: serverConfigMapName(f.sdbName), message } };
 }
 
+/**
+ * CAST's bundled instance (shared/design/cast-imaging.md): CAST documents certificate authentication for the
+ * additional instances declared in its UI, and the chart's own components log in to this one as `operator`,
+ * several without a certificate. Said in status, so nobody expects certificate-only logins there.
+ */
+const CAST_BUNDLED_NOTE =
+  "CAST's bundled instance (console-postgres): CAST documents certificate authentication for the analysis instances " +
+  "declared in its UI; the chart's own components log in here as operator, several without a certificate, so that role " +
+  "needs a password-over-TLS rule (clientCertificate: none) on postgres and keycloak";
+
 export function checkLayout(f: LayoutFacts): LayoutVerdict {
+  const verdict = layoutVerdict(f);
+  if (f.workload?.metadata.labels?.[COMPONENT_LABEL] !== "console-postgres") return verdict;
+  const message = `${verdict.status.message ?? ""}; ${CAST_BUNDLED_NOTE}`;
+  return { ...verdict, status: { ...verdict.status, message } };
+}
+
+function layoutVerdict(f: LayoutFacts): LayoutVerdict {
   const container = f.spec.workloadRef?.container ?? f.workload?.spec?.template?.spec?.containers?.[0]?.name;
   const layout = f.workload && container ? readServerLayout(f.workload, container) : undefined;
   switch (f.spec.postgres.configuration) {

@@ -11,7 +11,7 @@ function castPostgres(ssl: boolean, extra: { command?: string[] } = {}): Workloa
        "-c", "ssl_min_protocol_version=TLSv1.2", "-c", "hba_file=/etc/postgresql/pg_hba.conf"]
     : undefined;
   return {
-    metadata: { name: "console-postgres", annotations: { "meta.helm.sh/release-name": "castimaging-v3" }, labels: { "app.kubernetes.io/managed-by": "Helm" } },
+    metadata: { name: "console-postgres", annotations: { "meta.helm.sh/release-name": "castimaging-v3" }, labels: { "app.kubernetes.io/managed-by": "Helm", "imaging.service": "console-postgres" } },
     spec: {
       template: {
         spec: {
@@ -121,6 +121,8 @@ describe("checkLayout (step 3a: where the server reads its configuration, before
       expect(v.status.hbaFile).to.equal(`/etc/postgresql/mtls/pg_hba.conf (ConfigMap ${serverConfigMapName("db")}, the operator's, mounted as a directory: live)`);
       expect(v.status.owner).to.equal("Helm release castimaging-v3");
       if (ssl) expect(v.status.message).to.include("overriding -c ssl=on -c ssl_cert_file=/var/lib/postgresql/ssl/server.crt");
+      // CAST's bundled instance is named for what it is: its own components log in as operator, several without a certificate.
+      expect(v.status.message).to.include("CAST's bundled instance (console-postgres)").and.include("password-over-TLS rule");
     }
   });
 
