@@ -45,7 +45,7 @@
  * The rendering keeps the user's rule order; findPasswordRuleOverlaps reports both cases.
  */
 
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
 import type { Refusal } from "../api/result";
 
 export type ClientCertificateMode = "verify-full" | "verify-ca" | "none";
@@ -235,26 +235,49 @@ export interface HbaTarget {
   readonly address: string;
 }
 
+/** An overlap lists at most this many targets (and counts them all): 32 rules of 32 names and addresses are many. */
+export const MAX_OVERLAP_TARGETS = 100;
+
 export interface PasswordRuleOverlap {
   /**
    * PasswordRuleUnreachable: earlier rules (`otherRules`) match `targets` first, so the password rule never applies
-   * to them (`complete`: to nothing it names at all). CertificateRuleUnreachable: the password rule matches `targets`
-   * first, so the later certificate rule `otherRules[0]`, which names those users, never applies to them.
+   * to them. CertificateRuleUnreachable: the password rule matches `targets` first, so the later certificate rule
+   * `otherRules[0]`, which names those users, never applies to them.
    */
   readonly kind: "PasswordRuleUnreachable" | "CertificateRuleUnreachable";
   /** Index of the password rule in the rule list. */
   readonly passwordRule: number;
   readonly otherRules: readonly number[];
+  /** The first MAX_OVERLAP_TARGETS of them. */
   readonly targets: readonly HbaTarget[];
+  readonly targetCount: number;
+  /** PasswordRuleUnreachable: the password rule applies to nothing at all (always false for the other kind). */
   readonly complete: boolean;
   /** What happens, in the words of `name` (e.g. "spec.postgres.hba.rules[1]"). */
   readonly message: string;
 }
 
+/** A client address range: `all`, a CIDR (as a number and a prefix length), or a token only equal to itself. */
 type AddressRange =
   | { kind: "all"; token: string }
-  | { kind: "cidr"; token: string; ip: string; prefix: number; family: "ipv4" | "ipv6" }
+  | { kind: "cidr"; token: string; family: 4 | 6; bits: bigint; prefix: number }
   | { kind: "other"; token: string };
+
+/** The 128 bits of an IPv6 address (:: and a trailing dotted IPv4 part included); isIP has checked the syntax. */
+function ipv6Bits(ip: string): bigint {
+  let text = ip;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const words = (part: string | undefined) => (part ? part.split(":") : []);
+  const left = words(head);
+  const right = words(tail);
+  const all = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  return all.reduce((acc, w) => (acc << 16n) | BigInt(parseInt(w, 16)), 0n);
+}
 
 function addressRange(address: string): AddressRange | undefined {
   const t = hbaAddressToken(address);
@@ -264,7 +287,8 @@ function addressRange(address: string): AddressRange | undefined {
   const ip = slash < 0 ? "" : t.token.slice(0, slash);
   const family = isIP(ip);
   if (family === 0) return { kind: "other", token: t.token };
-  return { kind: "cidr", token: t.token, ip, prefix: Number(t.token.slice(slash + 1)), family: family === 4 ? "ipv4" : "ipv6" };
+  const bits = family === 4 ? ip.split(".").reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n) : ipv6Bits(ip);
+  return { kind: "cidr", token: t.token, family: family === 4 ? 4 : 6, bits, prefix: Number(t.token.slice(slash + 1)) };
 }
 
 /**
@@ -275,9 +299,8 @@ function containsRange(outer: AddressRange, inner: AddressRange): boolean {
   if (outer.kind === "all") return true;
   if (outer.kind === "cidr" && inner.kind === "cidr") {
     if (outer.family !== inner.family || outer.prefix > inner.prefix) return false;
-    const block = new BlockList();
-    block.addSubnet(outer.ip, outer.prefix, outer.family);
-    return block.check(inner.ip, inner.family);
+    const shift = BigInt((outer.family === 4 ? 32 : 128) - outer.prefix);
+    return outer.bits >> shift === inner.bits >> shift;
   }
   return outer.token === inner.token;
 }
@@ -303,11 +326,26 @@ function matchesPair(r: PreparedRule, database: string, user: string): boolean {
   return userMatch && dbMatch;
 }
 
+/** Distinct targets, up to MAX_OVERLAP_TARGETS of them listed, all of them counted. */
+class Targets {
+  readonly list: HbaTarget[] = [];
+  private readonly seen = new Set<string>();
+  get count(): number {
+    return this.seen.size;
+  }
+  add(t: HbaTarget): void {
+    const key = `${t.database}\u0000${t.user}\u0000${t.address}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    if (this.list.length < MAX_OVERLAP_TARGETS) this.list.push(t);
+  }
+}
+
 const MAX_LISTED = 5;
 
-function describeTargets(targets: readonly HbaTarget[]): string {
-  const listed = targets.slice(0, MAX_LISTED).map((t) => `user ${t.user} on database ${t.database} from ${t.address}`);
-  const more = targets.length > MAX_LISTED ? ` and ${targets.length - MAX_LISTED} more` : "";
+function describeTargets(targets: Targets): string {
+  const listed = targets.list.slice(0, MAX_LISTED).map((t) => `user ${t.user} on database ${t.database} from ${t.address}`);
+  const more = targets.count > MAX_LISTED ? ` and ${targets.count - MAX_LISTED} more` : "";
   return `${listed.join(", ")}${more}`;
 }
 
@@ -337,50 +375,68 @@ export function findPasswordRuleOverlaps(
   prepared.forEach((p, pi) => {
     if (p.rule.clientCertificate !== "none" || passwordRuleProblem(p.rule) !== undefined) return;
     const addresses = [...new Map(p.addresses.map((a) => [a.token, a])).values()];
-    const taken: HbaTarget[] = [];
+    // Which earlier rule covers which of its addresses, computed once rather than per (database, user).
+    const covers = prepared.slice(0, pi).map((e) => addresses.map((a) => e.addresses.some((ea) => containsRange(ea, a))));
+    const taken = new Targets();
     const takenBy = new Set<number>();
-    const free: { database: string; user: string; address: AddressRange }[] = [];
+    const free: { database: string; user: string; free: boolean[] }[] = [];
+    let freeCount = 0;
     for (const user of p.users) {
       for (const database of p.databases) {
-        for (const address of addresses) {
-          const first = prepared.findIndex(
-            (e, ei) => ei < pi && matchesPair(e, database, user) && e.addresses.some((a) => containsRange(a, address)),
-          );
-          if (first >= 0) {
-            taken.push({ database, user, address: address.token });
-            takenBy.add(first);
-          } else {
-            free.push({ database, user, address });
-          }
-        }
+        const earlier = covers.flatMap((_, ei) => (matchesPair(prepared[ei]!, database, user) ? [ei] : []));
+        const freeHere = addresses.map((a, ai) => {
+          const first = earlier.find((ei) => covers[ei]![ai]);
+          if (first === undefined) return true;
+          taken.add({ database, user, address: a.token });
+          takenBy.add(first);
+          return false;
+        });
+        freeCount += freeHere.filter(Boolean).length;
+        free.push({ database, user, free: freeHere });
       }
     }
-    if (taken.length > 0) {
-      const complete = free.length === 0;
+    if (taken.count > 0) {
+      const complete = freeCount === 0;
       const earlier = [...takenBy].sort((a, b) => a - b);
       const verb = earlier.length === 1 ? "matches" : "match";
       const message = complete
         ? `${name(pi)} (password) never applies: ${listNames(earlier, name)} before it ${verb} every user, database and address it names first`
         : `${name(pi)} (password) never applies for ${describeTargets(taken)}: ${listNames(earlier, name)} before it ${verb} first`;
-      overlaps.push({ kind: "PasswordRuleUnreachable", passwordRule: pi, otherRules: earlier, targets: taken, complete, message });
+      overlaps.push({
+        kind: "PasswordRuleUnreachable",
+        passwordRule: pi,
+        otherRules: earlier,
+        targets: taken.list,
+        targetCount: taken.count,
+        complete,
+        message,
+      });
     }
     prepared.forEach((c, ci) => {
       if (ci <= pi || c.rule.clientCertificate === "none") return;
-      const shadowed = new Map<string, HbaTarget>();
-      for (const t of free) {
+      // The narrower range of each pair of addresses that overlap, per address of the password rule.
+      const both = addresses.map((a) => [...new Set(c.addresses.map((ca) => intersection(a, ca)?.token).filter((t) => t !== undefined))]);
+      const shadowed = new Targets();
+      for (const f of free) {
         // Only a user the certificate rule names itself: a later "all" is the usual catch-all, not a conflict.
-        if (!c.users.has(t.user) || !matchesPair(c, t.database, t.user)) continue;
-        for (const a of c.addresses) {
-          const both = intersection(t.address, a);
-          if (both) shadowed.set(`${t.database}\u0000${t.user}\u0000${both.token}`, { database: t.database, user: t.user, address: both.token });
-        }
+        if (!c.users.has(f.user) || !matchesPair(c, f.database, f.user)) continue;
+        f.free.forEach((isFree, ai) => {
+          if (isFree) for (const address of both[ai]!) shadowed.add({ database: f.database, user: f.user, address });
+        });
       }
-      if (shadowed.size === 0) return;
-      const targets = [...shadowed.values()];
+      if (shadowed.count === 0) return;
       const message =
-        `${name(ci)} (certificate) never applies for ${describeTargets(targets)}: the password rule ${name(pi)} before it matches ` +
+        `${name(ci)} (certificate) never applies for ${describeTargets(shadowed)}: ${name(pi)} (password) before it matches ` +
         "first, so a client with a certificate is asked for the password";
-      overlaps.push({ kind: "CertificateRuleUnreachable", passwordRule: pi, otherRules: [ci], targets, complete: false, message });
+      overlaps.push({
+        kind: "CertificateRuleUnreachable",
+        passwordRule: pi,
+        otherRules: [ci],
+        targets: shadowed.list,
+        targetCount: shadowed.count,
+        complete: false,
+        message,
+      });
     });
   });
   return overlaps;
