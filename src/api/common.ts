@@ -80,8 +80,11 @@ export type CAMode = (typeof CA_MODES)[number];
 export const TLS_VERSIONS = ["TLSv1.2", "TLSv1.3"] as const;
 export type TLSVersion = (typeof TLS_VERSIONS)[number];
 
-/** pg_hba.conf client-certificate policy of a rule: verify-full = `cert clientcert=verify-full`, verify-ca = `scram-sha-256 clientcert=verify-ca`. */
-export const HBA_CLIENT_CERTIFICATE_MODES = ["verify-full", "verify-ca"] as const;
+/**
+ * pg_hba.conf client-certificate policy of a rule: verify-full = `cert clientcert=verify-full`, verify-ca =
+ * `scram-sha-256 clientcert=verify-ca`, none = `scram-sha-256` (a password over TLS, for named users and databases only).
+ */
+export const HBA_CLIENT_CERTIFICATE_MODES = ["verify-full", "verify-ca", "none"] as const;
 export type HbaClientCertificateMode = (typeof HBA_CLIENT_CERTIFICATE_MODES)[number];
 
 /**

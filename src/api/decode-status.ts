@@ -18,6 +18,7 @@ import {
   type ConnectionVerificationStatus,
   type DatabaseVerificationStatus,
   type ImagingConnectionStatus,
+  type PasswordAccessStatus,
   type ReloadStatus,
   type SecureDatabaseStatus,
   type ServerCertificateStatus,
@@ -75,6 +76,13 @@ const trustStatus = object<TrustStatus>()({
   crlNextUpdate: optional(string),
 });
 
+const passwordAccessStatus = object<PasswordAccessStatus>()({
+  rule: optional(integer),
+  users: optional(array(string)),
+  databases: optional(array(string)),
+  addresses: optional(array(string)),
+});
+
 export const secureDatabaseStatus = object<SecureDatabaseStatus>()({
   observedGeneration: optional(integer),
   conditions: optional(array(condition)),
@@ -86,6 +94,7 @@ export const secureDatabaseStatus = object<SecureDatabaseStatus>()({
   server: optional(serverConfigurationStatus),
   caRotation: optional(caRotationStatus),
   trust: optional(trustStatus),
+  passwordAccess: optional(array(passwordAccessStatus)),
 });
 
 const clientCertificateStatus = object<ClientCertificateStatus>()(

@@ -5,7 +5,7 @@
  */
 export const REASON_DESCRIPTIONS = {
   // Summaries
-  Secured: "the database serves mTLS with the current material and refuses every other TCP path",
+  Secured: "the database serves mTLS with the current material and refuses every other TCP path (but its password rules over TLS)",
   Connected: "the connection holds a current certificate, its workloads mount it and a login with it succeeded",
   InvalidSpec: "the spec is invalid (the message names the field); nothing is written until it is fixed",
 
@@ -94,6 +94,8 @@ export const REASON_DESCRIPTIONS = {
   ConfigPublished: "configuration External: the lines for the DBA and the server's files are published; Verified tells when the server serves them",
   ConfigRestored: "deletion: the managed blocks were removed from the ConfigMap and it was handed back to its owner",
   InvalidHbaRule: "an hba rule of the spec cannot be rendered safely",
+  PasswordOverTLS: "pg_hba.conf admits named roles with a password over TLS, without a client certificate (clientCertificate none)",
+  PasswordRuleShadowed: "a password rule and a certificate rule claim the same database, user and address: one of them never applies",
   InvalidBlockBody: "a rendered managed block would be invalid",
   ManagedBlockCorrupt: "a managed block's markers are damaged",
   Finalized: "deletion is complete: what the operator wrote is removed and its finalizer let go",

@@ -12,7 +12,7 @@ import {
   pemCertificateProblem,
   roleNameProblem,
 } from "./field-checks";
-import type { SecureDatabase, SecureDatabaseSpec } from "./types";
+import type { HbaRule, SecureDatabase, SecureDatabaseSpec } from "./types";
 import { durationMs, hbaAdmits, validateNameLength, validatePolicy, validateRotationToken, type ValidationErrors } from "./validation";
 
 const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -137,6 +137,7 @@ function postgresRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
         else if (token.length > (key === "users" ? 64 : 63)) e.add(at, "TooLong", `${what} must be at most 63 characters`);
       });
     }
+    if (rule.clientCertificate === "none") passwordRuleRules(rule, base, e);
     if (rule.addresses !== undefined && rule.addresses.length === 0) {
       e.add(`${base}.addresses`, "Required", "addresses must not be empty (omit it for any address)");
     }
@@ -191,6 +192,36 @@ function configurationRules(spec: SecureDatabaseSpec, e: ValidationErrors): void
   }
 }
 
+/** What a password rule (clientCertificate none) may not say: it admits named roles on named databases only. */
+const PASSWORD_RULE_DATABASE_KEYWORDS = new Set(["all", "replication", "sameuser", "samerole", "samegroup"]);
+
+/** A password rule lets a role in without a certificate: it must say exactly which roles, on which databases. */
+function passwordRuleRules(rule: HbaRule, base: string, e: ValidationErrors): void {
+  const why = 'clientCertificate "none" admits a password instead of a client certificate, so';
+  if (rule.users === undefined) {
+    e.add(`${base}.users`, "Required", `${why} users must name the roles it admits (omitted, it would mean all)`);
+  }
+  (rule.users ?? []).forEach((u, i) => {
+    if (u === "all") {
+      e.add(`${base}.users[${i}]`, "Forbidden", `${why} users must name roles, not "all" (which an omitted users list defaults to)`);
+    } else if (u.startsWith("+")) {
+      e.add(`${base}.users[${i}]`, "Forbidden", `${why} users must name roles, not the group ${JSON.stringify(u)} (whoever joins it later would get in)`);
+    }
+  });
+  if (rule.databases === undefined) {
+    e.add(`${base}.databases`, "Required", `${why} databases must name the databases it admits to (omitted, it would mean all)`);
+  }
+  (rule.databases ?? []).forEach((d, i) => {
+    if (PASSWORD_RULE_DATABASE_KEYWORDS.has(d)) {
+      e.add(
+        `${base}.databases[${i}]`,
+        "Forbidden",
+        `${why} databases must name databases, not the keyword ${JSON.stringify(d)}` + (d === "all" ? " (which an omitted databases list defaults to)" : ""),
+      );
+    }
+  });
+}
+
 /** The workload, the reload and the verification, and that some pg_hba.conf rule admits the operator's login. */
 function operatorLoginRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
   const pg = spec.postgres;
@@ -238,6 +269,13 @@ function operatorLoginRules(spec: SecureDatabaseSpec, e: ValidationErrors): void
         `no pg_hba.conf rule admits reload.adminUser ${JSON.stringify(adminUser)} on database ${JSON.stringify(adminDatabase)}: the ` +
           `operator logs in as that role to reload and verify; add it to a rule, or set reload.strategy and verification.enabled ` +
           `accordingly`,
+      );
+    } else if (admitted === "passwordOnly") {
+      e.add(
+        "spec.postgres.hba.rules",
+        "Invalid",
+        `the first pg_hba.conf rule matching reload.adminUser ${JSON.stringify(adminUser)} is a password rule (clientCertificate none): ` +
+          `the operator logs in with its certificate only; put a verify-full rule for it first`,
       );
     } else if (admitted === "password") {
       e.add(

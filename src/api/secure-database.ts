@@ -35,13 +35,13 @@ export interface ServerCertificateSpec extends CertificatePolicySpec {
 }
 
 export interface HbaRule {
-  /** Default ["all"]. */
+  /** Default ["all"]; required, and names only, with clientCertificate none. */
   databases?: string[];
-  /** Default ["all"]. */
+  /** Default ["all"]; required, and names only, with clientCertificate none. */
   users?: string[];
   /** IPs or CIDRs. Default ["0.0.0.0/0", "::/0"]. */
   addresses?: string[];
-  /** Default verify-full. */
+  /** Default verify-full; none: the role's password over TLS, no client certificate. */
   clientCertificate?: HbaClientCertificateMode;
 }
 
@@ -220,6 +220,15 @@ export interface TrustStatus {
   crlNextUpdate?: string;
 }
 
+/** A password rule in force (spec.postgres.hba.rules[rule] with clientCertificate none). */
+export interface PasswordAccessStatus {
+  /** Index in spec.postgres.hba.rules. */
+  rule?: number;
+  users?: string[];
+  databases?: string[];
+  addresses?: string[];
+}
+
 export interface SecureDatabaseStatus {
   observedGeneration?: number;
   conditions?: Condition[];
@@ -231,6 +240,8 @@ export interface SecureDatabaseStatus {
   server?: ServerConfigurationStatus;
   caRotation?: CARotationStatus;
   trust?: TrustStatus;
+  /** Who may log in with a password over TLS instead of a client certificate; absent when nobody may. */
+  passwordAccess?: PasswordAccessStatus[];
 }
 
 export interface SecureDatabase {

@@ -180,17 +180,20 @@ function ruleMatches(rule: HbaRule, user: string, database: string): boolean | u
 /**
  * How the configured pg_hba.conf rules treat a certificate login of `user` to `database` (addresses aside, since
  * the client's address is unknown here): "certificate" when the first matching rule is verify-full, "password" when
- * it is verify-ca (a password is required too), "none" when no rule matches, "unknown" when group membership decides.
+ * it is verify-ca (a password is required too), "passwordOnly" when it is a password rule (clientCertificate none:
+ * the certificate does not authenticate), "none" when no rule matches, "unknown" when group membership decides.
  */
 export function hbaAdmits(
   rules: readonly HbaRule[] | undefined,
   user: string,
   database: string,
-): "certificate" | "password" | "none" | "unknown" {
+): "certificate" | "password" | "passwordOnly" | "none" | "unknown" {
   for (const rule of rules ?? [{}]) {
     const m = ruleMatches(rule, user, database);
     if (m === undefined) return "unknown";
-    if (m) return (rule.clientCertificate ?? "verify-full") === "verify-full" ? "certificate" : "password";
+    if (!m) continue;
+    const mode = rule.clientCertificate ?? "verify-full";
+    return mode === "verify-full" ? "certificate" : mode === "verify-ca" ? "password" : "passwordOnly";
   }
   return "none";
 }

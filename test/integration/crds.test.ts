@@ -51,7 +51,7 @@ const INVALID: Case[] = [
   ["an unknown CA mode", sdb({ ca: { mode: "External" } }), 'spec.ca.mode: Unsupported value: "External": supported values: "Generated", "Provided"'],
   ["an unknown key algorithm", sdb({ serverCertificate: { privateKey: { algorithm: "DSA" } } }), 'spec.serverCertificate.privateKey.algorithm: Unsupported value: "DSA"'],
   ["TLS 1.1", sdb({ postgres: pg({ minTLSVersion: "TLSv1.1" }) }), 'spec.postgres.minTLSVersion: Unsupported value: "TLSv1.1"'],
-  ["a password-only hba rule", sdb({ postgres: rule({ clientCertificate: "scram-sha-256" }) }), 'spec.postgres.hba.rules[0].clientCertificate: Unsupported value: "scram-sha-256": supported values: "verify-full", "verify-ca"'],
+  ["a password method as client certificate mode", sdb({ postgres: rule({ clientCertificate: "scram-sha-256" }) }), 'spec.postgres.hba.rules[0].clientCertificate: Unsupported value: "scram-sha-256": supported values: "verify-full", "verify-ca", "none"'],
   ["a ConfigMap without name", sdb({ postgres: { hbaConfKey: "hba" } }), "spec.postgres.configMapName: Required value"],
   ["an empty hba rule list", sdb({ postgres: pg({ hba: { rules: [] } }) }), "spec.postgres.hba.rules: Invalid value: 0: spec.postgres.hba.rules in body should have at least 1 items"],
   ["a duplicate DNS SAN", sdb({ additionalDNSNames: ["db", "db"] }), 'spec.additionalDNSNames[1]: Duplicate value: "db"'],
@@ -108,6 +108,11 @@ const INVALID: Case[] = [
   ["a host name as address", sdb({ postgres: rule({ addresses: ["app.example.com"] }) }), "spec.postgres.hba.rules[0].addresses[0]", "addresses must be IP addresses or CIDR ranges"],
   ["a /33 prefix", sdb({ postgres: rule({ addresses: ["10.0.0.0/33"] }) }), "addresses must be IP addresses or CIDR ranges (e.g. 10.0.0.0/8, ::/0); host names and keywords are not allowed"],
   ["samenet as address", sdb({ postgres: rule({ addresses: ["samenet"] }) }), "host names and keywords are not allowed"],
+  ["a password rule for every user (users omitted: defaulted to all)", sdb({ postgres: rule({ clientCertificate: "none", databases: ["keycloak"] }) }), "spec.postgres.hba.rules[0].users: Forbidden: clientCertificate none admits a password instead of a client certificate, so users must name the roles it admits: not all"],
+  ["a password rule for a group", sdb({ postgres: rule({ clientCertificate: "none", users: ["keycloak", "+readers"], databases: ["keycloak"] }) }), "spec.postgres.hba.rules[0].users: Forbidden", "not a +group"],
+  ["a password rule for every database (databases omitted: defaulted to all)", sdb({ postgres: rule({ clientCertificate: "none", users: ["keycloak"] }) }), "spec.postgres.hba.rules[0].databases: Forbidden: clientCertificate none admits a password instead of a client certificate, so databases must name the databases it admits to"],
+  ["a password rule for sameuser", sdb({ postgres: rule({ clientCertificate: "none", users: ["keycloak"], databases: ["sameuser"] }) }), "spec.postgres.hba.rules[0].databases: Forbidden", "replication, sameuser, samerole or samegroup"],
+  ["a password rule for replication", sdb({ postgres: rule({ clientCertificate: "none", users: ["keycloak"], databases: ["replication"] }) }), "spec.postgres.hba.rules[0].databases: Forbidden"],
   ["a restart without database workload", sdb({ reload: { strategy: "RolloutRestart" } }), "spec.reload.strategy: Required value: reload.strategy RolloutRestart requires workloadRef"],
   ["a group as reload admin", sdb({ reload: { adminUser: "+admins" } }), "reload.adminUser must be a plain role name"],
   ["a reload database with a space", sdb({ reload: { database: "my db" } }), "reload.database must be a plain database name"],
@@ -150,6 +155,7 @@ const VALID: [string, Json][] = [
   ["a percentage renewal", sdb({ serverCertificate: { duration: "1h30m", renewBeforePercentage: 33 } })],
   ["a provided CA with a long-lived leaf", sdb({ ca: { mode: "Provided", secretName: "corp-ca", duration: "1h" }, serverCertificate: { duration: "8760h" } })],
   ["hba keywords, groups and verify-ca", sdb({ postgres: pg({ hba: { rules: [{ users: ["postgres"], databases: ["postgres"] }, { databases: ["sameuser", "replication"], users: ["+readers", "Müller"], addresses: ["10.1.2.3", "fd00::/8"], clientCertificate: "verify-ca" }] } }) })],
+  ["a password rule for named users on named databases after a certificate rule", sdb({ postgres: pg({ hba: { rules: [{ users: ["postgres"], databases: ["postgres"] }, { clientCertificate: "none", users: ["keycloak", "All"], databases: ["keycloak", "ALL"], addresses: ["10.42.0.0/16"] }] } }) })],
   ["a restart with a workload", sdb({ workloadRef: { kind: "Deployment", name: "pg" }, reload: { strategy: "RolloutRestart" } })],
   ["an IPv6 verification endpoint", sdb({ verification: { endpoint: "[fd00::7]:5432", interval: "24h" } })],
   ["a connection to another namespace with a mixed-case role", imc({ databaseRef: { name: "db", namespace: "data" }, user: "Cast_Analysis", sslMode: "verify-ca", certificate: { duration: "1m", renewBeforePercentage: 50 } })],
@@ -312,15 +318,17 @@ describe("CRDs on a real kube-apiserver", function () {
       const text = collapse(r.stdout);
       expect(text).to.include("The PostgreSQL configuration the operator manages.");
       expect(text).to.include("hostssl ... cert clientcert=verify-full");
-      expect(text).to.include("no TCP path without a client certificate remains");
+      expect(text).to.include("no TCP path without TLS remains, and no TCP path without a client certificate remains but the password rules (clientCertificate none) you list");
       for (const field of ["configMapName", "postgresqlConfKey", "hbaConfKey", "certificateDirectory", "minTLSVersion", "hba"]) expect(text).to.include(field);
       expect(text).to.match(/configMapName\s+<string> -required-/);
     });
 
-    it("says there is no way to configure a non-certificate method (securedatabase.spec.postgres.hba)", async () => {
+    it("says which non-certificate path exists and which never does (securedatabase.spec.postgres.hba)", async () => {
       const r = await cp.kubectl(["explain", "securedatabase.spec.postgres.hba"]);
       expect(r.code, r.stderr).to.equal(0);
-      expect(collapse(r.stdout)).to.include('there is deliberately no way to express a password-only or trust method, a "host" line or a "hostnossl" accept');
+      const text = collapse(r.stdout);
+      expect(text).to.include("unless it is a password rule (clientCertificate none) for named users on named databases");
+      expect(text).to.include('There is deliberately no way to express a trust method, a "host" line or a "hostnossl" accept');
     });
 
     it("documents the hba tokens an admin may write (securedatabase.spec.postgres.hba.rules)", async () => {

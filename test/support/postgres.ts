@@ -144,6 +144,8 @@ export interface PsqlArgs {
   host: string;
   port: number;
   user: string;
+  /** Given to libpq as PGPASSWORD. */
+  password?: string;
   dbname?: string;
   sslmode?: string;
   sslrootcert?: string;
@@ -171,16 +173,20 @@ export function psql(a: PsqlArgs): Promise<RunResult> {
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}='${String(v).replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`)
     .join(" ");
-  return run("psql", ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", a.command], { env: cleanPgEnv(), timeoutMs: 30_000 });
+  const env = cleanPgEnv(a.password === undefined ? {} : { PGPASSWORD: a.password });
+  return run("psql", ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", a.command], { env, timeoutMs: 30_000 });
 }
 
 export interface JdbcArgs {
   url: string;
   user: string;
-  sslcert: string;
-  sslkey: string;
-  sslrootcert: string;
-  sslmode: string;
+  /** Each ssl* left out is not set at all: with none, the driver's defaults (sslmode=prefer) apply. */
+  sslcert?: string;
+  sslkey?: string;
+  sslrootcert?: string;
+  sslmode?: string;
+  /** The role's password (handed over in the environment, not on the command line). */
+  password?: string;
   query: string;
 }
 
@@ -190,8 +196,9 @@ export function jdbcConnect(a: JdbcArgs): Promise<RunResult> {
     throw new Error(`${JDBC_JAR} is missing: install Debian's libpostgresql-jdbc-java or set PG_JDBC_JAR`);
   }
   const program = join(__dirname, "java", "JdbcCheck.java");
-  return run("java", ["-cp", JDBC_JAR, program, a.url, a.user, a.sslcert, a.sslkey, a.sslrootcert, a.sslmode, a.query], {
-    env: cleanPgEnv(),
+  const ssl = [a.sslcert, a.sslkey, a.sslrootcert, a.sslmode].map((v) => v ?? "");
+  return run("java", ["-cp", JDBC_JAR, program, a.url, a.user, ...ssl, a.query], {
+    env: cleanPgEnv(a.password === undefined ? {} : { JDBC_CHECK_PASSWORD: a.password }),
     timeoutMs: 60_000,
   });
 }

@@ -1,6 +1,7 @@
 /**
  * Step 3: postgresql.conf and pg_hba.conf in the PostgreSQL ConfigMap get the operator's managed blocks (TLS with
- * the operator's files; TCP only with a client certificate), every other byte as it was.
+ * the operator's files; TCP only over TLS, with a client certificate or, for the password rules, a password), every
+ * other byte as it was.
  */
 import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
@@ -14,6 +15,7 @@ import { renderHbaBlock } from "../../postgres/pg-hba";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
 import { commandLineSettings, wrapperCommand } from "../../postgres/command-line";
 import { serverConfigMapName } from "./layout";
+import { hbaPolicySummary, passwordAccessEvents, withPasswordAccess } from "./password-access";
 import { servedMaterialHash } from "./reload";
 import type { CommandLinePlan } from "./workload";
 import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
@@ -79,15 +81,20 @@ export function planConfig(o: ConfigObserved, now: Date): ConfigStepPlan {
   if (!plan.ok) return problem(plan.problem.reason, plan.problem.message);
   const { postgresqlConfKey, hbaConfKey, certificateDirectory } = o.spec.postgres;
   const renderedHash = servedMaterialHash([plan.data[postgresqlConfKey], plan.data[hbaConfKey]]);
-  const unchanged = { applied: true as const, renderedHash, repaired: false, outcome: { conditions: [APPLIED], events: [] } };
+  const rules = o.spec.postgres.hba.rules;
+  const applied = withPasswordAccess(APPLIED, rules);
+  const unchanged = { applied: true as const, renderedHash, repaired: false, outcome: { conditions: [applied], events: [] } };
   if (!plan.changed && claimedBy === owner) return { ...unchanged, resourceVersion: cm.metadata.resourceVersion };
   const written = `wrote the managed blocks of ${postgresqlConfKey} (ssl = on, certificate files under ${certificateDirectory})`;
-  const message = `${written} and ${hbaConfKey} (certificate-only TLS) in ConfigMap ${name}`;
+  const message = `${written} and ${hbaConfKey} (${hbaPolicySummary(rules)}) in ConfigMap ${name}`;
+  const events = plan.changed
+    ? [{ type: "Normal" as const, reason: Reason.ConfigApplied, message }, ...passwordAccessEvents(cm.data?.[hbaConfKey], plan.data[hbaConfKey]!, rules)]
+    : [];
   return {
     ...unchanged,
     repaired: plan.changed && claimedBy === owner,
     patch: { metadata: { resourceVersion: cm.metadata.resourceVersion, labels: { [OWNER_LABEL]: owner } }, data: plan.data },
-    outcome: { conditions: [APPLIED], events: plan.changed ? [{ type: "Normal", reason: Reason.ConfigApplied, message }] : [] },
+    outcome: { conditions: [applied], events },
   };
 }
 

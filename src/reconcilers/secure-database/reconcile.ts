@@ -22,6 +22,7 @@ import { checkLayout, readLayoutFacts, refuseLayout } from "./layout";
 import { ensureServerConfigMap } from "./server-config-map";
 import { finalize, releaseConfigMap } from "./finalize";
 import { dropOperatorIdentity, ensureOperatorIdentity, needsOperatorIdentity, probeOptions } from "./operator-identity";
+import { passwordAccess } from "./password-access";
 import { ensureReload, servedMaterialHash } from "./reload";
 import { ensureSecretClaim, ensureServerSecret } from "./server-secret";
 import { caStatus, summarize, trustStatus } from "./status";
@@ -67,7 +68,7 @@ export class SecureDatabaseReconciler {
       if (step.requeueAt) requeues.push(step.requeueAt);
     };
     const done = async (): Promise<ReconcileResult> => {
-      await this.writeStatus(sdb, status, [...conditions, summarize(conditions)], now);
+      await this.writeStatus(sdb, status, [...conditions, summarize(conditions, status.passwordAccess?.length)], now);
       return requeueAtEarliest(requeues, ctx.now());
     };
 
@@ -113,6 +114,8 @@ export class SecureDatabaseReconciler {
     const config = spec.postgres.configuration === "ConfigMap" ? await ensureConfig(ctx, sdb, spec, now) : await ensureServerConfigMap(ctx, sdb, spec, now);
     report(config);
     if (config.resourceVersion) status.configMap = { name: configMapOf(spec, name), resourceVersion: config.resourceVersion };
+    // Who gets in by password is what the block in force says: unknown (kept as reported) while it cannot be written.
+    if (config.applied) status.passwordAccess = passwordAccess(spec.postgres.hba.rules);
 
     // 4. The database workload mounts the server Secret (optional; CommandLine: also its pg_hba.conf and command).
     const desiredHash = servedMaterialHash([server.data["tls.crt"], server.data["ca.crt"], server.data["ca.crl"], config.renderedHash]);

@@ -15,6 +15,7 @@ import { renderHbaBlock } from "../../postgres/pg-hba";
 import { renderPostgresqlConfBlock, tlsSettings } from "../../postgres/postgresql-conf";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
 import { serverConfigMapName } from "./layout";
+import { hbaPolicySummary, passwordAccessEvents } from "./password-access";
 import { servedMaterialHash } from "./reload";
 import type { ConfigResult } from "./config";
 import { after, PROBLEM_RETRY_MS, recordEvents, type PlannedEvent } from "./step";
@@ -91,7 +92,7 @@ export function planServerConfigMap(
         type: C.ConfigApplied,
         status: "True",
         reason: Reason.CommandLineApplied,
-        message: `the server's command line carries the TLS settings and hba_file; pg_hba.conf (ConfigMap ${name}) admits TCP clients only as spec.postgres.hba says`,
+        message: `the server's command line carries the TLS settings and hba_file; pg_hba.conf (ConfigMap ${name}): ${hbaPolicySummary(spec.postgres.hba.rules)}`,
       }
     : {
         type: C.ConfigApplied,
@@ -109,7 +110,8 @@ export function planServerConfigMap(
     data: rendered.data,
   };
   const what = commandLine ? `wrote pg_hba.conf for the server's command line into ConfigMap ${name}` : `published the lines for the DBA in ConfigMap ${name}`;
-  return { apply: body, conditions: [condition], events: [{ type: "Normal", reason: Reason.ConfigApplied, message: what }], renderedHash };
+  const passwords = passwordAccessEvents(current?.data?.["pg_hba.conf"], rendered.data["pg_hba.conf"]!, spec.postgres.hba.rules);
+  return { apply: body, conditions: [condition], events: [{ type: "Normal", reason: Reason.ConfigApplied, message: what }, ...passwords], renderedHash };
 }
 
 export async function ensureServerConfigMap(

@@ -8,13 +8,20 @@ import { parseCertificate, type CertificateAuthority } from "../../pki";
 /** What the user chose not to have the operator do or check: not a reason to withhold Ready. */
 const NOT_BLOCKING = new Set<Reason>([Reason.VerificationDisabled, Reason.ManualReloadRequired, Reason.ConfigPublished]);
 
-/** Ready sums up the others: the first condition that is not True explains why not. */
-export function summarize(conditions: readonly ConditionInput[]): ConditionInput {
+/**
+ * Ready sums up the others: the first condition that is not True explains why not. `passwordRules`: how many
+ * password rules are in force (status.passwordAccess), which Ready then owns up to.
+ */
+export function summarize(conditions: readonly ConditionInput[], passwordRules = 0): ConditionInput {
   // CARotating says what a rotation does; the database stays secured throughout one.
   const chosen = (c: ConditionInput) => c.status === "Unknown" && NOT_BLOCKING.has(c.reason);
   const blocking = conditions.find((c) => c.type !== C.CARotating && c.status !== "True" && !chosen(c));
   if (blocking) return { type: C.Ready, status: "False", reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` };
-  const message = "the server requires client certificates and serves the current certificate";
+  const message =
+    passwordRules === 0
+      ? "the server requires client certificates and serves the current certificate"
+      : `the server requires TLS, and client certificates except for ${passwordRules} password ` +
+        `${passwordRules === 1 ? "rule" : "rules"} (status.passwordAccess), and serves the current certificate`;
   return { type: C.Ready, status: "True", reason: Reason.Secured, message };
 }
 

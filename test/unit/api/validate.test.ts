@@ -134,6 +134,10 @@ describe("api/validate", () => {
       expect(hbaAdmits([{ databases: ["sameuser"] }], "postgres", "postgres")).to.equal("certificate");
       expect(hbaAdmits([{ databases: ["sameuser"] }], "operator", "postgres")).to.equal("none");
       expect(hbaAdmits([{ databases: ["samerole"] }], "operator", "postgres")).to.equal("unknown");
+      const password = { users: ["keycloak"], databases: ["keycloak"], clientCertificate: "none" as const };
+      expect(hbaAdmits([password, { users: ["all"] }], "keycloak", "keycloak")).to.equal("passwordOnly");
+      expect(hbaAdmits([password, { users: ["all"] }], "keycloak", "postgres")).to.equal("certificate");
+      expect(hbaAdmits([{ users: ["keycloak"] }, password], "keycloak", "keycloak")).to.equal("certificate");
     });
   });
 
@@ -321,6 +325,40 @@ describe("api/validate", () => {
     for (const [what, spec, field, message] of cases) {
       it(`rejects ${what}`, () => expectError(validateSecureDatabase(sdb(spec)), field, message));
     }
+
+    describe("password rules (clientCertificate none)", () => {
+      const CERT = { users: ["postgres"], databases: ["postgres"] };
+      const password = (rule: Partial<NonNullable<NonNullable<SecureDatabase["spec"]["postgres"]["hba"]>["rules"]>[number]>) =>
+        sdb({ postgres: pg({ hba: { rules: [CERT, { clientCertificate: "none", ...rule }] } }) });
+
+      it("accepts named users on named databases, in any order with certificate rules", () => {
+        expect(validateSecureDatabase(password({ users: ["keycloak_user", "Keycloak"], databases: ["keycloak_db", "ALL"] }))).to.deep.equal([]);
+        const first = sdb({ postgres: pg({ hba: { rules: [{ clientCertificate: "none", users: ["app"], databases: ["app"] }, CERT] } }) });
+        expect(validateSecureDatabase(first)).to.deep.equal([]);
+      });
+
+      const refusals: [string, Parameters<typeof password>[0], string, string][] = [
+        ["users omitted (they would default to all)", { databases: ["keycloak_db"] }, "spec.postgres.hba.rules[1].users", "must name the roles it admits"],
+        ["databases omitted", { users: ["keycloak_user"] }, "spec.postgres.hba.rules[1].databases", "must name the databases it admits to"],
+        ["users all", { users: ["keycloak_user", "all"], databases: ["keycloak_db"] }, "spec.postgres.hba.rules[1].users[1]", 'not "all"'],
+        ["a +group", { users: ["+readers"], databases: ["keycloak_db"] }, "spec.postgres.hba.rules[1].users[0]", 'not the group "+readers"'],
+      ];
+      for (const keyword of ["all", "replication", "sameuser", "samerole", "samegroup"]) {
+        refusals.push([`databases ${keyword}`, { users: ["u"], databases: ["db", keyword] }, "spec.postgres.hba.rules[1].databases[1]", `not the keyword "${keyword}"`]);
+      }
+      for (const [what, rule, field, message] of refusals) {
+        it(`refuses ${what}`, () => {
+          const errors = validateSecureDatabase(password(rule));
+          expectError(errors, field, message);
+          expect(errors.find((e) => e.field === field)?.message).to.match(/^clientCertificate "none" admits a password instead of a client certificate/);
+        });
+      }
+
+      it("refuses a password rule that catches the operator's own login first", () => {
+        const rules = [{ clientCertificate: "none" as const, users: ["postgres"], databases: ["postgres"] }, CERT];
+        expectError(validateSecureDatabase(sdb({ postgres: pg({ hba: { rules } }) })), "spec.postgres.hba.rules", "is a password rule (clientCertificate none)");
+      });
+    });
 
     it("rejects a name too long for the owner label", () => {
       expectError(validateSecureDatabase(sdb({}, "d".repeat(49))), "metadata.name", "at most 48 characters");

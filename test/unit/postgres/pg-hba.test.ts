@@ -1,7 +1,17 @@
 import { expect } from "chai";
 import fc from "fast-check";
+import { BlockList } from "node:net";
 import { BEGIN_MARKER, END_MARKER, findManagedBlocks } from "../../../src/postgres/managed-block";
-import { HBA_REJECT_LINES, hbaAddressToken, hbaNameToken, renderHbaBlock, type HbaRule } from "../../../src/postgres/pg-hba";
+import {
+  findPasswordRuleOverlaps,
+  HBA_REJECT_LINES,
+  hbaAddressToken,
+  hbaNameToken,
+  isPasswordRecord,
+  MAX_OVERLAP_TARGETS,
+  renderHbaBlock,
+  type HbaRule,
+} from "../../../src/postgres/pg-hba";
 import { auditHba, upsertHba } from "../../support/postgres-config";
 import { arbBlockFreeText } from "./arbitraries";
 
@@ -95,6 +105,65 @@ describe("postgres/pg-hba", () => {
       expect(typeof bad3 !== "string" && bad3.message).to.contain("clientCertificate");
     });
 
+    describe("password rules (clientCertificate none)", () => {
+      const PW: HbaRule = { databases: ["keycloak_db"], users: ["keycloak_user"], addresses: ["10.42.0.0/16", "fd00::/8"], clientCertificate: "none" };
+
+      it("renders hostssl … scram-sha-256 without clientcert, one line per address, keeping the rules' order", () => {
+        expect(body([RULE, PW])).to.equal(
+          [
+            "hostssl castdb,all operator,app 10.0.0.0/8 cert clientcert=verify-full",
+            "hostssl castdb,all operator,app ::1/128 cert clientcert=verify-full",
+            "hostssl keycloak_db keycloak_user 10.42.0.0/16 scram-sha-256",
+            "hostssl keycloak_db keycloak_user fd00::/8 scram-sha-256",
+            ...HBA_REJECT_LINES,
+            "",
+          ].join("\n"),
+        );
+        expect(body([PW, RULE]).split("\n").slice(0, 3)).to.deep.equal([
+          "hostssl keycloak_db keycloak_user 10.42.0.0/16 scram-sha-256",
+          "hostssl keycloak_db keycloak_user fd00::/8 scram-sha-256",
+          "hostssl castdb,all operator,app 10.0.0.0/8 cert clientcert=verify-full",
+        ]);
+      });
+
+      it("quotes literal names that look like keywords (a role named ALL is not all)", () => {
+        expect(body([{ ...PW, users: ["ALL", "o'brien"], databases: ["Replication"] }]).split("\n")[0]).to.equal(
+          'hostssl "Replication" "ALL","o\'brien" 10.42.0.0/16 scram-sha-256',
+        );
+      });
+
+      const refused: [string, Partial<HbaRule>, string][] = [
+        ["users all", { users: ["keycloak_user", "all"] }, 'must name its users: "all"'],
+        ["a +group", { users: ["+readers"] }, 'must name its users: "+readers"'],
+        ["databases all", { databases: ["all"] }, 'must name its databases: "all"'],
+        ["databases replication", { databases: ["replication"] }, '"replication" is a pg_hba.conf keyword'],
+        ["databases sameuser", { databases: ["sameuser"] }, '"sameuser"'],
+        ["databases samerole", { databases: ["samerole"] }, '"samerole"'],
+        ["databases samegroup", { databases: ["samegroup"] }, '"samegroup"'],
+        ["a verifyCaMethod", { verifyCaMethod: "scram-sha-256" }, "verifyCaMethod only applies to clientCertificate \"verify-ca\""],
+        ["a trust verifyCaMethod", { verifyCaMethod: "trust" }, "always uses scram-sha-256"],
+      ];
+      for (const [what, patch, message] of refused) {
+        it(`refuses ${what}`, () => {
+          const r = renderHbaBlock([RULE, { ...PW, ...patch }]);
+          expect(typeof r).to.not.equal("string");
+          if (typeof r !== "string") {
+            expect(r.reason).to.equal("InvalidHbaRule");
+            expect(r.message).to.match(/^rule 2: /).and.to.contain(message);
+          }
+        });
+      }
+
+      it("isPasswordRecord tells a password record from every other line of the block", () => {
+        const lines = body([RULE, PW, { ...RULE, clientCertificate: "verify-ca" }]).trimEnd().split("\n");
+        expect(lines.filter(isPasswordRecord)).to.deep.equal([
+          "hostssl keycloak_db keycloak_user 10.42.0.0/16 scram-sha-256",
+          "hostssl keycloak_db keycloak_user fd00::/8 scram-sha-256",
+        ]);
+        expect(isPasswordRecord("host all all 0.0.0.0/0 scram-sha-256")).to.equal(false);
+      });
+    });
+
     it("keeps keywords, +groups, and quotes everything else that needs it", () => {
       const line = body([
         {
@@ -150,7 +219,7 @@ describe("postgres/pg-hba", () => {
       });
     }
 
-    it("any names either are refused or round-trip through PostgreSQL's tokenizer; no line admits TCP without a certificate (property)", () => {
+    it("any names either are refused or round-trip through PostgreSQL's tokenizer; no line admits TCP without TLS, nor without a certificate unless it names its roles and databases (property)", () => {
       const arbName = fc.oneof(
         fc.string({ unit: "binary", maxLength: 20 }),
         fc.string({ unit: "grapheme-ascii", maxLength: 12 }),
@@ -164,7 +233,7 @@ describe("postgres/pg-hba", () => {
         databases: fc.array(arbName, { minLength: 1, maxLength: 3 }),
         users: fc.array(arbName, { minLength: 1, maxLength: 3 }),
         addresses: fc.array(arbAddr, { minLength: 1, maxLength: 2 }),
-        clientCertificate: fc.constantFrom<"verify-full" | "verify-ca">("verify-full", "verify-ca"),
+        clientCertificate: fc.constantFrom<"verify-full" | "verify-ca" | "none">("verify-full", "verify-ca", "none"),
       });
       let rendered = 0;
       fc.assert(
@@ -177,9 +246,10 @@ describe("postgres/pg-hba", () => {
           let k = 0;
           for (const rule of rules) {
             const addresses = [...new Set(rule.addresses.map((a) => tokenOf(hbaAddressToken(a))))];
+            const password = rule.clientCertificate === "none";
             for (const [j, line] of lines.slice(k, k + addresses.length).entries()) {
               const f = tokenize(line);
-              expect(f.length, line).to.equal(6);
+              expect(f.length, line).to.equal(password ? 5 : 6);
               expect(f[0]).to.deep.equal([{ s: "hostssl", quoted: false }]);
               // Literal names read back exactly; keywords stay unquoted keywords.
               expect(f[1]!.map((t) => t.s)).to.deep.equal([...new Set(rule.databases)]);
@@ -187,7 +257,7 @@ describe("postgres/pg-hba", () => {
               for (const t of [...f[1]!, ...f[2]!]) if (t.s === "all") expect(t.quoted).to.equal(false);
               expect(f[3]!.map((t) => t.s)).to.deep.equal([addresses[j]]);
               expect(f[4]![0]!.s).to.equal(rule.clientCertificate === "verify-full" ? "cert" : "scram-sha-256");
-              expect(f[5]![0]!.s).to.equal(`clientcert=${rule.clientCertificate}`);
+              if (!password) expect(f[5]![0]!.s).to.equal(`clientcert=${rule.clientCertificate}`);
             }
             k += addresses.length;
           }
@@ -196,11 +266,12 @@ describe("postgres/pg-hba", () => {
             const f = tokenize(line);
             const type = f[0]![0]!.s;
             const method = f[4]![0]!.s;
-            // The invariant: a record either rejects, or is hostssl and requires a CA-verified client certificate.
-            expect(
-              method === "reject" || (type === "hostssl" && (method === "cert" || /^clientcert=verify-(full|ca)$/.test(f[5]?.[0]?.s ?? ""))),
-              line,
-            ).to.equal(true);
+            // The invariant: a record either rejects, or is hostssl and requires a CA-verified client certificate,
+            // or is hostssl and asks named roles (no keyword, no group) on named databases for their password.
+            const certificate = method === "cert" || /^clientcert=verify-(full|ca)$/.test(f[5]?.[0]?.s ?? "");
+            const named = (t: Tok) => t.quoted || !["all", "sameuser", "samerole", "samegroup", "replication"].includes(t.s);
+            const password = method === "scram-sha-256" && f.length === 5 && f[1]!.every(named) && f[2]!.every((t) => named(t) && !t.s.startsWith("+"));
+            expect(method === "reject" || (type === "hostssl" && (certificate || password)), line).to.equal(true);
           }
         }),
         RUNS,
@@ -212,6 +283,175 @@ describe("postgres/pg-hba", () => {
       expect(hbaNameToken("app", "user")).to.deep.equal({ ok: true, token: "app" });
       expect(hbaNameToken("all", "user")).to.deep.equal({ ok: true, token: '"all"' });
       expect(hbaNameToken("Replication", "database")).to.deep.equal({ ok: true, token: '"Replication"' });
+    });
+  });
+
+  describe("findPasswordRuleOverlaps", () => {
+    const pw = (extra: Partial<HbaRule> = {}): HbaRule => ({
+      databases: ["keycloak_db"],
+      users: ["keycloak_user"],
+      addresses: ["10.42.0.0/16"],
+      clientCertificate: "none",
+      ...extra,
+    });
+    const cert = (extra: Partial<HbaRule> = {}): HbaRule => ({
+      databases: ["all"],
+      users: ["all"],
+      addresses: ["0.0.0.0/0", "::/0"],
+      clientCertificate: "verify-full",
+      ...extra,
+    });
+    const summary = (rules: HbaRule[]) =>
+      findPasswordRuleOverlaps(rules).map((o) => ({ kind: o.kind, passwordRule: o.passwordRule, otherRules: o.otherRules, complete: o.complete, targets: o.targets }));
+
+    it("finds nothing when the password rule comes first and later certificate rules name other users or all", () => {
+      expect(findPasswordRuleOverlaps([pw(), cert()])).to.deep.equal([]);
+      expect(findPasswordRuleOverlaps([cert({ users: ["operator"] }), pw(), cert({ users: ["analysis"] })])).to.deep.equal([]);
+      expect(findPasswordRuleOverlaps([cert({ users: ["keycloak_user"], databases: ["postgres"] }), pw()])).to.deep.equal([]);
+    });
+
+    it("a certificate rule before it for every (database, user, address): the password rule never applies", () => {
+      const overlaps = findPasswordRuleOverlaps([cert(), pw({ addresses: ["10.42.0.0/16", "fd00::/8", "10.42.0.5"] })]);
+      expect(overlaps).to.have.length(1);
+      expect(overlaps[0]).to.include({ kind: "PasswordRuleUnreachable", passwordRule: 1, complete: true });
+      expect(overlaps[0]!.otherRules).to.deep.equal([0]);
+      expect(overlaps[0]!.message).to.equal("rule 2 (password) never applies: rule 1 before it matches every user, database and address it names first");
+    });
+
+    it("several earlier rules together, sameuser, and a spec-path name", () => {
+      const rules = [
+        cert({ users: ["keycloak_user"], databases: ["keycloak_db"] }),
+        cert({ users: ["auth"], databases: ["sameuser"], clientCertificate: "verify-ca" }),
+        pw({ users: ["keycloak_user", "auth"], databases: ["keycloak_db", "auth"] }),
+      ];
+      const overlaps = findPasswordRuleOverlaps(rules, (i) => `spec.postgres.hba.rules[${i}]`);
+      // keycloak_user on auth is matched by neither: the password rule still applies there.
+      expect(summary(rules)).to.deep.equal([
+        {
+          kind: "PasswordRuleUnreachable",
+          passwordRule: 2,
+          otherRules: [0, 1],
+          complete: false,
+          targets: [
+            { database: "keycloak_db", user: "keycloak_user", address: "10.42.0.0/16" },
+            { database: "auth", user: "auth", address: "10.42.0.0/16" },
+          ],
+        },
+      ]);
+      expect(overlaps[0]!.message).to.equal(
+        "spec.postgres.hba.rules[2] (password) never applies for user keycloak_user on database keycloak_db from 10.42.0.0/16, " +
+          "user auth on database auth from 10.42.0.0/16: spec.postgres.hba.rules[0] and spec.postgres.hba.rules[1] before it match first",
+      );
+    });
+
+    it("only part of its addresses taken: reported for those, the rest still applies", () => {
+      const overlaps = summary([cert({ addresses: ["10.0.0.0/8"] }), pw({ addresses: ["10.42.0.0/16", "192.168.0.0/16", "fd00::/8"] })]);
+      expect(overlaps).to.deep.equal([
+        {
+          kind: "PasswordRuleUnreachable",
+          passwordRule: 1,
+          otherRules: [0],
+          complete: false,
+          targets: [{ database: "keycloak_db", user: "keycloak_user", address: "10.42.0.0/16" }],
+        },
+      ]);
+    });
+
+    it("is certain or silent: a wider password range, another IP family, a +group or samerole before it are not overlaps", () => {
+      expect(findPasswordRuleOverlaps([cert({ addresses: ["10.42.1.0/24"] }), pw()])).to.deep.equal([]);
+      expect(findPasswordRuleOverlaps([cert({ addresses: ["::/0"] }), pw()])).to.deep.equal([]);
+      expect(findPasswordRuleOverlaps([cert({ users: ["+admins"] }), pw()])).to.deep.equal([]);
+      expect(findPasswordRuleOverlaps([cert({ databases: ["samerole"] }), pw()])).to.deep.equal([]);
+    });
+
+    it("an identical password rule twice: the second never applies", () => {
+      expect(summary([pw(), pw()])).to.deep.equal([
+        {
+          kind: "PasswordRuleUnreachable",
+          passwordRule: 1,
+          otherRules: [0],
+          complete: true,
+          targets: [{ database: "keycloak_db", user: "keycloak_user", address: "10.42.0.0/16" }],
+        },
+      ]);
+    });
+
+    it("a later certificate rule naming the user: it never applies where the password rule matches first", () => {
+      const rules = [
+        pw({ addresses: ["10.42.0.0/16", "192.168.7.7"] }),
+        cert({ users: ["operator", "keycloak_user"], addresses: ["10.0.0.0/8", "192.168.7.0/24"] }),
+        cert({ users: ["keycloak_user"], databases: ["keycloak_db"], addresses: ["10.42.9.0/24"], clientCertificate: "verify-ca" }),
+        cert({ users: ["keycloak_user"], databases: ["keycloak_db"], addresses: ["172.16.0.0/12"] }),
+      ];
+      const overlaps = findPasswordRuleOverlaps(rules);
+      expect(summary(rules)).to.deep.equal([
+        {
+          kind: "CertificateRuleUnreachable",
+          passwordRule: 0,
+          otherRules: [1],
+          complete: false,
+          targets: [
+            { database: "keycloak_db", user: "keycloak_user", address: "10.42.0.0/16" },
+            { database: "keycloak_db", user: "keycloak_user", address: "192.168.7.7/32" },
+          ],
+        },
+        {
+          kind: "CertificateRuleUnreachable",
+          passwordRule: 0,
+          otherRules: [2],
+          complete: false,
+          targets: [{ database: "keycloak_db", user: "keycloak_user", address: "10.42.9.0/24" }],
+        },
+      ]);
+      expect(overlaps[1]!.message).to.equal(
+        "rule 3 (certificate) never applies for user keycloak_user on database keycloak_db from 10.42.9.0/24: rule 1 (password) " +
+          "before it matches first, so a client with a certificate is asked for the password",
+      );
+    });
+
+    it("does not blame a password rule for a pair an earlier rule already takes", () => {
+      const rules = [cert({ users: ["keycloak_user"], databases: ["keycloak_db"] }), pw(), cert({ users: ["keycloak_user"] })];
+      expect(summary(rules).map((o) => o.kind)).to.deep.equal(["PasswordRuleUnreachable"]);
+    });
+
+    it("knows which CIDR contains which as Node's BlockList does (property)", () => {
+      const arbRange = fc.oneof(
+        fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 })).map(([ip, n]) => ({ ip, n, family: "ipv4" as const })),
+        fc.tuple(fc.ipV6(), fc.integer({ min: 0, max: 128 })).map(([ip, n]) => ({ ip, n, family: "ipv6" as const })),
+      );
+      // Share a prefix often enough to see containment: the inner range is the outer one's address, longer.
+      const arbPair = fc.oneof(
+        fc.tuple(arbRange, arbRange),
+        arbRange.chain((o) => fc.integer({ min: o.n, max: o.family === "ipv4" ? 32 : 128 }).map((n) => [o, { ...o, n }] as const)),
+      );
+      let contained = 0;
+      fc.assert(
+        fc.property(arbPair, ([outer, inner]) => {
+          const block = new BlockList();
+          block.addSubnet(outer.ip, outer.n, outer.family);
+          const expected = outer.family === inner.family && outer.n <= inner.n && block.check(inner.ip, inner.family);
+          if (expected) contained++;
+          const found = findPasswordRuleOverlaps([cert({ addresses: [`${outer.ip}/${outer.n}`] }), pw({ addresses: [`${inner.ip}/${inner.n}`] })]);
+          expect(found.length, `${outer.ip}/${outer.n} ⊇ ${inner.ip}/${inner.n}`).to.equal(expected ? 1 : 0);
+        }),
+        RUNS,
+      );
+      expect(contained).to.be.greaterThan(RUNS.numRuns / 10);
+    });
+
+    it("lists at most MAX_OVERLAP_TARGETS targets and counts them all", () => {
+      const users = Array.from({ length: 32 }, (_, i) => `u${i}`);
+      const databases = Array.from({ length: 32 }, (_, i) => `d${i}`);
+      const [overlap] = findPasswordRuleOverlaps([cert(), pw({ users, databases })]);
+      expect(overlap).to.include({ kind: "PasswordRuleUnreachable", complete: true, targetCount: 1024 });
+      expect(overlap!.targets).to.have.length(MAX_OVERLAP_TARGETS);
+    });
+
+    it("lists at most five targets and counts the rest", () => {
+      const users = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"];
+      const [overlap] = findPasswordRuleOverlaps([pw({ users }), cert({ users, addresses: ["10.42.0.0/16"] })]);
+      expect(overlap!.targets).to.have.length(7);
+      expect(overlap!.message).to.contain("user u5 on database keycloak_db from 10.42.0.0/16 and 2 more:");
     });
   });
 

@@ -88,6 +88,15 @@ describe("summarize (Ready)", () => {
     ]);
     expect(r).to.include({ status: "False", reason: "ConfigMapNotFound", message: "ConfigApplied: ConfigMap x does not exist" });
   });
+  it("owns up to password rules in force when Ready", () => {
+    const ok = [{ type: "CAReady", status: "True", reason: "CAGenerated", message: "" }] as const;
+    expect(summarize([...ok], 0).message).to.equal("the server requires client certificates and serves the current certificate");
+    expect(summarize([...ok], 2)).to.include({
+      status: "True",
+      reason: "Secured",
+      message: "the server requires TLS, and client certificates except for 2 password rules (status.passwordAccess), and serves the current certificate",
+    });
+  });
   it("does not block on disabled verification", () => {
     expect(summarize([{ type: "Verified", status: "Unknown", reason: "VerificationDisabled", message: "" }]).status).to.equal("True");
   });
