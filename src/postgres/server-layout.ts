@@ -34,6 +34,8 @@ export interface ServerLayout {
   hbaFile: FileSource;
   /** Every ConfigMap the container mounts. */
   mountedConfigMaps: string[];
+  /** Volumes the kubelet mounts read-only whatever the mount says: Secrets, projected, downward API. */
+  readOnlyVolumes: string[];
   /** A ConfigMap mounted as postgresql.conf.sample: initdb's template, read once when the data directory is created. */
   initdbTemplate?: { configMap: string; key: string; path: string };
 }
@@ -110,6 +112,7 @@ export function readServerLayout(workload: Workload, container: string): ServerL
     settings: parsed.settings,
     dataDirectory,
     mountedConfigMaps: (c.volumeMounts ?? []).flatMap((m) => spec.volumes?.find((v) => v.name === m.name)?.configMap?.name ?? []),
+    readOnlyVolumes: (spec.volumes ?? []).filter((v) => v.secret || (v as { projected?: object }).projected || (v as { downwardAPI?: object }).downwardAPI).map((v) => v.name),
     postgresqlConf: sourceOf(spec, container, confPath),
     hbaFile: sourceOf(spec, container, hbaPath),
     ...(sample?.kind === "ConfigMap" ? { initdbTemplate: { configMap: sample.configMap, key: sample.key, path: sample.path } } : {}),

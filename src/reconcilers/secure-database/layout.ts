@@ -11,7 +11,7 @@ import type { Workload } from "../../imaging/pod-template";
 import { appliersOf, type AppliedMeta, type Appliers } from "../../kube/appliers";
 import { RESOURCES } from "../../kube/resources";
 import { isWrapperCommand } from "../../postgres/command-line";
-import { describeSource, readServerLayout, type FileSource, type ServerLayout } from "../../postgres/server-layout";
+import { describeSource, readServerLayout, sourceOf, type FileSource, type ServerLayout } from "../../postgres/server-layout";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
 import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
 
@@ -121,6 +121,18 @@ function checkCommandLine(f: LayoutFacts, layout: ServerLayout | undefined): Lay
       "the command line through the command and will not replace yours; remove it (the image's entrypoint then runs with the same " +
       "arguments) or use configuration ConfigMap";
     return { ok: false, reason: Reason.CommandInUse, message, status: { ...status, message } };
+  }
+  // A ConfigMap or Secret volume is mounted read-only: the runtime cannot create a mount point inside it, and the pod
+  // would not start (kubernetes/kubernetes#62417).
+  for (const field of ["certificateDirectory", "configDirectory"] as const) {
+    const inside = sourceOf(f.workload!.spec!.template!.spec!, layout.container, f.spec.postgres[field]);
+    if (inside.kind === "ConfigMap" || (inside.kind === "Volume" && layout.readOnlyVolumes.includes(inside.volume))) {
+      const volume = inside.kind === "ConfigMap" ? `ConfigMap ${inside.configMap}` : `volume ${inside.kind === "Volume" ? inside.volume : ""}`;
+      const message =
+        `spec.postgres.${field} ${f.spec.postgres[field]} lies inside the ${volume} mounted in container ${layout.container}, which is ` +
+        `read-only: the pod could not start with a mount inside it; choose a directory outside it (e.g. /etc/postgresql-mtls/${field === "certificateDirectory" ? "tls" : "config"})`;
+      return { ok: false, reason: Reason.MountPathInsideVolume, message, status: { ...status, message } };
+    }
   }
   const overridden = layout.settings.filter((s) => TLS_SETTINGS.has(s.name) || s.name === "hba_file");
   const hbaFile = `${f.spec.postgres.configDirectory}/pg_hba.conf (ConfigMap ${serverConfigMapName(f.sdbName)}, the operator's, mounted as a directory: live)`;

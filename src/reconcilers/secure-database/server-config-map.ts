@@ -20,8 +20,11 @@ import { servedMaterialHash } from "./reload";
 import type { ConfigResult } from "./config";
 import { after, PROBLEM_RETRY_MS, recordEvents, type PlannedEvent } from "./step";
 
-/** Unix-socket logins inside the pod: not TCP, so no certificate; a password, like every TCP login without one. */
-const LOCAL_LINE = "local all all scram-sha-256";
+/**
+ * Unix-socket logins inside the pod: not TCP, so no certificate; the OS user must be the role (peer), which keeps
+ * the image's first-start scripts and an admin's `su postgres -c psql` working and nobody else.
+ */
+const LOCAL_LINE = "local all all peer";
 
 export type ServerConfigData = { ok: true; data: Record<string, string> } | { ok: false; reason: Reason; message: string };
 

@@ -134,6 +134,15 @@ describe("checkLayout (step 3a: where the server reads its configuration, before
     expect(theirs.ok ? "" : theirs.reason).to.equal("CommandInUse");
   });
 
+  it("CommandLine refuses to mount inside the chart's read-only ConfigMap volume (MountPathInsideVolume)", () => {
+    const spec = resolved({ postgres: { configuration: "CommandLine" }, workloadRef: { kind: "StatefulSet", name: "pg" } });
+    const v = checkLayout(facts(liveConfigMapServer(), spec));
+    expect(v.ok ? "" : v.reason).to.equal("MountPathInsideVolume");
+    expect(v.ok ? "" : v.message).to.include("spec.postgres.certificateDirectory /etc/postgresql/tls lies inside the ConfigMap pg-config");
+    const outside = resolved({ postgres: { configuration: "CommandLine", certificateDirectory: "/etc/postgresql-mtls/tls", configDirectory: "/etc/postgresql-mtls/config" }, workloadRef: { kind: "StatefulSet", name: "pg" } });
+    expect(checkLayout(facts(liveConfigMapServer(), outside)).ok).to.equal(true);
+  });
+
   it("External: no workload, the published ConfigMap named", () => {
     const v = checkLayout(facts(undefined, resolved({ postgres: { configuration: "External" } })));
     expect(v).to.deep.include({ ok: true });
