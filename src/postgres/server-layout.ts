@@ -99,7 +99,9 @@ export function readServerLayout(workload: Workload, container: string): ServerL
   const spec = workload.spec?.template?.spec;
   const c = spec?.containers?.find((x) => x.name === container);
   if (!spec || !c) return undefined;
-  const parsed = parseServerArguments([...(c.command ?? []), ...(c.args ?? [])]);
+  // A shell command (`sh -c 'script' $0 args…`, the operator's own included) hands the server only the args.
+  const shell = c.command !== undefined && c.command[1] === "-c" && /(^|\/)(ba|da)?sh$/.test(c.command[0] ?? "");
+  const parsed = parseServerArguments([...(shell ? [] : (c.command ?? [])), ...(c.args ?? [])]);
   const pgdata = (c.env ?? []).find((e) => e.name === "PGDATA")?.value;
   const dataDirectory = normalize(parsed.dataDirectory ?? pgdata ?? DEFAULT_PGDATA);
   const confPath = join(dataDirectory, commandLineValue(parsed.settings, "config_file") ?? "postgresql.conf");

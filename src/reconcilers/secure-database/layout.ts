@@ -13,6 +13,7 @@ import { RESOURCES } from "../../kube/resources";
 import { isWrapperCommand } from "../../postgres/command-line";
 import { describeSource, readServerLayout, sourceOf, type FileSource, type ServerLayout } from "../../postgres/server-layout";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
+import { SERVER_VOLUME } from "./workload";
 import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
 
 /** The settings the operator's configuration sets: one of them on the command line outranks postgresql.conf. */
@@ -125,8 +126,10 @@ function checkCommandLine(f: LayoutFacts, layout: ServerLayout | undefined): Lay
   // A ConfigMap or Secret volume is mounted read-only: the runtime cannot create a mount point inside it, and the pod
   // would not start (kubernetes/kubernetes#62417).
   for (const field of ["certificateDirectory", "configDirectory"] as const) {
-    const inside = sourceOf(f.workload!.spec!.template!.spec!, layout.container, f.spec.postgres[field]);
-    if (inside.kind === "ConfigMap" || (inside.kind === "Volume" && layout.readOnlyVolumes.includes(inside.volume))) {
+    const inside = sourceOf(f.workload!.spec!.template!.spec!, layout.container, `${f.spec.postgres[field]}/-`);
+    // The operator's own mounts (a pass after the first) are where they belong.
+    const ours = inside.kind === "ConfigMap" ? inside.configMap === serverConfigMapName(f.sdbName) : inside.kind === "Volume" && inside.volume === SERVER_VOLUME;
+    if (!ours && (inside.kind === "ConfigMap" || (inside.kind === "Volume" && layout.readOnlyVolumes.includes(inside.volume)))) {
       const volume = inside.kind === "ConfigMap" ? `ConfigMap ${inside.configMap}` : `volume ${inside.kind === "Volume" ? inside.volume : ""}`;
       const message =
         `spec.postgres.${field} ${f.spec.postgres[field]} lies inside the ${volume} mounted in container ${layout.container}, which is ` +

@@ -21,10 +21,11 @@ import type { ConfigResult } from "./config";
 import { after, PROBLEM_RETRY_MS, recordEvents, type PlannedEvent } from "./step";
 
 /**
- * Unix-socket logins inside the pod: not TCP, so no certificate; the OS user must be the role (peer), which keeps
- * the image's first-start scripts and an admin's `su postgres -c psql` working and nobody else.
+ * Unix-socket logins inside the pod: not TCP, so no certificate. The official image's own default (trust): only a
+ * process inside the container reaches the socket, and one can read the data directory anyway; `kubectl exec … psql`
+ * and the image's first-start scripts keep working.
  */
-const LOCAL_LINE = "local all all peer";
+const LOCAL_LINE = "local all all trust";
 
 export type ServerConfigData = { ok: true; data: Record<string, string> } | { ok: false; reason: Reason; message: string };
 

@@ -14,8 +14,8 @@ import { reloadServer, type ProbeOptions } from "../../postgres/probe";
 import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { recordEvents, STALE_RETRY_MS, type PlannedEvent } from "./step";
 
-const SERVER_VOLUME = "mtls-server-tls";
-const CONFIG_VOLUME = "mtls-server-config";
+export const SERVER_VOLUME = "mtls-server-tls";
+export const CONFIG_VOLUME = "mtls-server-config";
 /** The official postgres image's group (gid 999; CAST's chart uses the same in its restricted mode). */
 const POSTGRES_IMAGE_GID = 999;
 

@@ -141,6 +141,16 @@ describe("checkLayout (step 3a: where the server reads its configuration, before
     expect(v.ok ? "" : v.message).to.include("spec.postgres.certificateDirectory /etc/postgresql/tls lies inside the ConfigMap pg-config");
     const outside = resolved({ postgres: { configuration: "CommandLine", certificateDirectory: "/etc/postgresql-mtls/tls", configDirectory: "/etc/postgresql-mtls/config" }, workloadRef: { kind: "StatefulSet", name: "pg" } });
     expect(checkLayout(facts(liveConfigMapServer(), outside)).ok).to.equal(true);
+    // A pass after the first finds its own mounts (and its own command) there: still fine.
+    const applied = liveConfigMapServer();
+    const pod = applied.spec!.template!.spec!;
+    pod.containers![0]!.command = commandLinePlan(outside, "db").command;
+    pod.containers![0]!.volumeMounts!.push({ name: "mtls-server-tls", mountPath: "/etc/postgresql-mtls/tls" }, { name: "mtls-server-config", mountPath: "/etc/postgresql-mtls/config" });
+    pod.volumes!.push({ name: "mtls-server-tls", secret: { secretName: "db-server-tls" } }, { name: "mtls-server-config", configMap: { name: "db-server-config" } });
+    const again = checkLayout(facts(applied, outside));
+    expect(again.ok, again.status.message).to.equal(true);
+    // Its own command is not read as the server's arguments: only the chart's are.
+    expect(again.status.commandLineSettings).to.deep.equal(["-c config_file=/etc/postgresql/postgresql.conf", "-c hba_file=/etc/postgresql/pg_hba.conf"]);
   });
 
   it("External: no workload, the published ConfigMap named", () => {
