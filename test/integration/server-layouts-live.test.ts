@@ -117,6 +117,7 @@ describe("Your PostgreSQL, live: CAST's console-postgres secured with configurat
   it("ends serving the operator's certificate: certificates required for the roles the rules name, the chart's operator by password over TLS, no plain TCP", async () => {
     const ns = env.ns;
     const rule = "- { databases: [postgres, keycloak], users: [operator], clientCertificate: none }";
+    await kubectlOk(["annotate", "statefulset/console-postgres", "-n", ns, "mtls.imaging.dev/command-line=console-postgres"]);
     await kubectlOk(["apply", "-f", "-"], secureDatabase(ns, "console-postgres", "console-postgres", runner!.port, "console-postgres", "console-postgres", rule));
     const sdb = await waitForCondition<SdbJson>("sdb", ns, "console-postgres", "Ready", (c) => c.status === "True", 180_000);
     expect(sdb.status!.server).to.include({ configuration: "CommandLine", configMapName: "console-postgres-server-config" });
@@ -178,6 +179,7 @@ describe("Your PostgreSQL, live: a chart that mounts its configuration from a Co
     await kubectlOk(["delete", "sdb", "pg", "-n", ns, "--wait=true"]);
 
     // The chart mounts its ConfigMap at /etc/postgresql, read-only: the operator's mounts cannot go inside it.
+    await kubectlOk(["annotate", "statefulset/pg", "-n", ns, "mtls.imaging.dev/command-line=pg"]);
     await kubectlOk(["apply", "-f", "-"], secureDatabase(ns, "pg", "pg", runner!.port, "pg", "postgres", rule));
     const inside = await waitForCondition<SdbJson>("sdb", ns, "pg", "ConfigApplied", (c) => c.reason === "MountPathInsideVolume");
     expect(inside.status!.conditions!.find((c) => c.type === "ConfigApplied")!.message).to.include("lies inside the ConfigMap pg-config");

@@ -125,7 +125,31 @@ describe("Your PostgreSQL: CAST's console-postgres with configuration CommandLin
   });
   after(async () => env?.stop());
 
+  it("a namespace user who may write SecureDatabases but not the StatefulSet cannot change its command (kubectl --as)", async () => {
+    const rbac = [
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "tenant", namespace: ns }, rules: [
+        { apiGroups: ["mtls.imaging.dev"], resources: ["securedatabases"], verbs: ["get", "list", "create", "update", "patch", "delete"] },
+        { apiGroups: ["apps"], resources: ["statefulsets"], verbs: ["get", "list"] },
+      ] },
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "tenant", namespace: ns }, subjects: [{ kind: "User", name: "tenant", apiGroup: "rbac.authorization.k8s.io" }], roleRef: { kind: "Role", name: "tenant", apiGroup: "rbac.authorization.k8s.io" } },
+    ];
+    for (const o of rbac) await kubectlOk(["apply", "-f", "-"], JSON.stringify(o));
+    const asTenant = (args: string[], input?: string) => env.cp.kubectl([...args, "--as", "tenant"], input === undefined ? {} : { input });
+    expect((await asTenant(["annotate", "statefulset/console-postgres", "-n", ns, "mtls.imaging.dev/command-line=sneaky"])).code).to.not.equal(0);
+    const created = await asTenant(["apply", "-f", "-"], filesOnly(ns, "sneaky", "{ configuration: CommandLine, entrypoint: /bin/sh }"));
+    expect(created.code, created.stderr).to.equal(0);
+    const sdb = await waitForCondition<ObjectJson>("sdb", ns, "sneaky", "ConfigApplied", (c) => c.reason === "CommandLineNotAllowed");
+    expect(sdb.status!.conditions!.find((c) => c.type === "ConfigApplied")!.message).to.include(`kubectl annotate statefulset/console-postgres mtls.imaging.dev/command-line=sneaky`);
+    const live = await sts();
+    expect(live.spec.template.spec.containers[0]!.command).to.equal(undefined);
+    expect((live.spec.template.spec.volumes ?? []).map((v) => v.name)).to.not.include("mtls-server-tls");
+    expect((await kubectlOk(["get", "configmap", "-n", ns, "-o", "name"]))).to.not.include("sneaky-server-config");
+    expect((await asTenant(["delete", "sdb", "sneaky", "-n", ns, "--wait=true"])).code).to.equal(0);
+  });
+
   it("puts the settings after the chart's arguments, mounts its pg_hba.conf, and every helm upgrade (ssl off and on again) succeeds and keeps them", async () => {
+    // The workload's owner allows it; helm upgrades leave an annotation the chart does not render alone.
+    await kubectlOk(["annotate", "statefulset/console-postgres", "-n", ns, "mtls.imaging.dev/command-line=css"]);
     await kubectlOk(["apply", "-f", "-"], filesOnly(ns, "css", "{ configuration: CommandLine }"));
     const sdb = await waitForCondition<ObjectJson>("sdb", ns, "css", "ConfigApplied", (c) => c.reason === "CommandLineApplied");
     expect(sdb.status!.server).to.include({ configuration: "CommandLine", configMapName: "css-server-config", owner: `Helm release ${RELEASE} (namespace ${ns})` });
@@ -150,6 +174,8 @@ describe("Your PostgreSQL: CAST's console-postgres with configuration CommandLin
       const r = await upgrade(RELEASE, CHART, ns, env.cp.kubeconfigPath, { reuseValues: true, set });
       expect(r.code, `helm upgrade ${JSON.stringify(set)}: ${r.stderr}`).to.equal(0);
       await check(set["CastStorageService.ssl"] === false ? undefined : chartArgs);
+      const annotations = (await getJson<{ metadata: { annotations?: Record<string, string> } }>(["get", "statefulset", "console-postgres", "-n", ns])).metadata.annotations;
+      expect(annotations?.["mtls.imaging.dev/command-line"]).to.equal("css");
     }
   });
 });

@@ -19,6 +19,12 @@ import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOu
 /** The settings the operator's configuration sets: one of them on the command line outranks postgresql.conf. */
 const TLS_SETTINGS = new Set(["ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "ssl_crl_file", "ssl_min_protocol_version"]);
 
+/**
+ * On the database workload, by its owner: the SecureDatabase that may put its settings on the server's command line.
+ * Helm and GitOps leave an annotation they do not render alone.
+ */
+export const COMMAND_LINE_ANNOTATION = "mtls.imaging.dev/command-line";
+
 /** The operator's own ConfigMap of a SecureDatabase: pg_hba.conf (CommandLine) or the lines for the DBA (External). */
 export const serverConfigMapName = (sdbName: string): string => `${sdbName}-server-config`;
 
@@ -116,6 +122,16 @@ function checkConfigMap(f: LayoutFacts, layout: ServerLayout | undefined): Layou
 function checkCommandLine(f: LayoutFacts, layout: ServerLayout | undefined): LayoutVerdict {
   const status = baseStatus(f.spec, layout, f.workload ? ownerText(appliersOf(f.workload.metadata, [FIELD_MANAGER])) : undefined);
   if (!layout) return { ok: true, status: { ...status, message: "waiting for the database workload" } };
+  // Changing what a workload runs is its owner's decision, not the SecureDatabase author's: the owner opts in.
+  const allowed = f.workload?.metadata.annotations?.[COMMAND_LINE_ANNOTATION];
+  if (allowed !== f.sdbName) {
+    const ref = `${f.spec.workloadRef!.kind.toLowerCase()}/${f.spec.workloadRef!.name}`;
+    const message =
+      `configuration CommandLine changes the command of ${f.spec.workloadRef!.kind} ${f.spec.workloadRef!.name}, which its owner must allow: ` +
+      `kubectl annotate ${ref} ${COMMAND_LINE_ANNOTATION}=${f.sdbName}` +
+      (allowed ? ` (it allows SecureDatabase ${allowed})` : "") + "; nothing was written";
+    return { ok: false, reason: Reason.CommandLineNotAllowed, message, status: { ...status, message } };
+  }
   if (layout.command && !isWrapperCommand(layout.command)) {
     const message =
       `container ${layout.container} sets its own command (${layout.command.join(" ")}): the operator puts its settings on ` +

@@ -11,7 +11,7 @@ function castPostgres(ssl: boolean, extra: { command?: string[] } = {}): Workloa
        "-c", "ssl_min_protocol_version=TLSv1.2", "-c", "hba_file=/etc/postgresql/pg_hba.conf"]
     : undefined;
   return {
-    metadata: { name: "console-postgres", annotations: { "meta.helm.sh/release-name": "castimaging-v3" }, labels: { "app.kubernetes.io/managed-by": "Helm", "imaging.service": "console-postgres" } },
+    metadata: { name: "console-postgres", annotations: { "meta.helm.sh/release-name": "castimaging-v3", "mtls.imaging.dev/command-line": "db" }, labels: { "app.kubernetes.io/managed-by": "Helm", "imaging.service": "console-postgres" } },
     spec: {
       template: {
         spec: {
@@ -42,7 +42,7 @@ function liveConfigMapServer(opts: { subPath?: boolean; args?: string[] } = {}):
     ? [{ name: "config", mountPath: "/etc/postgresql/postgresql.conf", subPath: "postgresql.conf" }, { name: "config", mountPath: "/etc/postgresql/pg_hba.conf", subPath: "pg_hba.conf" }]
     : [{ name: "config", mountPath: "/etc/postgresql" }];
   return {
-    metadata: { name: "pg" },
+    metadata: { name: "pg", annotations: { "mtls.imaging.dev/command-line": "db" } },
     spec: { template: { spec: {
       containers: [{ name: "postgres", args: ["-c", "config_file=/etc/postgresql/postgresql.conf", "-c", "hba_file=/etc/postgresql/pg_hba.conf", ...(opts.args ?? [])], volumeMounts: mounts }],
       volumes: [{ name: "config", configMap: { name: "pg-config" } }],
@@ -123,6 +123,16 @@ describe("checkLayout (step 3a: where the server reads its configuration, before
       if (ssl) expect(v.status.message).to.include("overriding -c ssl=on -c ssl_cert_file=/var/lib/postgresql/ssl/server.crt");
       // CAST's bundled instance is named for what it is: its own components log in as operator, several without a certificate.
       expect(v.status.message).to.include("CAST's bundled instance (console-postgres)").and.include("password-over-TLS rule");
+    }
+  });
+
+  it("CommandLine only where the workload's owner allowed this SecureDatabase (CommandLineNotAllowed, with the command to run)", () => {
+    const workload = castPostgres(true);
+    for (const annotations of [{}, { "mtls.imaging.dev/command-line": "other-db" }] as Record<string, string>[]) {
+      workload.metadata.annotations = annotations;
+      const v = checkLayout(facts(workload, castSpec("CommandLine")));
+      expect(v.ok ? "" : v.reason).to.equal("CommandLineNotAllowed");
+      expect(v.ok ? "" : v.message).to.include("kubectl annotate statefulset/console-postgres mtls.imaging.dev/command-line=db");
     }
   });
 
