@@ -52,7 +52,12 @@ const INVALID: Case[] = [
   ["an unknown key algorithm", sdb({ serverCertificate: { privateKey: { algorithm: "DSA" } } }), 'spec.serverCertificate.privateKey.algorithm: Unsupported value: "DSA"'],
   ["TLS 1.1", sdb({ postgres: pg({ minTLSVersion: "TLSv1.1" }) }), 'spec.postgres.minTLSVersion: Unsupported value: "TLSv1.1"'],
   ["a password method as client certificate mode", sdb({ postgres: rule({ clientCertificate: "scram-sha-256" }) }), 'spec.postgres.hba.rules[0].clientCertificate: Unsupported value: "scram-sha-256": supported values: "verify-full", "verify-ca", "none"'],
-  ["a ConfigMap without name", sdb({ postgres: { hbaConfKey: "hba" } }), "spec.postgres.configMapName: Required value"],
+  ["a ConfigMap without name", sdb({ postgres: { hbaConfKey: "hba" } }), "spec.postgres.configuration: Required value: postgres.configuration is required without postgres.configMapName"],
+  ["configuration ConfigMap without its name", sdb({ postgres: { configuration: "ConfigMap" } }), "spec.postgres.configMapName: Required value: postgres.configMapName is required with configuration ConfigMap"],
+  ["configuration CommandLine without workloadRef", sdb({ postgres: { configuration: "CommandLine" } }), "spec.workloadRef: Required value: postgres.configuration CommandLine requires workloadRef"],
+  ["a configMapName with configuration External", sdb({ postgres: { configuration: "External", configMapName: "pg" } }), "spec.postgres.configMapName: Invalid value"],
+  ["an entrypoint outside CommandLine", sdb({ postgres: pg({ entrypoint: "postgres" }) }), "postgres.configDirectory and postgres.entrypoint are only for configuration CommandLine"],
+  ["an unknown configuration", sdb({ postgres: { configuration: "Ansible" } }), 'spec.postgres.configuration: Unsupported value: "Ansible"'],
   ["an empty hba rule list", sdb({ postgres: pg({ hba: { rules: [] } }) }), "spec.postgres.hba.rules: Invalid value: 0: spec.postgres.hba.rules in body should have at least 1 items"],
   ["a duplicate DNS SAN", sdb({ additionalDNSNames: ["db", "db"] }), 'spec.additionalDNSNames[1]: Duplicate value: "db"'],
   ["a renewBeforePercentage of 100", sdb({ serverCertificate: { renewBeforePercentage: 100 } }), "spec.serverCertificate.renewBeforePercentage in body should be less than or equal to 99"],
@@ -320,7 +325,7 @@ describe("CRDs on a real kube-apiserver", function () {
       expect(text).to.include("hostssl ... cert clientcert=verify-full");
       expect(text).to.include("no TCP path without TLS remains, and no TCP path without a client certificate remains but the password rules (clientCertificate none) you list");
       for (const field of ["configMapName", "postgresqlConfKey", "hbaConfKey", "certificateDirectory", "minTLSVersion", "hba"]) expect(text).to.include(field);
-      expect(text).to.match(/configMapName\s+<string> -required-/);
+      expect(text).to.match(/configuration\s+<string>/);
     });
 
     it("says which non-certificate path exists and which never does (securedatabase.spec.postgres.hba)", async () => {
