@@ -63,6 +63,8 @@ export const DEFAULTS = {
 /** Operator-computed Secret names and CA common name. */
 export const caSecretName = (sdbName: string): string => `${sdbName}-ca`;
 export const serverSecretName = (sdbName: string): string => `${sdbName}-server-tls`;
+/** The operator's own ConfigMap of a SecureDatabase: pg_hba.conf (CommandLine) or the lines for the DBA (External). */
+export const serverConfigMapName = (sdbName: string): string => `${sdbName}-server-config`;
 export const clientSecretName = (imcName: string): string => `${imcName}-client-tls`;
 export const defaultMountPath = (imcName: string): string => `${DEFAULTS.mountPathRoot}/${imcName}`;
 export function defaultCACommonName(name: string, namespace: string): string {

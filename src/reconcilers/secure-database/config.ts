@@ -3,7 +3,7 @@
  * the operator's files; TCP only over TLS, with a client certificate or, for the password rules, a password), every
  * other byte as it was.
  */
-import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { serverConfigMapName, type ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, ownerLabelValue } from "../../api/types";
 import type { ConditionInput } from "../../kube/conditions";
@@ -14,7 +14,6 @@ import { renderPostgresqlConfBlock } from "../../postgres/postgresql-conf";
 import { renderHbaBlock } from "../../postgres/pg-hba";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
 import { commandLineSettings, wrapperCommand } from "../../postgres/command-line";
-import { serverConfigMapName } from "./layout";
 import { hbaPolicySummary, passwordAccessEvents, withPasswordAccess } from "./password-access";
 import { servedMaterialHash } from "./reload";
 import type { CommandLinePlan } from "./workload";
@@ -110,8 +109,7 @@ export async function ensureConfig(
   const namespace = sdb.metadata.namespace!;
   const name = spec.postgres.configMapName;
   for (let attempt = 0; ; attempt++) {
-    const cached = attempt === 0 ? ctx.cache.configMaps.get(namespace, name) : undefined;
-    const configMap = cached ?? (await getConfigMap(ctx, namespace, name));
+    const configMap = attempt === 0 ? await readConfigMap(ctx, namespace, name) : await getConfigMap(ctx, namespace, name);
     const plan = planConfig({ configMap, spec, namespace, sdbName: sdb.metadata.name }, now);
     if (!plan.applied) return { applied: false, ...resultOf(plan.outcome) };
     const applied = { applied: true, renderedHash: plan.renderedHash, ...resultOf(plan.outcome) };
@@ -142,6 +140,11 @@ export function commandLinePlan(spec: ResolvedSecureDatabaseSpec, sdbName: strin
 
 export function getConfigMap(ctx: OperatorContext, namespace: string, name: string): Promise<ConfigMapObject | undefined> {
   return ctx.client.getOptional<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name });
+}
+
+/** The cache holds only ConfigMaps the operator claims or owns: any other is read from the API server. */
+export async function readConfigMap(ctx: OperatorContext, namespace: string, name: string): Promise<ConfigMapObject | undefined> {
+  return ctx.cache.configMaps.get(namespace, name) ?? (await getConfigMap(ctx, namespace, name));
 }
 
 /**

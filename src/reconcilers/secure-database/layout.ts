@@ -3,7 +3,7 @@
  * there without fighting the files' owner. Decided from the database workload's pod template and the ConfigMap's
  * metadata, before anything is written: a refusal names the cause and the fix.
  */
-import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { serverConfigMapName, type ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { FIELD_MANAGER, SECURE_DATABASE_CONDITIONS as C, type SecureDatabaseStatus, type ServerConfigurationStatus } from "../../api/types";
 import { COMPONENT_LABEL } from "../../imaging/cast-chart";
@@ -12,7 +12,8 @@ import { appliersOf, type AppliedMeta, type Appliers } from "../../kube/appliers
 import { RESOURCES } from "../../kube/resources";
 import { isWrapperCommand } from "../../postgres/command-line";
 import { describeSource, readServerLayout, sourceOf, type FileSource, type ServerLayout } from "../../postgres/server-layout";
-import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
+import type { OperatorContext, SecureDatabaseObject } from "../context";
+import { readConfigMap } from "./config";
 import { SERVER_VOLUME } from "./workload";
 import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
 
@@ -24,9 +25,6 @@ const TLS_SETTINGS = new Set(["ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_fi
  * Helm and GitOps leave an annotation they do not render alone.
  */
 export const COMMAND_LINE_ANNOTATION = "mtls.imaging.dev/command-line";
-
-/** The operator's own ConfigMap of a SecureDatabase: pg_hba.conf (CommandLine) or the lines for the DBA (External). */
-export const serverConfigMapName = (sdbName: string): string => `${sdbName}-server-config`;
 
 export interface LayoutFacts {
   spec: ResolvedSecureDatabaseSpec;
@@ -205,11 +203,7 @@ export async function readLayoutFacts(
 ): Promise<LayoutFacts> {
   const ref = spec.workloadRef;
   const workload = ref ? await ctx.client.getOptional<Workload & { metadata: AppliedMeta }>(RESOURCES[ref.kind], { namespace, name: ref.name }) : undefined;
-  let configMap: ConfigMapObject | undefined;
-  if (spec.postgres.configuration === "ConfigMap") {
-    const name = spec.postgres.configMapName;
-    configMap = ctx.cache.configMaps.get(namespace, name) ?? (await ctx.client.getOptional<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name }));
-  }
+  const configMap = spec.postgres.configuration === "ConfigMap" ? await readConfigMap(ctx, namespace, spec.postgres.configMapName) : undefined;
   return { spec, sdbName, workload, configMap };
 }
 

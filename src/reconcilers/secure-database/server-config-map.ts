@@ -3,7 +3,7 @@
  * "<name>-server-config". CommandLine: the whole pg_hba.conf the server reads (hba_file on its command line),
  * mounted live. External: the lines for the DBA of a server outside the cluster.
  */
-import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { serverConfigMapName, type ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { managedLabels, OWNER_LABEL, ownerLabelValue, SECURE_DATABASE_CONDITIONS as C } from "../../api/types";
 import type { ConditionInput } from "../../kube/conditions";
@@ -14,10 +14,9 @@ import { isConfigError, upsertManagedBlock } from "../../postgres/managed-block"
 import { renderHbaBlock } from "../../postgres/pg-hba";
 import { renderPostgresqlConfBlock, tlsSettings } from "../../postgres/postgresql-conf";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
-import { serverConfigMapName } from "./layout";
 import { hbaPolicySummary, passwordAccessEvents } from "./password-access";
 import { servedMaterialHash } from "./reload";
-import type { ConfigResult } from "./config";
+import { readConfigMap, type ConfigResult } from "./config";
 import { after, PROBLEM_RETRY_MS, recordEvents, type PlannedEvent } from "./step";
 
 /**
@@ -126,7 +125,7 @@ export async function ensureServerConfigMap(
 ): Promise<ConfigResult> {
   const namespace = sdb.metadata.namespace!;
   const name = serverConfigMapName(sdb.metadata.name);
-  const current = ctx.cache.configMaps.get(namespace, name) ?? (await ctx.client.getOptional<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name }));
+  const current = await readConfigMap(ctx, namespace, name);
   const plan = planServerConfigMap(spec, sdb, current, now);
   if (!plan.renderedHash) return { applied: false, conditions: plan.conditions, ...(plan.requeueAt ? { requeueAt: plan.requeueAt } : {}) };
   let resourceVersion = current?.metadata.resourceVersion;

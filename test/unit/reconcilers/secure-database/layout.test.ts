@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import type { Workload } from "../../../../src/imaging/pod-template";
-import { checkLayout, planLayoutRefusal, serverConfigMapName, type LayoutFacts } from "../../../../src/reconcilers/secure-database/layout";
+import { serverConfigMapName } from "../../../../src/api/defaults";
+import { checkLayout, planLayoutRefusal, type LayoutFacts } from "../../../../src/reconcilers/secure-database/layout";
 import { commandLinePlan } from "../../../../src/reconcilers/secure-database/config";
 import { NOW, resolved } from "./fixtures";
 
