@@ -46,7 +46,8 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, posix } from "node:path";
-import { RestClient, type ResourceType } from "../../src/kube/rest";
+import { RESOURCES } from "../../src/kube/resources";
+import { RestClient } from "../../src/kube/rest";
 import { Informer, type KubeObject } from "../../src/runtime/informer";
 import { silentLogger } from "../../src/log";
 import { cleanPgEnv, PG_BIN } from "./postgres";
@@ -79,12 +80,6 @@ export interface PodRunner {
 type Workload = KubeObject & { spec?: { replicas?: number; template?: k8s.V1PodTemplateSpec; volumeClaimTemplates?: k8s.V1PersistentVolumeClaim[] } };
 type DataObject = KubeObject & { data?: Record<string, string>; binaryData?: Record<string, string> };
 
-const TYPES = {
-  ConfigMap: { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true },
-  Secret: { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true },
-  StatefulSet: { group: "apps", version: "v1", plural: "statefulsets", kind: "StatefulSet", namespaced: true },
-  Deployment: { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true },
-} satisfies Record<string, ResourceType>;
 
 /** The postgres image: its user's id, ENTRYPOINT, CMD and PGDATA. */
 const IMAGE_POSTGRES_ID = 999;
@@ -246,9 +241,9 @@ class Runner implements PodRunner {
 
     const client = new RestClient(this.opts.kubeConfig);
     const scope = { namespaces: [this.opts.namespace] };
-    this.workloads = new Informer<Workload>(client, { type: TYPES[this.opts.workload.kind], ...scope }, silentLogger());
-    this.configMaps = new Informer<DataObject>(client, { type: TYPES.ConfigMap, ...scope }, silentLogger());
-    this.secrets = new Informer<DataObject>(client, { type: TYPES.Secret, ...scope }, silentLogger());
+    this.workloads = new Informer<Workload>(client, { type: RESOURCES[this.opts.workload.kind], ...scope }, silentLogger());
+    this.configMaps = new Informer<DataObject>(client, { type: RESOURCES.ConfigMap, ...scope }, silentLogger());
+    this.secrets = new Informer<DataObject>(client, { type: RESOURCES.Secret, ...scope }, silentLogger());
     this.informers.push(this.workloads, this.configMaps, this.secrets);
     this.workloads.on((_e, obj) => {
       if (obj.metadata.name === this.opts.workload.name) this.kick();

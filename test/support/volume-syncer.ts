@@ -1,19 +1,14 @@
 import type * as k8s from "@kubernetes/client-node";
 import { chmod, lchown, mkdir, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { RestClient, type ResourceType } from "../../src/kube/rest";
+import { RESOURCES } from "../../src/kube/resources";
+import { RestClient } from "../../src/kube/rest";
 import { Informer, type KubeObject } from "../../src/runtime/informer";
 import { silentLogger } from "../../src/log";
 import type { PostgresServer } from "./postgres";
 
 type DataObject = KubeObject & { data?: Record<string, string>; spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } };
 
-const types = {
-  ConfigMap: { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true },
-  Secret: { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true },
-  StatefulSet: { group: "apps", version: "v1", plural: "statefulsets", kind: "StatefulSet", namespaced: true },
-  Deployment: { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true },
-} satisfies Record<string, ResourceType>;
 
 export interface SyncedVolume {
   kind: "ConfigMap" | "Secret";
@@ -70,7 +65,7 @@ export async function startVolumeSyncer(opts: VolumeSyncerOptions): Promise<Volu
   for (const kind of ["ConfigMap", "Secret"] as const) {
     const volumes = opts.volumes.filter((v) => v.kind === kind);
     if (volumes.length === 0) continue;
-    const informer = new Informer<DataObject>(client, { type: types[kind], namespaces: [opts.namespace] }, log);
+    const informer = new Informer<DataObject>(client, { type: RESOURCES[kind], namespaces: [opts.namespace] }, log);
     informer.on((event, obj) => {
       if (event === "delete") return;
       for (const v of volumes.filter((x) => x.name === obj.metadata.name)) {
@@ -85,7 +80,7 @@ export async function startVolumeSyncer(opts: VolumeSyncerOptions): Promise<Volu
 
   if (opts.workload && opts.pg) {
     const pg = opts.pg;
-    const informer = new Informer<DataObject>(client, { type: types[opts.workload.kind], namespaces: [opts.namespace] }, log);
+    const informer = new Informer<DataObject>(client, { type: RESOURCES[opts.workload.kind], namespaces: [opts.namespace] }, log);
     let lastTemplate: string | undefined;
     informer.on((event, obj) => {
       if (event === "delete" || obj.metadata.name !== opts.workload?.name) return;
