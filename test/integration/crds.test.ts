@@ -386,6 +386,7 @@ describe("CRDs on a real kube-apiserver", function () {
           caRotation: { phase: "Idle" },
           verification: { servedSerialNumber: "0a", matchesCurrent: true, lastAttemptTime: now, lastSuccessTime: now },
           trust: { allowlisted: [], revokedSerials: ["0b"], crlNumber: 2 },
+          server: { configuration: "CommandLine", configMapName: "imaging-db-server-config" },
         },
       };
       const a = await cp.kubectl(["patch", "-n", getNs, "sdb", "imaging-db", "--subresource=status", "--type=merge", "-p", JSON.stringify(sdbStatus)]);
@@ -411,11 +412,11 @@ describe("CRDs on a real kube-apiserver", function () {
       expect(r.stdout).to.match(/imagingconnection\.mtls\.imaging\.dev\/analysis\s+True\s+WorkloadsPatched\s+operator\s+imaging-db\s+2030-02-01T00:00:00Z\s+\d+s/);
     });
 
-    it("shows the port with -o wide", async () => {
+    it("shows the port and the configuration with -o wide", async () => {
       const r = await cp.kubectl(["get", "-n", getNs, "sdb", "-o", "wide"]);
       expect(r.code, r.stderr).to.equal(0);
-      expect(collapse(r.stdout)).to.include("NAME READY REASON HOST PORT EXPIRES AGE");
-      expect(r.stdout).to.match(/imaging-db\s+True\s+Verified\s+imaging-db\.cast\.svc\s+6432\s+2030-01-01T00:00:00Z/);
+      expect(collapse(r.stdout)).to.include("NAME READY REASON HOST PORT CONFIGURATION EXPIRES AGE");
+      expect(r.stdout).to.match(/imaging-db\s+True\s+Verified\s+imaging-db\.cast\.svc\s+6432\s+CommandLine\s+2030-01-01T00:00:00Z/);
     });
 
     it("rejects a status the schema does not allow", async () => {
