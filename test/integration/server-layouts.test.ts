@@ -7,10 +7,12 @@
 import { expect } from "chai";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
+import { upsertManagedBlock } from "../../src/postgres/managed-block";
 import { install, upgrade } from "../support/helm";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
 import { psql, startPostgres, type PostgresServer } from "../support/postgres";
+import { waitFor } from "../support/process";
 
 const CHART = resolve(__dirname, "..", "fixtures", "cast-imaging-chart");
 const RELEASE = "castimaging-v3";
@@ -83,6 +85,26 @@ describe("Your PostgreSQL: CAST's console-postgres, refused before writing (real
     await untouched("console-v3-pghbaconf");
     await helmUpgrade({ "InitUtilImage.tag": "1.2.12" });
     await kubectlOk(["delete", "sdb", "owned", "-n", ns, "--wait=true"]);
+  });
+
+  it("blocks an older operator wrote into the chart's ConfigMap broke helm upgrade: taken back out, and the upgrade succeeds again", async () => {
+    // What the issue saw: the operator's block in console-v3-pghbaconf, under its field manager.
+    const before = (await get("configmap", "console-v3-pghbaconf")).data!["pg_hba.conf"]!;
+    const block = upsertManagedBlock(before, "hostssl all all 0.0.0.0/0 cert clientcert=verify-full\n", "prepend");
+    if (typeof block !== "string") throw new Error(block.message);
+    const claimed = { metadata: { labels: { "mtls.imaging.dev/owner": "SecureDatabase.older" } }, data: { "pg_hba.conf": block } };
+    await kubectlOk(["patch", "configmap", "console-v3-pghbaconf", "-n", ns, "--type=merge", `--field-manager=${OPERATOR_MANAGER}`, "-p", JSON.stringify(claimed)]);
+    const failed = await upgrade(RELEASE, CHART, ns, env.cp.kubeconfigPath, { reuseValues: true });
+    expect(failed.code).to.not.equal(0);
+    expect(failed.stderr).to.include(`conflict with "${OPERATOR_MANAGER}"`);
+
+    await kubectlOk(["apply", "-f", "-"], filesOnly(ns, "older", "{ configMapName: console-v3-pghbaconf, postgresqlConfKey: unused.conf, hbaConfKey: pg_hba.conf }"));
+    await waitForCondition<ObjectJson>("sdb", ns, "older", "ConfigApplied", (c) => c.reason === "ConfigOwnedByApplier");
+    await waitFor("the block taken out of the chart's ConfigMap", async () => (await get("configmap", "console-v3-pghbaconf")).data!["pg_hba.conf"] === before, 30_000);
+    expect((await get("configmap", "console-v3-pghbaconf")).metadata.labels?.["mtls.imaging.dev/owner"]).to.equal(undefined);
+    const again = await upgrade(RELEASE, CHART, ns, env.cp.kubeconfigPath, { reuseValues: true });
+    expect(again.code, again.stderr).to.equal(0);
+    await kubectlOk(["delete", "sdb", "older", "-n", ns, "--wait=true"]);
   });
 
   it("a ConfigMap of the user's own with CastStorageService.ssl=true: the chart's -c settings outrank it (SettingOverriddenByArgs)", async () => {
