@@ -88,7 +88,7 @@ export const REASON_DESCRIPTIONS = {
   ConfigMapClaimed: "another SecureDatabase manages this ConfigMap",
   ConfigNotLive: "the server does not read the named ConfigMap's keys (initdb template, data directory, subPath without restarts): nothing written",
   SettingOverriddenByArgs: "-c settings on the database container's command line outrank postgresql.conf: nothing written",
-  ConfigOwnedByApplier: "Helm or another server-side applier owns the ConfigMap: writing it would break the owner's next apply; nothing written",
+  ConfigOwnedByApplier: "Helm applies the ConfigMap: writing it would break (v4) or be undone by (v3) its next upgrade; nothing written",
   CommandLineNotAllowed: "configuration CommandLine: the database workload's owner has not allowed this SecureDatabase (annotation mtls.imaging.dev/command-line); nothing written",
   MountPathInsideVolume: "configuration CommandLine: a directory the operator would mount lies inside a read-only ConfigMap or Secret volume; nothing written",
   CommandInUse: "configuration CommandLine: the database container sets its own command, which the operator will not replace",

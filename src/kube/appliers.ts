@@ -16,10 +16,18 @@ export interface AppliedMeta {
 }
 
 export interface Appliers {
-  /** Appliers whose next apply conflicts with, or silently replaces, a field the operator changed: Helm, server-side apply. */
-  owners: string[];
+  /** Helm (v3 labels and annotations, v4's server-side apply as manager `helm`): it re-renders every field it owns. */
+  helm?: string;
+  /** Other server-side appliers (Argo CD, Flux, `kubectl apply --server-side`): they may be told to leave fields alone. */
+  serverSide: string[];
   /** kubectl's client-side apply: a re-apply replaces the keys it names; the operator writes its blocks back after it. */
   clientSideApply: boolean;
+}
+
+/** Everyone who re-applies the object, for status: "Helm release r, server-side apply by field manager argocd-controller". */
+export function describeAppliers(a: Appliers): string | undefined {
+  const parts = [...(a.helm ? [a.helm] : []), ...a.serverSide.map((m) => `server-side apply by field manager ${m}`), ...(a.clientSideApply ? ["kubectl apply (client-side)"] : [])];
+  return parts.length > 0 ? parts.join(", ") : undefined;
 }
 
 /**
@@ -27,18 +35,19 @@ export interface Appliers {
  * apply server-side and appear in managedFields as Apply managers. `ours` are the operator's own field managers.
  */
 export function appliersOf(meta: AppliedMeta, ours: readonly string[]): Appliers {
-  const owners: string[] = [];
   const release = meta.annotations?.[HELM_RELEASE_ANNOTATION];
-  const helm = release !== undefined || meta.labels?.[MANAGED_BY_LABEL] === "Helm";
-  if (helm) {
+  const applyManagers = [
+    ...new Set((meta.managedFields ?? []).filter((f) => f.operation === "Apply" && f.manager && !ours.includes(f.manager)).map((f) => f.manager!)),
+  ];
+  const helmByLabels = release !== undefined || meta.labels?.[MANAGED_BY_LABEL] === "Helm";
+  let helm: string | undefined;
+  if (helmByLabels || applyManagers.includes("helm")) {
     const ns = meta.annotations?.[HELM_NAMESPACE_ANNOTATION];
-    owners.push(release ? `Helm release ${release}${ns ? ` (namespace ${ns})` : ""}` : "Helm");
+    helm = release ? `Helm release ${release}${ns ? ` (namespace ${ns})` : ""}` : "Helm";
   }
-  const applyManagers = new Set(
-    (meta.managedFields ?? [])
-      .filter((f) => f.operation === "Apply" && f.manager && !ours.includes(f.manager) && !(helm && f.manager === "helm"))
-      .map((f) => f.manager!),
-  );
-  for (const m of applyManagers) owners.push(`server-side apply by field manager ${m}`);
-  return { owners, clientSideApply: meta.annotations?.[LAST_APPLIED_ANNOTATION] !== undefined };
+  return {
+    ...(helm ? { helm } : {}),
+    serverSide: applyManagers.filter((m) => m !== "helm"),
+    clientSideApply: meta.annotations?.[LAST_APPLIED_ANNOTATION] !== undefined,
+  };
 }

@@ -8,7 +8,7 @@ import { Reason } from "../../api/reasons";
 import { FIELD_MANAGER, SECURE_DATABASE_CONDITIONS as C, type SecureDatabaseStatus, type ServerConfigurationStatus } from "../../api/types";
 import { COMPONENT_LABEL } from "../../imaging/cast-chart";
 import type { Workload } from "../../imaging/pod-template";
-import { appliersOf, type AppliedMeta, type Appliers } from "../../kube/appliers";
+import { appliersOf, describeAppliers, type AppliedMeta } from "../../kube/appliers";
 import { RESOURCES } from "../../kube/resources";
 import { isWrapperCommand } from "../../postgres/command-line";
 import { describeSource, readServerLayout, sourceOf, type FileSource, type ServerLayout } from "../../postgres/server-layout";
@@ -41,12 +41,6 @@ export type LayoutVerdict =
 
 const COMMAND_LINE_FIX = "set spec.postgres.configuration: CommandLine (see \"Your PostgreSQL\" in the README)";
 
-function ownerText(a: Appliers | undefined): string | undefined {
-  if (!a) return undefined;
-  const parts = [...a.owners, ...(a.clientSideApply ? ["kubectl apply (client-side)"] : [])];
-  return parts.length > 0 ? parts.join(", ") : undefined;
-}
-
 const settingText = (s: { name: string; value: string }) => `-c ${s.name}=${s.value}`;
 
 function baseStatus(spec: ResolvedSecureDatabaseSpec, layout: ServerLayout | undefined, owner: string | undefined): ServerConfigurationStatus {
@@ -71,13 +65,15 @@ const isKey = (source: FileSource, configMap: string, key: string) =>
 function checkConfigMap(f: LayoutFacts, layout: ServerLayout | undefined): LayoutVerdict {
   const { configMapName: name, postgresqlConfKey, hbaConfKey } = f.spec.postgres;
   const appliers = f.configMap ? appliersOf(f.configMap.metadata, [FIELD_MANAGER]) : undefined;
-  const status = baseStatus(f.spec, layout, ownerText(appliers));
+  const status = baseStatus(f.spec, layout, appliers ? describeAppliers(appliers) : undefined);
   const refuse = (reason: Reason, message: string): LayoutVerdict => ({ ok: false, reason, message, status: { ...status, message } });
-  if (appliers && appliers.owners.length > 0) {
+  // Helm renders every key from its chart on each upgrade: v4 would fail on the operator's field, v3 would undo it.
+  // Other appliers can be told to leave the two keys alone (docs/gitops.md); they are named in status.
+  if (appliers?.helm) {
     return refuse(
       Reason.ConfigOwnedByApplier,
-      `ConfigMap ${name} is applied by ${appliers.owners.join(", ")}: blocks written into it would make the owner's next ` +
-        `apply fail with a field conflict (or be replaced by it); nothing was written; ${COMMAND_LINE_FIX}`,
+      `ConfigMap ${name} is applied by ${appliers.helm}: blocks written into it would make its next upgrade fail with a ` +
+        `field conflict (Helm v4) or be undone by it (Helm v3); nothing was written; ${COMMAND_LINE_FIX}`,
     );
   }
   if (!layout) {
@@ -118,7 +114,7 @@ function checkConfigMap(f: LayoutFacts, layout: ServerLayout | undefined): Layou
 
 /** Configuration CommandLine: the operator's settings go last on the command line, through the container's command. */
 function checkCommandLine(f: LayoutFacts, layout: ServerLayout | undefined): LayoutVerdict {
-  const status = baseStatus(f.spec, layout, f.workload ? ownerText(appliersOf(f.workload.metadata, [FIELD_MANAGER])) : undefined);
+  const status = baseStatus(f.spec, layout, f.workload ? describeAppliers(appliersOf(f.workload.metadata, [FIELD_MANAGER])) : undefined);
   if (!layout) return { ok: true, status: { ...status, message: "waiting for the database workload" } };
   // Changing what a workload runs is its owner's decision, not the SecureDatabase author's: the owner opts in.
   const allowed = f.workload?.metadata.annotations?.[COMMAND_LINE_ANNOTATION];

@@ -142,13 +142,14 @@ describe("api/CRDs (offline structure)", () => {
     });
   }
 
-  it("prints Ready, Reason, Host, Port (wide), Expires and Age for sdb", () => {
+  it("prints Ready, Reason, Host, Port (wide), Configuration (wide), Expires and Age for sdb", () => {
     const cols = crds[0]?.[1].spec.versions[0]?.additionalPrinterColumns ?? [];
     expect(cols.map((c) => [c.name, c.jsonPath, c.priority ?? 0])).to.deep.equal([
       ["Ready", '.status.conditions[?(@.type=="Ready")].status', 0],
       ["Reason", '.status.conditions[?(@.type=="Ready")].reason', 0],
       ["Host", ".spec.host", 0],
       ["Port", ".spec.port", 1],
+      ["Configuration", ".status.server.configuration", 1],
       ["Expires", ".status.serverCertificate.notAfter", 0],
       ["Age", ".metadata.creationTimestamp", 0],
     ]);
