@@ -99,6 +99,9 @@ export function isExpired(entry: LedgerEntry, now: Date): boolean {
 
 export const isRevoked = (entry: LedgerEntry): boolean => entry.revocationDate !== undefined;
 
+/** A revocation date as a CRL carries it (whole seconds), so the ledger and every CRL say the same. */
+export const revocationDateOf = (now: Date): string => new Date(Math.floor(now.getTime() / 1000) * 1000).toISOString();
+
 export interface ConnectionRef {
   namespace: string;
   name: string;
@@ -132,7 +135,7 @@ export function planConnectionRevocation(ledger: Ledger, connection: ConnectionR
   const changes: LedgerChanges = new Map();
   for (const [serial, entry] of ledger) {
     if (!belongsTo(entry, connection) || isRevoked(entry) || isExpired(entry, now)) continue;
-    changes.set(serial, { ...entry, revocationDate: now.toISOString(), reason });
+    changes.set(serial, { ...entry, revocationDate: revocationDateOf(now), reason });
   }
   return changes;
 }

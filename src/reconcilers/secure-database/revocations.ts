@@ -12,7 +12,7 @@ import { OWNER_LABEL, type RevocationReason } from "../../api/types";
 import { secretBytes } from "../../kube/secrets";
 import { normalizeFingerprint, normalizeSerialNumber, parseCertificates, type CertificateFacts } from "../../pki";
 import type { OperatorContext } from "../context";
-import { isExpired, isRevoked, type Ledger, type LedgerChanges, type LedgerEntry } from "../issued-ledger";
+import { isExpired, isRevoked, revocationDateOf, type Ledger, type LedgerChanges, type LedgerEntry } from "../issued-ledger";
 
 export interface RevokedEntry {
   serialNumber: string;
@@ -126,7 +126,7 @@ export function planRevocations(o: RevocationObserved, now: Date): RevocationPla
     const recorded = ledger.get(serial);
     // A serial named by the spec stays listed even past its expiry: the spec asks for it.
     if (recorded && isExpired(recorded, now) && !listedBySerial.has(serial)) continue;
-    const since = recorded?.revocationDate ? new Date(recorded.revocationDate) : (o.listedSince.get(serial) ?? now);
+    const since = new Date(recorded?.revocationDate ?? o.listedSince.get(serial)?.toISOString() ?? revocationDateOf(now));
     entries.push({ serialNumber: serial, reason: d.reason, revocationDate: since, source: d.source });
     if (!recorded?.revocationDate) {
       ledgerChanges.set(serial, { ...(recorded ?? leafEntry(d.leaf)), revocationDate: since.toISOString(), reason: d.reason });

@@ -86,6 +86,9 @@ describe("the ledger of issued certificates (ConfigMap <sdb>-issued)", () => {
     expect(planConnectionRevocation(applyChanges(ledger, changes), { namespace: "cast", name: "app" }, "cessationOfOperation", NOW).size).to.equal(0);
     expect(revokedSerials(applyChanges(ledger, changes), NOW)).to.deep.equal(["01", "02"]);
     expect(revokedSerials(applyChanges(ledger, changes), NOW, { namespace: "cast", name: "other" })).to.deep.equal([]);
+    // The date as a CRL carries it (whole seconds), so ledger and CRL say the same.
+    const later = new Date(NOW.getTime() + 1678);
+    expect(planConnectionRevocation(ledger, { namespace: "cast", name: "app" }, "affiliationChanged", later).get("01")?.revocationDate).to.equal(iso(1000));
   });
 
   it("applies and patches only the changed keys (null drops one), guarded by the resourceVersion read", () => {
