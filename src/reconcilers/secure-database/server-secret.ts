@@ -30,6 +30,7 @@ import {
 import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { hasAnnotations, rotationAnnotations, rotationRequest, type RotationRequest } from "../rotate-annotation";
 import type { RotationState } from "./ca-rotation-step";
+import { TemporaryError } from "../../runtime/errors";
 import { readLedger, updateLedger, type Ledger } from "../issued-ledger";
 import { clientLeaves, needsLeaves, planRevocations, type RevocationPlan } from "./revocations";
 import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type PlannedEvent, type StepOutcome, type StepResult } from "./step";
@@ -259,7 +260,14 @@ export async function recordRevocations(
   const plan = (ledger: Ledger) => planRevocations({ spec, ledger, leaves, listedSince }, now);
   const cached = plan(readLedger(ctx, sdb.metadata.namespace!, sdb.metadata.name));
   if (cached.ledgerChanges.size === 0) return cached;
-  return plan(await updateLedger(ctx, sdb, (ledger) => plan(ledger).ledgerChanges));
+  try {
+    return plan(await updateLedger(ctx, sdb, (ledger) => plan(ledger).ledgerChanges));
+  } catch (err) {
+    // A ConfigMap of the ledger's name that is not ours: the revocations still go into the CRL (dates not kept).
+    if (!(err instanceof TemporaryError) || err.reason !== Reason.LedgerNotOurs) throw err;
+    await ctx.events.record(sdb, "Warning", Reason.LedgerNotOurs, err.message);
+    return cached;
+  }
 }
 
 /** Server-side applies a kubernetes.io/tls Secret we own, only when its data differs from what is there. */
