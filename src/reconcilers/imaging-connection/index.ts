@@ -4,6 +4,7 @@
  * function in its own file) and applies that plan; this file only puts them in order and writes the status.
  */
 import { defaultMountPath } from "../../api/defaults";
+import { Reason } from "../../api/reasons";
 import type { ImagingConnectionStatus } from "../../api/types";
 import { connectionDeclaration } from "../../imaging/declaration";
 import { castIniPath } from "../../imaging/workload-plan";
@@ -16,7 +17,6 @@ import { addFinalizer, refuseCleanup, requeueAtEarliest, writeStatus } from "../
 import { ensureClientSecret } from "./client-secret";
 import { finalizeConnection } from "./finalize";
 import { revokedMessage, revokeIssued } from "./revoke-issued";
-import { Reason } from "../../api/reasons";
 import { verifyLogin } from "./login";
 import { recordEvents } from "./planned-event";
 import { settingUpQuietly, summarize } from "./status";
