@@ -168,7 +168,11 @@ const revocation = object<Revocation>()({
   reason: optional(oneOf(REVOCATION_REASONS)),
 });
 
-const trustSpec = object<TrustSpec>()({ allowlist: optional(array(allowlistEntry)), revocations: optional(array(revocation)) });
+const trustSpec = object<TrustSpec>()({
+  allowlist: optional(array(allowlistEntry)),
+  revocations: optional(array(revocation)),
+  revokeOnDelete: optional(boolean),
+});
 
 export const secureDatabaseSpec = object<SecureDatabaseSpec>()({
   host: required(string),

@@ -50,6 +50,7 @@ export const DEFAULTS = {
   verificationEnabled: true,
   verificationInterval: "5m",
   revocationReason: "unspecified",
+  revokeOnDelete: true,
   connectionDatabase: "postgres",
   sslMode: "verify-full",
   libpqEnv: false,
@@ -66,6 +67,8 @@ export const serverSecretName = (sdbName: string): string => `${sdbName}-server-
 /** The operator's own ConfigMap of a SecureDatabase: pg_hba.conf (CommandLine) or the lines for the DBA (External). */
 export const serverConfigMapName = (sdbName: string): string => `${sdbName}-server-config`;
 export const clientSecretName = (imcName: string): string => `${imcName}-client-tls`;
+/** The ledger of every client certificate a SecureDatabase's CA issued (src/reconcilers/issued-ledger.ts). */
+export const issuedLedgerName = (sdbName: string): string => `${sdbName}-issued`;
 export const defaultMountPath = (imcName: string): string => `${DEFAULTS.mountPathRoot}/${imcName}`;
 export function defaultCACommonName(name: string, namespace: string): string {
   const full = `${name}.${namespace} mTLS CA`;
@@ -166,6 +169,7 @@ export interface ResolvedSecureDatabaseSpec {
   trust: {
     allowlist: { name: string; certificate: string }[];
     revocations: ResolvedRevocation[];
+    revokeOnDelete: boolean;
   };
 }
 
@@ -314,6 +318,7 @@ export function resolveSecureDatabase(sdb: SecureDatabase): ResolvedSecureDataba
         }
         return out;
       }),
+      revokeOnDelete: spec.trust?.revokeOnDelete ?? DEFAULTS.revokeOnDelete,
     },
   };
   if (spec.workloadRef) {

@@ -79,6 +79,8 @@ export const REASON_DESCRIPTIONS = {
   CRLRefreshDue: "CRL: its next update is near",
   CRLUpdated: "a new CRL was signed",
   RevocationUnresolved: "a revocation entry designates no certificate the operator can see",
+  CertificatesRevoked: "a deleted ImagingConnection's certificates, or those of one that lost access, were revoked (spec.trust.revokeOnDelete)",
+  LedgerNotOurs: "the ConfigMap <sdb>-issued (the ledger of issued certificates) exists and was not created by the operator: nothing is issued",
 
   // Configuration
   Applied: "the managed blocks are in postgresql.conf and pg_hba.conf",

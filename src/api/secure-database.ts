@@ -116,6 +116,11 @@ export interface Revocation {
 export interface TrustSpec {
   allowlist?: AllowlistEntry[];
   revocations?: Revocation[];
+  /**
+   * Deleting an ImagingConnection, or its losing access (namespace no longer allowed, user no longer admitted),
+   * revokes the certificates issued to it that have not expired. Default true.
+   */
+  revokeOnDelete?: boolean;
 }
 
 export interface SecureDatabaseSpec {

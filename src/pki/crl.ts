@@ -259,6 +259,38 @@ export interface DesiredCRL {
   readonly revokedSerials: readonly string[];
   /** Refresh this long (ms) before nextUpdate; default: a third of the CRL's validity. */
   readonly refreshBefore?: number;
+  /**
+   * The highest CRL number issued before, as kept outside the file (the database's status): the number never goes
+   * backwards, even when the file is lost or unreadable.
+   */
+  readonly lastNumber?: number;
+}
+
+/** The next CRL number: one more than the highest known, the file's or the one kept elsewhere (RFC 5280 §5.2.3). */
+export function nextCRLNumber(inFile: number | undefined, kept: number | undefined): number {
+  return Math.max(inFile ?? 0, kept !== undefined && Number.isSafeInteger(kept) && kept > 0 ? kept : 0) + 1;
+}
+
+/**
+ * The date each serial of a CRL bundle was listed since (the earliest across the bundle's CRLs); nothing for a
+ * bundle that cannot be read.
+ */
+export function revocationDatesIn(bundle: string | Uint8Array | undefined): Map<string, Date> {
+  const out = new Map<string, Date>();
+  if (bundle === undefined || bundle.length === 0) return out;
+  let all: ParsedCRL[];
+  try {
+    all = parseCRLs(bundle);
+  } catch {
+    return out;
+  }
+  for (const crl of all) {
+    for (const r of crl.revoked) {
+      const known = out.get(r.serialNumber);
+      if (!known || r.revocationDate.getTime() < known.getTime()) out.set(r.serialNumber, r.revocationDate);
+    }
+  }
+  return out;
 }
 
 /**
@@ -284,26 +316,26 @@ export function crlIssuedBy(bundle: string | Uint8Array | undefined, issuer: { r
 
 export function crlDecision(current: string | Uint8Array | undefined, desired: DesiredCRL, now: Date): CRLDecision {
   const ca = parseCertificate(desired.issuer.certPem, "the CRL issuer CA certificate");
+  const first = nextCRLNumber(undefined, desired.lastNumber);
   if (current === undefined || current.length === 0) {
-    return { reissue: true, reason: "MissingCRL", message: `no CRL yet for the CA "${ca.subject}": issuing one`, crlNumber: 1 };
+    return { reissue: true, reason: "MissingCRL", message: `no CRL yet for the CA "${ca.subject}": issuing CRL #${first}`, crlNumber: first };
   }
   let all: ParsedCRL[];
   try {
     all = parseCRLs(current);
   } catch {
-    return { reissue: true, reason: "UnparsableCRL", message: "the current CRL file cannot be read: issuing a new CRL", crlNumber: 1 };
+    return { reissue: true, reason: "UnparsableCRL", message: `the current CRL file cannot be read: issuing CRL #${first}`, crlNumber: first };
   }
   const crl = newestCRLOf(all, ca);
-  const highest = crl?.crlNumber ?? 0;
   if (!crl) {
     return {
       reissue: true,
       reason: "MissingCRL",
-      message: `the CRL file holds no CRL from the CA "${ca.subject}": issuing one`,
-      crlNumber: 1,
+      message: `the CRL file holds no CRL from the CA "${ca.subject}": issuing CRL #${first}`,
+      crlNumber: first,
     };
   }
-  const next = (crl.crlNumber ?? highest) + 1;
+  const next = nextCRLNumber(crl.crlNumber, desired.lastNumber);
   const want = new Set(desired.revokedSerials.map(normalizeSerialNumber));
   const have = new Set(crl.revoked.map((r) => r.serialNumber));
   const added = [...want].filter((s) => !have.has(s));
@@ -338,7 +370,7 @@ export function crlDecision(current: string | Uint8Array | undefined, desired: D
     reissue: false,
     reason: "UpToDate",
     message: `CRL #${crl.crlNumber ?? "?"} lists ${have.size} certificate(s) and is valid until ${nextUpdate.toISOString()}`,
-    crlNumber: crl.crlNumber ?? highest,
+    crlNumber: crl.crlNumber ?? 0,
     refreshTime,
   };
 }

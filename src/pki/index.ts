@@ -91,6 +91,8 @@ export {
   buildCrlBundle,
   crlDecision,
   crlIssuedBy,
+  nextCRLNumber,
+  revocationDatesIn,
   issueCRL,
   parseCRL,
   parseCRLs,

@@ -31,6 +31,7 @@ import {
 } from "../../pki";
 import type { ImagingConnectionObject, OperatorContext, SecureDatabaseObject } from "../context";
 import { readDatabaseCA, type CARead } from "../database-ca";
+import { issuedEntry, planIssued, readLedger, revokedSerials, updateLedger } from "../issued-ledger";
 import { hasAnnotations, rotationAnnotations, rotationRequest, type RotationRequest } from "../rotate-annotation";
 import { recordEvents, type PlannedEvent } from "./planned-event";
 import { olderFirst, type ConnectionTarget } from "./target";
@@ -49,6 +50,8 @@ export interface ClientSecretObserved {
   claim?: string;
   /** The client Secret as the cache has it. */
   current?: SecretObject;
+  /** Serials of this connection the database's ledger holds revoked (a deletion of a namesake, a loss of access). */
+  revokedInLedger?: readonly string[];
 }
 
 /** No certificate this pass: why, and when to look again. */
@@ -109,7 +112,7 @@ export function planClientSecret(observed: ClientSecretObserved, now: Date): Cli
     trustBundleContains(trustBundle, read.ca.certPem) && target.sdb.status?.ca?.fingerprintSHA256 === read.ca.facts.fingerprintSha256;
   const overlap = target.sdb.status?.caRotation?.phase === "Overlap" || !signingTrusted;
   const alsoAcceptedIssuers = overlap ? trustBundleEntries(trustBundle).map((e) => ({ certPem: e.pem })) : [];
-  const desired: DesiredCertificate = { ...desiredCertificate(spec, target, read.ca), ...rotation, alsoAcceptedIssuers };
+  const desired: DesiredCertificate = { ...desiredCertificate(spec, target, read.ca, observed.revokedInLedger ?? []), ...rotation, alsoAcceptedIssuers };
   const decision = evaluateRenewal(desired, secretBytes(current), now);
   if (decision.reissue && !signingTrusted) {
     const message =
@@ -120,7 +123,12 @@ export function planClientSecret(observed: ClientSecretObserved, now: Date): Cli
   return { ready: true, ca: read.ca, trustBundle, desired, decision, rotation };
 }
 
-function desiredCertificate(spec: ResolvedImagingConnectionSpec, target: ConnectionTarget, ca: CertificateAuthority): DesiredCertificate {
+function desiredCertificate(
+  spec: ResolvedImagingConnectionSpec,
+  target: ConnectionTarget,
+  ca: CertificateAuthority,
+  revokedInLedger: readonly string[],
+): DesiredCertificate {
   const revocations = target.db.trust.revocations;
   return {
     kind: "client",
@@ -129,7 +137,8 @@ function desiredCertificate(spec: ResolvedImagingConnectionSpec, target: Connect
     duration: spec.certificate.durationMs,
     renewBefore: spec.certificate.renewBeforeMs,
     issuer: ca,
-    revokedSerials: revocations.flatMap((r) => (r.serialNumber ? [r.serialNumber] : [])),
+    // A certificate revoked once stays revoked (the ledger): one that regained access gets a new one.
+    revokedSerials: [...revocations.flatMap((r) => (r.serialNumber ? [r.serialNumber] : [])), ...revokedInLedger],
     revokedFingerprints: revocations.flatMap((r) => (r.sha256Fingerprint ? [r.sha256Fingerprint] : [])),
   };
 }
@@ -247,6 +256,7 @@ async function observeClientSecret(
   const neighbours = existing ? [] : ctx.cache.imagingConnections.list(ns);
   observed.claim = planSecretClaim(imc, spec.secretName, existing, neighbours);
   if (!observed.claim) observed.current = ctx.cache.secrets.get(ns, spec.secretName);
+  observed.revokedInLedger = revokedSerials(readLedger(ctx, sdb.metadata.namespace!, sdb.metadata.name), now, { namespace: ns, name: imc.metadata.name });
   return observed;
 }
 
@@ -266,6 +276,11 @@ export async function ensureClientSecret(
   const issued = issuance.decision.reissue
     ? await issueClientCertificate(issuance.ca, { user: spec.user, duration: spec.certificate.durationMs, key: issuance.desired.key, now })
     : loadIssuedCertificate(currentData["tls.crt"]!, currentData["tls.key"]!);
+  // Recorded before the Secret is written, so no certificate leaves the operator unrecorded; one issued before the
+  // ledger existed is recorded at its first pass (no API call once it is there).
+  const connection = { namespace: imc.metadata.namespace!, name: imc.metadata.name };
+  const entry = issuedEntry(connection, issued.facts, issuance.decision.reissue ? now : issued.notBefore);
+  await updateLedger(ctx, target.sdb, (ledger) => planIssued(ledger, issued.serialNumber, entry));
   const data = await clientSecretData({ issued, trustBundlePem: issuance.trustBundle, previous: currentData });
   const plan = planSecretWrite({ spec, sdb: target.sdb, issuance, issued, data, current }, now);
   if (plan.write) {

@@ -4,6 +4,7 @@
  * function in its own file) and applies that plan; this file only puts them in order and writes the status.
  */
 import { defaultMountPath } from "../../api/defaults";
+import { Reason } from "../../api/reasons";
 import type { ImagingConnectionStatus } from "../../api/types";
 import { connectionDeclaration } from "../../imaging/declaration";
 import { castIniPath } from "../../imaging/workload-plan";
@@ -15,6 +16,7 @@ import { decodedImagingConnection } from "../../api/validate";
 import { addFinalizer, refuseCleanup, requeueAtEarliest, writeStatus } from "../custom-resource";
 import { ensureClientSecret } from "./client-secret";
 import { finalizeConnection } from "./finalize";
+import { revokedMessage, revokeIssued } from "./revoke-issued";
 import { verifyLogin } from "./login";
 import { recordEvents } from "./planned-event";
 import { settingUpQuietly, summarize } from "./status";
@@ -24,6 +26,9 @@ import { chartContracts, connectionTargets, ensureChartSecret } from "./chart-de
 import { secretBytes } from "../../kube/secrets";
 
 export { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./workload-reconciler";
+
+/** Refusals that mean the database no longer admits this identity: its certificates are revoked (revokeOnDelete). */
+const LOST_ACCESS = new Set<Reason>([Reason.NamespaceNotAllowed, Reason.UserNotAdmitted]);
 
 /** How soon a connection refused the chart's Secret (someone else's) looks whether it was freed. */
 const CHART_CLAIM_RECHECK_MS = 10_000;
@@ -55,6 +60,12 @@ export class ImagingConnectionReconciler {
     report.conditions.push(...may.conditions);
     await recordEvents(this.ctx, imc, may.events);
     if (!resolved.ok) {
+      if (resolved.spec && LOST_ACCESS.has(resolved.problem.reason)) {
+        const why = `it lost access: ${resolved.problem.reason}`;
+        const revoked = await revokeIssued(this.ctx, imc, resolved.spec.databaseRef, "affiliationChanged", why, now);
+        const connection = `${namespace}/${name}`;
+        if (revoked.length > 0) await this.ctx.events.record(imc, "Normal", Reason.CertificatesRevoked, revokedMessage(connection, revoked, "affiliationChanged", why));
+      }
       // The workload reconciler takes the mount away from a connection that no longer resolves: say so, rather
       // than leave the workloads reported as they were.
       if (resolved.spec) {

@@ -18,6 +18,7 @@ import {
   loadIssuedCertificate,
   parseCRL,
   resolveKeySpec,
+  revocationDatesIn,
   serverSecretData,
   type CertificateAuthority,
   type CRLDecision,
@@ -29,7 +30,9 @@ import {
 import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { hasAnnotations, rotationAnnotations, rotationRequest, type RotationRequest } from "../rotate-annotation";
 import type { RotationState } from "./ca-rotation-step";
-import { planRevocations, type RevocationPlan } from "./revocations";
+import { TemporaryError } from "../../runtime/errors";
+import { readLedger, updateLedger, type Ledger } from "../issued-ledger";
+import { clientLeaves, needsLeaves, planRevocations, type RevocationPlan } from "./revocations";
 import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type PlannedEvent, type StepOutcome, type StepResult } from "./step";
 
 const CRL_VALIDITY_MS = 7 * 24 * 3600_000;
@@ -79,6 +82,8 @@ export interface ServerSecretObserved {
   currentData: Readonly<Record<string, Buffer>>;
   manual: RotationRequest;
   revocations: RevocationPlan;
+  /** status.trust.crlNumber: the CRL number never goes below it, even when ca.crl is lost. */
+  lastCrlNumber?: number;
 }
 
 export interface ServerCertificateDecisions {
@@ -109,7 +114,10 @@ export function planServerCertificate(o: ServerSecretObserved, now: Date): Serve
   return {
     desired,
     renewal: evaluateRenewal(desired, o.currentData, now),
-    crls: signers.map((signer) => ({ signer, decision: crlDecision(o.currentData["ca.crl"], { issuer: signer, revokedSerials }, now) })),
+    crls: signers.map((signer) => ({
+      signer,
+      decision: crlDecision(o.currentData["ca.crl"], { issuer: signer, revokedSerials, lastNumber: o.lastCrlNumber }, now),
+    })),
   };
 }
 
@@ -130,7 +138,8 @@ export async function issueServerMaterial(o: ServerSecretObserved, d: ServerCert
         now,
       })
     : loadIssuedCertificate(o.currentData["tls.crt"]!, o.currentData["tls.key"]!);
-  const revoked = o.revocations.entries.map((e) => ({ serialNumber: e.serialNumber, revocationDate: now, reason: e.reason }));
+  // Each serial keeps the date it was first listed (the ledger's): a re-signed CRL changes no entry.
+  const revoked = o.revocations.entries.map((e) => ({ serialNumber: e.serialNumber, revocationDate: e.revocationDate, reason: e.reason }));
   const crls = await Promise.all(
     d.crls.map(async ({ signer, decision }) => ({
       decision,
@@ -218,19 +227,47 @@ export async function ensureServerSecret(
 ): Promise<ServerSecretPlan> {
   const name = spec.serverCertificate.secretName;
   const current = ctx.cache.secrets.get(sdb.metadata.namespace, name);
+  const currentData = secretBytes(current);
   const observed: ServerSecretObserved = {
     spec,
     rotation,
     trustBundle,
-    currentData: secretBytes(current),
+    currentData,
     manual: rotationRequest(sdb, current),
-    revocations: planRevocations(ctx, spec),
+    revocations: await recordRevocations(ctx, sdb, spec, currentData["ca.crl"], now),
+    ...(sdb.status?.trust?.crlNumber !== undefined ? { lastCrlNumber: sdb.status.trust.crlNumber } : {}),
   };
   const decisions = planServerCertificate(observed, now);
   const plan = planServerSecret(observed, decisions, await issueServerMaterial(observed, decisions, now), now);
   await writeOwnedSecret(ctx, sdb, name, current, plan.data, plan.annotations);
   await recordEvents(ctx, sdb, plan.outcome.events);
   return plan;
+}
+
+/**
+ * What the CRL lists, once the ledger holds the first revocation date of each serial (written before any CRL
+ * carries the date, so a crash in between cannot give a serial another date) and has dropped expired entries.
+ */
+export async function recordRevocations(
+  ctx: OperatorContext,
+  sdb: SecureDatabaseObject,
+  spec: ResolvedSecureDatabaseSpec,
+  currentCrl: Uint8Array | undefined,
+  now: Date,
+): Promise<RevocationPlan> {
+  const leaves = needsLeaves(spec) ? clientLeaves(ctx) : [];
+  const listedSince = revocationDatesIn(currentCrl);
+  const plan = (ledger: Ledger) => planRevocations({ spec, ledger, leaves, listedSince }, now);
+  const cached = plan(readLedger(ctx, sdb.metadata.namespace!, sdb.metadata.name));
+  if (cached.ledgerChanges.size === 0) return cached;
+  try {
+    return plan(await updateLedger(ctx, sdb, (ledger) => plan(ledger).ledgerChanges));
+  } catch (err) {
+    // A ConfigMap of the ledger's name that is not ours: the revocations still go into the CRL (dates not kept).
+    if (!(err instanceof TemporaryError) || err.reason !== Reason.LedgerNotOurs) throw err;
+    await ctx.events.record(sdb, "Warning", Reason.LedgerNotOurs, err.message);
+    return cached;
+  }
 }
 
 /** Server-side applies a kubernetes.io/tls Secret we own, only when its data differs from what is there. */

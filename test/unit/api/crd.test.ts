@@ -209,6 +209,7 @@ describe("api/CRDs (offline structure)", () => {
       [sdb, "spec.verification.enabled", DEFAULTS.verificationEnabled],
       [sdb, "spec.verification.interval", DEFAULTS.verificationInterval],
       [sdb, "spec.trust.revocations[].reason", DEFAULTS.revocationReason],
+      [sdb, "spec.trust.revokeOnDelete", DEFAULTS.revokeOnDelete],
       [imc, "spec.database", DEFAULTS.connectionDatabase],
       [imc, "spec.sslMode", DEFAULTS.sslMode],
       [imc, "spec.certificate.duration", DEFAULTS.clientCertificateDuration],

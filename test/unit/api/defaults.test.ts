@@ -64,7 +64,7 @@ describe("api/defaults", () => {
         reload: { strategy: "SQL", adminUser: "postgres", database: "postgres" },
         verification: { enabled: true, interval: "5m", intervalMs: 300_000, endpoint: "db.example.com:5432", serverName: "db.example.com" },
         allowedNamespaces: [],
-        trust: { allowlist: [], revocations: [] },
+        trust: { allowlist: [], revocations: [], revokeOnDelete: true },
       });
     });
 

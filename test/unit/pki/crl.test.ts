@@ -9,9 +9,11 @@ import {
   describeKeySpec,
   issueClientCertificate,
   issueCRL,
+  nextCRLNumber,
   parseCRL,
   parseCRLs,
   generateCA,
+  revocationDatesIn,
 } from "../../../src/pki/index";
 import { crlFacts } from "../../../src/pki/crl";
 import { verifyCRLSignature } from "../../support/pki";
@@ -227,5 +229,45 @@ describe("pki/crl", () => {
         "UnparsableCRL",
       );
     });
+
+    it("never goes backwards: the number kept elsewhere (status) is a floor, the file's number counts when higher", async () => {
+      const ca = await sharedCA();
+      const garbage = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
+      expect(crlDecision(undefined, { issuer: ca, revokedSerials: [], lastNumber: 12 }, thisUpdate)).to.include({ reason: "MissingCRL", crlNumber: 13 });
+      expect(crlDecision(garbage, { issuer: ca, revokedSerials: [], lastNumber: 12 }, thisUpdate)).to.include({ reason: "UnparsableCRL", crlNumber: 13 });
+      const crl = await issueCRL(ca, { revoked: [], crlNumber: 5, thisUpdate, nextUpdate });
+      expect(crlDecision(crl, { issuer: ca, revokedSerials: ["0a"], lastNumber: 12 }, thisUpdate)).to.include({ reason: "RevocationsChanged", crlNumber: 13 });
+      expect(crlDecision(crl, { issuer: ca, revokedSerials: ["0a"], lastNumber: 2 }, thisUpdate)).to.include({ reason: "RevocationsChanged", crlNumber: 6 });
+      // Nothing to change: the file stays as it is, whatever status says.
+      expect(crlDecision(crl, { issuer: ca, revokedSerials: [], lastNumber: 12 }, thisUpdate)).to.include({ reissue: false, crlNumber: 5 });
+    });
+
+    it("nextCRLNumber: one more than the highest known; nothing known starts at 1", () => {
+      const rows: [number | undefined, number | undefined, number][] = [
+        [undefined, undefined, 1],
+        [undefined, 7, 8],
+        [7, undefined, 8],
+        [7, 3, 8],
+        [3, 7, 8],
+        [3, -1, 4],
+        [3, 1.5, 4],
+      ];
+      for (const [inFile, kept, next] of rows) expect(nextCRLNumber(inFile, kept), `${inFile} / ${kept}`).to.equal(next);
+    });
+  });
+
+  it("revocationDatesIn: each serial's earliest date across a bundle; nothing for an unreadable or empty file", async () => {
+    const a = await sharedCA();
+    const b = await generateCA({ commonName: "Second CA", duration: DAY, now: new Date() });
+    const early = new Date("2030-01-01T00:00:00Z");
+    const late = new Date("2030-02-01T00:00:00Z");
+    const window = { thisUpdate: new Date("2030-03-01T00:00:00Z"), nextUpdate: new Date("2030-03-02T00:00:00Z"), crlNumber: 1 };
+    const crlA = await issueCRL(a, { ...window, revoked: [{ serialNumber: "0a", revocationDate: late }, { serialNumber: "0b", revocationDate: late }] });
+    const crlB = await issueCRL(b, { ...window, revoked: [{ serialNumber: "0A", revocationDate: early }] });
+    const dates = (m: Map<string, Date>) => [...m].map(([k, d]) => `${k} ${d.toISOString()}`).sort();
+    expect(dates(revocationDatesIn(buildCrlBundle([crlA, crlB])))).to.deep.equal([`0a ${early.toISOString()}`, `0b ${late.toISOString()}`]);
+    expect(dates(revocationDatesIn(Buffer.from(crlA)))).to.deep.equal([`0a ${late.toISOString()}`, `0b ${late.toISOString()}`]);
+    expect(revocationDatesIn(undefined).size).to.equal(0);
+    expect(revocationDatesIn("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n").size).to.equal(0);
   });
 });

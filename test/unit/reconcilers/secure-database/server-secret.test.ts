@@ -65,7 +65,7 @@ describe("planServerCertificate → issueServerMaterial → planServerSecret (st
   const spec = resolved();
   let ca: CertificateAuthority;
   let rotation: RotationState;
-  const none: RevocationPlan = { entries: [], unresolved: [] };
+  const none: RevocationPlan = { entries: [], unresolved: [], ledgerChanges: new Map() };
   const observed = (currentData: Record<string, Buffer>, revocations = none): ServerSecretObserved => ({
     spec,
     rotation,
@@ -128,8 +128,9 @@ describe("planServerCertificate → issueServerMaterial → planServerSecret (st
   it("a revocation: the CRL is signed again with the next number and says what it lists; unresolved entries are warned about", async () => {
     const first = (await pass(observed({}))).plan;
     const revocations: RevocationPlan = {
-      entries: [{ serialNumber: "0abc", reason: "keyCompromise", source: "serial" }],
+      entries: [{ serialNumber: "0abc", reason: "keyCompromise", revocationDate: at(-3_600_000), source: "serial" }],
       unresolved: ["ImagingConnection cast/gone has no certificate the operator can see"],
+      ledgerChanges: new Map(),
     };
     const { decisions, plan } = await pass(observed(first.data, revocations), at(60_000));
     expect(decisions.renewal.reissue).to.equal(false);
@@ -149,6 +150,37 @@ describe("planServerCertificate → issueServerMaterial → planServerSecret (st
         ],
       },
     });
+  });
+
+  it("every CRL signed again carries each serial's first revocation date, not the time of signing", async () => {
+    const first = (await pass(observed({}))).plan;
+    const since = new Date("2026-11-01T08:30:00Z");
+    const revocations: RevocationPlan = {
+      entries: [{ serialNumber: "0abc", reason: "cessationOfOperation", revocationDate: since, source: "ImagingConnection cast/gone" }],
+      unresolved: [],
+      ledgerChanges: new Map(),
+    };
+    const second = (await pass(observed(first.data, revocations), at(60_000))).plan;
+    // Six days on the CRL is due for its refresh: signed again, number + 1, the same date.
+    const { decisions, plan } = await pass(observed(second.data, revocations), at(6 * 24 * 3600_000));
+    expect(decisions.crls.map((c) => c.decision.reason)).to.deep.equal(["CRLRefreshDue"]);
+    for (const p of [second, plan]) {
+      expect(parseCRL(p.data["ca.crl"]!).revoked).to.deep.equal([{ serialNumber: "0abc", revocationDate: since, reason: "cessationOfOperation" }]);
+    }
+    expect(plan.crlNumber).to.equal(3);
+  });
+
+  it("the CRL number never goes backwards: a lost ca.crl continues after status.trust.crlNumber", async () => {
+    const lost = { ...observed({}), lastCrlNumber: 41 };
+    const { decisions, plan } = await pass(lost);
+    expect(decisions.crls.map((c) => [c.decision.reason, c.decision.crlNumber])).to.deep.equal([["MissingCRL", 42]]);
+    expect(plan.crlNumber).to.equal(42);
+    // An unreadable one too; and a status behind the file does not pull the number down.
+    const unreadable = { ...observed({ ...plan.data, "ca.crl": Buffer.from("-----BEGIN X509 CRL-----\n!!\n-----END X509 CRL-----\n") }), lastCrlNumber: 42 };
+    expect(planServerCertificate(unreadable, at(60_000)).crls[0]!.decision).to.include({ reason: "UnparsableCRL", crlNumber: 43 });
+    const revocations: RevocationPlan = { entries: [{ serialNumber: "0a", reason: "unspecified", revocationDate: NOW, source: "serial" }], unresolved: [], ledgerChanges: new Map() };
+    const behind = { ...observed(plan.data, revocations), lastCrlNumber: 7 };
+    expect(planServerCertificate(behind, at(60_000)).crls[0]!.decision).to.include({ reason: "RevocationsChanged", crlNumber: 43 });
   });
 
   it("a rotate request: re-issued, and the Secret carries the token it satisfies", async () => {

@@ -1,0 +1,221 @@
+/**
+ * The ledger of the client certificates a SecureDatabase's CA issued: ConfigMap `<sdb>-issued` in the database's
+ * namespace, labelled as the SecureDatabase's and owned by it (it goes when the database goes), one data key per
+ * serial (canonical lower-case hex), each value one JSON object (LedgerEntry).
+ *
+ * It outlives the ImagingConnection and its Secret and an operator restart, so a revocation by connection or by
+ * fingerprint keeps designating every certificate the connection ever got (renewals included), and it keeps the date
+ * a serial was first revoked, so every later CRL carries that date. Entries go once their certificate has expired
+ * (an expired certificate is refused anyway; a CRL need not list it): the ledger holds the live certificates only.
+ *
+ * Writers: the ImagingConnection reconciler records each certificate before its Secret is written, and marks a
+ * connection's entries revoked when it is deleted or loses access; the SecureDatabase reconciler records first
+ * revocation dates and drops expired entries. Each write is a merge patch of the changed keys alone, guarded by the
+ * resourceVersion it was planned from (a 409 re-reads and re-plans), so two writers never lose each other's entries.
+ */
+import { issuedLedgerName } from "../api/defaults";
+import { Reason } from "../api/reasons";
+import { OWNER_LABEL, managedLabels, ownerLabelValue, type RevocationReason } from "../api/types";
+import { RESOURCES } from "../kube/resources";
+import { isApiError, MERGE_PATCH } from "../kube/rest";
+import { ownerReference } from "../kube/secrets";
+import { normalizeSerialNumber, type CertificateFacts } from "../pki";
+import { TemporaryError } from "../runtime/errors";
+import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
+
+/** One certificate, as the ledger keeps it (under its serial). Dates are ISO 8601. */
+export interface LedgerEntry {
+  /** The ImagingConnection it was issued to (absent: a serial revoked by serialNumber that the operator did not issue). */
+  namespace?: string;
+  connection?: string;
+  /** Its CN: the database user. */
+  user?: string;
+  sha256Fingerprint?: string;
+  /** When the operator recorded it: the issuance, or the certificate's notBefore when recorded after the fact. */
+  issuedAt?: string;
+  notAfter?: string;
+  /** Set the first time the serial went into the CRL; never changed after. */
+  revocationDate?: string;
+  reason?: RevocationReason;
+}
+
+export type Ledger = ReadonlyMap<string, LedgerEntry>;
+/** Serial → the entry to write, or null to drop it. */
+export type LedgerChanges = Map<string, LedgerEntry | null>;
+
+/**
+ * How long after its notAfter an entry is kept: a database server whose clock is behind the operator's still takes
+ * the certificate for that long, so it stays in the CRL.
+ */
+export const EXPIRY_GRACE_MS = 3600_000;
+
+const ENTRY_KEYS: readonly (keyof LedgerEntry)[] = [
+  "namespace",
+  "connection",
+  "user",
+  "sha256Fingerprint",
+  "issuedAt",
+  "notAfter",
+  "revocationDate",
+  "reason",
+];
+
+/** The ledger in a ConfigMap's data; a key or value that is not an entry (a hand edit) is left out, never guessed at. */
+export function parseLedger(data: Readonly<Record<string, string>> | undefined): Map<string, LedgerEntry> {
+  const out = new Map<string, LedgerEntry>();
+  for (const [key, value] of Object.entries(data ?? {})) {
+    let serial: string;
+    let parsed: unknown;
+    try {
+      serial = normalizeSerialNumber(key);
+      parsed = JSON.parse(value);
+    } catch {
+      continue;
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) continue;
+    const entry: LedgerEntry = {};
+    for (const k of ENTRY_KEYS) {
+      const v = (parsed as Record<string, unknown>)[k];
+      if (typeof v === "string") (entry as Record<string, string>)[k] = v;
+    }
+    out.set(serial, entry);
+  }
+  return out;
+}
+
+/** One entry as stored: its fields in a fixed order, so equal entries are equal bytes. */
+export function encodeEntry(entry: LedgerEntry): string {
+  const ordered: Record<string, string> = {};
+  for (const k of ENTRY_KEYS) if (entry[k] !== undefined) ordered[k] = entry[k];
+  return JSON.stringify(ordered);
+}
+
+/** Past notAfter (and the grace): the certificate is refused anyway, the entry may go. Unknown expiry: never. */
+export function isExpired(entry: LedgerEntry, now: Date): boolean {
+  if (!entry.notAfter) return false;
+  const notAfter = Date.parse(entry.notAfter);
+  return Number.isFinite(notAfter) && notAfter + EXPIRY_GRACE_MS <= now.getTime();
+}
+
+export const isRevoked = (entry: LedgerEntry): boolean => entry.revocationDate !== undefined;
+
+/** A revocation date as a CRL carries it (whole seconds), so the ledger and every CRL say the same. */
+export const revocationDateOf = (now: Date): string => new Date(Math.floor(now.getTime() / 1000) * 1000).toISOString();
+
+export interface ConnectionRef {
+  namespace: string;
+  name: string;
+}
+
+export const belongsTo = (entry: LedgerEntry, c: ConnectionRef): boolean => entry.namespace === c.namespace && entry.connection === c.name;
+
+/** The entry of a certificate issued to a connection. */
+export function issuedEntry(connection: ConnectionRef, cert: Pick<CertificateFacts, "subjectCommonName" | "fingerprintSha256" | "notAfter">, issuedAt: Date): LedgerEntry {
+  return {
+    namespace: connection.namespace,
+    connection: connection.name,
+    ...(cert.subjectCommonName !== undefined ? { user: cert.subjectCommonName } : {}),
+    sha256Fingerprint: cert.fingerprintSha256,
+    issuedAt: issuedAt.toISOString(),
+    notAfter: cert.notAfter.toISOString(),
+  };
+}
+
+/** Records a certificate (once: a serial already there keeps its entry, revocation date included). */
+export function planIssued(ledger: Ledger, serialNumber: string, entry: LedgerEntry): LedgerChanges {
+  const serial = normalizeSerialNumber(serialNumber);
+  return ledger.has(serial) ? new Map() : new Map([[serial, entry]]);
+}
+
+/**
+ * Marks the connection's certificates that have not expired revoked as of `now`, with `reason`; an entry revoked
+ * before keeps its date and reason.
+ */
+export function planConnectionRevocation(ledger: Ledger, connection: ConnectionRef, reason: RevocationReason, now: Date): LedgerChanges {
+  const changes: LedgerChanges = new Map();
+  for (const [serial, entry] of ledger) {
+    if (!belongsTo(entry, connection) || isRevoked(entry) || isExpired(entry, now)) continue;
+    changes.set(serial, { ...entry, revocationDate: revocationDateOf(now), reason });
+  }
+  return changes;
+}
+
+/** The serials of the ledger that are revoked and not expired (a connection's own, when given). */
+export function revokedSerials(ledger: Ledger, now: Date, connection?: ConnectionRef): string[] {
+  return [...ledger]
+    .filter(([, e]) => isRevoked(e) && !isExpired(e, now) && (!connection || belongsTo(e, connection)))
+    .map(([serial]) => serial)
+    .sort();
+}
+
+/** The ledger with the changes applied. */
+export function applyChanges(ledger: Ledger, changes: LedgerChanges): Map<string, LedgerEntry> {
+  const out = new Map(ledger);
+  for (const [serial, entry] of changes) {
+    if (entry) out.set(serial, entry);
+    else out.delete(serial);
+  }
+  return out;
+}
+
+/** The merge patch of the changes alone, guarded by the resourceVersion they were planned from. */
+export function ledgerPatch(changes: LedgerChanges, resourceVersion: string | undefined): object {
+  const data: Record<string, string | null> = {};
+  for (const [serial, entry] of changes) data[serial] = entry ? encodeEntry(entry) : null;
+  return { metadata: { resourceVersion }, data };
+}
+
+/** The ledger of a SecureDatabase as the cache has it (the ConfigMap carries the owner label the cache selects). */
+export function readLedger(ctx: OperatorContext, namespace: string, sdbName: string): Map<string, LedgerEntry> {
+  return parseLedger(ctx.cache.configMaps.get(namespace, issuedLedgerName(sdbName))?.data);
+}
+
+/** Why the ConfigMap of the ledger's name is not ours to write, if it is not. */
+function notOurs(cm: ConfigMapObject, sdbName: string): string | undefined {
+  if (cm.metadata.labels?.[OWNER_LABEL] === ownerLabelValue("SecureDatabase", sdbName)) return undefined;
+  return (
+    `ConfigMap ${cm.metadata.namespace}/${cm.metadata.name} exists and was not created by the operator for SecureDatabase ` +
+    `${sdbName}: it holds the ledger of the certificates the database's CA issued; delete or rename it (it is never overwritten)`
+  );
+}
+
+const MAX_ATTEMPTS = 5;
+
+/**
+ * Applies the changes `plan` makes to the ledger and returns the ledger as written. `plan` is called again on the
+ * freshest ledger after a conflict; no changes: nothing written. Creates the ConfigMap on its first entry.
+ */
+export async function updateLedger(
+  ctx: OperatorContext,
+  sdb: SecureDatabaseObject,
+  plan: (ledger: Ledger) => LedgerChanges,
+): Promise<Map<string, LedgerEntry>> {
+  const namespace = sdb.metadata.namespace!;
+  const name = issuedLedgerName(sdb.metadata.name);
+  let current = ctx.cache.configMaps.get(namespace, name);
+  for (let attempt = 1; ; attempt++) {
+    if (current) {
+      const problem = notOurs(current, sdb.metadata.name);
+      if (problem) throw new TemporaryError(Reason.LedgerNotOurs, problem);
+    }
+    const ledger = parseLedger(current?.data);
+    const changes = plan(ledger);
+    if (changes.size === 0) return ledger;
+    try {
+      const written = current
+        ? await ctx.client.patch<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name }, ledgerPatch(changes, current.metadata.resourceVersion), MERGE_PATCH)
+        : await ctx.client.create<ConfigMapObject>(RESOURCES.ConfigMap, namespace, {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name, namespace, labels: managedLabels("SecureDatabase", sdb.metadata.name), ownerReferences: [ownerReference(sdb)] },
+            data: Object.fromEntries([...changes].flatMap(([serial, e]) => (e ? [[serial, encodeEntry(e)]] : []))),
+          });
+      ctx.cache.configMaps.observe(written);
+      return parseLedger(written.data);
+    } catch (err) {
+      // 409: written since it was read (or created by another writer); 404: deleted since. Read it again, plan again.
+      if (!isApiError(err, 409, 404) || attempt >= MAX_ATTEMPTS) throw err;
+      current = await ctx.client.getOptional<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name });
+    }
+  }
+}
