@@ -10,8 +10,9 @@
  *
  * Writers: the ImagingConnection reconciler records each certificate before its Secret is written, and marks a
  * connection's entries revoked when it is deleted or loses access; the SecureDatabase reconciler records first
- * revocation dates and drops expired entries. Each write is a merge patch of the changed keys alone, guarded by the
- * resourceVersion it was planned from (a 409 re-reads and re-plans), so two writers never lose each other's entries.
+ * revocation dates and drops expired entries. Each write is a merge patch of the changed keys alone; one that changes
+ * an entry it read is guarded by the resourceVersion it was planned from (a 409 re-reads and re-plans), so two
+ * writers never lose each other's entries, and a first revocation date is never written twice.
  */
 import { issuedLedgerName } from "../api/defaults";
 import { Reason } from "../api/reasons";
@@ -158,11 +159,16 @@ export function applyChanges(ledger: Ledger, changes: LedgerChanges): Map<string
   return out;
 }
 
-/** The merge patch of the changes alone, guarded by the resourceVersion they were planned from. */
-export function ledgerPatch(changes: LedgerChanges, resourceVersion: string | undefined): object {
+/**
+ * The merge patch of the changes alone. New serials only (each issuance): no precondition, since a merge patch of
+ * other keys loses nothing and a serial is written by its one issuer; a change or drop of an entry the plan read (a
+ * first revocation date, an expiry) is guarded by the resourceVersion it was planned from.
+ */
+export function ledgerPatch(changes: LedgerChanges, resourceVersion: string | undefined, planned: Ledger = new Map()): object {
   const data: Record<string, string | null> = {};
   for (const [serial, entry] of changes) data[serial] = entry ? encodeEntry(entry) : null;
-  return { metadata: { resourceVersion }, data };
+  const onlyNew = [...changes.keys()].every((serial) => !planned.has(serial));
+  return onlyNew ? { data } : { metadata: { resourceVersion }, data };
 }
 
 /** The ledger of a SecureDatabase as the cache has it (the ConfigMap carries the owner label the cache selects). */
@@ -203,7 +209,7 @@ export async function updateLedger(
     if (changes.size === 0) return ledger;
     try {
       const written = current
-        ? await ctx.client.patch<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name }, ledgerPatch(changes, current.metadata.resourceVersion), MERGE_PATCH)
+        ? await ctx.client.patch<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name }, ledgerPatch(changes, current.metadata.resourceVersion, ledger), MERGE_PATCH)
         : await ctx.client.create<ConfigMapObject>(RESOURCES.ConfigMap, namespace, {
             apiVersion: "v1",
             kind: "ConfigMap",

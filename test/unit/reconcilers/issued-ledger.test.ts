@@ -102,7 +102,10 @@ describe("the ledger of issued certificates (ConfigMap <sdb>-issued)", () => {
     ]);
     expect([...applyChanges(ledger, changes).keys()]).to.deep.equal(["01", "03"]);
     expect(ledger.size).to.equal(2);
-    expect(ledgerPatch(changes, "42")).to.deep.equal({ metadata: { resourceVersion: "42" }, data: { "02": null, "03": encodeEntry(issued("new", HOUR)) } });
+    // Dropping an entry it read: guarded. Only a new serial: no precondition (it conflicts with nobody).
+    expect(ledgerPatch(changes, "42", ledger)).to.deep.equal({ metadata: { resourceVersion: "42" }, data: { "02": null, "03": encodeEntry(issued("new", HOUR)) } });
+    const onlyNew = new Map<string, LedgerEntry | null>([["03", issued("new", HOUR)]]);
+    expect(ledgerPatch(onlyNew, "42", ledger)).to.deep.equal({ data: { "03": encodeEntry(issued("new", HOUR)) } });
   });
 
   it("revokeOnDelete: on unless the database says false; the event names connection, reason and serials", () => {
