@@ -345,12 +345,14 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
     const log = winston.createLogger({ level: "error", format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
     operator = await startOperator(cp, ns, { log });
 
-    // A database and a connection that are not fuzzed: their CA key and mounts must survive everything.
+    // A database and a connection that are not fuzzed: their CA key and mounts must survive everything. Deleting a
+    // fuzzed connection that base-db issued to would (rightly) put its serial into base-db's CRL
+    // (revocation-ledger.test.ts proves that); here base-db's Secrets must stay byte for byte, so it does not.
     await create(RESOURCES.SecureDatabase, {
       apiVersion: FUZZ_API_VERSION,
       kind: "SecureDatabase",
       metadata: { name: "base-db" },
-      spec: { host: "127.0.0.1", port: closedPort, postgres: { configMapName: "pg-shared" }, reload: { strategy: "None" }, verification: { enabled: false }, allowedNamespaces: [otherNs] },
+      spec: { host: "127.0.0.1", port: closedPort, postgres: { configMapName: "pg-shared" }, reload: { strategy: "None" }, verification: { enabled: false }, allowedNamespaces: [otherNs], trust: { revokeOnDelete: false } },
     });
     await create(RESOURCES.ImagingConnection, { apiVersion: FUZZ_API_VERSION, kind: "ImagingConnection", metadata: { name: "base-conn" }, spec: { databaseRef: { name: "base-db" }, user: "base", verification: { enabled: false }, workloads: [{ kind: "Deployment", name: "cast-app" }] } });
     await waitFor("base-db and base-conn Ready", async () => {
