@@ -94,7 +94,7 @@ describe("chaos: PostgreSQL is down for 25 s during a CA rotation, then back (re
       }
       const restartAt = Date.now();
       const down = await sdbNow();
-      const outage = await reportOutage(haltedAt, restartAt, metricsBefore);
+      const outage = await reportOutage(haltAt, haltedAt, restartAt, metricsBefore);
       const verified = condition(down, "Verified");
       const rotating = condition(down, "CARotating");
       const ready = condition(down, "Ready");

@@ -87,7 +87,7 @@ describe("chaos: PostgreSQL is down for 25 s while a server certificate rotation
         `      PostgreSQL stopped in ${haltedAt - haltAt} ms (last successful verification ${lastSuccess ? `${haltAt - Date.parse(lastSuccess)} ms before` : "never"}); ` +
           `the new server certificate was in status ${issuedAfter ?? "never"} ms after the rotate annotation`,
       );
-      const outage = await reportOutage(haltedAt, restartAt, metricsBefore);
+      const outage = await reportOutage(haltAt, haltedAt, restartAt, metricsBefore);
       const newServer = down.status!.serverCertificate!.serialNumber!;
       const reloaded = condition(down, "Reloaded");
       const verified = condition(down, "Verified");

@@ -233,13 +233,17 @@ export async function startPostgresOutageTestbed(name: string) {
     if (!(await pg.isRunning())) await pg.start();
   };
 
-  /** What the operator did against the down server, printed; the tries (reconcile passes that connected) returned. */
-  const reportOutage = async (haltedAt: number, restartAt: number, before: { runs: number; errors: number }) => {
+  /**
+   * What the operator did against the down server, printed; the tries (reconcile passes that connected) returned.
+   * Warnings count from `haltAt`, when the stop began: a try during `pg_ctl stop` is already refused, and the
+   * reconciler records the same failure once, so its event may predate `haltedAt`.
+   */
+  const reportOutage = async (haltAt: number, haltedAt: number, restartAt: number, before: { runs: number; errors: number }) => {
     const after = await reconcileCounts();
     const during = between(connections!.attempts, haltedAt, restartAt);
     const ours = during.filter((a) => a.user === "postgres");
     const times = tries(ours, haltedAt);
-    const warned = logsBetween(logs, haltedAt, restartAt, "event").filter((l) => l.level === "warn");
+    const warned = logsBetween(logs, haltAt, restartAt, "event").filter((l) => l.level === "warn");
     console.log(
       `      outage ${restartAt - haltedAt} ms: ` +
         `the SecureDatabase reconciler opened ${ours.length} connections ${JSON.stringify(countBy(ours))} in ${times.length} tries, ` +
