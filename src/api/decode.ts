@@ -21,6 +21,7 @@ import {
   SSL_MODES,
   TLS_VERSIONS,
   WORKLOAD_KINDS,
+  type AccessGrant,
   type AllowlistEntry,
   type CASpec,
   type CastImagingTarget,
@@ -174,6 +175,14 @@ const trustSpec = object<TrustSpec>()({
   revokeOnDelete: optional(boolean),
 });
 
+const accessGrant = object<AccessGrant>()({
+  namespaces: optional(array(string)),
+  users: required(array(string)),
+  databases: optional(array(string)),
+  maxDuration: optional(string),
+  mountIntoWorkloads: optional(boolean),
+});
+
 export const secureDatabaseSpec = object<SecureDatabaseSpec>()({
   host: required(string),
   port: optional(integer),
@@ -186,6 +195,7 @@ export const secureDatabaseSpec = object<SecureDatabaseSpec>()({
   reload: optional(reloadSpec),
   verification: optional(databaseVerificationSpec),
   allowedNamespaces: optional(array(string)),
+  access: optional(array(accessGrant)),
   trust: optional(trustSpec),
 });
 

@@ -1,8 +1,10 @@
 /**
  * The validation rules of a SecureDatabase beyond its shape (decoded already): see validate.ts, which applies them.
  */
+import { DEFAULTS } from "./defaults";
 import {
   absolutePathProblem,
+  databaseNameProblem,
   hbaTokenProblem,
   isCIDR,
   isDNSLabel,
@@ -26,6 +28,7 @@ export function secureDatabaseRules(sdb: SecureDatabase, e: ValidationErrors): v
   postgresRules(sdb.spec, e);
   operatorLoginRules(sdb.spec, e);
   trustRules(sdb.spec, e);
+  accessRules(sdb.spec, e);
 }
 
 /** The name, the rotate token, and the names and addresses the server certificate carries. */
@@ -324,6 +327,39 @@ function trustRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
     }
     e.name(`${base}.connectionName`, r.connectionName, "subdomain");
     e.name(`${base}.connectionNamespace`, r.connectionNamespace, "label");
+  });
+}
+
+/** pg_hba.conf keywords: in a grant they would read as "every role" or "every database". */
+const HBA_KEYWORDS = new Set(["all", "sameuser", "samerole", "replication"]);
+
+/** The grants: names only (no keyword, no group), never the role the operator logs in with. */
+function accessRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
+  const grants = spec.access ?? [];
+  e.maxItems("spec.access", grants, 32);
+  const adminUser = spec.reload?.adminUser ?? DEFAULTS.reloadAdminUser;
+  grants.forEach((grant, i) => {
+    const base = `spec.access[${i}]`;
+    distinctItems(e, `${base}.namespaces`, grant.namespaces, 64, (ns, at) => {
+      if (!isDNSLabel(ns)) e.add(at, "Invalid", "each namespace of a grant must be a namespace name (RFC 1123 label)");
+    });
+    if (grant.namespaces !== undefined && grant.namespaces.length === 0) {
+      e.add(`${base}.namespaces`, "Required", "access[].namespaces must not be empty (omit it for this database's namespace)");
+    }
+    if (grant.users.length === 0) e.add(`${base}.users`, "Required", "access[].users must name at least one role");
+    distinctItems(e, `${base}.users`, grant.users, 64, (user, at) => {
+      const problem = roleNameProblem(user) ?? (HBA_KEYWORDS.has(user) ? "must be a role name, not a pg_hba.conf keyword" : undefined);
+      if (problem) e.add(at, "Invalid", `access[].users ${problem}`);
+      else if (user === adminUser) {
+        e.add(at, "Forbidden", `access[].users must not name ${JSON.stringify(user)}, the role the operator reloads and verifies with (reload.adminUser): it is never issued`);
+      }
+    });
+    distinctItems(e, `${base}.databases`, grant.databases, 64, (db, at) => {
+      const problem = databaseNameProblem(db) ?? (HBA_KEYWORDS.has(db) ? "must be a database name, not a pg_hba.conf keyword (omit databases for any)" : undefined);
+      if (problem) e.add(at, "Invalid", `access[].databases ${problem}`);
+    });
+    const max = durationMs(e, `${base}.maxDuration`, grant.maxDuration, "access[].maxDuration");
+    if (max !== undefined && max < 60_000) e.add(`${base}.maxDuration`, "Invalid", "access[].maxDuration must be at least 1m");
   });
 }
 

@@ -123,6 +123,23 @@ export interface TrustSpec {
   revokeOnDelete?: boolean;
 }
 
+/**
+ * Who may request which identity from the database's CA: ImagingConnections of the named namespaces, for the named
+ * roles (and databases), up to a lifetime, mounted into workloads or not. Nothing the grants do not name is issued.
+ */
+export interface AccessGrant {
+  /** Default: the SecureDatabase's own namespace. */
+  namespaces?: string[];
+  /** PostgreSQL roles (certificate CNs), names only; never the reload admin role. */
+  users: string[];
+  /** Default: any database the server's rules let these users into. */
+  databases?: string[];
+  /** The longest client certificate lifetime a connection may request. Default "2160h". */
+  maxDuration?: string;
+  /** Whether connections may mount the identity into Deployments/StatefulSets of their namespace. Default false. */
+  mountIntoWorkloads?: boolean;
+}
+
 export interface SecureDatabaseSpec {
   host: string;
   /** Default 5432. */
@@ -135,7 +152,10 @@ export interface SecureDatabaseSpec {
   workloadRef?: DatabaseWorkloadRef;
   reload?: ReloadSpec;
   verification?: DatabaseVerificationSpec;
+  /** Deprecated: grants nothing since spec.access; kept so stored objects stay valid. */
   allowedNamespaces?: string[];
+  /** The identities ImagingConnections may obtain. Default: none. */
+  access?: AccessGrant[];
   trust?: TrustSpec;
 }
 

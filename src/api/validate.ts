@@ -6,7 +6,7 @@
  * admission; the rules here repeat the ones whose failure would be dangerous if an old CRD let them through
  * (pg_hba.conf injection, unsafe paths, bad durations) and add what a schema cannot know: that a PEM certificate
  * really parses, that the server Secret does not overwrite the CA Secret, that some pg_hba.conf rule admits the
- * operator's own login, that a connection's namespace is allowed. Pure; an empty error list means valid.
+ * operator's own login. (Whether a connection may have its identity at all is access.ts.) Pure; an empty error list means valid.
  */
 import { decodeImagingConnectionInput, decodeSecureDatabaseInput } from "./decode";
 import { DecodeError } from "./decoder";
@@ -93,14 +93,6 @@ export function validateConnectionAgainstDatabase(rawImc: ImagingConnection, raw
   const e = new ValidationErrors();
   const imcNamespace = imc.metadata.namespace ?? "default";
   const sdbNamespace = sdb.metadata.namespace ?? "default";
-  if (imcNamespace !== sdbNamespace && !(sdb.spec.allowedNamespaces ?? []).includes(imcNamespace)) {
-    e.add(
-      "spec.databaseRef",
-      "Forbidden",
-      `SecureDatabase ${sdbNamespace}/${sdb.metadata.name} does not list namespace ${JSON.stringify(imcNamespace)} in ` +
-        `spec.allowedNamespaces`,
-    );
-  }
   const revoked = (sdb.spec.trust?.revocations ?? []).some(
     (r) => r.connectionName === imc.metadata.name && (r.connectionNamespace ?? sdbNamespace) === imcNamespace,
   );

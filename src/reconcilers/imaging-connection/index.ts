@@ -27,8 +27,17 @@ import { secretBytes } from "../../kube/secrets";
 
 export { CAST_INI_OWNER, ConnectionWorkloadReconciler } from "./workload-reconciler";
 
-/** Refusals that mean the database no longer admits this identity: its certificates are revoked (revokeOnDelete). */
-const LOST_ACCESS = new Set<Reason>([Reason.NamespaceNotAllowed, Reason.UserNotAdmitted]);
+/**
+ * Refusals that mean the database no longer admits this identity: its certificates are revoked (revokeOnDelete).
+ * A lifetime or a mount the grant does not allow refuses the request, not the identity: what was issued stays valid.
+ */
+const LOST_ACCESS = new Set<Reason>([
+  Reason.NamespaceNotAllowed,
+  Reason.UserNotAllowed,
+  Reason.DatabaseNotAllowed,
+  Reason.AdminRoleNotIssued,
+  Reason.UserNotAdmitted,
+]);
 
 /** How soon a connection refused the chart's Secret (someone else's) looks whether it was freed. */
 const CHART_CLAIM_RECHECK_MS = 10_000;

@@ -3,6 +3,7 @@
  * namespace policy that database states, and the client Secret that makes a connection mountable. Read from the
  * caches only, so the connection reconciler and the workload reconciler decide the same thing from the same state.
  */
+import { decideAccess } from "../../api/access";
 import {
   prepareImagingConnection,
   prepareSecureDatabase,
@@ -30,6 +31,11 @@ export interface TargetProblem {
     | "DatabaseDeleting"
     | "DatabaseInvalid"
     | "NamespaceNotAllowed"
+    | "UserNotAllowed"
+    | "DatabaseNotAllowed"
+    | "DurationNotAllowed"
+    | "MountNotAllowed"
+    | "AdminRoleNotIssued"
     | "Revoked"
     | "UserNotAdmitted"
   >;
@@ -41,15 +47,14 @@ export type Resolved =
   | { ok: false; spec?: ResolvedImagingConnectionSpec; problem: TargetProblem };
 
 const FIELD_REASONS: Record<string, TargetProblem["reason"]> = {
-  "spec.databaseRef": Reason.NamespaceNotAllowed,
   "metadata.name": Reason.Revoked,
   "spec.user": Reason.UserNotAdmitted,
 };
 
 /**
- * The connection's resolved spec and its database, or the first reason it cannot have a certificate. The
- * namespace rule is the database's: only someone who can edit the SecureDatabase (allowedNamespaces) can let
- * another namespace obtain identities signed by its CA.
+ * The connection's resolved spec and its database, or the first reason it cannot have a certificate. Who may
+ * obtain which identity is the database's rule (spec.access): only someone who can edit the SecureDatabase can
+ * widen it, and nothing it does not name is issued.
  */
 export function resolveConnection(ctx: OperatorContext, imc: ImagingConnectionObject): Resolved {
   const prepared = prepareImagingConnection(imc);
@@ -73,6 +78,17 @@ export function resolveConnection(ctx: OperatorContext, imc: ImagingConnectionOb
     const message = `${dbName} is being deleted: no new certificates are issued from its CA`;
     return { ok: false, spec, problem: { reason: Reason.DatabaseDeleting, message } };
   }
+  const access = decideAccess(
+    { namespace: ref.namespace, name: ref.name, spec: sdb.spec },
+    {
+      namespace: imc.metadata.namespace ?? "default",
+      user: spec.user,
+      database: spec.database,
+      duration: spec.certificate.duration,
+      mounts: spec.workloads.length > 0 || spec.castImaging !== undefined,
+    },
+  );
+  if (!access.allowed) return { ok: false, spec, problem: { reason: access.reason, message: access.message } };
   const against = validateConnectionAgainstDatabase(imc, sdb);
   if (against.length > 0) {
     const reason = FIELD_REASONS[against[0]!.field] ?? Reason.UserNotAdmitted;
