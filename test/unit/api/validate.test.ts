@@ -427,12 +427,6 @@ describe("api/validate", () => {
       expect(validateConnectionAgainstDatabase(imc(), sdb())).to.deep.equal([]);
     });
 
-    it("refuses a namespace the database does not allow, and accepts it once listed", () => {
-      const other = imc({}, "analysis", "elsewhere");
-      expectError(validateConnectionAgainstDatabase(other, sdb()), "spec.databaseRef", 'does not list namespace "elsewhere"');
-      expect(validateConnectionAgainstDatabase(other, sdb({ allowedNamespaces: ["elsewhere"] }))).to.deep.equal([]);
-    });
-
     it("refuses a revoked connection, matching the namespace", () => {
       expectError(
         validateConnectionAgainstDatabase(imc(), sdb({ trust: { revocations: [{ connectionName: "analysis" }] } })),

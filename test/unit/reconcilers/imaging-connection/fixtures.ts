@@ -24,7 +24,7 @@ export function secureDatabase(spec: Partial<SecureDatabaseSpec> = {}, status?: 
     apiVersion: "mtls.imaging.dev/v1alpha1",
     kind: "SecureDatabase",
     metadata: { name: "db", namespace: NS, creationTimestamp: "2026-11-01T00:00:00Z" },
-    spec: { host: "db.example", postgres: { configMapName: "pg" }, ...spec },
+    spec: { host: "db.example", postgres: { configMapName: "pg" }, access: [{ users: ["cast_app"], mountIntoWorkloads: true }], ...spec },
     ...(status ? { status } : {}),
   };
   return sdb as SecureDatabaseObject;

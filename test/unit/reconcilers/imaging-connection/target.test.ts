@@ -50,15 +50,37 @@ describe("resolveConnection (may this connection have an identity from that data
       message: `SecureDatabase ${NS}/db is being deleted: no new certificates are issued from its CA`,
     },
     {
-      name: "another namespace the database does not allow",
+      name: "another namespace the database grants nothing",
       ctx: context([{ ...secureDatabase(), metadata: { name: "db", namespace: "data" } }]),
       imc: imagingConnection("app", { databaseRef: { name: "db", namespace: "data" } }),
       problem: "NamespaceNotAllowed",
+      message: `SecureDatabase data/db grants no identity to namespace "${NS}": its owner must add a grant for it to spec.access (namespaces, users)`,
     },
     {
-      name: "another namespace the database allows",
+      name: "another namespace listed only in the deprecated allowedNamespaces",
       ctx: context([{ ...secureDatabase({ allowedNamespaces: [NS] }), metadata: { name: "db", namespace: "data" } }]),
       imc: imagingConnection("app", { databaseRef: { name: "db", namespace: "data" } }),
+      problem: "NamespaceNotAllowed",
+      message:
+        `SecureDatabase data/db grants no identity to namespace "${NS}" (it lists the namespace in spec.allowedNamespaces, which grants ` +
+        "nothing since spec.access exists): its owner must add a grant for it to spec.access (namespaces, users)",
+    },
+    {
+      name: "another namespace the database grants",
+      ctx: context([{ ...secureDatabase({ access: [{ namespaces: [NS], users: ["cast_app"] }] }), metadata: { name: "db", namespace: "data" } }]),
+      imc: imagingConnection("app", { databaseRef: { name: "db", namespace: "data" } }),
+    },
+    {
+      name: "the database's reload admin role, even when a grant names it",
+      ctx: context([secureDatabase({ access: [{ users: ["postgres"] }] })]),
+      imc: imagingConnection("app", { user: "postgres" }),
+      problem: "AdminRoleNotIssued",
+    },
+    {
+      name: "a workload mount the grant does not allow",
+      ctx: context([secureDatabase({ access: [{ users: ["cast_app"] }] })]),
+      imc: imagingConnection("app", { workloads: [{ kind: "Deployment", name: "web" }] }),
+      problem: "MountNotAllowed",
     },
     {
       name: "a connection the database revokes",
