@@ -145,7 +145,7 @@ describe("api/access: who may obtain which identity (spec.access)", () => {
       ["a keyword as database", [{ users: ["app"], databases: ["all"] }], "spec.access[0].databases[0]: access[].databases must be a database name, not a pg_hba.conf keyword (omit databases for any)"],
       ["a namespace that is not a name", [{ users: ["app"], namespaces: ["*"] }], "spec.access[0].namespaces[0]: each namespace of a grant must be a namespace name (RFC 1123 label)"],
       ["an empty namespace list", [{ users: ["app"], namespaces: [] }], "spec.access[0].namespaces: access[].namespaces must not be empty (omit it for this database's namespace)"],
-      ["a maxDuration in days", [{ users: ["app"], maxDuration: "90d" }], 'spec.access[0].maxDuration: access[].maxDuration must be a Go duration in h, m, s and ms (in that order), e.g. "2160h" or "1h30m"; days are not supported (got \"90d\")'],
+      ["a maxDuration in days", [{ users: ["app"], maxDuration: "90d" }], 'spec.access[0].maxDuration: access[].maxDuration must be a Go duration in h, m, s and ms (in that order), e.g. "2160h" or "1h30m"; days are not supported (got "90d")'],
     ] as const) {
       it(`refuses ${what}`, () => expect(errors(access)).to.include(expected));
     }
