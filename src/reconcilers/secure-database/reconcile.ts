@@ -21,10 +21,10 @@ import { commandLinePlan, configMapOf, ensureConfig } from "./config";
 import { checkLayout, readLayoutFacts, refuseLayout } from "./layout";
 import { ensureServerConfigMap } from "./server-config-map";
 import { finalize, releaseConfigMap } from "./finalize";
-import { dropOperatorIdentity, ensureOperatorIdentity, needsOperatorIdentity, probeOptions } from "./operator-identity";
+import { adminSecretName, dropOperatorIdentity, ensureOperatorIdentity, needsOperatorIdentity, probeOptions } from "./operator-identity";
 import { passwordAccess } from "./password-access";
 import { ensureReload, servedMaterialHash } from "./reload";
-import { ensureSecretClaim, ensureServerSecret } from "./server-secret";
+import { ensureSecretClaim, ensureServerSecret, IDENTITY_SECRET_ROLE } from "./server-secret";
 import { caStatus, summarize, trustStatus } from "./status";
 import type { StepResult } from "./step";
 import { ensureVerified } from "./verify";
@@ -95,6 +95,13 @@ export class SecureDatabaseReconciler {
     report(server.outcome);
     status.serverCertificate = server.status;
     status.trust = trustStatus(status.trust, spec, server.crlNumber, server.revokedSerials);
+    const identityClaim = needsOperatorIdentity(spec)
+      ? await ensureSecretClaim(ctx, sdb, adminSecretName(name), now, IDENTITY_SECRET_ROLE)
+      : undefined;
+    if (identityClaim) {
+      report(identityClaim);
+      return done();
+    }
     const identity = needsOperatorIdentity(spec)
       ? await ensureOperatorIdentity(ctx, sdb, spec, ca, rotation.acceptedIssuers, trustBundle, now)
       : await dropOperatorIdentity(ctx, sdb);
