@@ -1,5 +1,6 @@
 /** The operator's command line: flags and environment variables to a checked configuration, pure. */
 import { parseArgs } from "node:util";
+import { DEFAULTS } from "./api/defaults";
 import { DurationError, parseDuration } from "./api/duration";
 import { validateTimings, type LeaderElectionConfig } from "./runtime/leader-election";
 
@@ -10,6 +11,7 @@ Usage: node dist/main.js [options]
   --kubeconfig PATH                  kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount)
   --namespace NS[,NS...]             watch only these namespaces (default: $WATCH_NAMESPACE, or every namespace)
   --concurrency N                    reconciles at once per kind (default: $CONCURRENCY or 4)
+  --mount-path-prefix PATH           connections may mount identities only under this directory (default: $MOUNT_PATH_PREFIX or /etc/cast-imaging/)
   --log-level LEVEL                  error, warn, info or debug (default: $LOG_LEVEL or info)
   --health-port PORT                 serve /healthz, /readyz and /metrics on this port (default: $HEALTH_PORT or 8080; 0: off)
   --leader-elect                     run as one of several replicas: only the holder of a Lease reconciles (default: $LEADER_ELECT=true)
@@ -29,6 +31,8 @@ export interface OperatorConfig {
   /** Undefined: every namespace. */
   namespaces?: string[];
   concurrency: number;
+  /** spec.workloads[].mountPath must lie under it (ends with "/"). */
+  mountPathPrefix: string;
   logLevel: string;
   healthPort: number;
   leaderElection?: LeaderElectionConfig;
@@ -76,6 +80,14 @@ function namespaceList(raw: string | undefined): string[] | undefined {
   return list.length > 0 ? list : undefined;
 }
 
+function mountPathPrefix(raw: string): string {
+  const prefix = raw.endsWith("/") ? raw : `${raw}/`;
+  if (!/^(\/[A-Za-z0-9._-]+)+\/$/.test(prefix) || prefix.split("/").some((p) => p === "." || p === "..")) {
+    throw new UsageError(`--mount-path-prefix / MOUNT_PATH_PREFIX must be an absolute directory below / (e.g. /etc/cast-imaging/), got "${raw}"`);
+  }
+  return prefix;
+}
+
 export function parseCommandLine(argv: string[], { env, identity, inClusterNamespace }: CliEnvironment): OperatorConfig {
   let values;
   try {
@@ -85,6 +97,7 @@ export function parseCommandLine(argv: string[], { env, identity, inClusterNames
         kubeconfig: { type: "string" },
         namespace: { type: "string" },
         concurrency: { type: "string" },
+        "mount-path-prefix": { type: "string" },
         "log-level": { type: "string" },
         "health-port": { type: "string" },
         "leader-elect": { type: "boolean" },
@@ -106,6 +119,7 @@ export function parseCommandLine(argv: string[], { env, identity, inClusterNames
     kubeconfig: values.kubeconfig ?? (env.KUBECONFIG || undefined),
     namespaces: namespaceList(values.namespace ?? env.WATCH_NAMESPACE),
     concurrency: wholeNumber("--concurrency", values.concurrency ?? env.CONCURRENCY ?? "4", 1, 64, "a whole number from 1 to 64"),
+    mountPathPrefix: mountPathPrefix(values["mount-path-prefix"] ?? env.MOUNT_PATH_PREFIX ?? DEFAULTS.mountPathPrefix),
     logLevel,
     healthPort: wholeNumber("--health-port", values["health-port"] ?? env.HEALTH_PORT ?? "8080", 0, 65535, "a port number from 0 to 65535 (0: off)"),
   };

@@ -35,6 +35,8 @@ export interface OperatorOptions {
   namespaces?: readonly string[];
   /** Reconciles running at once per kind. */
   concurrency?: number;
+  /** Where connections may mount identities (default DEFAULTS.mountPathPrefix). */
+  mountPathPrefix?: string;
   /** Fill the caches but reconcile nothing until startReconciling() (a standby waiting for the leader lease). */
   standby?: boolean;
   now?: () => Date;
@@ -95,6 +97,7 @@ export class Operator {
       client,
       log,
       watchedNamespaces: namespaces,
+      ...(opts.mountPathPrefix ? { mountPathPrefix: opts.mountPathPrefix } : {}),
       events: new EventRecorder(client, log, now),
       now,
       cache: {

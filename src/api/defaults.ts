@@ -59,6 +59,8 @@ export const DEFAULTS = {
   connectionVerificationEnabled: true,
   /** Parent of each connection's default mount path: `<this>/<connection name>`. */
   mountPathRoot: "/etc/cast-imaging/mtls",
+  /** Where connections may mount identities unless the operator is told otherwise (--mount-path-prefix). */
+  mountPathPrefix: "/etc/cast-imaging/",
 } as const;
 
 /** Operator-computed Secret names and CA common name. */

@@ -173,6 +173,7 @@ export const REASON_DESCRIPTIONS = {
   DatabaseNotAllowed: "the SecureDatabase's spec.access grants this user other databases, not this one",
   DurationNotAllowed: "the requested certificate lifetime is longer than the grant's maxDuration",
   MountNotAllowed: "the grant does not let this identity be mounted into workloads (mountIntoWorkloads)",
+  MountPathNotAllowed: "a mount path lies outside the directory the operator lets connections mount into (--mount-path-prefix)",
   AdminRoleNotIssued: "the role the operator reloads and verifies the server with is never issued to a connection",
   UserNotAdmitted: "no pg_hba.conf rule of the database admits this user",
   Patched: "the workload mounts the connection",

@@ -20,6 +20,8 @@ export interface OperatorContext {
   now: () => Date;
   /** The namespaces the operator watches; every namespace when unset. */
   watchedNamespaces?: readonly string[];
+  /** spec.workloads[].mountPath must lie under this directory (ends with "/"); default DEFAULTS.mountPathPrefix. */
+  mountPathPrefix?: string;
   cache: {
     secureDatabases: Informer<SecureDatabaseObject>;
     /** Indexed by IMC_BY_DATABASE and IMC_BY_WORKLOAD (see indexImagingConnections). */

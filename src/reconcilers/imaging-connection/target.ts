@@ -5,6 +5,7 @@
  */
 import { decideAccess } from "../../api/access";
 import {
+  DEFAULTS,
   prepareImagingConnection,
   prepareSecureDatabase,
   type ResolvedImagingConnectionSpec,
@@ -36,6 +37,7 @@ export interface TargetProblem {
     | "DurationNotAllowed"
     | "MountNotAllowed"
     | "AdminRoleNotIssued"
+    | "MountPathNotAllowed"
     | "Revoked"
     | "UserNotAdmitted"
   >;
@@ -89,6 +91,8 @@ export function resolveConnection(ctx: OperatorContext, imc: ImagingConnectionOb
     },
   );
   if (!access.allowed) return { ok: false, spec, problem: { reason: access.reason, message: access.message } };
+  const outside = mountPathsOutside(spec, ctx.mountPathPrefix ?? DEFAULTS.mountPathPrefix);
+  if (outside) return { ok: false, spec, problem: { reason: Reason.MountPathNotAllowed, message: outside } };
   const against = validateConnectionAgainstDatabase(imc, sdb);
   if (against.length > 0) {
     const reason = FIELD_REASONS[against[0]!.field] ?? Reason.UserNotAdmitted;
@@ -100,6 +104,16 @@ export function resolveConnection(ctx: OperatorContext, imc: ImagingConnectionOb
     return { ok: false, spec, problem: { reason: Reason.DatabaseInvalid, message } };
   }
   return { ok: true, spec, target: { sdb, db: db.spec } };
+}
+
+/** Why a mount path lies outside the directory the operator lets connections mount into, or undefined. */
+export function mountPathsOutside(spec: ResolvedImagingConnectionSpec, prefix: string): string | undefined {
+  const i = spec.workloads.findIndex((w) => !`${w.mountPath}/`.startsWith(prefix));
+  if (i < 0) return undefined;
+  return (
+    `spec.workloads[${i}].mountPath ${spec.workloads[i]!.mountPath} is outside ${prefix}, the only directory the operator mounts identities ` +
+    `into (so that no connection can hide a container's own files): choose a path under it (the default is ${prefix}mtls/<connection>)`
+  );
 }
 
 /** The client Secret this connection wrote (in the cache, labelled as its own), if there is one yet. */

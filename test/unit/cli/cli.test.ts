@@ -4,8 +4,21 @@ import { parseCommandLine, UsageError } from "../../../src/cli";
 const parse = (argv: string[], env: Record<string, string> = {}, inClusterNamespace?: string) => parseCommandLine(argv, { env, identity: "pod-a_1234", inClusterNamespace });
 
 describe("command line", () => {
-  it("defaults to every namespace, 4 workers, info logs, port 8080 and no leader election", () => {
-    expect(parse([])).to.deep.equal({ help: false, kubeconfig: undefined, namespaces: undefined, concurrency: 4, logLevel: "info", healthPort: 8080 });
+  it("defaults to every namespace, 4 workers, mounts under /etc/cast-imaging/, info logs, port 8080 and no leader election", () => {
+    expect(parse([])).to.deep.equal({
+      help: false,
+      kubeconfig: undefined,
+      namespaces: undefined,
+      concurrency: 4,
+      mountPathPrefix: "/etc/cast-imaging/",
+      logLevel: "info",
+      healthPort: 8080,
+    });
+  });
+
+  it("takes the mount path prefix from the flag or MOUNT_PATH_PREFIX, as a directory", () => {
+    expect(parse(["--mount-path-prefix", "/opt/cast"]).mountPathPrefix).to.equal("/opt/cast/");
+    expect(parse([], { MOUNT_PATH_PREFIX: "/etc/certs/" }).mountPathPrefix).to.equal("/etc/certs/");
   });
 
   it("takes a comma-separated namespace list from the flag or WATCH_NAMESPACE, trimmed and without repeats", () => {
@@ -22,6 +35,9 @@ describe("command line", () => {
       [["--concurrency", "2.5"], {}, /--concurrency must be a whole number/],
       [[], { HEALTH_PORT: "70000" }, /--health-port must be a port number/],
       [["--log-level", "verbose"], {}, /--log-level must be one of error, warn, info, debug/],
+      [["--mount-path-prefix", "/"], {}, /--mount-path-prefix \/ MOUNT_PATH_PREFIX must be an absolute directory below \/ .*got "\/"/],
+      [["--mount-path-prefix", "relative/dir"], {}, /must be an absolute directory/],
+      [["--mount-path-prefix", "/etc/../usr"], {}, /must be an absolute directory/],
       [["--frobnicate"], {}, /Unknown option '--frobnicate'.*see --help/],
       [["--leader-elect"], {}, /needs the Lease's namespace/],
       [["--leader-elect", "--leader-election-namespace", "ops", "--lease-duration", "soon"], {}, /--lease-duration must be a positive duration such as 15s or 500ms, got "soon"/],

@@ -83,6 +83,20 @@ describe("resolveConnection (may this connection have an identity from that data
       problem: "MountNotAllowed",
     },
     {
+      name: "a mount path outside the operator's prefix (it would hide the container's programs)",
+      ctx: context([secureDatabase()]),
+      imc: imagingConnection("app", { workloads: [{ kind: "Deployment", name: "web", mountPath: "/usr/local/bin" }] }),
+      problem: "MountPathNotAllowed",
+      message:
+        "spec.workloads[0].mountPath /usr/local/bin is outside /etc/cast-imaging/, the only directory the operator mounts identities " +
+        "into (so that no connection can hide a container's own files): choose a path under it (the default is /etc/cast-imaging/mtls/<connection>)",
+    },
+    {
+      name: "a mount path under another prefix the operator was given",
+      ctx: { ...context([secureDatabase()]), mountPathPrefix: "/opt/cast/" } as OperatorContext,
+      imc: imagingConnection("app", { workloads: [{ kind: "Deployment", name: "web", mountPath: "/opt/cast/mtls" }] }),
+    },
+    {
       name: "a connection the database revokes",
       ctx: context([secureDatabase({ trust: { revocations: [{ connectionName: "app" }] } })]),
       imc: imagingConnection("app"),
