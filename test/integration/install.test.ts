@@ -87,6 +87,7 @@ const CLUSTER_WIDE = [
   `Deployment/${NAME}/${NAME}`,
   `Service/${NAME}/${NAME}-metrics`,
   `PodDisruptionBudget/${NAME}/${NAME}`,
+  `NetworkPolicy/${NAME}/${NAME}`,
 ];
 
 describe("Install manifests: deploy/ and deploy/namespaced/", function () {
@@ -226,6 +227,16 @@ describe("Install manifests: deploy/ and deploy/namespaced/", function () {
     expect(portNumber(c, svc.spec.ports[0].targetPort)).to.equal(8080);
     const pdb = one(base, "PodDisruptionBudget", NAME, NAME);
     expect(pdb.spec).to.deep.equal({ minAvailable: 1, selector: d.spec.selector });
+  });
+
+  it("the NetworkPolicy selects the operator's pods: ingress on the metrics port only, egress to DNS, the API server and PostgreSQL only", () => {
+    const d = one(base, "Deployment", NAME, NAME);
+    const np = one(base, "NetworkPolicy", NAME, NAME);
+    expect(d.spec.template.metadata.labels).to.include(np.spec.podSelector.matchLabels);
+    expect(np.spec.policyTypes).to.have.members(["Ingress", "Egress"]);
+    const ports = (rules: { ports: { protocol: string; port: number }[]; to?: unknown }[]) => rules.flatMap((r) => r.ports.map((p) => `${p.protocol}/${p.port}`));
+    expect(ports(np.spec.ingress)).to.deep.equal(["TCP/8080"]);
+    expect(ports(np.spec.egress)).to.have.members(["UDP/53", "TCP/53", "TCP/443", "TCP/6443", "TCP/5432"]);
   });
 });
 
