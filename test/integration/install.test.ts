@@ -24,6 +24,8 @@ const REPO = resolve(__dirname, "..", "..");
 const NAME = "imaging-db-mtls-operator";
 const FIELD_MANAGER = "install-test";
 const WATCHED = ["cast-imaging", "cast-db"];
+/** The ClusterRole granting `use` on SecureDatabases (deploy/admission), in both installs: it binds nobody. */
+const REQUESTER = "imaging-db-mtls-connection-requester";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are plain YAML, checked field by field below
 type Field = any;
@@ -88,6 +90,12 @@ const CLUSTER_WIDE = [
   `Service/${NAME}/${NAME}-metrics`,
   `PodDisruptionBudget/${NAME}/${NAME}`,
   `NetworkPolicy/${NAME}/${NAME}`,
+  // deploy/admission (docs/admission.md): the ClusterRole is for admins to bind to tenants; it binds nobody.
+  "ValidatingAdmissionPolicy/imaging-db-mtls-connection-grants",
+  "ValidatingAdmissionPolicyBinding/imaging-db-mtls-connection-grants",
+  "ValidatingAdmissionPolicy/imaging-db-mtls-connection-authorization",
+  "ValidatingAdmissionPolicyBinding/imaging-db-mtls-connection-authorization",
+  `ClusterRole/${REQUESTER}`,
 ];
 
 describe("Install manifests: deploy/ and deploy/namespaced/", function () {
@@ -108,10 +116,10 @@ describe("Install manifests: deploy/ and deploy/namespaced/", function () {
     });
   }
 
-  it("kustomize carries every source manifest unchanged (crds/, deploy/rbac/, deploy/operator/)", async () => {
+  it("kustomize carries every source manifest unchanged (crds/, deploy/rbac/, deploy/operator/, deploy/admission/)", async () => {
     // kustomize re-serialises YAML: a block scalar it re-emits differently changes what the API server stores.
     const sources: Manifest[] = [];
-    for (const dir of ["crds", "deploy/rbac", "deploy/operator"]) {
+    for (const dir of ["crds", "deploy/rbac", "deploy/operator", "deploy/admission"]) {
       for (const f of (await readdir(join(REPO, dir))).filter((n) => n.endsWith(".yaml") && n !== "kustomization.yaml")) {
         sources.push(...manifests(await readFile(join(REPO, dir, f), "utf8")));
       }
@@ -153,7 +161,7 @@ describe("Install manifests: deploy/ and deploy/namespaced/", function () {
   it("the namespaced install has no cluster-wide RBAC: a Role with exactly the ClusterRole's rules in each watched namespace", () => {
     const clusterRules = one(base, "ClusterRole", NAME).rules;
     expect(clusterRules).to.be.an("array").that.is.not.empty;
-    expect(namespaced.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding").map(id)).to.deep.equal([]);
+    expect(namespaced.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding").map(id)).to.deep.equal([`ClusterRole/${REQUESTER}`]);
     const roles = namespaced.filter((o) => o.kind === "Role" && o.metadata.name === NAME);
     expect(roles.map((r) => r.metadata.namespace)).to.have.members(WATCHED);
     for (const ns of WATCHED) {
@@ -178,7 +186,8 @@ describe("Install manifests: deploy/ and deploy/namespaced/", function () {
     expect(withoutWatch).to.deep.equal(baseDeployment);
     const shared = base.filter((o) => o.kind !== "ClusterRole" && o.kind !== "ClusterRoleBinding" && o.kind !== "Deployment");
     for (const o of shared) expect(one(namespaced, o.kind, o.metadata.name, o.metadata.namespace), id(o)).to.deep.equal(o);
-    expect(namespaced).to.have.length(shared.length + 1 + 2 * WATCHED.length);
+    expect(one(namespaced, "ClusterRole", REQUESTER)).to.deep.equal(one(base, "ClusterRole", REQUESTER));
+    expect(namespaced).to.have.length(shared.length + 1 + 2 * WATCHED.length + 1);
   });
 
   it("the Deployment: 2 replicas electing a leader, the downward API, probes, resources and a locked-down pod", () => {
