@@ -166,7 +166,7 @@ async function waitDelivered(ns: string, check: (imc: ImagingConnection) => bool
 
 /** PostgreSQL secured by a SecureDatabase, the operator, a kubelet stand-in, and the chart installed by the real helm. */
 async function chartInstalled(name: string, opts: { ssl: boolean; startDelayMs: number }) {
-  const env = await startOperatorWithDatabase({ name, databases: [{ roles: ["operator"] }], secureDatabase: {} });
+  const env = await startOperatorWithDatabase({ name, databases: [{ roles: ["operator"] }], secureDatabase: { access: [{ users: ["operator"], mountIntoWorkloads: true }] } });
   const standin = await startKubeletStandIn({ kubeConfig: env.cp.kubeConfig, namespace: env.ns, startDelayMs: opts.startDelayMs }).catch(async (err: Error) => {
     await env.stop();
     throw err;

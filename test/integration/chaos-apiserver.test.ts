@@ -65,7 +65,8 @@ describe("chaos: the API server is down for 30 s and comes back on the same etcd
         operatorStartedAt = new Date();
       },
       operator: { log: keepingLogger(logs) },
-      secureDatabase: {},
+      // Every connection of this test mounts its identity into a workload.
+      secureDatabase: { access: [{ users: ["analysis", "viewer", "dash"], mountIntoWorkloads: true }] },
     });
     ({ ns, pg, operator } = env);
     await kubectlOk(["apply", "-f", "-"], imagingConnectionYaml(ns, "first", "analysis", "  workloads:\n    - { kind: Deployment, name: imaging-services, containers: [app] }\n"));

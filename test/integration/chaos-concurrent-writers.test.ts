@@ -255,7 +255,7 @@ describe("chaos: a concurrent writer edits the same ConfigMap and workloads whil
       const timeline: string[] = [];
       const work = (async () => {
         for (const [i, d] of DATABASES.entries()) {
-          await kubectlOk(["apply", "-f", "-"], dbs[i]!.secureDatabaseYaml(d.sdb));
+          await kubectlOk(["apply", "-f", "-"], dbs[i]!.secureDatabaseYaml(d.sdb, [{ users: [d.role], mountIntoWorkloads: true }]));
           await kubectlOk(["apply", "-f", "-"], connectionYaml(ns, d.imc, d.role, d.sdb));
         }
         timeline.push(`created 3 SecureDatabases and 3 ImagingConnections by ${t()}`);

@@ -21,7 +21,7 @@ import {
   type ClusterState,
   type CustomObject,
 } from "../support/invariants";
-import { FUZZ_API_VERSION, fuzzCases, short, type FuzzCase, type FuzzContext, type Kind } from "../support/fuzz-generators";
+import { FUZZ_API_VERSION, fuzzCases, fuzzGrants, short, type FuzzCase, type FuzzContext, type Kind } from "../support/fuzz-generators";
 import { startOperator } from "../support/operator";
 import { freePort, waitFor } from "../support/process";
 
@@ -352,7 +352,9 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
       apiVersion: FUZZ_API_VERSION,
       kind: "SecureDatabase",
       metadata: { name: "base-db" },
-      spec: { host: "127.0.0.1", port: closedPort, postgres: { configMapName: "pg-shared" }, reload: { strategy: "None" }, verification: { enabled: false }, allowedNamespaces: [otherNs], trust: { revokeOnDelete: false } },
+      spec: { host: "127.0.0.1", port: closedPort, postgres: { configMapName: "pg-shared" }, reload: { strategy: "None" }, verification: { enabled: false }, trust: { revokeOnDelete: false },
+        // base-conn, and exactly the fuzzed connections generated against base-db (their mutations are judged).
+        access: [{ users: ["base"], mountIntoWorkloads: true }, ...fuzzGrants(cases, "base-db")] },
     });
     await create(RESOURCES.ImagingConnection, { apiVersion: FUZZ_API_VERSION, kind: "ImagingConnection", metadata: { name: "base-conn" }, spec: { databaseRef: { name: "base-db" }, user: "base", verification: { enabled: false }, workloads: [{ kind: "Deployment", name: "cast-app" }] } });
     await waitFor("base-db and base-conn Ready", async () => {
@@ -442,7 +444,7 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
 
   it("the operator never crashed: no unhandled rejection, caches synced, and it still reconciles a control database and connection", async () => {
     expect(operator.hasSynced()).to.equal(true);
-    await create(RESOURCES.SecureDatabase, { apiVersion: FUZZ_API_VERSION, kind: "SecureDatabase", metadata: { name: "control-db" }, spec: { host: "control.fuzz.svc", postgres: { configMapName: "pg-control" }, reload: { strategy: "None" }, verification: { enabled: false } } });
+    await create(RESOURCES.SecureDatabase, { apiVersion: FUZZ_API_VERSION, kind: "SecureDatabase", metadata: { name: "control-db" }, spec: { host: "control.fuzz.svc", postgres: { configMapName: "pg-control" }, reload: { strategy: "None" }, verification: { enabled: false }, access: [{ users: ["control"], mountIntoWorkloads: true }] } });
     await create(RESOURCES.ImagingConnection, { apiVersion: FUZZ_API_VERSION, kind: "ImagingConnection", metadata: { name: "control-conn" }, spec: { databaseRef: { name: "control-db" }, user: "control", verification: { enabled: false }, workloads: [{ kind: "StatefulSet", name: "analysis-node" }] } });
     const t = Date.now();
     await waitFor("control-db and control-conn Ready", async () => {

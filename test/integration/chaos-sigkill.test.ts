@@ -234,7 +234,8 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
     apiVersion: API,
     kind: "SecureDatabase",
     metadata: { name: `db-${k}` },
-    spec: { host: `db-${k}.chaos.svc`, postgres: { configMapName: `pg-${k}` }, reload: { strategy: "None" }, verification: { enabled: false }, ...extra },
+    // Its one connection, app-<k> as u<k>, mounts into a CAST Deployment in some rounds.
+    spec: { host: `db-${k}.chaos.svc`, postgres: { configMapName: `pg-${k}` }, reload: { strategy: "None" }, verification: { enabled: false }, access: [{ users: [`u${k}`], mountIntoWorkloads: true }], ...extra },
   });
   const imcWorkloads = (k: number, round: number): object[] => {
     if (round === 1) return k % 2 === 0 ? [{ kind: "Deployment", name: `cast-${k % 3}` }] : [];
@@ -320,7 +321,7 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
     await build;
     ns = rotationNs;
     current = await startOperatorProcess();
-    await create(RESOURCES.SecureDatabase, { apiVersion: API, kind: "SecureDatabase", metadata: { name: "pgdb" }, spec: { ...sdbSpecFromYaml(db.secureDatabaseYaml("pgdb")), ca: { propagationDelay: "1s" } } });
+    await create(RESOURCES.SecureDatabase, { apiVersion: API, kind: "SecureDatabase", metadata: { name: "pgdb" }, spec: { ...sdbSpecFromYaml(db.secureDatabaseYaml("pgdb", [{ users: ["app"], mountIntoWorkloads: true }, { users: ["app2"] }])), ca: { propagationDelay: "1s" } } });
     await create(RESOURCES.ImagingConnection, { apiVersion: API, kind: "ImagingConnection", metadata: { name: "pgconn" }, spec: { databaseRef: { name: "pgdb" }, user: "app", workloads: [{ kind: "Deployment", name: "cast-rot" }] } });
     await create(RESOURCES.ImagingConnection, { apiVersion: API, kind: "ImagingConnection", metadata: { name: "pgconn2" }, spec: { databaseRef: { name: "pgdb" }, user: "app2" } });
     await waitFor("pgdb, pgconn and pgconn2 Ready", async () => (await state()).secureDatabases.length === 1 && notReady(await state()).length === 0, 120_000, 300);

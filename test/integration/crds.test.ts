@@ -128,6 +128,13 @@ const INVALID: Case[] = [
   ["a bracketed IPv4 verification endpoint", sdb({ verification: { endpoint: "[10.0.0.1]:5432" } }), "(IPv6 in brackets, e.g. [fd00::7]:5432)"],
   ["every namespace allowed with *", sdb({ allowedNamespaces: ["*"] }), 'allowedNamespaces does not accept "*": list every namespace explicitly'],
   ["an allowed namespace with uppercase", sdb({ allowedNamespaces: ["Staging"] }), "each allowed namespace must be a namespace name (RFC 1123 label)"],
+  ["a grant of the reload admin role (postgres by default)", sdb({ access: [{ users: ["app", "postgres"] }] }), "spec.access", "access[].users must not name the role the operator reloads and verifies with"],
+  ["a grant of the reload admin role it names", sdb({ reload: { adminUser: "dba" }, access: [{ users: ["dba"] }] }), "access[].users must not name the role the operator reloads and verifies with"],
+  ["a grant of every role with a keyword", sdb({ access: [{ users: ["all"] }] }), "spec.access[0].users[0]", "access[].users must be role names, not pg_hba.conf keywords"],
+  ["a grant of a group", sdb({ access: [{ users: ["+readers"] }] }), "access[].users must be role names"],
+  ["a grant without users", sdb({ access: [{ namespaces: ["cast"] }] }), "spec.access[0].users: Required value"],
+  ["a grant to every namespace with *", sdb({ access: [{ namespaces: ["*"], users: ["app"] }] }), "each namespace of a grant must be a namespace name (RFC 1123 label)"],
+  ["a grant's maxDuration in days", sdb({ access: [{ users: ["app"], maxDuration: "90d" }] }), "access[].maxDuration must be a Go duration in h, m, s and ms"],
   ["an allowlisted certificate that is not PEM", sdb({ trust: { allowlist: [{ name: "x", certificate: "MIIB".padEnd(80, "A") }] } }), "trust.allowlist[].certificate must be a PEM certificate starting with -----BEGIN CERTIFICATE-----"],
   ["a revocation naming nothing", sdb({ trust: { revocations: [{ reason: "superseded" }] } }), "spec.trust.revocations[0]: Invalid value: each revocation must set exactly one of serialNumber, sha256Fingerprint or connectionName"],
   ["a revocation naming a serial and a connection", sdb({ trust: { revocations: [{ serialNumber: "0a", connectionName: "conn" }] } }), "each revocation must set exactly one of serialNumber, sha256Fingerprint or connectionName"],
@@ -166,6 +173,7 @@ const VALID: [string, Json][] = [
   ["a connection to another namespace with a mixed-case role", imc({ databaseRef: { name: "db", namespace: "data" }, user: "Cast_Analysis", sslMode: "verify-ca", certificate: { duration: "1m", renewBeforePercentage: 50 } })],
   ["the same name as Deployment and StatefulSet", imc({ workloads: [{ kind: "Deployment", name: "x" }, { kind: "StatefulSet", name: "x", containers: ["a", "b"], mountPath: "/opt/mtls" }] })],
   ["names at the length limits", { ...sdb({}, "d".repeat(48)) }],
+  ["grants: postgres when another role reloads, per namespace, databases, lifetime, mounts", sdb({ reload: { adminUser: "dba" }, access: [{ users: ["postgres"] }, { namespaces: ["cast", "staging"], users: ["Cast_Analysis", "viewer"], databases: ["postgres"], maxDuration: "720h", mountIntoWorkloads: true }] })],
 ];
 
 describe("CRDs on a real kube-apiserver", function () {

@@ -13,8 +13,9 @@ const kubectl = (args: string[], input?: string) => kubectlOk(args, input);
 const waitForCertificateReady = (ns: string, name: string, status: string) => waitForCondition<ImagingConnection>("imc", ns, name, "CertificateReady", (c) => c.status === status);
 
 /**
- * A connection in one namespace, its database in another: only the database's own spec.allowedNamespaces can let
- * the connection have an identity from its CA. Runs the operator across all namespaces, as a cluster install does.
+ * A connection in one namespace, its database in another: only a grant in the database's own spec.access that names
+ * the connection's namespace can let it have an identity from its CA (the deprecated spec.allowedNamespaces grants
+ * nothing). Runs the operator across all namespaces, as a cluster install does.
  */
 describe("ImagingConnection across namespaces (real API server, operator watching every namespace)", function () {
   this.timeout(120_000);
@@ -27,25 +28,36 @@ describe("ImagingConnection across namespaces (real API server, operator watchin
     dbNs = env.ns;
     appNs = await env.cp.createNamespace("xapp");
     // The database need not be reachable for its CA and trust bundle to exist: those come first.
-    await kubectl(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(dbNs, "shared", { host: `shared-db.${dbNs}.svc` }));
+    // It grants "reporting" to its own namespace only (a grant's default namespace).
+    await kubectl(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(dbNs, "shared", { host: `shared-db.${dbNs}.svc`, access: [{ users: ["reporting"] }] }));
     await waitFor("the database's trust bundle", async () => (await controlPlane().kubectl(["get", "secret", "shared-server-tls", "-n", dbNs])).code === 0, 60_000, 200);
   });
 
   after(async () => env?.stop());
 
-  it("refuses a connection from a namespace the database does not allow: NamespaceNotAllowed, nothing issued", async () => {
+  it("refuses a connection from a namespace no grant of the database names: NamespaceNotAllowed, nothing issued", async () => {
     await kubectl(["apply", "-f", "-"], connectionToDatabaseYaml(appNs, "reporting", "reporting", { name: "shared", namespace: dbNs }));
     const imc = await waitForCertificateReady(appNs, "reporting", "False");
     const c = imc.status?.conditions?.find((x) => x.type === "CertificateReady");
     expect(c?.reason).to.equal("NamespaceNotAllowed");
-    expect(c?.message).to.contain(`does not list namespace "${appNs}" in spec.allowedNamespaces`);
+    expect(c?.message).to.contain(`SecureDatabase ${dbNs}/shared grants no identity to namespace "${appNs}": its owner must add a grant for it to spec.access`);
     expect((await controlPlane().kubectl(["get", "secret", "reporting-client-tls", "-n", appNs])).code).to.not.equal(0);
     const events = await getJson<{ items: { reason: string }[] }>(["get", "events", "-n", appNs, "--field-selector", "involvedObject.name=reporting"]);
     expect(events.items.map((e) => e.reason)).to.include("NamespaceNotAllowed");
   });
 
-  it("issues once the database lists the namespace: the Secret lands in the connection's namespace, signed by the database's CA", async () => {
+  it("still refuses once the database lists the namespace only in the deprecated spec.allowedNamespaces, and says so", async () => {
     await kubectl(["patch", "sdb", "shared", "-n", dbNs, "--type=merge", "-p", JSON.stringify({ spec: { allowedNamespaces: [appNs] } })]);
+    const imc = await waitForCondition<ImagingConnection>("imc", appNs, "reporting", "CertificateReady", (c) => c.message?.includes("allowedNamespaces") === true);
+    const c = imc.status?.conditions?.find((x) => x.type === "CertificateReady");
+    expect(c).to.include({ status: "False", reason: "NamespaceNotAllowed" });
+    expect(c?.message).to.contain(`grants no identity to namespace "${appNs}" (it lists the namespace in spec.allowedNamespaces, which grants nothing since spec.access exists)`);
+    expect((await controlPlane().kubectl(["get", "secret", "reporting-client-tls", "-n", appNs])).code).to.not.equal(0);
+  });
+
+  it("issues once a grant names the namespace: the Secret lands in the connection's namespace, signed by the database's CA", async () => {
+    const access = [{ namespaces: [appNs], users: ["reporting"] }];
+    await kubectl(["patch", "sdb", "shared", "-n", dbNs, "--type=merge", "-p", JSON.stringify({ spec: { allowedNamespaces: null, access } })]);
     const imc = await waitForCertificateReady(appNs, "reporting", "True");
     const secret = await getJson<SecretObject>(["get", "secret", "reporting-client-tls", "-n", appNs]);
     const data = secretBytes(secret);

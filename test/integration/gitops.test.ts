@@ -197,7 +197,7 @@ describe("GitOps: a pipeline re-applying the original manifests converges with t
     cast = [...Object.values(castImagingWorkloads(ns)), plainDeployment(ns, "imaging-viewer", "viewer")];
     // A quiet database: verification every hour and a short CA propagation delay, so the repeated reloads after
     // the switch-over (max(30 s, propagationDelay)) are over before the rounds and no periodic probe falls inside one.
-    sdbManifest = parseYaml(`${db.secureDatabaseYaml().replace(`verification: { endpoint: "127.0.0.1:${pg.port}" }`, `verification: { endpoint: "127.0.0.1:${pg.port}", interval: 1h }`)}  ca: { propagationDelay: 2s }\n`) as Manifest;
+    sdbManifest = parseYaml(`${db.secureDatabaseYaml("db", [{ users: ["analysis"], mountIntoWorkloads: true }]).replace(`verification: { endpoint: "127.0.0.1:${pg.port}" }`, `verification: { endpoint: "127.0.0.1:${pg.port}", interval: 1h }`)}  ca: { propagationDelay: 2s }\n`) as Manifest;
     expect((sdbManifest.spec as { verification: Json }).verification).to.deep.equal({ endpoint: `127.0.0.1:${pg.port}`, interval: "1h" });
     imcManifest = parseYaml(
       imagingConnectionYaml(ns, "analysis", "analysis", `  workloads:

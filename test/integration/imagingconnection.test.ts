@@ -69,7 +69,8 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
         originalDeployment = await getJson<WorkloadJson>(["get", "deployment", "imaging-services", "-n", ns]);
         originalStatefulSet = await getJson<WorkloadJson>(["get", "statefulset", "analysis-node", "-n", ns]);
       },
-      secureDatabase: {},
+      // analysis is mounted into the CAST workloads; ghost (a role the server lacks) only needs its certificate.
+      secureDatabase: { access: [{ users: ["analysis"], mountIntoWorkloads: true }, { users: ["ghost"] }] },
     });
     ({ ns, pg } = env);
     clientDir = env.clientDirs["analysis-client-tls"]!;

@@ -68,7 +68,8 @@ describe("Namespaced mode: a list of watched namespaces, Roles only (real API se
       databases: [{ roles: ["analysis"] }],
       watch: [dbNs, appNs],
       operator: { kubeconfigPath },
-      secureDatabase: { extraSpec: `  allowedNamespaces: [${appNs}]\n` },
+      // The connection lives in appNs: the grant names that namespace (not the database's own).
+      secureDatabase: { access: [{ namespaces: [appNs], users: ["analysis"] }] },
     });
   });
 

@@ -35,6 +35,8 @@ interface CrlView {
  * restart; a deleted connection's certificate is revoked by the deletion itself (spec.trust.revokeOnDelete), and so is
  * one that loses access. Real API server, real PostgreSQL, real psql.
  */
+const OWN_GRANTS = [{ users: ["app", "gone", "kept"] }];
+
 describe("Revocation that lasts: the ledger of issued certificates (real API server, real PostgreSQL, psql)", function () {
   this.timeout(240_000);
   let env: OperatorWithDatabase;
@@ -54,7 +56,8 @@ describe("Revocation that lasts: the ledger of issued certificates (real API ser
       watch: [ns, otherNs],
       databases: [{ roles: ["app", "gone", "kept", "guest"] }],
       clientSecrets: ["app-client-tls", "gone-client-tls", "kept-client-tls"],
-      secureDatabase: {},
+      // The connections of this namespace; "guest" of the other namespace is granted, then not, by the last test.
+      secureDatabase: { access: OWN_GRANTS },
     });
   });
 
@@ -266,15 +269,17 @@ describe("Revocation that lasts: the ledger of issued certificates (real API ser
     await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { trust: { revokeOnDelete: true } } })]);
   });
 
-  it("a connection that loses access (its namespace no longer allowed) has its certificate revoked (affiliationChanged)", async () => {
-    await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { allowedNamespaces: [otherNs] } })]);
-    await waitFor("the operator to see the allowed namespace", async () => (env.operator.context.cache.secureDatabases.get(ns, "db")?.spec.allowedNamespaces ?? []).includes(otherNs), 10_000, 50);
+  it("a connection that loses access (its namespace removed from the grant) has its certificate revoked (affiliationChanged)", async () => {
+    const guestGrant = { namespaces: [otherNs], users: ["guest"] };
+    await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { access: [...OWN_GRANTS, guestGrant] } })]);
+    await waitFor("the operator to see the grant", async () => (env.operator.context.cache.secureDatabases.get(ns, "db")?.spec.access ?? []).some((g) => g.namespaces?.includes(otherNs)), 10_000, 50);
     const serial = await issue(otherNs, "guest", "guest");
     const id = await identityFromSecret(otherNs, "guest-client-tls", "guest");
     expect(id.serial).to.equal(serial);
     await expectLogin(id);
-    await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { allowedNamespaces: [] } })]);
-    await waitForCondition<ImagingConnection>("imc", otherNs, "guest", "CertificateReady", (c) => c.status === "False" && c.reason === "NamespaceNotAllowed");
+    await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { access: OWN_GRANTS } })]);
+    const lost = await waitForCondition<ImagingConnection>("imc", otherNs, "guest", "CertificateReady", (c) => c.status === "False" && c.reason === "NamespaceNotAllowed");
+    expect(lost.status?.conditions?.find((c) => c.type === "CertificateReady")?.message).to.contain(`SecureDatabase ${ns}/db grants no identity to namespace "${otherNs}"`);
     await waitFor("the CRL to list guest's serial", async () => (await crl()).listed.has(serial), 30_000, 200);
     const now = await recordCrl();
     expect(now.listed.get(serial)?.reason).to.equal("affiliationChanged");

@@ -61,7 +61,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
       // The server's "kubelet" lays changes down a second late, so every reload races the files, as in a cluster.
       databases: [{ roles: ["app", "other"], syncDelayMs: 1000 }],
       clientSecrets: ["app-client-tls", "other-client-tls"],
-      secureDatabase: {},
+      secureDatabase: { access: [{ users: ["app", "other"] }] },
     });
     ({ ns, pg } = env);
     dir = env.clientDirs["app-client-tls"]!;

@@ -1,7 +1,9 @@
 import type * as k8s from "@kubernetes/client-node";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { AccessGrant } from "../../src/api/secure-database";
 import type { ControlPlane } from "./controlplane";
+import { accessYaml } from "./manifests";
 import type { PostgresServer } from "./postgres";
 import { startVolumeSyncer, type VolumeSyncer } from "./volume-syncer";
 
@@ -14,8 +16,11 @@ export interface DatabaseInCluster {
   originalConf: string;
   originalHba: string;
   syncer: VolumeSyncer;
-  /** A SecureDatabase for this server as reached from this machine (localhost, SQL reloads as postgres). */
-  secureDatabaseYaml(name?: string): string;
+  /**
+   * A SecureDatabase for this server as reached from this machine (localhost, SQL reloads as postgres), granting
+   * exactly `access` (default: nothing, so no connection gets a certificate; postgres can never be granted).
+   */
+  secureDatabaseYaml(name?: string, access?: readonly AccessGrant[]): string;
 }
 
 /**
@@ -79,7 +84,7 @@ export async function databaseInCluster(
     workload: { kind: "StatefulSet", name: opts.workloadName },
     ...(opts.syncDelayMs ? { delayMs: opts.syncDelayMs } : {}),
   });
-  const secureDatabaseYaml = (name = "db") => `apiVersion: mtls.imaging.dev/v1alpha1
+  const secureDatabaseYaml = (name = "db", access: readonly AccessGrant[] = []) => `apiVersion: mtls.imaging.dev/v1alpha1
 kind: SecureDatabase
 metadata: { name: ${name}, namespace: ${opts.namespace} }
 spec:
@@ -90,6 +95,6 @@ spec:
   workloadRef: { kind: StatefulSet, name: ${opts.workloadName} }
   reload: { strategy: SQL, adminUser: postgres }
   verification: { endpoint: "127.0.0.1:${pg.port}" }
-`;
+${accessYaml(access)}`;
   return { configMapName: opts.configMapName, workloadName: opts.workloadName, certificateDirectory, originalConf, originalHba, syncer, secureDatabaseYaml };
 }

@@ -4,6 +4,7 @@
  * one past them, Unicode tricks, injection attempts, references to objects that are not theirs).
  */
 import fc from "fast-check";
+import type { AccessGrant } from "../../src/api/secure-database";
 
 export const FUZZ_API_VERSION = "mtls.imaging.dev/v1alpha1";
 
@@ -27,6 +28,11 @@ export interface FuzzCase {
   strict: boolean;
   /** The per-object PostgreSQL ConfigMap the case references, created before it is applied. */
   configMap?: string;
+  /**
+   * A connection's identity as generated (before mutations): the database it names, its user, and whether it mounts.
+   * The database grants exactly these (fuzzGrants), so unmutated connections are issued and mutated ones are judged.
+   */
+  grantee?: { database: string; user: string; mounts: boolean };
 }
 
 /** What the test environment provides that the generated objects refer to. */
@@ -357,6 +363,18 @@ function secureDatabaseMutations(i: number, ctx: FuzzContext, count: number): fc
       ),
       ["spec.trust.revocations"],
     ),
+    put(
+      "spec.access",
+      fc.constantFrom(
+        [{ users: ["postgres"] }], [{ users: ["all"] }], [{ users: ["+readers"] }], [{ users: [] }], [{ users: ["a b"] }],
+        [{ namespaces: ["*"], users: [`u${i}`] }], [{ namespaces: [], users: [`u${i}`] }], [{ users: [`u${i}`], databases: ["all"] }],
+        [{ users: [`u${i}`], maxDuration: "59s" }], [{ users: [`u${i}`], maxDuration: "90d" }], [{ users: [`u${i}`, `u${i}`] }],
+        [{ namespaces: [ctx.otherNs], users: [`u${(i + 1) % count}`], mountIntoWorkloads: true }], [{ databases: ["postgres"] }],
+        names(33, (k) => ({ users: [`u${k}`] })), [{ users: names(65, (k) => `u${k}`) }], [{ users: ["u1"], mountIntoWorkloads: "yes" }],
+        [], "u1", undefined,
+      ),
+      ["spec.access"],
+    ),
     put("spec.bogusField", fc.constantFrom(1, "x", { nested: true }), ["spec.bogusField"]),
     put("spec.postgres", fc.constantFrom("pg", [], null), ["spec.postgres"]),
     put("spec.trust", fc.constantFrom([], "x"), ["spec.trust"]),
@@ -469,11 +487,12 @@ export function fuzzCases(ctx: FuzzContext, { seed, count }: { seed: number; cou
     }),
     { seed, numRuns: count },
   );
-  return shapes.map((shape, index) => {
+  const bases = shapes.map((shape, index) => {
     const name = `f${index}`;
     const kind = shape.kind;
     let body: Body;
     let configMap: string | undefined;
+    let grantee: FuzzCase["grantee"];
     if (kind === "SecureDatabase") {
       configMap = shape.configMap === "own" ? `pg-obj-${index}` : undefined;
       const cmName =
@@ -513,7 +532,16 @@ export function fuzzCases(ctx: FuzzContext, { seed, count }: { seed: number; cou
           ...(shape.workloads === "none" ? {} : { workloads: [{ kind: workloadKind, name: shape.workloads }] }),
         },
       };
+      grantee = { database: db, user: `u${index}`, mounts: shape.workloads !== "none" };
     }
+    return { shape, index, name, kind, body, configMap, grantee };
+  });
+  const all = bases.map(({ index, kind, grantee }) => ({ index, kind, ...(grantee ? { grantee } : {}) }));
+  for (const { kind, name, body } of bases) {
+    const access = kind === "SecureDatabase" ? fuzzGrants(all, name) : [];
+    if (access.length > 0) (body.spec as Body).access = access;
+  }
+  return bases.map(({ shape, index, name, kind, body, configMap, grantee }) => {
     const catalogue = (kind === "SecureDatabase" ? secureDatabaseMutations : imagingConnectionMutations)(index, ctx, count);
     const drawn = fc.array(fc.oneof(...catalogue), { minLength: shape.mutationCount, maxLength: shape.mutationCount });
     const mutations = shape.mutationCount === 0 ? [] : fc.sample(drawn, { seed: seed + 7919 * (index + 1), numRuns: 1 })[0]!;
@@ -527,6 +555,20 @@ export function fuzzCases(ctx: FuzzContext, { seed, count }: { seed: number; cou
       mutations,
       strict: shape.strict,
       ...(configMap ? { configMap } : {}),
+      ...(grantee ? { grantee } : {}),
     };
   });
+}
+
+/**
+ * The spec.access of the database `database`: exactly the users of the generated connections that name it, those
+ * that mount into workloads in grants that allow it, at most 64 users a grant (the schema's limit).
+ */
+export function fuzzGrants(cases: readonly Pick<FuzzCase, "grantee">[], database: string): AccessGrant[] {
+  const grants: AccessGrant[] = [];
+  for (const mounts of [false, true]) {
+    const users = cases.flatMap((c) => (c.grantee?.database === database && c.grantee.mounts === mounts ? [c.grantee.user] : []));
+    for (let k = 0; k < users.length; k += 64) grants.push({ users: users.slice(k, k + 64), ...(mounts ? { mountIntoWorkloads: true } : {}) });
+  }
+  return grants;
 }

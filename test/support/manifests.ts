@@ -1,4 +1,13 @@
 /** Manifests the tests apply, as a user would write them. */
+import type { AccessGrant } from "../../src/api/secure-database";
+
+/**
+ * spec.access lines (2-space indented) granting exactly `grants` (JSON is YAML): without a grant a SecureDatabase
+ * issues nothing, so each test names the identities its connections ask for, and no more.
+ */
+export function accessYaml(grants: readonly AccessGrant[]): string {
+  return grants.length > 0 ? `  access: ${JSON.stringify(grants)}\n` : "";
+}
 
 /** An ImagingConnection for `user` to the SecureDatabase `db` of its namespace; `extra` adds spec lines (2-space indented). */
 export function imagingConnectionYaml(ns: string, name: string, user: string, extra = ""): string {
@@ -23,16 +32,21 @@ ${extra}`;
 
 /**
  * A SecureDatabase with no server behind it (its ConfigMap `absent`, host `<name>.<ns>.svc` unless given): its CA,
- * trust bundle and server certificate are issued all the same. `extra` adds spec lines (2-space indented).
+ * trust bundle and server certificate are issued all the same. `extra` adds spec lines (2-space indented);
+ * `access` is its spec.access (default: none, so no connection gets a certificate).
  */
-export function secureDatabaseWithoutServerYaml(ns: string, name: string, opts: { host?: string; extra?: string } = {}): string {
+export function secureDatabaseWithoutServerYaml(
+  ns: string,
+  name: string,
+  opts: { host?: string; extra?: string; access?: readonly AccessGrant[] } = {},
+): string {
   return `apiVersion: mtls.imaging.dev/v1alpha1
 kind: SecureDatabase
 metadata: { name: ${name}, namespace: ${ns} }
 spec:
   host: ${opts.host ?? `${name}.${ns}.svc`}
   postgres: { configMapName: absent }
-${opts.extra ?? ""}`;
+${accessYaml(opts.access ?? [])}${opts.extra ?? ""}`;
 }
 
 /** A Deployment with one container and nothing else: a workload a test only needs to exist. */

@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { AccessGrant } from "../../src/api/secure-database";
 import type { Operator } from "../../src/operator";
 import type { ControlPlane } from "./controlplane";
 import { databaseInCluster, type DatabaseInCluster } from "./database-fixture";
@@ -61,10 +62,10 @@ export interface OperatorWithDatabaseOptions extends OperatorFixtureOptions {
   /** What must exist before the operator starts (workloads, a ledger's informer, a check of the unsecured server). */
   beforeOperator?: (env: DatabaseEnvironment) => Promise<void>;
   /**
-   * Secures the first database before the tests: its SecureDatabase `db` (with `extraSpec` lines, 2-space
-   * indented) applied, then `patch` merged in when given, then Ready.
+   * Secures the first database before the tests: its SecureDatabase `db` granting `access` (default: nothing), with
+   * `extraSpec` lines (2-space indented), applied, then `patch` merged in when given, then Ready.
    */
-  secureDatabase?: { extraSpec?: string; patch?: object };
+  secureDatabase?: { access?: readonly AccessGrant[]; extraSpec?: string; patch?: object };
 }
 
 export interface DatabaseEnvironment {
@@ -174,7 +175,7 @@ export async function startOperatorWithDatabase(opts: OperatorWithDatabaseOption
     const env = await withOperator(cp, ns, opts, teardown, environment);
     const secure = opts.secureDatabase;
     if (secure) {
-      await kubectlOk(["apply", "-f", "-"], `${db.secureDatabaseYaml()}${secure.extraSpec ?? ""}`);
+      await kubectlOk(["apply", "-f", "-"], `${db.secureDatabaseYaml("db", secure.access)}${secure.extraSpec ?? ""}`);
       if (secure.patch) await kubectlOk(["patch", "sdb", "db", "-n", ns, "--type=merge", "-p", JSON.stringify(secure.patch)]);
       await waitForCondition("sdb", ns, "db", "Ready", (c) => c.status === "True", 90_000);
     }

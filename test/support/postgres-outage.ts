@@ -155,7 +155,7 @@ export async function startPostgresOutageTestbed(name: string) {
       ledger.track(`${ns}/db-ca`);
     },
     operator: { log: keepingLogger(logs) },
-    secureDatabase: { patch: { spec: { ca: { propagationDelay: "2s" } } } },
+    secureDatabase: { access: [{ users: ["app"] }], patch: { spec: { ca: { propagationDelay: "2s" } } } },
   });
   const { cp, ns, pg } = env;
   const syncer = env.db.syncer;
