@@ -18,7 +18,7 @@ import { MERGE_PATCH, RestClient, type ResourceType } from "../../src/kube/rest"
 import { OPERATOR_USER, type ControlPlane } from "../support/controlplane";
 import { controlPlane } from "../support/hooks";
 import { getJson, kubectlOk } from "../support/kubectl-json";
-import { castImagingWorkloads } from "../support/manifests";
+import { castImagingWorkloads, databaseWithGrants } from "../support/manifests";
 import { waitFor, type RunResult } from "../support/process";
 
 const REPO = resolve(__dirname, "..", "..");
@@ -147,20 +147,11 @@ describe("Admission: ValidatingAdmissionPolicies for ImagingConnections (deploy/
 
     // The database's owner grants: reporting/viewer on analysis for 720h; imaging, mountable, for the default
     // 2160h; reporting to the other namespace. "remote-only" grants nothing to its own namespace.
-    await kubectlOk(["apply", "-f", "-"], JSON.stringify({
-      apiVersion: "mtls.imaging.dev/v1alpha1",
-      kind: "SecureDatabase",
-      metadata: { name: "db", namespace: dbNs },
-      spec: {
-        host: `db.${dbNs}.svc`,
-        postgres: { configMapName: "absent" },
-        access: [
-          { users: ["reporting", "viewer"], databases: ["analysis"], maxDuration: "720h" },
-          { namespaces: [dbNs], users: ["imaging", "viewer"], mountIntoWorkloads: true },
-          { namespaces: [appNs], users: ["reporting"] },
-        ],
-      },
-    }));
+    await kubectlOk(["apply", "-f", "-"], databaseWithGrants(dbNs, "db", [
+      { users: ["reporting", "viewer"], databases: ["analysis"], maxDuration: "720h" },
+      { namespaces: [dbNs], users: ["imaging", "viewer"], mountIntoWorkloads: true },
+      { namespaces: [appNs], users: ["reporting"] },
+    ]));
     await kubectlOk(["apply", "-f", "-"], JSON.stringify({
       apiVersion: "mtls.imaging.dev/v1alpha1",
       kind: "SecureDatabase",

@@ -4,7 +4,7 @@ import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { loadIssuedCertificate } from "../../src/pki";
 import { controlPlane } from "../support/hooks";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { plainDeployment } from "../support/manifests";
+import { databaseWithGrants, plainDeployment } from "../support/manifests";
 import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
 import { waitFor } from "../support/process";
 
@@ -62,19 +62,10 @@ describe("Tenant attacks: who may obtain which database identity (kubectl --as t
     }));
     await admin(["create", "rolebinding", "requester", "-n", dbNs, "--role=requester", "--user=tenant"]);
     // The database owner's grants: reporting (mountable, up to 720h, its database only) and viewer (not mountable).
-    await admin(["apply", "-f", "-"], JSON.stringify({
-      apiVersion: "mtls.imaging.dev/v1alpha1",
-      kind: "SecureDatabase",
-      metadata: { name: "db", namespace: dbNs },
-      spec: {
-        host: `db.${dbNs}.svc`,
-        postgres: { configMapName: "absent" },
-        access: [
-          { namespaces: [tenantNs], users: ["reporting"], databases: ["reporting_db"], maxDuration: "720h", mountIntoWorkloads: true },
-          { namespaces: [tenantNs], users: ["viewer"] },
-        ],
-      },
-    }));
+    await admin(["apply", "-f", "-"], databaseWithGrants(dbNs, "db", [
+      { namespaces: [tenantNs], users: ["reporting"], databases: ["reporting_db"], maxDuration: "720h", mountIntoWorkloads: true },
+      { namespaces: [tenantNs], users: ["viewer"] },
+    ]));
     await waitFor("the database's trust bundle", async () => secretExists(dbNs, "db-server-tls"), 60_000, 200);
     await admin(["apply", "-f", "-"], JSON.stringify(plainDeployment(tenantNs, "web", "app")));
     const ok = await asTenant(["apply", "-f", "-"], connection(tenantNs, "legit", { user: "reporting", database: "reporting_db", certificate: { duration: "720h" } }));

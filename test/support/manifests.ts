@@ -96,3 +96,13 @@ export function castImagingWorkloads(ns: string) {
   };
   return { deployment, statefulSet };
 }
+
+/** A SecureDatabase with no server behind it (host `<name>.<ns>.svc`) and these grants (spec.access), as JSON. */
+export function databaseWithGrants(ns: string, name: string, access: unknown[]): string {
+  return JSON.stringify({
+    apiVersion: "mtls.imaging.dev/v1alpha1",
+    kind: "SecureDatabase",
+    metadata: { name, namespace: ns },
+    spec: { host: `${name}.${ns}.svc`, postgres: { configMapName: "absent" }, access },
+  });
+}
