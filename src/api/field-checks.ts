@@ -60,6 +60,18 @@ export function hbaTokenProblem(token: string): string | undefined {
   return undefined;
 }
 
+/** Letters, digits, '_', '.' and '-', starting with a letter or '_': safe unquoted in pg_hba.conf, URLs, .ini and shells. */
+const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+/**
+ * Why a role or database name a connection may be issued is not a plain name, or undefined. Other names are
+ * refused rather than quoted: docs/security.md shows the escape (a plain-named login role that is a member of it).
+ */
+export function plainNameProblem(name: string): string | undefined {
+  if (PLAIN_NAME.test(name)) return undefined;
+  return "must be a plain name: letters, digits, '_', '.' and '-', starting with a letter or '_' (for other names see docs/security.md)";
+}
+
 /** Why a string cannot be a PostgreSQL role name the operator writes into certificates and hba lines, or undefined. */
 export function roleNameProblem(name: string): string | undefined {
   const token = hbaTokenProblem(name);

@@ -1,7 +1,7 @@
 /**
  * The validation rules of an ImagingConnection beyond its shape (decoded already): see validate.ts, which applies them.
  */
-import { absolutePathProblem, databaseNameProblem, roleNameProblem } from "./field-checks";
+import { absolutePathProblem, databaseNameProblem, plainNameProblem, roleNameProblem } from "./field-checks";
 import { clientSecretName } from "./defaults";
 import type { ImagingConnection } from "./types";
 import { validateNameLength, validatePolicy, validateRotationToken, type ValidationErrors } from "./validation";
@@ -18,11 +18,11 @@ export function imagingConnectionRules(imc: ImagingConnection, e: ValidationErro
 
   if (!spec.user) e.add("spec.user", "Required", "user is required (the PostgreSQL role, which becomes the certificate CN)");
   else {
-    const problem = roleNameProblem(spec.user);
+    const problem = roleNameProblem(spec.user) ?? plainNameProblem(spec.user);
     if (problem) e.add("spec.user", "Invalid", `user ${problem}`);
   }
   if (spec.database !== undefined) {
-    const problem = databaseNameProblem(spec.database);
+    const problem = databaseNameProblem(spec.database) ?? plainNameProblem(spec.database);
     if (problem) e.add("spec.database", "Invalid", `database ${problem}`);
   }
   e.name("spec.secretName", spec.secretName, "subdomain");

@@ -6,6 +6,7 @@ import {
   absolutePathProblem,
   databaseNameProblem,
   hbaTokenProblem,
+  plainNameProblem,
   isCIDR,
   isDNSLabel,
   isDNSSubdomain,
@@ -348,14 +349,15 @@ function accessRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
     }
     if (grant.users.length === 0) e.add(`${base}.users`, "Required", "access[].users must name at least one role");
     distinctItems(e, `${base}.users`, grant.users, 64, (user, at) => {
-      const problem = roleNameProblem(user) ?? (HBA_KEYWORDS.has(user) ? "must be a role name, not a pg_hba.conf keyword" : undefined);
+      const problem = roleNameProblem(user) ?? (HBA_KEYWORDS.has(user) ? "must be a role name, not a pg_hba.conf keyword" : plainNameProblem(user));
       if (problem) e.add(at, "Invalid", `access[].users ${problem}`);
       else if (user === adminUser) {
         e.add(at, "Forbidden", `access[].users must not name ${JSON.stringify(user)}, the role the operator reloads and verifies with (reload.adminUser): it is never issued`);
       }
     });
     distinctItems(e, `${base}.databases`, grant.databases, 64, (db, at) => {
-      const problem = databaseNameProblem(db) ?? (HBA_KEYWORDS.has(db) ? "must be a database name, not a pg_hba.conf keyword (omit databases for any)" : undefined);
+      const problem =
+        databaseNameProblem(db) ?? (HBA_KEYWORDS.has(db) ? "must be a database name, not a pg_hba.conf keyword (omit databases for any)" : plainNameProblem(db));
       if (problem) e.add(at, "Invalid", `access[].databases ${problem}`);
     });
     const max = durationMs(e, `${base}.maxDuration`, grant.maxDuration, "access[].maxDuration");

@@ -145,6 +145,7 @@ const INVALID: Case[] = [
   ["a user with a newline", imc({ user: "operator\nhost" }), "spec.user", "user must be a plain PostgreSQL role name"],
   ["a user with a quote", imc({ user: "o'brien" }), "user must be a plain PostgreSQL role name: whitespace, '#', quotes, commas"],
   ["a group as user", imc({ user: "+readers" }), "user must not start with '+', '@' or '/'"],
+  ["a user with shell syntax", imc({ user: "x$(id)" }), "spec.user", "user must be a plain name: letters, digits, '_', '.' and '-', starting with a letter or '_'"],
   ["a user over 63 bytes", imc({ user: "é".repeat(40) }), "user must be at most 63 bytes (PostgreSQL NAMEDATALEN)"],
   ["a database with JDBC parameters", imc({ database: "postgres?sslmode=disable" }), "database must be a plain database name"],
   ["a client certificate with renewBefore and renewBeforePercentage", imc({ certificate: { renewBefore: "1h", renewBeforePercentage: 5 } }), "spec.certificate.renewBeforePercentage: Forbidden: certificate.renewBefore and certificate.renewBeforePercentage are mutually exclusive"],

@@ -142,6 +142,7 @@ describe("api/access: who may obtain which identity (spec.access)", () => {
       ["a keyword as user", [{ users: ["all"] }], "spec.access[0].users[0]: access[].users must be a role name, not a pg_hba.conf keyword"],
       ["a group as user", [{ users: ["+readers"] }], "spec.access[0].users[0]: access[].users must not start with '+' (pg_hba.conf group syntax)"],
       ["no users", [{ users: [] }], "spec.access[0].users: access[].users must name at least one role"],
+      ["a role with shell syntax", [{ users: ["r$(id)"] }], "spec.access[0].users[0]: access[].users must be a plain name: letters, digits, '_', '.' and '-', starting with a letter or '_' (for other names see docs/security.md)"],
       ["a keyword as database", [{ users: ["app"], databases: ["all"] }], "spec.access[0].databases[0]: access[].databases must be a database name, not a pg_hba.conf keyword (omit databases for any)"],
       ["a namespace that is not a name", [{ users: ["app"], namespaces: ["*"] }], "spec.access[0].namespaces[0]: each namespace of a grant must be a namespace name (RFC 1123 label)"],
       ["an empty namespace list", [{ users: ["app"], namespaces: [] }], "spec.access[0].namespaces: access[].namespaces must not be empty (omit it for this database's namespace)"],
