@@ -89,7 +89,7 @@ async function main(): Promise<void> {
 
     say("starting the operator (node dist/main.js) as system:serviceaccount:imaging-db-mtls-operator:imaging-db-mtls-operator");
     const healthPort = await freePort();
-    operator = spawn(process.execPath, [join(REPO, "dist/main.js"), "--kubeconfig", cp.operatorKubeconfigPath, "--namespace", NS, "--health-port", String(healthPort)], { stdio: ["ignore", "inherit", "inherit"] });
+    operator = spawn(process.execPath, [join(REPO, "dist/main.js"), "--kubeconfig", cp.operatorKubeconfigPath, "--namespace", NS, "--health-port", String(healthPort), "--allowed-endpoints", "127.0.0.1,localhost"], { stdio: ["ignore", "inherit", "inherit"] });
     const started = Date.now();
     await kubectlOk(cp, ["apply", "-f", "-"], stringify(sample));
     await waitReady(cp, "sdb", name);

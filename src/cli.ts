@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULTS } from "./api/defaults";
 import { DurationError, parseDuration } from "./api/duration";
+import { allowanceEntryProblem } from "./reconcilers/secure-database/reach";
 import { validateTimings, type LeaderElectionConfig } from "./runtime/leader-election";
 
 export const HELP = `imaging-db-mtls-operator: puts CAST Imaging's PostgreSQL connections on mutual TLS and keeps them there.
@@ -11,6 +12,8 @@ Usage: node dist/main.js [options]
   --kubeconfig PATH                  kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount)
   --namespace NS[,NS...]             watch only these namespaces (default: $WATCH_NAMESPACE, or every namespace)
   --concurrency N                    reconciles at once per kind (default: $CONCURRENCY or 4)
+  --allowed-endpoints LIST           hosts, *.suffixes, IPs and CIDRs the operator may dial besides Services of each database's
+                                     namespace (default: $ALLOWED_ENDPOINTS or none)
   --mount-path-prefix PATH           connections may mount identities only under this directory (default: $MOUNT_PATH_PREFIX or /etc/cast-imaging/)
   --log-level LEVEL                  error, warn, info or debug (default: $LOG_LEVEL or info)
   --health-port PORT                 serve /healthz, /readyz and /metrics on this port (default: $HEALTH_PORT or 8080; 0: off)
@@ -31,6 +34,8 @@ export interface OperatorConfig {
   /** Undefined: every namespace. */
   namespaces?: string[];
   concurrency: number;
+  /** What the operator may dial besides Services of a database's namespace (checked entries). */
+  allowedEndpoints: string[];
   /** spec.workloads[].mountPath must lie under it (ends with "/"). */
   mountPathPrefix: string;
   logLevel: string;
@@ -80,6 +85,15 @@ function namespaceList(raw: string | undefined): string[] | undefined {
   return list.length > 0 ? list : undefined;
 }
 
+function allowedEndpoints(raw: string): string[] {
+  const entries = [...new Set(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""))];
+  for (const entry of entries) {
+    const problem = allowanceEntryProblem(entry);
+    if (problem) throw new UsageError(`--allowed-endpoints / ALLOWED_ENDPOINTS: "${entry}" ${problem}`);
+  }
+  return entries;
+}
+
 function mountPathPrefix(raw: string): string {
   const prefix = raw.endsWith("/") ? raw : `${raw}/`;
   if (!/^(\/[A-Za-z0-9._-]+)+\/$/.test(prefix) || prefix.split("/").some((p) => p === "." || p === "..")) {
@@ -98,6 +112,7 @@ export function parseCommandLine(argv: string[], { env, identity, inClusterNames
         namespace: { type: "string" },
         concurrency: { type: "string" },
         "mount-path-prefix": { type: "string" },
+        "allowed-endpoints": { type: "string" },
         "log-level": { type: "string" },
         "health-port": { type: "string" },
         "leader-elect": { type: "boolean" },
@@ -119,6 +134,7 @@ export function parseCommandLine(argv: string[], { env, identity, inClusterNames
     kubeconfig: values.kubeconfig ?? (env.KUBECONFIG || undefined),
     namespaces: namespaceList(values.namespace ?? env.WATCH_NAMESPACE),
     concurrency: wholeNumber("--concurrency", values.concurrency ?? env.CONCURRENCY ?? "4", 1, 64, "a whole number from 1 to 64"),
+    allowedEndpoints: allowedEndpoints(values["allowed-endpoints"] ?? env.ALLOWED_ENDPOINTS ?? ""),
     mountPathPrefix: mountPathPrefix(values["mount-path-prefix"] ?? env.MOUNT_PATH_PREFIX ?? DEFAULTS.mountPathPrefix),
     logLevel,
     healthPort: wholeNumber("--health-port", values["health-port"] ?? env.HEALTH_PORT ?? "8080", 0, 65535, "a port number from 0 to 65535 (0: off)"),

@@ -24,6 +24,7 @@ import {
   type SecureDatabaseObject,
   type WorkloadObject,
 } from "./reconcilers/context";
+import { endpointAllowance } from "./reconcilers/secure-database/reach";
 import { SecureDatabaseReconciler } from "./reconcilers/secure-database/reconcile";
 import { Informer, objectKey, type InformerEvent, type KubeObject } from "./runtime/informer";
 import { WorkQueue, type ReconcileResult } from "./runtime/workqueue";
@@ -35,6 +36,8 @@ export interface OperatorOptions {
   namespaces?: readonly string[];
   /** Reconciles running at once per kind. */
   concurrency?: number;
+  /** What the operator may dial besides Services of a database's namespace (--allowed-endpoints). */
+  allowedEndpoints?: readonly string[];
   /** Where connections may mount identities (default DEFAULTS.mountPathPrefix). */
   mountPathPrefix?: string;
   /** Fill the caches but reconcile nothing until startReconciling() (a standby waiting for the leader lease). */
@@ -98,6 +101,7 @@ export class Operator {
       log,
       watchedNamespaces: namespaces,
       ...(opts.mountPathPrefix ? { mountPathPrefix: opts.mountPathPrefix } : {}),
+      ...(opts.allowedEndpoints ? { endpointAllowance: endpointAllowance(opts.allowedEndpoints) } : {}),
       events: new EventRecorder(client, log, now),
       now,
       cache: {

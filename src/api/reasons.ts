@@ -15,6 +15,7 @@ export const REASON_DESCRIPTIONS = {
   CASecretNotFound: "the CA Secret named by the spec does not exist",
   CASecretIncomplete: "the CA Secret lacks tls.crt or tls.key",
   CASecretInvalid: "the CA Secret holds no usable CA certificate and key",
+  EndpointNotAllowed: "the database's endpoint is not a Service of its namespace nor allowed by --allowed-endpoints: the operator does not dial it",
   NameConflict: "an object the operator would write under a fixed name exists and is not the operator's: it is never overwritten",
   CASecretNotOurs: "a Secret with the generated CA's name exists and was not created by the operator",
   CARenewedSameKey: "the CA was renewed with its own key: every existing certificate chains to the new one",

@@ -1,6 +1,7 @@
 /**
  * The validation rules of a SecureDatabase beyond its shape (decoded already): see validate.ts, which applies them.
  */
+import { MAX_COMMON_NAME_LENGTH } from "../pki/issuance-rules";
 import { DEFAULTS } from "./defaults";
 import {
   absolutePathProblem,
@@ -58,6 +59,17 @@ function identityRules(sdb: SecureDatabase, e: ValidationErrors): void {
   distinctItems(e, "spec.additionalIPAddresses", spec.additionalIPAddresses, 32, (ip, at) => {
     if (!isIPAddress(ip)) e.add(at, "Invalid", "each additional IP address must be an IPv4 or IPv6 address (no CIDR, no brackets)");
   });
+  // The server certificate's CN is its first DNS name that fits, else its first IP address.
+  const names = [spec.host, ...(spec.additionalDNSNames ?? [])].filter((n) => n && !isIPAddress(n));
+  const addresses = [spec.host, ...(spec.additionalIPAddresses ?? [])].filter((a) => a && isIPAddress(a));
+  if (spec.host && names.length > 0 && addresses.length === 0 && names.every((n) => n.length > MAX_COMMON_NAME_LENGTH)) {
+    e.add(
+      "spec.host",
+      "Invalid",
+      `host is longer than ${MAX_COMMON_NAME_LENGTH} characters, too long for the server certificate's common name: add a DNS name of at ` +
+        "most 64 characters to additionalDNSNames (or an IP address to additionalIPAddresses)",
+    );
+  }
 }
 
 /** The CA and the server certificate: modes, Secret names, lifetimes. */

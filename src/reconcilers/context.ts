@@ -5,6 +5,7 @@ import type { RestClient } from "../kube/rest";
 import type { SecretObject } from "../kube/secrets";
 import type { Logger } from "../log";
 import { objectKey, type Informer, type KubeObject } from "../runtime/informer";
+import type { EndpointAllowance } from "./secure-database/reach";
 
 export type ConfigMapObject = KubeObject & { data?: Record<string, string> };
 export type SecureDatabaseObject = SecureDatabase & KubeObject;
@@ -20,6 +21,8 @@ export interface OperatorContext {
   now: () => Date;
   /** The namespaces the operator watches; every namespace when unset. */
   watchedNamespaces?: readonly string[];
+  /** What the operator may dial besides Services of a database's namespace (--allowed-endpoints); none when unset. */
+  endpointAllowance?: EndpointAllowance;
   /** spec.workloads[].mountPath must lie under this directory (ends with "/"); default DEFAULTS.mountPathPrefix. */
   mountPathPrefix?: string;
   cache: {

@@ -30,6 +30,7 @@ import {
 } from "../support/invariants";
 import { startDatabase, type StartedDatabase } from "../support/operator-fixture";
 import { psql, type PostgresServer } from "../support/postgres";
+import { TEST_ALLOWED_ENDPOINTS } from "../support/operator";
 import { freePort, runOk, waitFor } from "../support/process";
 
 /**
@@ -132,7 +133,7 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
     const env: NodeJS.ProcessEnv = { ...process.env, NODE_COMPILE_CACHE: join(BUILD_DIR, ".compile-cache") };
     delete env.LEADER_ELECT;
     const n = ++starts;
-    const child = spawn(process.execPath, [join(BUILD_DIR, "main.js"), "--kubeconfig", controlPlane().operatorKubeconfigPath, "--namespace", ns, "--health-port", String(port), "--log-level", "info"], {
+    const child = spawn(process.execPath, [join(BUILD_DIR, "main.js"), "--kubeconfig", controlPlane().operatorKubeconfigPath, "--namespace", ns, "--health-port", String(port), "--log-level", "info", "--allowed-endpoints", TEST_ALLOWED_ENDPOINTS.join(",")], {
       cwd: REPO,
       env,
       stdio: ["ignore", "pipe", "pipe"],

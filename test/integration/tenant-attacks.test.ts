@@ -166,6 +166,23 @@ describe("Tenant attacks: who may obtain which database identity (kubectl --as t
     }, 30_000, 200);
   });
 
+  it("14. the operator as a port scanner: a database whose endpoint is not a Service of its namespace nor allowed is not dialed (EndpointNotAllowed)", async () => {
+    for (const [name, endpoint] of [["probe-ip", "10.96.0.1:443"], ["probe-ssh", "ssh.corp.invalid:22"]] as const) {
+      await admin(["apply", "-f", "-"], JSON.stringify({
+        apiVersion: "mtls.imaging.dev/v1alpha1",
+        kind: "SecureDatabase",
+        metadata: { name, namespace: dbNs },
+        spec: { host: `${name}.${dbNs}.svc`, postgres: { configMapName: "absent" }, verification: { endpoint } },
+      }));
+      const sdb = await waitForCondition<SecureDatabase>("sdb", dbNs, name, "Verified", (c) => c.reason === "EndpointNotAllowed", 30_000);
+      const host = endpoint.slice(0, endpoint.lastIndexOf(":"));
+      expect(sdb.status?.conditions?.find((c) => c.type === "Verified")?.message).to.contain(`the operator dials only Services of namespace ${dbNs}`).and.contain(`not ${host}:`);
+      // Nothing issued for it, and no connection error from that host in status for its author to read.
+      expect(await secretExists(dbNs, `${name}-ca`)).to.equal(false);
+      expect(sdb.status?.verification).to.equal(undefined);
+    }
+  });
+
   it("throughout: the legitimate connection kept its certificate, CN reporting, signed by the database's CA", async () => {
     const imc = await getJson<ImagingConnection>(["get", "imc", "legit", "-n", tenantNs]);
     expect(imc.status?.conditions?.find((c) => c.type === "CertificateReady")).to.include({ status: "True" });

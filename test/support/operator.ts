@@ -14,11 +14,18 @@ export interface OperatorOptions {
  * Runs the operator in this process, authenticated as its own ServiceAccount user (so only the shipped RBAC
  * applies), watching one namespace or a list (every namespace when undefined).
  */
+/**
+ * What the suite's operators may dial besides Services of each database's namespace: the PostgreSQL servers the
+ * tests run on this machine, and the made-up hosts of databases without a server (reach.ts; tenant-attacks and the
+ * unit tests check the default, which allows none of these).
+ */
+export const TEST_ALLOWED_ENDPOINTS = ["127.0.0.1", "::1", "localhost", "*.svc", "*.example.com", "*.example.internal"];
+
 export async function startOperator(cp: ControlPlane, namespace: string | readonly string[] | undefined, opts: OperatorOptions = {}): Promise<Operator> {
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(opts.kubeconfigPath ?? cp.operatorKubeconfigPath);
   const log = opts.log ?? (process.env.LOG_OPERATOR ? createLogger("debug") : silentLogger());
-  const operator = new Operator({ kubeConfig, log, namespaces: typeof namespace === "string" ? [namespace] : namespace, concurrency: 2, now: opts.now });
+  const operator = new Operator({ kubeConfig, log, namespaces: typeof namespace === "string" ? [namespace] : namespace, concurrency: 2, allowedEndpoints: TEST_ALLOWED_ENDPOINTS, now: opts.now });
   await operator.start();
   return operator;
 }

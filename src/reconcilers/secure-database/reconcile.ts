@@ -4,10 +4,10 @@
  * certificate-only TLS, mount the files, get the server to load them, and check over a real mTLS connection that
  * it did. Each step plans from what it reads and applies its plan; this file only puts them in order.
  */
-import { prepareSecureDatabase } from "../../api/defaults";
+import { prepareSecureDatabase, type ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { SECURE_DATABASE_CONDITIONS as C, type SecureDatabaseStatus } from "../../api/types";
-import { decodedSecureDatabase, formatValidationErrors } from "../../api/validate";
+import { decodedSecureDatabase, formatValidationErrors, parseEndpoint } from "../../api/validate";
 import type { ConditionInput } from "../../kube/conditions";
 import { RESOURCES } from "../../kube/resources";
 import { buildTrustBundle, isIssuedBy } from "../../pki";
@@ -23,12 +23,21 @@ import { ensureServerConfigMap } from "./server-config-map";
 import { finalize, releaseConfigMap } from "./finalize";
 import { adminSecretName, dropOperatorIdentity, ensureOperatorIdentity, needsOperatorIdentity, probeOptions } from "./operator-identity";
 import { passwordAccess } from "./password-access";
+import { endpointProblem, NO_ALLOWANCE } from "./reach";
 import { ensureReload, servedMaterialHash } from "./reload";
 import { ensureSecretClaim, ensureServerSecret, IDENTITY_SECRET_ROLE } from "./server-secret";
 import { caStatus, summarize, trustStatus } from "./status";
-import type { StepResult } from "./step";
+import { recordEvents, type StepResult } from "./step";
 import { ensureVerified } from "./verify";
 import { ensureWorkloadMount, type ReloadMemory } from "./workload";
+
+/** The Verified condition of a database whose endpoint the operator may not dial (reach.ts), or undefined. */
+function dialProblem(ctx: OperatorContext, sdb: SecureDatabaseObject, spec: ResolvedSecureDatabaseSpec): StepResult | undefined {
+  const endpoint = parseEndpoint(spec.verification.endpoint) ?? { host: spec.host, port: spec.port };
+  const problem = endpointProblem(endpoint.host, sdb.metadata.namespace!, ctx.endpointAllowance ?? NO_ALLOWANCE);
+  if (!problem) return undefined;
+  return { conditions: [{ type: C.Verified, status: "False", reason: Reason.EndpointNotAllowed, message: problem }] };
+}
 
 export class SecureDatabaseReconciler {
   private readonly rotator: CARotator;
@@ -71,6 +80,14 @@ export class SecureDatabaseReconciler {
       await this.writeStatus(sdb, status, [...conditions, summarize(conditions, status.passwordAccess?.length)], now);
       return requeueAtEarliest(requeues, ctx.now());
     };
+
+    // 0. Where it would dial: nowhere the operator may not reach, before anything is issued or written.
+    const unreachable = needsOperatorIdentity(spec) ? dialProblem(ctx, sdb, spec) : undefined;
+    if (unreachable) {
+      report(unreachable);
+      await recordEvents(ctx, sdb, [{ type: "Warning", reason: Reason.EndpointNotAllowed, message: unreachable.conditions[0]!.message }]);
+      return done();
+    }
 
     // 1. The CA; a CA rotation in progress decides which CA signs and which CAs every bundle trusts.
     const found = await ensureCA(ctx, sdb, spec, now);

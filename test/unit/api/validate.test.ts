@@ -174,6 +174,7 @@ describe("api/validate", () => {
     const cases: [string, Partial<SecureDatabase["spec"]>, string, string | RegExp][] = [
       ["an uppercase host", { host: "DB.example.com" }, "spec.host", "lowercase DNS name"],
       ["a host with a port", { host: "db:5432" }, "spec.host", "without brackets or port"],
+      ["only DNS names too long for a common name", { host: `${"a".repeat(60)}.example.com` }, "spec.host", "add a DNS name of at most 64 characters"],
       ["a bracketed IPv6 host", { host: "[fd00::1]" }, "spec.host", "IP address"],
       ["an empty host", { host: "" }, "spec.host", "required"],
       ["port 0", { port: 0 }, "spec.port", "1 to 65535"],

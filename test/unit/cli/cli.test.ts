@@ -10,10 +10,16 @@ describe("command line", () => {
       kubeconfig: undefined,
       namespaces: undefined,
       concurrency: 4,
+      allowedEndpoints: [],
       mountPathPrefix: "/etc/cast-imaging/",
       logLevel: "info",
       healthPort: 8080,
     });
+  });
+
+  it("takes what the operator may dial from the flag or ALLOWED_ENDPOINTS, trimmed and without repeats", () => {
+    expect(parse(["--allowed-endpoints", "10.0.0.0/8, pg.example.com,10.0.0.0/8"]).allowedEndpoints).to.deep.equal(["10.0.0.0/8", "pg.example.com"]);
+    expect(parse([], { ALLOWED_ENDPOINTS: "*.rds.example.com" }).allowedEndpoints).to.deep.equal(["*.rds.example.com"]);
   });
 
   it("takes the mount path prefix from the flag or MOUNT_PATH_PREFIX, as a directory", () => {
@@ -35,6 +41,7 @@ describe("command line", () => {
       [["--concurrency", "2.5"], {}, /--concurrency must be a whole number/],
       [[], { HEALTH_PORT: "70000" }, /--health-port must be a port number/],
       [["--log-level", "verbose"], {}, /--log-level must be one of error, warn, info, debug/],
+      [["--allowed-endpoints", "10.0.0.0/8,*"], {}, /--allowed-endpoints \/ ALLOWED_ENDPOINTS: "\*" is not an IP address, a CIDR, a DNS name or \*\.<DNS name>/],
       [["--mount-path-prefix", "/"], {}, /--mount-path-prefix \/ MOUNT_PATH_PREFIX must be an absolute directory below \/ .*got "\/"/],
       [["--mount-path-prefix", "relative/dir"], {}, /must be an absolute directory/],
       [["--mount-path-prefix", "/etc/../usr"], {}, /must be an absolute directory/],
