@@ -4,7 +4,7 @@
  * nothing the grants do not name, and never the role the operator itself logs in with. Pure; the same judgement
  * is made at admission (deploy/admission) and at every reconcile.
  */
-import { DEFAULTS } from "./defaults";
+import { DEFAULTS } from "./default-values";
 import { parseDuration } from "./duration";
 import { Reason } from "./reasons";
 import type { AccessGrant, SecureDatabaseSpec } from "./secure-database";

@@ -2,7 +2,7 @@
  * The validation rules of an ImagingConnection beyond its shape (decoded already): see validate.ts, which applies them.
  */
 import { absolutePathProblem, databaseNameProblem, plainNameProblem, roleNameProblem } from "./field-checks";
-import { clientSecretName } from "./defaults";
+import { clientSecretName } from "./default-values";
 import type { ImagingConnection } from "./types";
 import { validateNameLength, validatePolicy, validateRotationToken, type ValidationErrors } from "./validation";
 

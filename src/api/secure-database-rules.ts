@@ -2,7 +2,7 @@
  * The validation rules of a SecureDatabase beyond its shape (decoded already): see validate.ts, which applies them.
  */
 import { MAX_COMMON_NAME_LENGTH } from "../pki/issuance-rules";
-import { DEFAULTS } from "./defaults";
+import { DEFAULTS } from "./default-values";
 import {
   absolutePathProblem,
   databaseNameProblem,
