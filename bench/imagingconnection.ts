@@ -49,7 +49,9 @@ export async function runImagingConnectionBench(): Promise<void> {
     const ns = await cp.createNamespace("bench-imc");
     const { syncer, secureDatabaseYaml } = await databaseInCluster(cp, pg, { namespace: ns, configMapName: "pg", workloadName: "css", serverSecretName: "db-server-tls" });
     const operator = await startOperator(cp, ns);
-    await cp.kubectl(["apply", "-f", "-"], { input: secureDatabaseYaml() });
+    const roles = Array.from({ length: RUNS }, (_, i) => `u${i}`);
+    const grants = Array.from({ length: Math.ceil(RUNS / 64) }, (_, g) => ({ users: roles.slice(g * 64, g * 64 + 64), mountIntoWorkloads: true }));
+    await cp.kubectl(["apply", "-f", "-"], { input: secureDatabaseYaml("db", grants) });
     const condition = async (name: string, type: string) => {
       const imc = await admin.get<ImagingConnection>(RESOURCES.ImagingConnection, { namespace: ns, name });
       return imc.status?.conditions?.find((c) => c.type === type)?.status;

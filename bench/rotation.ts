@@ -52,7 +52,7 @@ export async function runRotationBench(): Promise<void> {
       volumes: [{ kind: "Secret", name: "app-client-tls", dir, ownedByServer: false }, ...victimDirs.map((d, i) => ({ kind: "Secret" as const, name: `victim${i}-client-tls`, dir: d, ownedByServer: false }))],
     });
     const operator = await startOperator(cp, ns);
-    await cp.kubectl(["apply", "-f", "-"], { input: db.secureDatabaseYaml() });
+    await cp.kubectl(["apply", "-f", "-"], { input: db.secureDatabaseYaml("db", [{ users: ["app", ...Array.from({ length: ROUNDS }, (_, i) => `victim${i}`)] }]) });
     await admin.create(RESOURCES.ImagingConnection, ns, { apiVersion: "mtls.imaging.dev/v1alpha1", kind: "ImagingConnection", metadata: { name: "app", namespace: ns }, spec: { databaseRef: { name: "db" }, user: "app" } });
     const ready = async () => (await admin.get<ImagingConnection>(RESOURCES.ImagingConnection, { namespace: ns, name: "app" })).status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
     await waitFor("connection Ready", ready, 90_000, 100);

@@ -39,6 +39,8 @@ const KEY = (process.env.SCALE_KEY ?? "ECDSA") === "RSA" ? "RSA" : "ECDSA";
 const IDLE_S = Number(process.env.SCALE_IDLE_S ?? 60);
 const CONCURRENCY = Number(process.env.SCALE_CONCURRENCY ?? 4);
 const WAVE = Math.min(IMCS, Number(process.env.SCALE_WAVE ?? IMCS));
+/** The roles each database grants (spec.access); connection i asks for role i mod 16. */
+const ROLES = Array.from({ length: 16 }, (_, i) => `u${i}`);
 const WAVE_LEAD_S = Number(process.env.SCALE_WAVE_LEAD_S ?? 60);
 const WAVE_SPREAD_S = Number(process.env.SCALE_WAVE_SPREAD_S ?? 0);
 /** What the design needs per new object: SecureDatabase = CA Secret, server Secret, ConfigMap patch, finalizer, one status write; ImagingConnection (no workloads) = client Secret, finalizer, one status write. */
@@ -118,13 +120,14 @@ export async function runScaleBench(): Promise<void> {
         postgres: { configMapName: `pg-${i}` },
         reload: { strategy: "None" },
         verification: { enabled: false },
+        access: [{ users: ROLES }],
       },
     });
     const imc = (i: number) => ({
       apiVersion: "mtls.imaging.dev/v1alpha1",
       kind: "ImagingConnection",
       metadata: { name: `c-${i}`, namespace: ns },
-      spec: { databaseRef: { name: `db-${i % SDBS}` }, user: `u${i}`, certificate: { privateKey }, verification: { enabled: false } },
+      spec: { databaseRef: { name: `db-${i % SDBS}` }, user: ROLES[i % ROLES.length]!, certificate: { privateKey }, verification: { enabled: false } },
     });
     // Databases and connections interleaved, 64 requests in flight: "applied at once", as a GitOps sync does.
     const total = SDBS + IMCS;
