@@ -4,7 +4,7 @@
 import { absolutePathProblem, databaseNameProblem, plainNameProblem, roleNameProblem } from "./field-checks";
 import { clientSecretName } from "./default-values";
 import type { ImagingConnection } from "./types";
-import { validateNameLength, validatePolicy, validateRotationToken, type ValidationErrors } from "./validation";
+import { validateMatchLabels, validateNameLength, validatePolicy, validateRotationToken, type ValidationErrors } from "./validation";
 
 /** Adds every problem of a decoded ImagingConnection to `e`. */
 export function imagingConnectionRules(imc: ImagingConnection, e: ValidationErrors): void {
@@ -49,18 +49,6 @@ export function imagingConnectionRules(imc: ImagingConnection, e: ValidationErro
   castImagingRules(imc, e);
 }
 
-/** A label key: an optional DNS-subdomain prefix and a name of up to 63 characters; values up to 63 (may be empty). */
-const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
-const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function labelKeyProblem(key: string): string | undefined {
-  const slash = key.lastIndexOf("/");
-  const [prefix, name] = slash < 0 ? [undefined, key] : [key.slice(0, slash), key.slice(slash + 1)];
-  if (prefix !== undefined && (prefix.length > 253 || !LABEL_PREFIX.test(prefix))) return "has a prefix that is not a DNS subdomain";
-  if (name.length === 0 || name.length > 63 || !LABEL_NAME.test(name)) return "is not a label name (up to 63 of [A-Za-z0-9-_.], alphanumeric at both ends)";
-  return undefined;
-}
-
 function castImagingRules(imc: ImagingConnection, e: ValidationErrors): void {
   const target = imc.spec.castImaging;
   if (!target) return;
@@ -73,17 +61,7 @@ function castImagingRules(imc: ImagingConnection, e: ValidationErrors): void {
     // Helm refuses release names longer than 53 characters.
     else if (target.release.length > 53) e.add("spec.castImaging.release", "Invalid", "castImaging.release is longer than Helm's 53 characters");
   }
-  if (target.selector !== undefined) {
-    const labels = Object.entries(target.selector.matchLabels);
-    if (labels.length === 0) e.add("spec.castImaging.selector.matchLabels", "Required", "selector.matchLabels must name at least one label");
-    for (const [key, value] of labels) {
-      const problem = labelKeyProblem(key);
-      if (problem) e.add(`spec.castImaging.selector.matchLabels[${key}]`, "Invalid", `label key ${JSON.stringify(key)} ${problem}`);
-      if (value.length > 63 || (value !== "" && !LABEL_NAME.test(value))) {
-        e.add(`spec.castImaging.selector.matchLabels[${key}]`, "Invalid", `label value ${JSON.stringify(value)} is not a label value`);
-      }
-    }
-  }
+  if (target.selector !== undefined) validateMatchLabels(e, "spec.castImaging.selector.matchLabels", target.selector.matchLabels);
   e.name("spec.castImaging.secretName", target.secretName, "subdomain");
   const clientSecret = imc.spec.secretName ?? clientSecretName(imc.metadata.name);
   if (target.secretName !== undefined && target.secretName === clientSecret) {

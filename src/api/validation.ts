@@ -66,6 +66,31 @@ export class ValidationErrors {
 }
 
 /** The rotate token is echoed in status (lastRotationToken), whose schema caps it. */
+/** A label key: an optional DNS-subdomain prefix and a name of up to 63 characters; values up to 63 (may be empty). */
+const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
+const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function labelKeyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf("/");
+  const [prefix, name] = slash < 0 ? [undefined, key] : [key.slice(0, slash), key.slice(slash + 1)];
+  if (prefix !== undefined && (prefix.length > 253 || !LABEL_PREFIX.test(prefix))) return "has a prefix that is not a DNS subdomain";
+  if (name.length === 0 || name.length > 63 || !LABEL_NAME.test(name)) return "is not a label name (up to 63 of [A-Za-z0-9-_.], alphanumeric at both ends)";
+  return undefined;
+}
+
+/** A label selector's matchLabels: at least one label, each key and value as Kubernetes accepts them. */
+export function validateMatchLabels(e: ValidationErrors, field: string, matchLabels: Record<string, string>): void {
+  const labels = Object.entries(matchLabels);
+  if (labels.length === 0) e.add(field, "Required", `${field.split(".").slice(-2).join(".")} must name at least one label`);
+  for (const [key, value] of labels) {
+    const problem = labelKeyProblem(key);
+    if (problem) e.add(`${field}[${key}]`, "Invalid", `label key ${JSON.stringify(key)} ${problem}`);
+    if (value.length > 63 || (value !== "" && !LABEL_NAME.test(value))) {
+      e.add(`${field}[${key}]`, "Invalid", `label value ${JSON.stringify(value)} is not a label value`);
+    }
+  }
+}
+
 export function validateRotationToken(errors: ValidationErrors, annotations: Record<string, string> | undefined): void {
   const token = annotations?.[ROTATE_ANNOTATION];
   if (token !== undefined && token.length > STATUS_LIMITS.rotationToken) {
