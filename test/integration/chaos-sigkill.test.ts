@@ -293,6 +293,7 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
       configMapName: "pgdb-config",
       serverSecretName: "pgdb-server-tls",
       syncDelayMs: 1000,
+      secureDatabases: "pgdb",
     });
     pg = db.pg;
     const deployment = (name: string) => ({
