@@ -297,7 +297,7 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
     });
     pg = db.pg;
     const deployment = (name: string) => ({
-      metadata: { name },
+      metadata: { name, annotations: { "mtls.imaging.dev/imaging-connections": "*" } },
       spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "imaging", image: "cast/imaging-services" }, { name: "sidecar", image: "busybox" }] } } },
     });
     await create(RESOURCES.Deployment, deployment("cast-rot"));
