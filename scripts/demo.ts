@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     for (const rule of sample.spec.postgres.hba?.rules ?? []) rule.addresses = ["127.0.0.1/32"];
     sample.spec.verification = { ...sample.spec.verification, endpoint: `127.0.0.1:${pg.port}` };
     const workload = sample.spec.workloadRef!;
-    const db = await databaseInCluster(cp, pg, { namespace: NS, configMapName: configMapName!, workloadName: workload.name, container: workload.container, serverSecretName: `${name}-server-tls` });
+    const db = await databaseInCluster(cp, pg, { namespace: NS, configMapName: configMapName!, workloadName: workload.name, container: workload.container, serverSecretName: `${name}-server-tls`, secureDatabases: name });
     syncer = db.syncer;
 
     say("starting the operator (node dist/main.js) as system:serviceaccount:imaging-db-mtls-operator:imaging-db-mtls-operator");

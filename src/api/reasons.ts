@@ -17,6 +17,7 @@ export const REASON_DESCRIPTIONS = {
   CASecretInvalid: "the CA Secret holds no usable CA certificate and key",
   EndpointNotAllowed: "the database's endpoint is not a Service of its namespace nor allowed by --allowed-endpoints: the operator does not dial it",
   NameConflict: "an object the operator would write under a fixed name exists and is not the operator's: it is never overwritten",
+  OptInMissing: "the ConfigMap, brought CA Secret or workload has not opted in (annotation mtls.imaging.dev/secure-database or mtls.imaging.dev/imaging-connections): nothing written to it",
   CASecretNotOurs: "a Secret with the generated CA's name exists and was not created by the operator",
   CARenewedSameKey: "the CA was renewed with its own key: every existing certificate chains to the new one",
   CARotationStarted: "a CA rotation started: clients trust old and new CA (Overlap)",

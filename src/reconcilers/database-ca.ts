@@ -1,11 +1,12 @@
 /** Reading a SecureDatabase's CA from its Secret: the one place that decides whether a CA can be signed with. */
 import type { ResolvedSecureDatabaseSpec } from "../api/defaults";
 import { Reason } from "../api/reasons";
-import { OWNER_LABEL, ownerLabelValue } from "../api/types";
+import { OWNER_LABEL, ownerLabelValue, type CAStatus } from "../api/types";
 import { RESOURCES } from "../kube/resources";
 import { secretBytes, type SecretObject } from "../kube/secrets";
 import { isPkiError, loadCA, type CertificateAuthority } from "../pki";
 import type { OperatorContext } from "./context";
+import { caSecretOptIn } from "./secure-database/opt-in";
 
 export type CARead =
   | { state: "ready"; ca: CertificateAuthority; provided: boolean }
@@ -15,12 +16,17 @@ export type CARead =
 
 const problem = (reason: Reason, message: string): CARead => ({ state: "problem", reason, message });
 
+/**
+ * `inUse`: the SecureDatabase's status.ca, the CA it signed with so far: a brought CA it already signs with counts as
+ * opted in (grandfathering).
+ */
 export async function readDatabaseCA(
   ctx: OperatorContext,
   namespace: string,
   sdbName: string,
   spec: ResolvedSecureDatabaseSpec,
   now: Date,
+  inUse?: Pick<CAStatus, "secretName" | "fingerprintSHA256">,
 ): Promise<CARead> {
   const name = spec.ca.secretName;
   if (spec.ca.mode === "Provided") {
@@ -30,13 +36,20 @@ export async function readDatabaseCA(
         `Secret ${name} (spec.ca.secretName) does not exist in namespace ${namespace}; ` + "create it with tls.crt and tls.key of your CA";
       return problem(Reason.CASecretNotFound, message);
     }
+    // Any CA-shaped Secret of the namespace (another database's CA, a cert-manager issuer's) signs only once its
+    // owner opts in: nothing of it is read before, unless this database already signs with it.
+    const listed = caSecretOptIn(secret.metadata, namespace, sdbName, name, undefined, "");
+    if (!listed.ok && inUse?.secretName !== name) return problem(listed.reason, listed.message);
     const data = secretBytes(secret);
     if (!data["tls.crt"] || !data["tls.key"]) {
       const has = Object.keys(data).sort().join(", ") || "nothing";
       return problem(Reason.CASecretIncomplete, `Secret ${name} must hold tls.crt and tls.key (has: ${has})`);
     }
     try {
-      return { state: "ready", ca: await loadCA(data["tls.crt"], data["tls.key"], now), provided: true };
+      const ca = await loadCA(data["tls.crt"], data["tls.key"], now);
+      const optIn = caSecretOptIn(secret.metadata, namespace, sdbName, name, inUse, ca.facts.fingerprintSha256);
+      if (!optIn.ok) return problem(optIn.reason, optIn.message);
+      return { state: "ready", ca, provided: true };
     } catch (err) {
       if (isPkiError(err)) return problem(err.reason, `Secret ${name}: ${err.message}`);
       throw err;

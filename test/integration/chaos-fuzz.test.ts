@@ -83,6 +83,9 @@ async function settledHeap(): Promise<number> {
 
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
+/** The CAST workloads opt in to every connection of the namespace (docs/security.md, "Opt-in"). */
+const OPT_IN = { "mtls.imaging.dev/imaging-connections": "*" };
+
 describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the real API server (seeded)", function () {
   this.timeout(300_000);
   let ns: string;
@@ -312,15 +315,15 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
     await create(RESOURCES.Secret, { metadata: { name: "provided-ca" }, type: "kubernetes.io/tls", data: { "tls.crt": b64(provided.certPem), "tls.key": b64(provided.keyPkcs8Pem) } });
     await create(RESOURCES.Secret, { metadata: { name: "garbage-ca" }, type: "kubernetes.io/tls", data: { "tls.crt": b64("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"), "tls.key": b64("\u0000garbage") } });
     const template = (app: string, containers: object[], volumes: object[] = []) => ({ metadata: { labels: { app } }, spec: { containers, volumes } });
-    await create(RESOURCES.Deployment, { metadata: { name: "cast-app" }, spec: { selector: { matchLabels: { app: "cast-app" } }, template: template("cast-app", [{ name: "app", image: "cast/imaging-services" }, { name: "sidecar", image: "busybox" }]) } });
+    await create(RESOURCES.Deployment, { metadata: { name: "cast-app", annotations: OPT_IN }, spec: { selector: { matchLabels: { app: "cast-app" } }, template: template("cast-app", [{ name: "app", image: "cast/imaging-services" }, { name: "sidecar", image: "busybox" }]) } });
     await create(RESOURCES.Deployment, {
-      metadata: { name: "foreign-vol" },
+      metadata: { name: "foreign-vol", annotations: OPT_IN },
       spec: {
         selector: { matchLabels: { app: "foreign-vol" } },
         template: template("foreign-vol", [{ name: "app", image: "x", env: [{ name: "PGSSLMODE", value: "disable" }, { name: "CASTCONNECTIONEXTRAPARAMETERS", value: "/mine.ini" }], volumeMounts: [{ name: "cast-imaging-mtls-ini", mountPath: "/etc/cast-imaging/mtls-ini" }] }], [{ name: "cast-imaging-mtls-ini", configMap: { name: "theirs" } }]),
       },
     });
-    await create(RESOURCES.StatefulSet, { metadata: { name: "analysis-node" }, spec: { serviceName: "analysis-node", selector: { matchLabels: { app: "analysis-node" } }, template: template("analysis-node", [{ name: "analysis-node", image: "cast/analysis-node" }]) } });
+    await create(RESOURCES.StatefulSet, { metadata: { name: "analysis-node", annotations: OPT_IN }, spec: { serviceName: "analysis-node", selector: { matchLabels: { app: "analysis-node" } }, template: template("analysis-node", [{ name: "analysis-node", image: "cast/analysis-node" }]) } });
     await create(RESOURCES.StatefulSet, { metadata: { name: "pg-sts" }, spec: { serviceName: "pg-sts", selector: { matchLabels: { app: "pg-sts" } }, template: template("pg-sts", [{ name: "postgres", image: "postgres:15" }]) } });
 
     // The operator in this process, with its error lines kept for the report.

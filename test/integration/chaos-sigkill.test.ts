@@ -294,10 +294,11 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
       configMapName: "pgdb-config",
       serverSecretName: "pgdb-server-tls",
       syncDelayMs: 1000,
+      secureDatabases: "pgdb",
     });
     pg = db.pg;
     const deployment = (name: string) => ({
-      metadata: { name },
+      metadata: { name, annotations: { "mtls.imaging.dev/imaging-connections": "*" } },
       spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "imaging", image: "cast/imaging-services" }, { name: "sidecar", image: "busybox" }] } } },
     });
     await create(RESOURCES.Deployment, deployment("cast-rot"));

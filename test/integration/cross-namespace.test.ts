@@ -98,7 +98,7 @@ describe("ImagingConnection across namespaces (real API server, operator watchin
     await kubectl(["apply", "-f", "-"], JSON.stringify({
       apiVersion: "apps/v1",
       kind: "StatefulSet",
-      metadata: { name: "shared-css", namespace: dbNs },
+      metadata: { name: "shared-css", namespace: dbNs, annotations: { "mtls.imaging.dev/secure-database": "mounter,second" } },
       spec: { serviceName: "shared-css", selector: { matchLabels: { app: "shared-css" } }, template: { metadata: { labels: { app: "shared-css" } }, spec: { containers: [{ name: "postgres", image: "postgres:15" }] } } },
     }));
     const extra = "  workloadRef: { kind: StatefulSet, name: shared-css }\n";

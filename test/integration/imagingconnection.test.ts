@@ -318,7 +318,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
       ]);
       expect(imc.status?.workloads?.[1]?.message).to.contain('has no container "missing"');
       expect(condition(imc, "WorkloadsPatched")?.reason).to.equal("WorkloadNotFound");
-      await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "dashboards", namespace: ns }, spec: { selector: { matchLabels: { app: "d" } }, template: { metadata: { labels: { app: "d" } }, spec: { containers: [{ name: "dashboards", image: "castimaging/dashboards" }] } } } }));
+      await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "dashboards", namespace: ns, annotations: { "mtls.imaging.dev/imaging-connections": "*" } }, spec: { selector: { matchLabels: { app: "d" } }, template: { metadata: { labels: { app: "d" } }, spec: { containers: [{ name: "dashboards", image: "castimaging/dashboards" }] } } } }));
       await kubectl(["patch", "imc", "later", "-n", ns, "--type=json", "-p", JSON.stringify([{ op: "remove", path: "/spec/workloads/1" }])]);
       imc = await waitForImc(ns, "later", "WorkloadsPatched", (c) => c.status === "True");
       expect(imc.status?.workloads?.map((w) => [w.name, w.state])).to.deep.equal([["dashboards", "Patched"]]);
@@ -373,7 +373,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     });
 
     it("a volume of our name that is not ours: Conflict, the workload is not touched", async () => {
-      await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "viewer", namespace: ns }, spec: { selector: { matchLabels: { app: "v" } }, template: { metadata: { labels: { app: "v" } }, spec: { containers: [{ name: "viewer", image: "castimaging/imaging-viewer" }], volumes: [{ name: "mtls-squatter", emptyDir: {} }] } } } }));
+      await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "viewer", namespace: ns, annotations: { "mtls.imaging.dev/imaging-connections": "*" } }, spec: { selector: { matchLabels: { app: "v" } }, template: { metadata: { labels: { app: "v" } }, spec: { containers: [{ name: "viewer", image: "castimaging/imaging-viewer" }], volumes: [{ name: "mtls-squatter", emptyDir: {} }] } } } }));
       const original = await getJson<WorkloadJson>(["get", "deployment", "viewer", "-n", ns]);
       await kubectl(["apply", "-f", "-"], imagingConnectionYaml(ns, "squatter", "analysis", "  workloads:\n    - { kind: Deployment, name: viewer }\n"));
       const imc = await waitForImc(ns, "squatter", "WorkloadsPatched", (c) => c.status === "False");
@@ -394,7 +394,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     expect(cm.metadata.ownerReferences?.[0]).to.include({ kind: "Deployment", name: "dashboards", uid: dashboards.metadata.uid });
     await kubectl(["delete", "deployment", "dashboards", "-n", ns, "--wait=true", "--timeout=60s"]);
     await waitFor(`the garbage collector to delete ${ini}`, async () => (await controlPlane().kubectl(["get", "configmap", ini, "-n", ns])).code !== 0, 90_000, 500);
-    await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "dashboards", namespace: ns }, spec: { selector: { matchLabels: { app: "d" } }, template: { metadata: { labels: { app: "d" } }, spec: { containers: [{ name: "dashboards", image: "castimaging/dashboards" }] } } } }));
+    await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "dashboards", namespace: ns, annotations: { "mtls.imaging.dev/imaging-connections": "*" } }, spec: { selector: { matchLabels: { app: "d" } }, template: { metadata: { labels: { app: "d" } }, spec: { containers: [{ name: "dashboards", image: "castimaging/dashboards" }] } } } }));
     await waitFor(`${ini} to be written again for the new Deployment`, async () => {
       const again = await controlPlane().kubectl(["get", "configmap", ini, "-n", ns, "-o", "jsonpath={.metadata.ownerReferences[0].uid}"]);
       const uid = (await getJson<{ metadata: { uid: string } }>(["get", "deployment", "dashboards", "-n", ns])).metadata.uid;

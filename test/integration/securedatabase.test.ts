@@ -115,6 +115,8 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
   });
 
   it("reports a second SecureDatabase that claims the same ConfigMap, and overwrites nothing", async () => {
+    // Opted in to both (else the second is refused earlier, OptInMissing): one ConfigMap still serves one database.
+    await controlPlane().kubectl(["annotate", "--overwrite", "-n", ns, "configmap/pg-config", "mtls.imaging.dev/secure-database=db,db2"]);
     const before = await getJson<{ data: Record<string, string>; metadata: { resourceVersion: string } }>(["get", "configmap", "pg-config", "-n", ns]);
     await apply(env.db.secureDatabaseYaml("db2").replace("workloadRef: { kind: StatefulSet, name: css }", ""));
     const sdb = await waitForSdb(ns, "db2", "ConfigApplied", (c) => c.status === "False");

@@ -1,3 +1,4 @@
+import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../../src/api/opt-in";
 import type * as k8s from "@kubernetes/client-node";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -40,6 +41,11 @@ export async function databaseInCluster(
     kubeConfig?: k8s.KubeConfig;
     /** How late the "kubelet" lays changes down (default: at once). */
     syncDelayMs?: number;
+    /**
+     * The SecureDatabases the ConfigMap and StatefulSet opt in to (mtls.imaging.dev/secure-database), as their owner
+     * would with kubectl annotate; default "db". "" opts in to none.
+     */
+    secureDatabases?: string;
   },
 ): Promise<DatabaseInCluster> {
   const originalConf = await readFile(join(pg.dataDir, "postgresql.conf"), "utf8");
@@ -48,11 +54,13 @@ export async function databaseInCluster(
     const r = await cp.kubectl(["apply", "-f", "-"], { input: JSON.stringify(body) });
     if (r.code !== 0) throw new Error(r.stderr);
   };
-  await apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: opts.configMapName, namespace: opts.namespace }, data: { "postgresql.conf": originalConf, "pg_hba.conf": originalHba } });
+  const optIn = opts.secureDatabases ?? "db";
+  const annotations = optIn ? { annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: optIn } } : {};
+  await apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: opts.configMapName, namespace: opts.namespace, ...annotations }, data: { "postgresql.conf": originalConf, "pg_hba.conf": originalHba } });
   await apply({
     apiVersion: "apps/v1",
     kind: "StatefulSet",
-    metadata: { name: opts.workloadName, namespace: opts.namespace },
+    metadata: { name: opts.workloadName, namespace: opts.namespace, ...annotations },
     spec: {
       serviceName: opts.workloadName,
       selector: { matchLabels: { app: opts.workloadName } },

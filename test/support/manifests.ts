@@ -49,12 +49,18 @@ spec:
 ${accessYaml(opts.access ?? [])}${opts.extra ?? ""}`;
 }
 
-/** A Deployment with one container and nothing else: a workload a test only needs to exist. */
+/**
+ * What a workload's owner puts on it so ImagingConnections may mount into it (docs/security.md, "Opt-in"): every
+ * connection of the namespace, as a single-tenant CAST namespace would.
+ */
+export const ANY_CONNECTION_OPT_IN = { "mtls.imaging.dev/imaging-connections": "*" } as const;
+
+/** A Deployment with one container and nothing else (opted in to every connection): a workload a test only needs to exist. */
 export function plainDeployment(ns: string, name: string, container: string) {
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: { name, namespace: ns },
+    metadata: { name, namespace: ns, annotations: { ...ANY_CONNECTION_OPT_IN } },
     spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: container, image: `castimaging/${name}:3.4.1` }] } } },
   };
 }
@@ -68,7 +74,7 @@ export function castImagingWorkloads(ns: string) {
   const deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: { name: "imaging-services", namespace: ns, labels: { "app.kubernetes.io/managed-by": "Helm" }, annotations: { "meta.helm.sh/release-name": "castimaging" } },
+    metadata: { name: "imaging-services", namespace: ns, labels: { "app.kubernetes.io/managed-by": "Helm" }, annotations: { "meta.helm.sh/release-name": "castimaging", ...ANY_CONNECTION_OPT_IN } },
     spec: {
       replicas: 1,
       selector: { matchLabels: { app: "imaging-services" } },
@@ -87,7 +93,7 @@ export function castImagingWorkloads(ns: string) {
   const statefulSet = {
     apiVersion: "apps/v1",
     kind: "StatefulSet",
-    metadata: { name: "analysis-node", namespace: ns },
+    metadata: { name: "analysis-node", namespace: ns, annotations: { ...ANY_CONNECTION_OPT_IN } },
     spec: {
       serviceName: "analysis-node",
       selector: { matchLabels: { app: "analysis-node" } },

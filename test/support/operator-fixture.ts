@@ -46,6 +46,8 @@ export interface DatabaseOptions {
   serverSecretName?: string;
   /** How late the "kubelet" lays changes down (default: at once). */
   syncDelayMs?: number;
+  /** The SecureDatabases its ConfigMap and StatefulSet opt in to (default "db"; see databaseInCluster). */
+  secureDatabases?: string;
 }
 
 /** A real PostgreSQL server put into the cluster (see databaseInCluster), with what it takes to remove it again. */
@@ -123,6 +125,7 @@ export async function startDatabase(
       workloadName: opts.workloadName ?? "css",
       serverSecretName: opts.serverSecretName ?? "db-server-tls",
       ...(opts.syncDelayMs ? { syncDelayMs: opts.syncDelayMs } : {}),
+      ...(opts.secureDatabases !== undefined ? { secureDatabases: opts.secureDatabases } : {}),
     });
     const stop = async () => {
       db.syncer.stop();

@@ -25,6 +25,7 @@ import { RESOURCES } from "../../kube/resources";
 import { desiredSecret, ownerReference, secretBytes, type SecretObject } from "../../kube/secrets";
 import { secretDataEqual } from "../../pki/secret-layout";
 import type { ImagingConnectionObject, OperatorContext, SecretCacheObject, WorkloadObject } from "../context";
+import { connectionWorkloadOptIn } from "./opt-in";
 import type { ConnectionTarget } from "./target";
 import type { PlannedEvent } from "./planned-event";
 
@@ -245,6 +246,9 @@ export function chartWorkloadPlan(
     const restartNow = turn?.state === "Restarting" && turn.restartNow;
     const secret = ctx.cache.secrets.get(namespace, secretName);
     const connection = secret?.metadata.labels?.[OWNER_LABEL]?.replace(/^ImagingConnection\./, "");
+    // A consumer is patched and restarted only once its owner opted in for the connection filling the Secret (or it
+    // was started with the operator's material before: grandfathering).
+    if (!connection || !connectionWorkloadOptIn(kind, workload, connection, current !== undefined).ok) continue;
     const sslMode = (connection ? ctx.cache.imagingConnections.get(namespace, connection)?.spec?.sslMode : undefined) ?? "verify-full";
     const { filesDir, filesVolume } = contract.value;
     const initContainers = contract.value.psqlInitContainers.map((c) => ({

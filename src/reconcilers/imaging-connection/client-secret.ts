@@ -243,7 +243,7 @@ async function observeClientSecret(
   now: Date,
 ): Promise<ClientSecretObserved> {
   const { sdb, db } = target;
-  const ca = await readDatabaseCA(ctx, sdb.metadata.namespace!, sdb.metadata.name, db, now);
+  const ca = await readDatabaseCA(ctx, sdb.metadata.namespace!, sdb.metadata.name, db, now, sdb.status?.ca);
   const observed: ClientSecretObserved = { imc, spec, target, ca };
   if (ca.state !== "ready") return observed;
   const serverSecret = ctx.cache.secrets.get(sdb.metadata.namespace, db.serverCertificate.secretName);

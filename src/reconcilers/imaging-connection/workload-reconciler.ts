@@ -27,6 +27,23 @@ export const CONNECTIONS_FIELD_MANAGER = `${FIELD_MANAGER}-connections`;
 /** The owner label value of the .ini ConfigMaps (their ownerReference names the workload). */
 export const CAST_INI_OWNER = "cast-ini";
 
+/** A workload whose .ini ConfigMap name is taken is looked at again after this long (a human renames or deletes it). */
+const INI_CONFLICT_RETRY_MS = 60_000;
+
+/**
+ * The .ini ConfigMap has a fixed name (`cast-mtls-ini-<kind>-<workload>`): one that exists and was not written by
+ * the operator is never overwritten (nor mounted). The conflict, or undefined when it is absent or ours.
+ */
+export function iniConfigMapConflict(configMap: ConfigMapObject | undefined, kind: string, workload: string): string | undefined {
+  if (!configMap || configMap.metadata.labels?.[OWNER_LABEL] === CAST_INI_OWNER) return undefined;
+  const owner = configMap.metadata.labels?.[OWNER_LABEL];
+  return (
+    `ConfigMap ${configMap.metadata.name} (the CAST .ini of ${kind} ${workload}) exists and was not written by the operator` +
+    (owner ? ` (it belongs to ${owner.replace(".", " ")})` : "") +
+    "; it is never overwritten: rename or delete it, and the operator writes its .ini there"
+  );
+}
+
 export interface WorkloadObserved {
   view: WorkloadView & { workload: WorkloadObject };
   /** The .ini ConfigMap as the cache has it. */
@@ -89,6 +106,11 @@ export function planWorkload(observed: WorkloadObserved): WorkloadPlan {
   return { ...result, patch: { template: plan, summary, events } };
 }
 
+/** The .ini ConfigMap from the API server (the cache does not hold one without the owner label). */
+export function readIniConfigMap(ctx: OperatorContext, namespace: string, name: string): Promise<ConfigMapObject | undefined> {
+  return ctx.client.getOptional<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name });
+}
+
 export class ConnectionWorkloadReconciler {
   constructor(private readonly ctx: OperatorContext) {}
 
@@ -104,6 +126,14 @@ export class ConnectionWorkloadReconciler {
     }
     const iniConfigMap = this.ctx.cache.configMaps.get(namespace, view.iniConfigMapName);
     const plan = planWorkload({ view: { ...view, workload }, ...(iniConfigMap ? { iniConfigMap } : {}), connections });
+    if (plan.ini !== undefined) {
+      // The cache holds only labelled ConfigMaps: a foreign one of that name is read before anything is written.
+      const conflict = iniConfigMapConflict(iniConfigMap ?? (await readIniConfigMap(this.ctx, namespace, view.iniConfigMapName)), kind, name);
+      if (conflict) {
+        this.ctx.log.warn("CAST .ini ConfigMap not ours", { resource: `${kind}/${name}`, namespace, reason: Reason.NameConflict, message: conflict });
+        return { requeueAfterMs: INI_CONFLICT_RETRY_MS };
+      }
+    }
     if (plan.ini !== undefined) await this.writeIni(view, workload, plan.ini);
     if (plan.patch) {
       const patch = podTemplateApplyPatch(kind, name, namespace, plan.patch.template);

@@ -3,6 +3,7 @@
  * it admits, and what its pod template and CAST .ini must hold. The workload reconciler applies it; the connection
  * reconciler reads from it how far its workloads are.
  */
+import { fail, type Refusal } from "../../api/result";
 import { clientFilePaths } from "../../imaging/declaration";
 import {
   admitConnections,
@@ -16,6 +17,7 @@ import {
 import type { WorkloadKind } from "../../imaging/pod-template";
 import { IMC_BY_CAST_NAMESPACE, IMC_BY_WORKLOAD, workloadKey, type OperatorContext, type WorkloadObject } from "../context";
 import { chartWorkloadPlan, mountEntryFor } from "./chart-delivery";
+import { connectionWorkloadOptIn } from "./opt-in";
 import { olderFirst, ownClientSecret, resolveConnection } from "./target";
 
 export interface WorkloadView {
@@ -40,6 +42,7 @@ export function workloadView(ctx: OperatorContext, kind: WorkloadKind, namespace
   const workload = ctx.cache.workloads[kind].get(namespace, name);
   const iniName = iniConfigMapName(kind, name);
   const candidates: WorkloadCandidate[] = [];
+  const notOptedIn = new Map<string, Refusal>();
   const targeting = new Set([
     ...ctx.cache.imagingConnections.byIndex(IMC_BY_WORKLOAD, workloadKey(kind, namespace, name)),
     ...ctx.cache.imagingConnections.byIndex(IMC_BY_CAST_NAMESPACE, namespace),
@@ -49,6 +52,17 @@ export function workloadView(ctx: OperatorContext, kind: WorkloadKind, namespace
     if (!resolved.ok || !ownClientSecret(ctx, imc, resolved.spec.secretName)) continue;
     const entry = mountEntryFor(imc, resolved.spec, kind, workload, name);
     if (!entry) continue;
+    if (workload) {
+      // The workload's owner decides which connections it carries; one it already carries stays (grandfathering).
+      const carried = workloadMountsConnection(workload, imc.metadata.name, resolved.spec.secretName);
+      const listed = resolved.spec.workloads.some((w) => w.kind === kind && w.name === name);
+      const release = listed ? undefined : resolved.spec.castImaging;
+      const optIn = connectionWorkloadOptIn(kind, workload, imc.metadata.name, carried, release);
+      if (!optIn.ok) {
+        notOptedIn.set(imc.metadata.name, fail(optIn.reason, optIn.message));
+        continue;
+      }
+    }
     const paths = clientFilePaths(entry.mountPath);
     const { db } = resolved.target;
     candidates.push({
@@ -71,6 +85,7 @@ export function workloadView(ctx: OperatorContext, kind: WorkloadKind, namespace
   const admission: WorkloadAdmission = workload
     ? admitConnections({ candidates, workload, iniConfigMapName: iniName, ...(iniAt ? { iniAt } : {}) })
     : { plan: { mounts: [], env: [], annotations: {} }, ini: "", admitted: [], refused: new Map() };
+  for (const [c, refusal] of notOptedIn) admission.refused.set(c, refusal);
   const chart = workload ? chartWorkloadPlan(ctx, kind, workload) : undefined;
   admission.plan = withChartPlan(admission.plan, chart?.plan);
   const restart = chart?.restart ? { restart: chart.restart } : {};

@@ -11,7 +11,10 @@ import { castIniPath, workloadHasExactly } from "../../imaging/workload-plan";
 import type { ConditionInput } from "../../kube/conditions";
 import type { ImagingConnectionObject, OperatorContext } from "../context";
 import { chartTurns, consumerTurn, type WorkloadTarget } from "./chart-delivery";
+import { CHART_MATERIAL_ANNOTATION } from "../../imaging/chart-contract";
+import { connectionWorkloadOptIn } from "./opt-in";
 import { recordEvents, type PlannedEvent } from "./planned-event";
+import { iniConfigMapConflict, readIniConfigMap } from "./workload-reconciler";
 import type { TargetProblem } from "./target";
 import { workloadView, type WorkloadView } from "./workload-view";
 
@@ -25,6 +28,8 @@ export interface ObservedTarget {
   target: WorkloadTarget;
   /** Mount delivery: what the workload carries. */
   view?: WorkloadView;
+  /** Mount delivery: why its CAST .ini ConfigMap cannot be written (a same-named ConfigMap not the operator's). */
+  iniConflict?: string;
   /** ChartSecret delivery: its turn for the chart Secret's current material (undefined: the Secret is not filled). */
   turn?: ConsumerTurn;
 }
@@ -77,11 +82,15 @@ function workloadState(observed: WorkloadsObserved, t: ObservedTarget): Workload
   }
   const delivery = target.delivery;
   if (delivery.delivery === "None") return { status: { ...base, state: "LeftAlone", message: delivery.why } };
-  if (delivery.delivery === "Mount") return mountState(observed, base, t.view!);
+  if (delivery.delivery === "Mount") return mountState(observed, base, t.view!, t.iniConflict);
   if ("refused" in delivery) {
     return { status: { ...base, state: "Conflict", message: delivery.refused.message }, problem: delivery.refused };
   }
   const chartBase = { ...base, mountPath: delivery.contract.filesDir };
+  const carried = target.workload.spec?.template?.metadata?.annotations?.[CHART_MATERIAL_ANNOTATION] !== undefined;
+  const release = target.listed ? undefined : observed.spec.castImaging;
+  const optIn = connectionWorkloadOptIn(target.kind, target.workload, observed.connection, carried, release);
+  if (!optIn.ok) return { status: { ...chartBase, state: "Conflict", message: optIn.message }, problem: optIn };
   if (observed.chartProblem) {
     return { status: { ...chartBase, state: "Conflict", message: observed.chartProblem.message }, problem: observed.chartProblem };
   }
@@ -102,13 +111,14 @@ function workloadState(observed: WorkloadsObserved, t: ObservedTarget): Workload
   return { status: { ...chartBase, state: turn.state, message } };
 }
 
-function mountState(observed: WorkloadsObserved, base: WorkloadStatus, view: WorkloadView): WorkloadState {
+function mountState(observed: WorkloadsObserved, base: WorkloadStatus, view: WorkloadView, iniConflict?: string): WorkloadState {
   const { connection, spec, unmountedFor } = observed;
   const refused = view.admission.refused.get(connection);
   if (refused) {
     const state = refused.reason === Reason.ContainerNotFound || refused.reason === Reason.NoContainers ? "NotFound" : "Conflict";
     return { status: { ...base, state, message: refused.message }, problem: refused };
   }
+  if (iniConflict) return { status: { ...base, state: "Conflict", message: iniConflict }, problem: { reason: Reason.NameConflict, message: iniConflict } };
   if (unmountedFor) {
     const message = `not mounted while the connection has no certificate (${unmountedFor.reason}); mounted again once it has`;
     return { status: { ...base, state: "Pending", message }, problem: { reason: unmountedFor.reason, message: unmountedFor.message } };
@@ -154,6 +164,17 @@ export function workloadsCondition(
   return { type: C.WorkloadsPatched, status: "False", reason, message: `${kind} ${name}: ${message ?? state}` };
 }
 
+/**
+ * Whether the workload's .ini ConfigMap name is taken by someone else. Read from the API server only while this
+ * connection is admitted there, not patched yet, and the cache has no ConfigMap of ours under that name.
+ */
+async function observeIniConflict(ctx: OperatorContext, view: WorkloadView, connection: string): Promise<string | undefined> {
+  if (!view.workload || !view.admission.admitted.includes(connection)) return undefined;
+  const cached = ctx.cache.configMaps.get(view.namespace, view.iniConfigMapName);
+  if (cached || workloadHasExactly(view.workload, view.admission.plan)) return iniConfigMapConflict(cached, view.kind, view.name);
+  return iniConfigMapConflict(await readIniConfigMap(ctx, view.namespace, view.iniConfigMapName), view.kind, view.name);
+}
+
 /** Reads the served workloads from the caches, records their problems, and returns their status and condition. */
 export async function reportWorkloads(
   ctx: OperatorContext,
@@ -164,11 +185,15 @@ export async function reportWorkloads(
 ): Promise<{ statuses: WorkloadStatus[]; condition: ConditionInput }> {
   const namespace = imc.metadata.namespace!;
   const chart = chartTurns(ctx, namespace, spec.chartSecretName);
-  const observed = targets.map((target): ObservedTarget => {
-    if (target.delivery.delivery === "Mount") return { target, view: workloadView(ctx, target.kind, namespace, target.name) };
+  const observed = await Promise.all(targets.map(async (target): Promise<ObservedTarget> => {
+    if (target.delivery.delivery === "Mount") {
+      const view = workloadView(ctx, target.kind, namespace, target.name);
+      const iniConflict = await observeIniConflict(ctx, view, imc.metadata.name);
+      return { target, view, ...(iniConflict ? { iniConflict } : {}) };
+    }
     const turn = chart ? consumerTurn(chart.turns, target.kind, target.name) : undefined;
     return { target, ...(turn ? { turn } : {}) };
-  });
+  }));
   const plan = planWorkloads({ connection: imc.metadata.name, namespace, spec, targets: observed, ...problems });
   await recordEvents(ctx, imc, plan.events);
   return { statuses: plan.statuses, condition: plan.condition };

@@ -59,6 +59,25 @@ export interface RotationState {
   previous?: TrustedCA;
   /** Leaves of these CAs are kept as they are in this phase (the overlap of a replaced brought CA). */
   acceptedIssuers: { certPem: string }[];
+  /** A rotation step could not write `<ca>-next` or `<ca>-previous`: a Secret of that name is not the operator's. */
+  nameConflict?: string;
+}
+
+/** A name-conflicted rotation is looked at again after this long (a human renames or deletes that Secret). */
+const NAME_CONFLICT_RETRY_MS = 60_000;
+
+/**
+ * `<ca>-next` and `<ca>-previous` have fixed names: one that exists and is not this database's is never written
+ * over (or deleted). The conflict, or undefined when the name is free or ours.
+ */
+export function rotationNameConflict(existing: SecretObject | undefined, sdbName: string, name: string, caName: string): string | undefined {
+  const owner = existing?.metadata.labels?.[OWNER_LABEL];
+  if (!existing || owner === ownerLabelValue("SecureDatabase", sdbName)) return undefined;
+  const role = name === previousCASecretName(caName) ? "the previous CA kept during a rotation" : "the next CA staged during a rotation";
+  return (
+    `Secret ${name} (${role}) exists and ${owner ? `belongs to ${owner.replace(".", " ")}` : "was not created by the operator"}; ` +
+    "it is never overwritten: rename or delete it (or give spec.ca.secretName another name); the CA rotation waits"
+  );
 }
 
 /** What the rest of the reconcile found out about the server in this pass. */
@@ -127,12 +146,19 @@ export class CARotator {
       // A replaced brought CA: Overlap keeps every leaf of the old CA while the new one propagates, then
       // Reissuing, Finishing as for a generated CA. The phase is in status; losing it only repeats the wait.
       const recorded = sdb.status?.caRotation?.phase;
-      previous ??= await this.keepReplacedBroughtCA(sdb, spec, current);
+      let nameConflict: string | undefined;
+      if (!previous) {
+        const kept = await this.keepReplacedBroughtCA(sdb, spec, current);
+        if (kept && "conflict" in kept) {
+          nameConflict = await this.reportConflict(sdb, kept.conflict);
+          previous = kept.kept;
+        } else previous = kept;
+      }
       const ended: CARotationPhase = recorded === "Reissuing" || recorded === "Finishing" ? "Finishing" : "Idle";
       const phase: CARotationPhase = previous ? (recorded === "Reissuing" ? "Reissuing" : "Overlap") : ended;
       const trusted = previous ? [trustedOf(current), previous] : [trustedOf(current)];
       const acceptedIssuers = phase === "Overlap" && previous ? [previous] : [];
-      return { phase, signing: current, trusted, acceptedIssuers, ...(previous ? { previous } : {}) };
+      return { phase, signing: current, trusted, acceptedIssuers, ...(previous ? { previous } : {}), ...(nameConflict ? { nameConflict } : {}) };
     }
     let next = await this.readOwnCA(sdb, nextCASecretName(caName), now);
     let signing = current;
@@ -148,6 +174,7 @@ export class CARotator {
       }
     }
     let phase = derivePhase(serials(), sdb.status?.caRotation?.phase);
+    let nameConflict: string | undefined;
     const trigger = phase === "Idle" ? this.trigger(sdb, spec, signing, now) : undefined;
     if (trigger && spec.ca.rotationPolicy === "SameKey") {
       // Same key and name: every certificate chains to the renewed CA too, so it replaces the old one at once.
@@ -159,6 +186,8 @@ export class CARotator {
       const message = `${trigger}: renewed the CA with its own key (${change}); existing certificates stay valid, nothing is re-issued`;
       await this.ctx.events.record(sdb, "Normal", Reason.CARenewedSameKey, message);
       signing = renewed;
+    } else if (trigger && (nameConflict = await this.nameConflict(sdb, nextCASecretName(caName), caName))) {
+      await this.reportConflict(sdb, nameConflict);
     } else if (trigger) {
       const key = resolveKeySpec(spec.ca.privateKey);
       next = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key, now });
@@ -173,7 +202,8 @@ export class CARotator {
     }
     const acceptedIssuers: { certPem: string }[] = [];
     const trusted = trustedIn(phase, signing, next, previous);
-    return { phase, signing, trusted, acceptedIssuers, ...(next ? { next } : {}), ...(previous ? { previous } : {}) };
+    const conflict = nameConflict ? { nameConflict } : {};
+    return { phase, signing, trusted, acceptedIssuers, ...(next ? { next } : {}), ...(previous ? { previous } : {}), ...conflict };
   }
 
   /**
@@ -185,7 +215,7 @@ export class CARotator {
     sdb: SecureDatabaseObject,
     spec: ResolvedSecureDatabaseSpec,
     current: CertificateAuthority,
-  ): Promise<TrustedCA | undefined> {
+  ): Promise<TrustedCA | { conflict: string; kept: TrustedCA } | undefined> {
     const inUse = sdb.status?.ca?.fingerprintSHA256;
     if (!inUse || inUse === current.facts.fingerprintSha256) return undefined;
     const server = secretBytes(this.ctx.cache.secrets.get(sdb.metadata.namespace, spec.serverCertificate.secretName));
@@ -194,6 +224,9 @@ export class CARotator {
     const crlPem = crlIssuedBy(server["ca.crl"], { certPem: old.pem });
     const ns = sdb.metadata.namespace!;
     const name = previousCASecretName(spec.ca.secretName);
+    const conflict = await this.nameConflict(sdb, name, spec.ca.secretName);
+    // Not kept in a Secret, still trusted in this pass: the old CA's leaves keep working while a human resolves it.
+    if (conflict) return { conflict, kept: { certPem: old.pem, chainPems: [], facts: old, ...(crlPem ? { crlPem } : {}) } };
     const labels = managedLabels("SecureDatabase", sdb.metadata.name);
     const data = { "tls.crt": Buffer.from(old.pem), ...(crlPem ? { "ca.crl": Buffer.from(crlPem) } : {}) };
     const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
@@ -219,6 +252,7 @@ export class CARotator {
     now: Date,
   ): Promise<{ status?: CARotationStatus; condition: ConditionInput; requeueAt?: Date }> {
     const recorded = sdb.status?.caRotation;
+    if (state.nameConflict) return this.conflicted(recorded, state.nameConflict, now);
     if (state.phase === "Idle") {
       const message = "no CA rotation in progress";
       const condition: ConditionInput = { type: C.CARotating, status: "False", reason: Reason.Idle, message };
@@ -244,6 +278,8 @@ export class CARotator {
       await record(Reason.CARotationPromoted, message);
       phase = "Reissuing";
     } else if (step.action === "promote" && state.next) {
+      const conflict = await this.nameConflict(sdb, previousCASecretName(caName), caName);
+      if (conflict) return this.conflicted(recorded, await this.reportConflict(sdb, conflict), now);
       // Crash-safe order: keep the old CA, then make the new one sign, then drop the staging copy.
       await this.writeCA(sdb, previousCASecretName(caName), state.signing, undefined);
       await this.writeCA(sdb, caName, state.next, sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION]);
@@ -318,6 +354,24 @@ export class CARotator {
     if (now < at) return undefined;
     const ca = `the CA (serial ${current.facts.serialNumber}, valid until ${current.facts.notAfter.toISOString()})`;
     return `${ca} reached its renewal time ${at.toISOString()}`;
+  }
+
+  /** A fixed-name Secret of the rotation that is not this database's (cache first; one without our labels: API). */
+  private async nameConflict(sdb: SecureDatabaseObject, name: string, caName: string): Promise<string | undefined> {
+    const ns = sdb.metadata.namespace!;
+    const existing = this.ctx.cache.secrets.get(ns, name) ?? (await this.ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace: ns, name }));
+    return rotationNameConflict(existing, sdb.metadata.name, name, caName);
+  }
+
+  private async reportConflict(sdb: SecureDatabaseObject, message: string): Promise<string> {
+    await this.ctx.events.record(sdb, "Warning", Reason.NameConflict, message);
+    return message;
+  }
+
+  /** CARotating False NameConflict: the phase stays where it was, nothing written. */
+  private conflicted(recorded: CARotationStatus | undefined, message: string, now: Date): { status?: CARotationStatus; condition: ConditionInput; requeueAt: Date } {
+    const condition: ConditionInput = { type: C.CARotating, status: "False", reason: Reason.NameConflict, message };
+    return { condition, requeueAt: new Date(now.getTime() + NAME_CONFLICT_RETRY_MS), ...(recorded ? { status: { ...recorded, message } } : {}) };
   }
 
   /** `<ca>-previous`: the old CA with its key (generated), or its certificate and last CRL (a replaced brought CA). */

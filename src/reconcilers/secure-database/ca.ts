@@ -68,7 +68,7 @@ export async function ensureCA(
   now: Date,
 ): Promise<StepResult & { ca?: CertificateAuthority }> {
   const name = spec.ca.secretName;
-  const plan = planCA(await readDatabaseCA(ctx, sdb.metadata.namespace!, sdb.metadata.name, spec, now), name, now);
+  const plan = planCA(await readDatabaseCA(ctx, sdb.metadata.namespace!, sdb.metadata.name, spec, now, sdb.status?.ca), name, now);
   if (!plan.generate) return { ...resultOf(plan.outcome), ...(plan.ca ? { ca: plan.ca } : {}) };
   const key = resolveKeySpec(spec.ca.privateKey);
   const ca = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key, now });

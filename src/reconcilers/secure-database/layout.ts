@@ -4,6 +4,7 @@
  * metadata, before anything is written: a refusal names the cause and the fix.
  */
 import { serverConfigMapName, type ResolvedSecureDatabaseSpec } from "../../api/defaults";
+import { COMMAND_LINE_ANNOTATION } from "../../api/opt-in";
 import { Reason } from "../../api/reasons";
 import { FIELD_MANAGER, SECURE_DATABASE_CONDITIONS as C, type SecureDatabaseStatus, type ServerConfigurationStatus } from "../../api/types";
 import { COMPONENT_LABEL } from "../../imaging/cast-chart";
@@ -14,21 +15,20 @@ import { isWrapperCommand } from "../../postgres/command-line";
 import { describeSource, readServerLayout, sourceOf, type FileSource, type ServerLayout } from "../../postgres/server-layout";
 import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { readConfigMap } from "./config";
+import { configMapOptIn } from "./opt-in";
 import { SERVER_VOLUME } from "./workload";
 import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
 
 /** The settings the operator's configuration sets: one of them on the command line outranks postgresql.conf. */
 const TLS_SETTINGS = new Set(["ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "ssl_crl_file", "ssl_min_protocol_version"]);
 
-/**
- * On the database workload, by its owner: the SecureDatabase that may put its settings on the server's command line.
- * Helm and GitOps leave an annotation they do not render alone.
- */
-export const COMMAND_LINE_ANNOTATION = "mtls.imaging.dev/command-line";
+export { COMMAND_LINE_ANNOTATION };
 
 export interface LayoutFacts {
   spec: ResolvedSecureDatabaseSpec;
   sdbName: string;
+  /** The SecureDatabase's namespace (for the opt-in command in messages). */
+  namespace: string;
   /** The database workload (absent: no workloadRef, or not found). */
   workload: (Workload & { metadata: AppliedMeta }) | undefined;
   /** Configuration ConfigMap: the ConfigMap's metadata (absent: not found, reported by the config step). */
@@ -75,6 +75,11 @@ function checkConfigMap(f: LayoutFacts, layout: ServerLayout | undefined): Layou
       `ConfigMap ${name} is applied by ${appliers.helm}: blocks written into it would make its next upgrade fail with a ` +
         `field conflict (Helm v4) or be undone by it (Helm v3); nothing was written; ${COMMAND_LINE_FIX}`,
     );
+  }
+  // The ConfigMap's owner decides which database writes into it (a missing one is reported by the config step).
+  if (f.configMap) {
+    const optIn = configMapOptIn(f.configMap.metadata, f.namespace, f.sdbName, name);
+    if (!optIn.ok) return refuse(optIn.reason, optIn.message);
   }
   if (!layout) {
     const message = f.spec.workloadRef
@@ -200,7 +205,7 @@ export async function readLayoutFacts(
   const ref = spec.workloadRef;
   const workload = ref ? await ctx.client.getOptional<Workload & { metadata: AppliedMeta }>(RESOURCES[ref.kind], { namespace, name: ref.name }) : undefined;
   const configMap = spec.postgres.configuration === "ConfigMap" ? await readConfigMap(ctx, namespace, spec.postgres.configMapName) : undefined;
-  return { spec, sdbName, workload, configMap };
+  return { spec, sdbName, namespace, workload, configMap };
 }
 
 /** A refused layout: ConfigApplied False, and a Warning event when the refusal is new (not on every pass). */

@@ -12,6 +12,7 @@ import { RESOURCES } from "../../kube/resources";
 import { MERGE_PATCH } from "../../kube/rest";
 import { reloadServer, type ProbeOptions } from "../../postgres/probe";
 import type { OperatorContext, SecureDatabaseObject } from "../context";
+import { workloadOptIn } from "./opt-in";
 import { recordEvents, STALE_RETRY_MS, type PlannedEvent } from "./step";
 
 export const SERVER_VOLUME = "mtls-server-tls";
@@ -39,6 +40,8 @@ export interface WorkloadState {
   patched: boolean;
   /** When the operator last restarted the server (pod-template annotation; this pass's patch counts). */
   lastRestartAt?: Date;
+  /** The workload has not opted in: it is neither patched nor restarted. */
+  refused?: boolean;
 }
 
 export interface WorkloadMountPlan extends WorkloadState {
@@ -53,6 +56,7 @@ export function planWorkloadMount(
   spec: ResolvedSecureDatabaseSpec,
   namespace: string,
   desiredHash: string,
+  sdbName: string,
   commandLine?: CommandLinePlan,
 ): WorkloadMountPlan {
   const ref = spec.workloadRef;
@@ -65,6 +69,11 @@ export function planWorkloadMount(
   if (!workload) {
     const message = `${ref.kind} ${ref.name} (spec.workloadRef) does not exist in namespace ${namespace}`;
     return notPatched(Reason.WorkloadNotFound, message, [{ type: "Warning", reason: Reason.WorkloadNotFound, message }]);
+  }
+  // Patching and restarting a workload is its owner's decision: nothing is written to one that has not opted in.
+  const optIn = workloadOptIn(workload, spec, namespace, sdbName);
+  if (!optIn.ok) {
+    return { ...notPatched(optIn.reason, optIn.message, [{ type: "Warning", reason: optIn.reason, message: optIn.message }]), refused: true };
   }
   const containers = containerNames(workload);
   const container = ref.container ?? containers[0];
@@ -113,7 +122,7 @@ export async function ensureWorkloadMount(
 ): Promise<WorkloadState> {
   const ref = spec.workloadRef;
   const namespace = sdb.metadata.namespace!;
-  const { apply, events, ...state } = planWorkloadMount(workload, spec, namespace, desiredHash, commandLine);
+  const { apply, events, ...state } = planWorkloadMount(workload, spec, namespace, desiredHash, sdb.metadata.name, commandLine);
   if (ref && apply) await ctx.client.apply(RESOURCES[ref.kind], { namespace, name: ref.name }, apply);
   await recordEvents(ctx, sdb, events);
   return state;
@@ -129,6 +138,7 @@ export async function restartServer(
   why: string,
 ): Promise<void> {
   const ref = spec.workloadRef!;
+  if (workload.refused) return;
   const stamp = { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: now.toISOString() } } } } };
   await ctx.client.patch(RESOURCES[ref.kind], { namespace: sdb.metadata.namespace!, name: ref.name }, stamp, MERGE_PATCH);
   workload.lastRestartAt = now;
@@ -196,7 +206,7 @@ export async function applyRemedy(
   const decision = decideRemedy({
     finding,
     strategy: spec.reload.strategy,
-    hasWorkload: spec.workloadRef !== undefined,
+    hasWorkload: spec.workloadRef !== undefined && !workload.refused,
     lastRestartAt: workload.lastRestartAt,
     lastReloadAt: memory.lastRemedyReload,
     now,

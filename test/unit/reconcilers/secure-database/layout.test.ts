@@ -52,7 +52,7 @@ function liveConfigMapServer(opts: { subPath?: boolean; args?: string[] } = {}):
 }
 
 const facts = (workload: Workload | undefined, spec = resolved({ workloadRef: { kind: "StatefulSet", name: "pg" } }), configMap?: LayoutFacts["configMap"]): LayoutFacts =>
-  ({ spec, sdbName: "db", workload, configMap: configMap ?? { metadata: {} } });
+  ({ spec, sdbName: "db", namespace: "cast", workload, configMap: configMap ?? { metadata: { annotations: { "mtls.imaging.dev/secure-database": "db" } } } });
 const castSpec = (configuration: "ConfigMap" | "CommandLine", configMapName?: string) =>
   resolved({ postgres: { configuration, ...(configMapName ? { configMapName } : {}) }, workloadRef: { kind: "StatefulSet", name: "console-postgres" } });
 
@@ -94,7 +94,7 @@ describe("checkLayout (step 3a: where the server reads its configuration, before
 
   it("ConfigMap applied server-side by a GitOps tool: written (docs/gitops.md tells it to leave the two keys), the applier named in status", () => {
     const spec = resolved({ postgres: { configMapName: "pg-config" }, workloadRef: { kind: "StatefulSet", name: "pg" } });
-    const v = checkLayout(facts(liveConfigMapServer(), spec, { metadata: { managedFields: [{ manager: "argocd-controller", operation: "Apply" }] } }));
+    const v = checkLayout(facts(liveConfigMapServer(), spec, { metadata: { annotations: { "mtls.imaging.dev/secure-database": "db" }, managedFields: [{ manager: "argocd-controller", operation: "Apply" }] } }));
     expect(v.ok).to.equal(true);
     expect(v.status.owner).to.equal("server-side apply by field manager argocd-controller");
   });

@@ -5,7 +5,7 @@ import { expectSubset, resolved } from "./fixtures";
 
 const withRef = resolved({ workloadRef: { kind: "StatefulSet", name: "pg" } });
 const statefulSet = (o: { containers?: string[]; annotations?: Record<string, string> } = {}): Workload => ({
-  metadata: { name: "pg", namespace: "cast" },
+  metadata: { name: "pg", namespace: "cast", annotations: { "mtls.imaging.dev/secure-database": "db" } },
   spec: {
     template: {
       ...(o.annotations ? { metadata: { annotations: o.annotations } } : {}),
@@ -72,14 +72,14 @@ describe("planWorkloadMount (step 4: the server Secret in the database workload)
       },
     },
   ];
-  for (const row of rows) it(row.name, () => expectSubset(planWorkloadMount(row.workload, row.spec, "cast", "hash-1"), row.want));
+  for (const row of rows) it(row.name, () => expectSubset(planWorkloadMount(row.workload, row.spec, "cast", "hash-1", "db"), row.want));
 
   it("the apply it plans is what the workload then holds: a second pass plans nothing, and reads the last restart", () => {
-    const first = planWorkloadMount(statefulSet(), withRef, "cast", "hash-1");
+    const first = planWorkloadMount(statefulSet(), withRef, "cast", "hash-1", "db");
     const patch = first.apply as Workload;
     const applied = statefulSet({ annotations: { "mtls.imaging.dev/restarted-at": "2026-11-23T11:00:00.000Z" } });
     applied.spec!.template!.spec = patch.spec!.template!.spec;
-    const second = planWorkloadMount(applied, withRef, "cast", "hash-1");
+    const second = planWorkloadMount(applied, withRef, "cast", "hash-1", "db");
     expect(second.patched).to.equal(false);
     expect(second.apply).to.equal(undefined);
     expect(second.events).to.deep.equal([]);
@@ -89,7 +89,7 @@ describe("planWorkloadMount (step 4: the server Secret in the database workload)
   it("a volume of that name that is not ours: VolumeConflict, nothing applied", () => {
     const workload = statefulSet();
     workload.spec!.template!.spec!.volumes = [{ name: "mtls-server-tls", secret: { secretName: "theirs" } }];
-    const plan = planWorkloadMount(workload, withRef, "cast", "hash-1");
+    const plan = planWorkloadMount(workload, withRef, "cast", "hash-1", "db");
     expectSubset(plan, { conditions: [{ status: "False", reason: "VolumeConflict" }], patched: false, apply: undefined });
   });
 });
