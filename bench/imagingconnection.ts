@@ -12,6 +12,7 @@ import { startOperator } from "../test/support/operator";
 import { startPostgres } from "../test/support/postgres";
 import { waitFor } from "../test/support/process";
 import { databaseInCluster } from "../test/support/database-fixture";
+import { ANY_CONNECTION, IMAGING_CONNECTIONS_OPT_IN_ANNOTATION } from "../src/api/opt-in";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const WRITES = new Set(["create", "update", "patch", "delete"]);
@@ -29,7 +30,7 @@ function deployment(ns: string, name: string) {
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: { name, namespace: ns },
+    metadata: { name, namespace: ns, annotations: { [IMAGING_CONNECTIONS_OPT_IN_ANNOTATION]: ANY_CONNECTION } },
     spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: "castimaging/imaging-services" }] } } },
   };
 }

@@ -31,6 +31,7 @@ import { OPERATOR_USER, startControlPlane } from "../test/support/controlplane";
 import { freePort, runOk, waitFor } from "../test/support/process";
 import { runRenewalWave } from "./renewal-wave";
 import { WRITES, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape } from "./scale-measure";
+import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../src/api/opt-in";
 
 const REPO = resolve(__dirname, "..");
 const SDBS = Number(process.env.SCALE_SDB ?? 1000);
@@ -89,7 +90,7 @@ export async function runScaleBench(): Promise<void> {
     // The databases' PostgreSQL ConfigMaps exist before the storm, as they would in a cluster.
     const conf = "listen_addresses = '*'\nmax_connections = 100\n";
     const hba = "local all all trust\nhost all all 0.0.0.0/0 scram-sha-256\n";
-    await inBatches(SDBS, 32, (i) => admin.create(RESOURCES.ConfigMap, ns, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `pg-${i}`, namespace: ns }, data: { "postgresql.conf": conf, "pg_hba.conf": hba } }));
+    await inBatches(SDBS, 32, (i) => admin.create(RESOURCES.ConfigMap, ns, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `pg-${i}`, namespace: ns, annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: `db-${i}` } }, data: { "postgresql.conf": conf, "pg_hba.conf": hba } }));
 
     const appliedAt = new Map<string, number>();
     const readyAt = new Map<string, number>();
