@@ -110,6 +110,7 @@ export class Operator {
         secrets: informer<SecretCacheObject>(RESOURCES.Secret, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`),
         configMaps: informer<ConfigMapObject>(RESOURCES.ConfigMap, OWNER_LABEL),
         workloads: { Deployment: informer<WorkloadObject>(RESOURCES.Deployment), StatefulSet: informer<WorkloadObject>(RESOURCES.StatefulSet) },
+        ...(namespaces === undefined ? { namespaces: informer<KubeObject>(RESOURCES.Namespace) } : {}),
       },
     };
     const { cache } = this.context;
@@ -235,7 +236,13 @@ export class Operator {
         for (const imc of targeting) this.imagingConnectionQueue.add(objectKey(imc.metadata.namespace, imc.metadata.name));
       });
     }
+    // A namespace relabelled gains or loses grants by namespaceSelector: its connections decide again.
+    cache.namespaces?.on((event, obj, old) => {
+      if (event === "update" && json(obj.metadata.labels) === json(old?.metadata.labels)) return;
+      for (const imc of cache.imagingConnections.list(obj.metadata.name)) this.imagingConnectionQueue.add(objectKey(imc.metadata.namespace, imc.metadata.name));
+    });
     this.informers = [
+      ...(cache.namespaces ? [cache.namespaces] : []),
       cache.secureDatabases,
       cache.imagingConnections,
       cache.secrets,

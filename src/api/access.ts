@@ -21,6 +21,8 @@ export interface AccessRequest {
   duration: string;
   /** Whether the connection mounts its identity into workloads (spec.workloads or spec.castImaging). */
   mounts: boolean;
+  /** The namespace's labels, for grants by namespaceSelector; undefined when the operator cannot read namespaces. */
+  namespaceLabels?: Readonly<Record<string, string>>;
 }
 
 export interface DatabaseAccess {
@@ -37,7 +39,13 @@ export type AccessRefusal = Extract<
 export type AccessDecision = { allowed: true; grant: number } | { allowed: false; reason: AccessRefusal; message: string };
 
 const list = (names: readonly string[]): string => names.map((n) => JSON.stringify(n)).join(", ");
-const grantNamespaces = (g: AccessGrant, dbNamespace: string): readonly string[] => g.namespaces ?? [dbNamespace];
+/** Whether a grant covers the connection's namespace: listed, or labelled as its selector asks. */
+function covers(g: AccessGrant, dbNamespace: string, request: AccessRequest): boolean {
+  const listed = g.namespaces ?? (g.namespaceSelector ? [] : [dbNamespace]);
+  if (listed.includes(request.namespace)) return true;
+  const labels = request.namespaceLabels;
+  return g.namespaceSelector !== undefined && labels !== undefined && Object.entries(g.namespaceSelector.matchLabels).every(([k, v]) => labels[k] === v);
+}
 const grantMaxDuration = (g: AccessGrant): string => g.maxDuration ?? DEFAULT_MAX_DURATION;
 
 /** The first grant that allows the whole request, or the most specific reason none does. */
@@ -52,11 +60,13 @@ export function decideAccess(db: DatabaseAccess, request: AccessRequest): Access
     );
   }
   const grants = (db.spec.access ?? []).map((grant, index) => ({ grant, index }));
-  const inNamespace = grants.filter(({ grant }) => grantNamespaces(grant, db.namespace).includes(request.namespace));
+  const inNamespace = grants.filter(({ grant }) => covers(grant, db.namespace, request));
   if (inNamespace.length === 0) {
     const legacy = (db.spec.allowedNamespaces ?? []).includes(request.namespace)
       ? ` (it lists the namespace in spec.allowedNamespaces, which grants nothing since spec.access exists)`
-      : "";
+      : request.namespaceLabels === undefined && grants.some(({ grant }) => grant.namespaceSelector !== undefined)
+        ? " (its grants by namespaceSelector need an operator that reads namespaces: the cluster-wide install)"
+        : "";
     return refuse(
       "NamespaceNotAllowed",
       `${dbName} grants no identity to namespace ${JSON.stringify(request.namespace)}${legacy}: its owner must add a grant for it ` +

@@ -177,6 +177,7 @@ const trustSpec = object<TrustSpec>()({
 
 const accessGrant = object<AccessGrant>()({
   namespaces: optional(array(string)),
+  namespaceSelector: optional(object<{ matchLabels: Record<string, string> }>()({ matchLabels: required(map(string)) })),
   users: required(array(string)),
   databases: optional(array(string)),
   maxDuration: optional(string),

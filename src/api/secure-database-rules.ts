@@ -17,7 +17,7 @@ import {
   roleNameProblem,
 } from "./field-checks";
 import type { HbaRule, SecureDatabase, SecureDatabaseSpec } from "./types";
-import { durationMs, hbaAdmits, validateNameLength, validatePolicy, validateRotationToken, type ValidationErrors } from "./validation";
+import { durationMs, hbaAdmits, validateMatchLabels, validateNameLength, validatePolicy, validateRotationToken, type ValidationErrors } from "./validation";
 
 const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
 const SERIAL_NUMBER = /^([0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){0,19})$/;
@@ -359,6 +359,7 @@ function accessRules(spec: SecureDatabaseSpec, e: ValidationErrors): void {
     if (grant.namespaces !== undefined && grant.namespaces.length === 0) {
       e.add(`${base}.namespaces`, "Required", "access[].namespaces must not be empty (omit it for this database's namespace)");
     }
+    if (grant.namespaceSelector) validateMatchLabels(e, `${base}.namespaceSelector.matchLabels`, grant.namespaceSelector.matchLabels);
     if (grant.users.length === 0) e.add(`${base}.users`, "Required", "access[].users must name at least one role");
     distinctItems(e, `${base}.users`, grant.users, 64, (user, at) => {
       const problem = roleNameProblem(user) ?? (HBA_KEYWORDS.has(user) ? "must be a role name, not a pg_hba.conf keyword" : plainNameProblem(user));

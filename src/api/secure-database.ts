@@ -128,8 +128,10 @@ export interface TrustSpec {
  * roles (and databases), up to a lifetime, mounted into workloads or not. Nothing the grants do not name is issued.
  */
 export interface AccessGrant {
-  /** Default: the SecureDatabase's own namespace. */
+  /** Default (with no namespaceSelector either): the SecureDatabase's own namespace. */
   namespaces?: string[];
+  /** Namespaces whose labels match (besides those listed); needs the cluster-wide install, which reads namespaces. */
+  namespaceSelector?: { matchLabels: Record<string, string> };
   /** PostgreSQL roles (certificate CNs), names only; never the reload admin role. */
   users: string[];
   /** Default: any database the server's rules let these users into. */

@@ -10,6 +10,7 @@ export const RESOURCES = {
   Event: { group: "", version: "v1", plural: "events", kind: "Event", namespaced: true },
   StatefulSet: { group: "apps", version: "v1", plural: "statefulsets", kind: "StatefulSet", namespaced: true },
   Deployment: { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true },
+  Namespace: { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false },
   Lease: { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true },
 } as const satisfies Record<string, ResourceType>;
 

@@ -35,6 +35,8 @@ export interface OperatorContext {
     configMaps: Informer<ConfigMapObject>;
     /** Every Deployment and StatefulSet in scope: a Helm upgrade that drops our mounts must be seen. */
     workloads: Record<WorkloadKind, Informer<WorkloadObject>>;
+    /** Namespaces, for grants by namespaceSelector: only an operator that watches every namespace has them. */
+    namespaces?: Informer<KubeObject>;
   };
 }
 

@@ -84,6 +84,8 @@ const CLUSTER_WIDE = [
   `ServiceAccount/${NAME}/${NAME}`,
   `ClusterRole/${NAME}`,
   `ClusterRoleBinding/${NAME}`,
+  `ClusterRole/${NAME}-namespaces`,
+  `ClusterRoleBinding/${NAME}-namespaces`,
   `Role/${NAME}/${NAME}-leader-election`,
   `RoleBinding/${NAME}/${NAME}-leader-election`,
   `Deployment/${NAME}/${NAME}`,
@@ -149,9 +151,14 @@ describe("Install manifests: deploy/ and deploy/namespaced/", function () {
       `ServiceAccount/${NAME}/${NAME}`,
       `ClusterRole/${NAME}`,
       `ClusterRoleBinding/${NAME}`,
+      `ClusterRole/${NAME}-namespaces`,
+      `ClusterRoleBinding/${NAME}-namespaces`,
       `Role/${NAME}/${NAME}-leader-election`,
       `RoleBinding/${NAME}/${NAME}-leader-election`,
     ]);
+    // Namespaces: list and watch only (grants by namespaceSelector), for the same ServiceAccount.
+    expect(one(objects, "ClusterRole", `${NAME}-namespaces`).rules).to.deep.equal([{ apiGroups: [""], resources: ["namespaces"], verbs: ["list", "watch"] }]);
+    expect(one(objects, "ClusterRoleBinding", `${NAME}-namespaces`).subjects).to.deep.equal([{ kind: "ServiceAccount", name: OPERATOR_SERVICE_ACCOUNT, namespace: OPERATOR_NAMESPACE }]);
     // Leader election: Leases in the operator's namespace, get/create/update, nothing more.
     expect(one(objects, "Role", `${NAME}-leader-election`, NAME).rules).to.deep.equal([{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] }]);
     expect(one(objects, "RoleBinding", `${NAME}-leader-election`, NAME).subjects).to.deep.equal([{ kind: "ServiceAccount", name: OPERATOR_SERVICE_ACCOUNT, namespace: OPERATOR_NAMESPACE }]);

@@ -183,6 +183,37 @@ describe("Tenant attacks: who may obtain which database identity (kubectl --as t
     }
   });
 
+  it("15. a grant by namespace labels: the tenant cannot label its namespace into it; the admin can, and taking the label away revokes", async () => {
+    await admin(["patch", "sdb", "db", "-n", dbNs, "--type=json", "-p", JSON.stringify([{ op: "add", path: "/spec/access/-", value: { namespaceSelector: { matchLabels: { "mtls.example/team": "reporting" } }, users: ["labelled"] } }])]);
+    const selfLabel = await asTenant(["label", "namespace", otherNs, "mtls.example/team=reporting"]);
+    expect(selfLabel.code).to.not.equal(0);
+    expect(selfLabel.stderr).to.match(/forbidden/i);
+    await refused(otherNs, "by-label", { user: "labelled" }, "NamespaceNotAllowed", /grants no identity to namespace "tenant-other-\w+"/);
+    await admin(["label", "namespace", otherNs, "mtls.example/team=reporting"]);
+    const issued = await waitForCondition<ImagingConnection>("imc", otherNs, "by-label", "CertificateReady", (c) => c.status === "True", 30_000);
+    const serial = issued.status!.certificate!.serialNumber!.toLowerCase().replace(/:/g, "");
+    await admin(["label", "namespace", otherNs, "mtls.example/team-"]);
+    await waitForCondition<ImagingConnection>("imc", otherNs, "by-label", "CertificateReady", (c) => c.status === "False" && c.reason === "NamespaceNotAllowed", 30_000);
+    await waitFor("the labelled connection's serial in the database's revocation list", async () => {
+      const sdb = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", dbNs]);
+      return (sdb.status?.trust?.revokedSerials ?? []).map((s) => s.toLowerCase().replace(/:/g, "")).includes(serial);
+    }, 30_000, 200);
+  });
+
+  it("16. mounting into a workload of its namespace that did not opt in: OptInMissing, the Deployment untouched", async () => {
+    const unmarked = plainDeployment(tenantNs, "unmarked", "app");
+    delete (unmarked.metadata as { annotations?: unknown }).annotations;
+    await admin(["apply", "-f", "-"], JSON.stringify(unmarked));
+    const before = await getJson<{ metadata: { resourceVersion: string } }>(["get", "deployment", "unmarked", "-n", tenantNs]);
+    const applied = await asTenant(["apply", "-f", "-"], connection(tenantNs, "intruder", { user: "reporting", database: "reporting_db", certificate: { duration: "720h" }, workloads: [{ kind: "Deployment", name: "unmarked" }] }));
+    expect(applied.code, applied.stderr).to.equal(0);
+    const imc = await waitForCondition<ImagingConnection>("imc", tenantNs, "intruder", "WorkloadsPatched", (c) => c.status === "False", 30_000);
+    const workload = imc.status?.workloads?.find((w) => w.name === "unmarked");
+    expect(workload?.message ?? "").to.contain("mtls.imaging.dev/imaging-connections");
+    const after = await getJson<{ metadata: { resourceVersion: string } }>(["get", "deployment", "unmarked", "-n", tenantNs]);
+    expect(after.metadata.resourceVersion).to.equal(before.metadata.resourceVersion);
+  });
+
   it("throughout: the legitimate connection kept its certificate, CN reporting, signed by the database's CA", async () => {
     const imc = await getJson<ImagingConnection>(["get", "imc", "legit", "-n", tenantNs]);
     expect(imc.status?.conditions?.find((c) => c.type === "CertificateReady")).to.include({ status: "True" });

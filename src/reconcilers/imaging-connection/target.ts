@@ -88,6 +88,7 @@ export function resolveConnection(ctx: OperatorContext, imc: ImagingConnectionOb
       database: spec.database,
       duration: spec.certificate.duration,
       mounts: spec.workloads.length > 0 || spec.castImaging !== undefined,
+      ...namespaceLabels(ctx, imc.metadata.namespace ?? "default"),
     },
   );
   if (!access.allowed) return { ok: false, spec, problem: { reason: access.reason, message: access.message } };
@@ -104,6 +105,12 @@ export function resolveConnection(ctx: OperatorContext, imc: ImagingConnectionOb
     return { ok: false, spec, problem: { reason: Reason.DatabaseInvalid, message } };
   }
   return { ok: true, spec, target: { sdb, db: db.spec } };
+}
+
+/** The connection's namespace labels, when the operator reads namespaces (grants by namespaceSelector). */
+function namespaceLabels(ctx: OperatorContext, namespace: string): { namespaceLabels?: Record<string, string> } {
+  if (!ctx.cache.namespaces) return {};
+  return { namespaceLabels: ctx.cache.namespaces.get(undefined, namespace)?.metadata.labels ?? {} };
 }
 
 /** Why a mount path lies outside the directory the operator lets connections mount into, or undefined. */

@@ -119,6 +119,24 @@ describe("api/access: who may obtain which identity (spec.access)", () => {
       const grants: AccessGrant[] = [{ users: ["operator"], databases: ["analysis"], maxDuration: "720h" }];
       expect(decideAccess(db(grants), request({ database: "analysis", duration: "720h" }))).to.deep.equal({ allowed: true, grant: 0 });
     });
+    it("a namespace whose labels match a grant's namespaceSelector (besides the listed ones)", () => {
+      const grants: AccessGrant[] = [{ users: ["operator"], namespaceSelector: { matchLabels: { team: "reporting", tier: "prod" } } }];
+      const labelled = request({ namespace: "team-a", namespaceLabels: { team: "reporting", tier: "prod", other: "x" } });
+      expect(decideAccess(db(grants), labelled)).to.deep.equal({ allowed: true, grant: 0 });
+      // A selector alone does not cover the database's own namespace, nor a namespace missing one label.
+      expect(decideAccess(db(grants), request({ namespaceLabels: {} })).allowed).to.equal(false);
+      expect(decideAccess(db(grants), request({ namespace: "team-b", namespaceLabels: { team: "reporting" } })).allowed).to.equal(false);
+    });
+    it("a selector grant when the operator cannot read namespaces: refused, saying why", () => {
+      const grants: AccessGrant[] = [{ users: ["operator"], namespaceSelector: { matchLabels: { team: "reporting" } } }];
+      expect(decideAccess(db(grants), request({ namespace: "team-a" }))).to.deep.equal({
+        allowed: false,
+        reason: "NamespaceNotAllowed",
+        message:
+          'SecureDatabase data/db grants no identity to namespace "team-a" (its grants by namespaceSelector need an operator that reads ' +
+          "namespaces: the cluster-wide install): its owner must add a grant for it to spec.access (namespaces, users)",
+      });
+    });
     it("the role named postgres when the operator reloads as another role", () => {
       expect(decideAccess(db([{ users: ["postgres"] }], { reload: { adminUser: "dba" } }), request({ user: "postgres" }))).to.deep.equal({ allowed: true, grant: 0 });
     });
