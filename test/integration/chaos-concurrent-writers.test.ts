@@ -228,6 +228,7 @@ describe("chaos: a concurrent writer edits the same ConfigMap and workloads whil
         configMapName: `pg-config-${i}`,
         workloadName: `css-${i}`,
         serverSecretName: `${d.sdb}-server-tls`,
+        secureDatabases: d.sdb,
       })),
       clientSecrets: ["alpha-client-tls"],
       beforeOperator: async ({ ns }) => {
