@@ -32,6 +32,7 @@ import { startDatabase, type StartedDatabase } from "../support/operator-fixture
 import { psql, type PostgresServer } from "../support/postgres";
 import { TEST_ALLOWED_ENDPOINTS } from "../support/operator";
 import { freePort, runOk, waitFor } from "../support/process";
+import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../../src/api/opt-in";
 
 /**
  * Chaos item 1: the operator as its own process (src/main.ts, compiled once with the build's tsconfig so a restart
@@ -308,7 +309,10 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
     const conf = "listen_addresses = '*'\nmax_connections = 100\n";
     const hba = "local all all trust\nhost all all 0.0.0.0/0 scram-sha-256\n";
     for (let k = 0; k < STORM_SIZE; k++) originalConfigMaps.set(`pg-${k}`, { "postgresql.conf": conf, "pg_hba.conf": hba });
-    await inParallel([...originalConfigMaps], 8, ([name, data]) => create(RESOURCES.ConfigMap, { metadata: { name }, data }));
+    // Each opts in to its own database (pg-k → db-k).
+    await inParallel([...originalConfigMaps], 8, ([name, data]) =>
+      create(RESOURCES.ConfigMap, { metadata: { name, annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: name.replace(/^pg-/, "db-") } }, data }),
+    );
     for (let d = 0; d < 3; d++) await create(RESOURCES.Deployment, deployment(`cast-${d}`));
 
     // Every version of every Secret the operator manages goes through the CA key ledger.
