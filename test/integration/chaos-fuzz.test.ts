@@ -24,6 +24,7 @@ import {
 import { FUZZ_API_VERSION, fuzzCases, fuzzGrants, short, type FuzzCase, type FuzzContext, type Kind } from "../support/fuzz-generators";
 import { startOperator } from "../support/operator";
 import { freePort, waitFor } from "../support/process";
+import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../../src/api/opt-in";
 
 /**
  * Chaos item 5: 500 random and adversarial SecureDatabases and ImagingConnections, generated from one seed, applied
@@ -85,6 +86,16 @@ const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 /** The CAST workloads opt in to every connection of the namespace (docs/security.md, "Opt-in"). */
 const OPT_IN = { "mtls.imaging.dev/imaging-connections": "*" };
+
+/**
+ * The opt-in of a ConfigMap or brought CA Secret, as its owner would write it: every SecureDatabase generated to use
+ * it (and the fixed ones), so that the fuzz judges the objects rather than stopping at OptInMissing.
+ */
+function optInFor(cases: readonly FuzzCase[], uses: (spec: Record<string, unknown>) => boolean, fixed: string[] = []): Record<string, string> {
+  const names = cases.filter((c) => c.kind === "SecureDatabase" && uses(((c.body as { spec?: Record<string, unknown> }).spec ?? {}))).map((c) => c.name);
+  return { [SECURE_DATABASE_OPT_IN_ANNOTATION]: [...new Set([...fixed, ...names])].join(",") };
+}
+const namesConfigMap = (name: string) => (spec: Record<string, unknown>) => (spec.postgres as { configMapName?: unknown } | undefined)?.configMapName === name;
 
 describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the real API server (seeded)", function () {
   this.timeout(300_000);
@@ -217,7 +228,7 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
     // Per-object PostgreSQL ConfigMaps as the user had them (back to these bytes after each deletion).
     await inBatches(cases.filter((c) => c.configMap), 16, async (c) => {
       const existing = await admin.getOptional<{ data?: Record<string, string> }>(RESOURCES.ConfigMap, { namespace: ns, name: c.configMap! });
-      if (!existing) await create(RESOURCES.ConfigMap, { metadata: { name: c.configMap }, data: originalConfigMaps.get(c.configMap!) });
+      if (!existing) await create(RESOURCES.ConfigMap, { metadata: { name: c.configMap, annotations: optInFor(cases, namesConfigMap(c.configMap!)) }, data: originalConfigMaps.get(c.configMap!) });
     });
     const results: Admission[] = new Array(cases.length);
     const tApply = Date.now();
@@ -304,15 +315,16 @@ describe("Chaos: 500 fuzzed SecureDatabases and ImagingConnections against the r
       { "postgresql.conf": "include 'other.conf'\nssl = on # mine\n\u202Eevil = 1\n", "pg_hba.conf": "hostssl all all 0.0.0.0/0 trust\n" },
     ];
     for (const [k, data] of weirdData.entries()) {
-      await create(RESOURCES.ConfigMap, { metadata: { name: `pg-weird-${k}` }, data });
+      await create(RESOURCES.ConfigMap, { metadata: { name: `pg-weird-${k}`, annotations: optInFor(cases, namesConfigMap(`pg-weird-${k}`)) }, data });
       weirdConfigMaps.add(`pg-weird-${k}`);
     }
-    await create(RESOURCES.ConfigMap, { metadata: { name: "pg-shared" }, data: { "postgresql.conf": conf, "pg_hba.conf": hba } });
-    await create(RESOURCES.ConfigMap, { metadata: { name: "pg-control" }, data: { "postgresql.conf": conf, "pg_hba.conf": hba } });
+    await create(RESOURCES.ConfigMap, { metadata: { name: "pg-shared", annotations: optInFor(cases, namesConfigMap("pg-shared"), ["base-db"]) }, data: { "postgresql.conf": conf, "pg_hba.conf": hba } });
+    await create(RESOURCES.ConfigMap, { metadata: { name: "pg-control", annotations: optInFor(cases, namesConfigMap("pg-control"), ["control-db"]) }, data: { "postgresql.conf": conf, "pg_hba.conf": hba } });
     const b64 = (s: string) => Buffer.from(s).toString("base64");
     await create(RESOURCES.Secret, { metadata: { name: "foreign-opaque" }, data: { hello: b64("world") } });
     await create(RESOURCES.Secret, { metadata: { name: "foreign-tls" }, type: "kubernetes.io/tls", data: { "tls.crt": b64(other.certPem), "tls.key": b64(other.keyPkcs8Pem) } });
-    await create(RESOURCES.Secret, { metadata: { name: "provided-ca" }, type: "kubernetes.io/tls", data: { "tls.crt": b64(provided.certPem), "tls.key": b64(provided.keyPkcs8Pem) } });
+    const bringsProvidedCA = (spec: Record<string, unknown>) => (spec.ca as { secretName?: unknown } | undefined)?.secretName === "provided-ca";
+    await create(RESOURCES.Secret, { metadata: { name: "provided-ca", annotations: optInFor(cases, bringsProvidedCA) }, type: "kubernetes.io/tls", data: { "tls.crt": b64(provided.certPem), "tls.key": b64(provided.keyPkcs8Pem) } });
     await create(RESOURCES.Secret, { metadata: { name: "garbage-ca" }, type: "kubernetes.io/tls", data: { "tls.crt": b64("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"), "tls.key": b64("\u0000garbage") } });
     const template = (app: string, containers: object[], volumes: object[] = []) => ({ metadata: { labels: { app } }, spec: { containers, volumes } });
     await create(RESOURCES.Deployment, { metadata: { name: "cast-app", annotations: OPT_IN }, spec: { selector: { matchLabels: { app: "cast-app" } }, template: template("cast-app", [{ name: "app", image: "cast/imaging-services" }, { name: "sidecar", image: "busybox" }]) } });
