@@ -12,6 +12,7 @@ import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support
 import { psql, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 import { expectPhaseOrder } from "../support/invariants";
+import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../../src/api/opt-in";
 
 const failuresOf = (load: MtlsLoad): string[] => [...load.attempts.filter((a) => !a.ok).map((a) => a.error ?? "failed"), ...load.longLived.failures];
 const served = (attempts: Attempt[]): string[] => [...new Set(attempts.filter((a) => a.ok).map((a) => a.servedSerial!))];
@@ -274,7 +275,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
     const from = load.attempts.length;
     const replaceWith = async (commonName: string) => {
       const brought = await generateCA({ commonName, duration: 365 * 24 * 3600_000, now: new Date() });
-      const body = { apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "brought-ca", namespace: ns }, data: { "tls.crt": Buffer.from(brought.certPem).toString("base64"), "tls.key": Buffer.from(brought.keyPkcs8Pem).toString("base64") } };
+      const body = { apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "brought-ca", namespace: ns, annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: "db" } }, data: { "tls.crt": Buffer.from(brought.certPem).toString("base64"), "tls.key": Buffer.from(brought.keyPkcs8Pem).toString("base64") } };
       await kubectlOk(["apply", "-f", "-"], JSON.stringify(body));
       return brought;
     };

@@ -12,6 +12,7 @@ import { startOperatorInNamespace, startOperatorWithDatabase, type OperatorInNam
 import type { PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 import { caFromSecret, psqlAs, strangerCA, writeClientFiles, type ClientFiles } from "../support/mtls-client";
+import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../../src/api/opt-in";
 
 const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
 
@@ -185,7 +186,7 @@ ${extra}`;
   });
 
   it("names a missing key in the ConfigMap", async () => {
-    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "half", namespace: ns }, data: { "postgresql.conf": "port = 5432\n" } }));
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "half", namespace: ns, annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: "half-config" } }, data: { "postgresql.conf": "port = 5432\n" } }));
     await apply(base("half-config", "").replace("{ name: half-config }", `{ name: half-config, namespace: ${ns} }`).replace("missing-config", "half"));
     const sdb = await waitForSdb(ns, "half-config", "ConfigApplied", (c) => c.status === "False");
     expect(condition(sdb, "ConfigApplied")).to.include({ reason: "ConfigKeyMissing" });
@@ -193,12 +194,12 @@ ${extra}`;
   });
 
   it("puts its block back last when someone appends a conflicting setting after it, keeping their line", async () => {
-    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "edited", namespace: ns }, data: { "postgresql.conf": "port = 5432\n", "pg_hba.conf": "local all all trust\n" } }));
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "edited", namespace: ns, annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: "edited" } }, data: { "postgresql.conf": "port = 5432\n", "pg_hba.conf": "local all all trust\n" } }));
     await apply(base("edited", "").replace("{ name: edited }", `{ name: edited, namespace: ${ns} }`).replace("missing-config", "edited"));
     await waitForSdb(ns, "edited", "ConfigApplied", (c) => c.status === "True");
     const cm = await getJson<{ data: Record<string, string> }>(["get", "configmap", "edited", "-n", ns]);
     const edited = `${cm.data["postgresql.conf"]}ssl = off\n`;
-    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "edited", namespace: ns }, data: { ...cm.data, "postgresql.conf": edited } }));
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "edited", namespace: ns, annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: "edited" } }, data: { ...cm.data, "postgresql.conf": edited } }));
     await waitFor("the block to be last again", async () => {
       const now = await getJson<{ data: Record<string, string> }>(["get", "configmap", "edited", "-n", ns]);
       const conf = now.data["postgresql.conf"]!;
@@ -210,7 +211,7 @@ ${extra}`;
   });
 
   it("names a database workload that does not exist", async () => {
-    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "wl", namespace: ns }, data: { "postgresql.conf": "", "pg_hba.conf": "" } }));
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "wl", namespace: ns, annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: "no-workload" } }, data: { "postgresql.conf": "", "pg_hba.conf": "" } }));
     await apply(base("no-workload", "  workloadRef: { kind: StatefulSet, name: ghost-db }").replace("{ name: no-workload }", `{ name: no-workload, namespace: ${ns} }`).replace("missing-config", "wl"));
     const sdb = await waitForSdb(ns, "no-workload", "WorkloadPatched", (c) => c.status === "False");
     expect(condition(sdb, "WorkloadPatched")).to.include({ reason: "WorkloadNotFound" });
@@ -229,7 +230,7 @@ ${extra}`;
   it("rejects a brought CA that is not a CA, without touching it", async () => {
     const ca = await generateCA({ commonName: "x", duration: 3600_000, now: new Date() });
     const leaf = await issueServerCertificate(ca, { dnsNames: ["leaf.example"], duration: 3600_000, now: new Date() });
-    await apply(JSON.stringify({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "leaf-as-ca", namespace: ns }, data: { "tls.crt": Buffer.from(leaf.certPem).toString("base64"), "tls.key": Buffer.from(leaf.keyPkcs8Pem).toString("base64") } }));
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "leaf-as-ca", namespace: ns, annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: "notaca" } }, data: { "tls.crt": Buffer.from(leaf.certPem).toString("base64"), "tls.key": Buffer.from(leaf.keyPkcs8Pem).toString("base64") } }));
     await apply(base("notaca", "  ca: { mode: Provided, secretName: leaf-as-ca }").replace("{ name: notaca }", `{ name: notaca, namespace: ${ns} }`));
     const sdb = await waitForSdb(ns, "notaca", "CAReady", (c) => c.status === "False");
     expect(condition(sdb, "CAReady")?.reason).to.equal("NotACA");
