@@ -246,7 +246,7 @@ describe("SecureDatabase: the operator's own client identity exists only while i
   before(async () => {
     env = await startOperatorInNamespace({ name: "sdb-identity" });
     ns = env.ns;
-    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "quiet-config", namespace: ns }, data: { "postgresql.conf": "port = 5432\n", "pg_hba.conf": "local all all peer\n" } }));
+    await apply(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "quiet-config", namespace: ns, annotations: { [SECURE_DATABASE_OPT_IN_ANNOTATION]: "quiet" } }, data: { "postgresql.conf": "port = 5432\n", "pg_hba.conf": "local all all peer\n" } }));
   });
   after(async () => env?.stop());
 
