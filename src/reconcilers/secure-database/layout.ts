@@ -76,16 +76,15 @@ function checkConfigMap(f: LayoutFacts, layout: ServerLayout | undefined): Layou
         `field conflict (Helm v4) or be undone by it (Helm v3); nothing was written; ${COMMAND_LINE_FIX}`,
     );
   }
-  // The ConfigMap's owner decides which database writes into it (a missing one is reported by the config step).
-  if (f.configMap) {
-    const optIn = configMapOptIn(f.configMap.metadata, f.namespace, f.sdbName, name);
-    if (!optIn.ok) return refuse(optIn.reason, optIn.message);
-  }
+  // The ConfigMap's owner decides which database writes into it (a missing one is reported by the config step);
+  // asked last, so that a layout the blocks could never work in is named first.
+  const optIn = f.configMap ? configMapOptIn(f.configMap.metadata, f.namespace, f.sdbName, name) : undefined;
+  const optedIn = (verdict: LayoutVerdict): LayoutVerdict => (optIn && !optIn.ok ? refuse(optIn.reason, optIn.message) : verdict);
   if (!layout) {
     const message = f.spec.workloadRef
       ? "the database workload's pod template does not show the server: assuming it reads the ConfigMap"
       : `no spec.workloadRef: the operator cannot check that the server reads ConfigMap ${name}; the live check (Verified) shows whether it does`;
-    return { ok: true, status: { ...status, message } };
+    return optedIn({ ok: true, status: { ...status, message } });
   }
   const outranking = layout.settings.filter((s) => TLS_SETTINGS.has(s.name));
   if (outranking.length > 0) {
@@ -114,7 +113,7 @@ function checkConfigMap(f: LayoutFacts, layout: ServerLayout | undefined): Layou
       );
     }
   }
-  return { ok: true, layout, status: { ...status, message: "the server reads both files from the ConfigMap: the operator writes its managed blocks there" } };
+  return optedIn({ ok: true, layout, status: { ...status, message: "the server reads both files from the ConfigMap: the operator writes its managed blocks there" } });
 }
 
 /** Configuration CommandLine: the operator's settings go last on the command line, through the container's command. */
