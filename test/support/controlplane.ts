@@ -67,7 +67,8 @@ export interface AuditEvent {
   verb: string;
   user: { username: string };
   objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string; apiGroup?: string };
-  responseStatus?: { code?: number };
+  /** A refusal's message says whether authorization (RBAC) or admission (e.g. a ValidatingAdmissionPolicy) refused. */
+  responseStatus?: { code?: number; message?: string };
   requestReceivedTimestamp: string;
   stage: string;
 }
