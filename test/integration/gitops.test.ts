@@ -142,7 +142,6 @@ describe("GitOps: a pipeline re-applying the original manifests converges with t
       secrets: {
         ca: await secret("db-ca"),
         server: await secret("db-server-tls"),
-        admin: await secret("db-operator-client-tls"),
         client: await secret("analysis-client-tls"),
       },
       workloads: {

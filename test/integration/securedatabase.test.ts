@@ -13,6 +13,7 @@ import type { PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
 import { caFromSecret, psqlAs, strangerCA, writeClientFiles, type ClientFiles } from "../support/mtls-client";
 import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../../src/api/opt-in";
+import { managedLabels } from "../../src/api/types";
 
 const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
 
@@ -49,7 +50,7 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
 
   it("writes the Secrets with our labels and an owner reference, and the managed blocks into the ConfigMap", async () => {
     const sdb = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
-    for (const name of ["db-ca", "db-server-tls", "db-operator-client-tls"]) {
+    for (const name of ["db-ca", "db-server-tls"]) {
       const s = await getJson<SecretObject>(["get", "secret", name, "-n", ns]);
       expect(s.type).to.equal("kubernetes.io/tls");
       expect(s.metadata.labels).to.include({ "app.kubernetes.io/managed-by": "imaging-db-mtls-operator", "mtls.imaging.dev/owner": "SecureDatabase.db" });
@@ -131,7 +132,7 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
 
   it("on delete, restores the ConfigMap byte for byte and removes the mount, leaving the server reachable as before", async () => {
     const owned = await controlPlane().kubectl(["get", "secret", "-n", ns, "-l", "mtls.imaging.dev/owner=SecureDatabase.db", "-o", "name"]);
-    expect(owned.stdout.split("\n").filter(Boolean).sort()).to.include.members(["secret/db-ca", "secret/db-operator-client-tls", "secret/db-server-tls"]);
+    expect(owned.stdout.split("\n").filter(Boolean).sort()).to.include.members(["secret/db-ca", "secret/db-server-tls"]);
     const r = await controlPlane().kubectl(["delete", "sdb", "db", "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(r.code, r.stderr).to.equal(0);
     // Its Secrets go with it: the cluster's garbage collector follows their owner reference.
@@ -265,22 +266,23 @@ spec:
     return (JSON.parse(r) as { items: SecretObject[] }).items.find((s) => s.metadata.name === "quiet-operator-client-tls");
   };
 
-  it("no SQL reload and no verification: no client certificate for the admin role is minted", async () => {
+  it("no SQL reload and no verification: no Secret for the admin role", async () => {
     await apply(quiet("None"));
     const sdb = await waitForSdb(ns, "quiet", "ConfigApplied", (c) => c.status === "True");
     expect(condition(sdb, "ServerCertificateReady")?.status).to.equal("True");
     expect(await identity()).to.equal(undefined);
   });
 
-  it("switched to SQL reloads: minted, PEM only (the operator is its only reader); switched back: deleted", async () => {
+  it("SQL reloads: the identity logs in from memory, never lands in a Secret; an older operator's Secret of it is deleted", async () => {
+    // What an older operator left: the identity in a Secret of the database's namespace, labelled as the database's.
+    const legacy = { apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "quiet-operator-client-tls", namespace: ns, labels: managedLabels("SecureDatabase", "quiet") }, data: { "tls.crt": "", "tls.key": "" } };
+    await apply(JSON.stringify(legacy));
     await apply(quiet("SQL"));
-    await waitFor("the operator's client identity", async () => (await identity()) !== undefined, 30_000, 250);
-    const secret = (await identity())!;
-    expect(Object.keys(secret.data ?? {}).sort()).to.deep.equal(["ca.crt", "tls.crt", "tls.key"]);
-    expect(secret.metadata.labels?.["mtls.imaging.dev/owner"]).to.equal("SecureDatabase.quiet");
-    // The server at 127.0.0.1:1 does not exist: the SQL reload fails, and says so.
-    await waitForSdb(ns, "quiet", "Reloaded", (c) => c.status === "False");
-    await apply(quiet("None"));
-    await waitFor("the operator's client identity deleted", async () => (await identity()) === undefined, 30_000, 250);
+    // The server at 127.0.0.1:1 does not exist: the SQL reload was tried (with an identity), fails, and says so.
+    const sdb = await waitForSdb(ns, "quiet", "Reloaded", (c) => c.status === "False");
+    expect(condition(sdb, "Reloaded")?.message).to.match(/127\.0\.0\.1:1|ECONNREFUSED|connect/);
+    await waitFor("the older operator's identity Secret deleted", async () => (await identity()) === undefined, 30_000, 250);
+    const all = await kubectlOk(["get", "secret", "-n", ns, "-o", "json"]);
+    expect((JSON.parse(all) as { items: SecretObject[] }).items.map((s) => s.metadata.name).filter((n) => n.includes("operator"))).to.deep.equal([]);
   });
 });

@@ -9,13 +9,13 @@ import { podTemplateApplyPatch } from "../../imaging/pod-template";
 import { RESOURCES } from "../../kube/resources";
 import { isApiError, MERGE_PATCH } from "../../kube/rest";
 import { secretBytes } from "../../kube/secrets";
-import { loadIssuedCertificate } from "../../pki";
+import type { IssuedCertificate } from "../../pki";
 import { reloadServer } from "../../postgres/probe";
 import { TerminalError } from "../../runtime/errors";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
 import { removeFinalizer } from "../custom-resource";
 import { getConfigMap, planConfigCleanup } from "./config";
-import { adminSecretName, probeOptions } from "./operator-identity";
+import { probeOptions } from "./operator-identity";
 import type { PlannedEvent } from "./step";
 
 export type ConfigReleasePlan =
@@ -86,7 +86,7 @@ export async function releaseConfigMap(ctx: OperatorContext, sdb: SecureDatabase
   }
 }
 
-export async function finalize(ctx: OperatorContext, sdb: SecureDatabaseObject): Promise<void> {
+export async function finalize(ctx: OperatorContext, sdb: SecureDatabaseObject, identity: IssuedCertificate | undefined): Promise<void> {
   if (!sdb.metadata.finalizers?.includes(FINALIZER)) return;
   const namespace = sdb.metadata.namespace!;
   await releaseConfigMap(ctx, sdb);
@@ -95,19 +95,21 @@ export async function finalize(ctx: OperatorContext, sdb: SecureDatabaseObject):
     const empty = podTemplateApplyPatch(ref.kind, ref.name, namespace, { mounts: [], env: [], annotations: {} });
     await ctx.client.apply(RESOURCES[ref.kind], { namespace, name: ref.name }, empty);
   }
-  await reloadAfterCleanup(ctx, sdb);
+  await reloadAfterCleanup(ctx, sdb, identity);
   await removeFinalizer(ctx, RESOURCES.SecureDatabase, sdb);
   ctx.log.info("finalized", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace, reason: Reason.Finalized });
 }
 
-/** With the SQL strategy, ask the server to drop our settings now (best effort: it may already be gone). */
-async function reloadAfterCleanup(ctx: OperatorContext, sdb: SecureDatabaseObject): Promise<void> {
+/**
+ * With the SQL strategy, ask the server to drop our settings now, with the identity this process holds (best effort:
+ * the server may already be gone, and a restarted operator holds none).
+ */
+async function reloadAfterCleanup(ctx: OperatorContext, sdb: SecureDatabaseObject, identity: IssuedCertificate | undefined): Promise<void> {
   const prepared = prepareSecureDatabase(sdb);
-  if (!prepared.ok || prepared.spec.reload.strategy !== "SQL") return;
-  const data = secretBytes(ctx.cache.secrets.get(sdb.metadata.namespace!, adminSecretName(sdb.metadata.name)));
-  if (!data["tls.crt"] || !data["tls.key"] || !data["ca.crt"]) return;
-  const identity = loadIssuedCertificate(data["tls.crt"], data["tls.key"]);
-  const result = await reloadServer(probeOptions(prepared.spec, data["ca.crt"].toString("utf8"), identity));
+  if (!identity || !prepared.ok || prepared.spec.reload.strategy !== "SQL") return;
+  const trust = secretBytes(ctx.cache.secrets.get(sdb.metadata.namespace!, prepared.spec.serverCertificate.secretName))["ca.crt"];
+  if (!trust) return;
+  const result = await reloadServer(probeOptions(prepared.spec, trust.toString("utf8"), identity));
   if (!result.ok) {
     const message = `could not reload the server after removing the managed blocks: ${result.message}; reload or restart it yourself`;
     await ctx.events.record(sdb, "Warning", Reason.ReloadAfterCleanupFailed, message);

@@ -1,12 +1,13 @@
 /**
  * The operator's own client identity, for reloads over SQL and live verification. It logs in as
- * spec.reload.adminUser, often a superuser: none is minted when neither happens, and one nobody needs is deleted.
+ * spec.reload.adminUser, often a superuser: it is held in memory only, minted only when one of them happens, and
+ * forgotten when neither does.
  */
 import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { OWNER_LABEL, ownerLabelValue } from "../../api/types";
 import { RESOURCES } from "../../kube/resources";
-import { secretBytes, type SecretObject } from "../../kube/secrets";
+import type { SecretObject } from "../../kube/secrets";
 import {
   evaluateRenewal,
   issueClientCertificate,
@@ -20,11 +21,11 @@ import {
 import { parseEndpoint } from "../../api/validate";
 import type { ProbeOptions } from "../../postgres/probe";
 import type { OperatorContext, SecureDatabaseObject } from "../context";
-import { writeOwnedSecret } from "./server-secret";
 
 /** How long a live check or a reload may take before it counts as failed. */
 export const PROBE_TIMEOUT_MS = 10_000;
 
+/** Where operators before 0.2 kept the identity (deleted on sight, see dropLegacySecret). */
 export const adminSecretName = (sdb: string): string => `${sdb}-operator-client-tls`;
 
 export function needsOperatorIdentity(spec: ResolvedSecureDatabaseSpec): boolean {
@@ -49,41 +50,68 @@ export function desiredOperatorIdentity(
   };
 }
 
-/** A spec that no longer needs the identity: its Secret goes (a certificate nobody uses is one less to steal). */
+/** The legacy identity Secret is ours to delete (labelled as this database's). */
 export function identityToDrop(current: SecretObject | undefined, sdbName: string): boolean {
   return current?.metadata.labels?.[OWNER_LABEL] === ownerLabelValue("SecureDatabase", sdbName);
 }
 
-/** Issues the identity when due and writes it; the time to renew it is when to look again. */
-export async function ensureOperatorIdentity(
-  ctx: OperatorContext,
-  sdb: SecureDatabaseObject,
-  spec: ResolvedSecureDatabaseSpec,
-  ca: CertificateAuthority,
-  acceptedIssuers: readonly { certPem: string }[],
-  trustBundle: string,
-  now: Date,
-): Promise<{ issued: IssuedCertificate; requeueAt?: Date }> {
-  const name = adminSecretName(sdb.metadata.name);
-  const current = ctx.cache.secrets.get(sdb.metadata.namespace, name);
-  const currentData = secretBytes(current);
-  const desired = desiredOperatorIdentity(spec, ca, acceptedIssuers);
-  const issued = evaluateRenewal(desired, currentData, now).reissue
-    ? await issueClientCertificate(ca, { user: spec.reload.adminUser, duration: desired.duration, key: desired.key, now })
-    : loadIssuedCertificate(currentData["tls.crt"]!, currentData["tls.key"]!);
-  const data = operatorIdentitySecretData({ issued, trustBundlePem: trustBundle });
-  await writeOwnedSecret(ctx, sdb, name, current, data);
-  const renewalTime = evaluateRenewal(desired, data, now).renewalTime;
-  return { issued, ...(renewalTime ? { requeueAt: renewalTime } : {}) };
+/**
+ * The identities in force, by database (`<namespace>/<name>`): in this process's memory only. The operator is their
+ * only reader, so no Secret holds a key that logs in as the admin role; a restarted operator mints a new one.
+ */
+export class OperatorIdentities {
+  private readonly held = new Map<string, Readonly<Record<string, Uint8Array>>>();
+
+  /** The identity issued for this database, when this process holds one. */
+  current(sdb: SecureDatabaseObject): IssuedCertificate | undefined {
+    const data = this.held.get(keyOf(sdb));
+    return data ? loadIssuedCertificate(Buffer.from(data["tls.crt"]!), Buffer.from(data["tls.key"]!)) : undefined;
+  }
+
+  /** Issues the identity when due (first use, renewal time, a new signing CA) and holds it; when to look again. */
+  async ensure(
+    ctx: OperatorContext,
+    sdb: SecureDatabaseObject,
+    spec: ResolvedSecureDatabaseSpec,
+    ca: CertificateAuthority,
+    acceptedIssuers: readonly { certPem: string }[],
+    trustBundle: string,
+    now: Date,
+  ): Promise<{ issued: IssuedCertificate; requeueAt?: Date }> {
+    await dropLegacySecret(ctx, sdb);
+    const held = this.held.get(keyOf(sdb));
+    const current = held ? Object.fromEntries(Object.entries(held).map(([k, v]) => [k, Buffer.from(v)])) : {};
+    const desired = desiredOperatorIdentity(spec, ca, acceptedIssuers);
+    const issued = evaluateRenewal(desired, current, now).reissue
+      ? await issueClientCertificate(ca, { user: spec.reload.adminUser, duration: desired.duration, key: desired.key, now })
+      : loadIssuedCertificate(current["tls.crt"]!, current["tls.key"]!);
+    const data = operatorIdentitySecretData({ issued, trustBundlePem: trustBundle });
+    this.held.set(keyOf(sdb), data);
+    const renewalTime = evaluateRenewal(desired, data, now).renewalTime;
+    return { issued, ...(renewalTime ? { requeueAt: renewalTime } : {}) };
+  }
+
+  /** A database that no longer needs it (or is gone): forgotten, and an older operator's Secret of it deleted. */
+  async drop(ctx: OperatorContext, sdb: SecureDatabaseObject): Promise<void> {
+    this.held.delete(keyOf(sdb));
+    await dropLegacySecret(ctx, sdb);
+  }
 }
 
-export async function dropOperatorIdentity(ctx: OperatorContext, sdb: SecureDatabaseObject): Promise<void> {
+const keyOf = (sdb: SecureDatabaseObject): string => `${sdb.metadata.namespace}/${sdb.metadata.name}`;
+
+/**
+ * Operators before 0.2 kept the identity in the Secret `<name>-operator-client-tls` of the database's namespace, where
+ * whoever may read Secrets there could log in as the admin role: deleted (only when it is ours).
+ */
+async function dropLegacySecret(ctx: OperatorContext, sdb: SecureDatabaseObject): Promise<void> {
   const namespace = sdb.metadata.namespace!;
   const name = adminSecretName(sdb.metadata.name);
   if (!identityToDrop(ctx.cache.secrets.get(namespace, name), sdb.metadata.name)) return;
   await ctx.client.delete(RESOURCES.Secret, { namespace, name });
+  ctx.cache.secrets.forget(namespace, name);
   const fields = { resource: `SecureDatabase/${sdb.metadata.name}`, namespace, reason: Reason.IdentityNotNeeded };
-  ctx.log.info("deleted the operator's client identity: no SQL reload and no verification need it", fields);
+  ctx.log.info("deleted the Secret an older operator kept its client identity in: the identity lives in memory now", fields);
 }
 
 /** How the operator logs in to the server with its identity (verification.endpoint, else host and port). */

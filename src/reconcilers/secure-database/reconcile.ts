@@ -21,11 +21,11 @@ import { commandLinePlan, configMapOf, ensureConfig } from "./config";
 import { checkLayout, readLayoutFacts, refuseLayout } from "./layout";
 import { ensureServerConfigMap } from "./server-config-map";
 import { finalize, releaseConfigMap } from "./finalize";
-import { adminSecretName, dropOperatorIdentity, ensureOperatorIdentity, needsOperatorIdentity, probeOptions } from "./operator-identity";
+import { needsOperatorIdentity, OperatorIdentities, probeOptions } from "./operator-identity";
 import { passwordAccess } from "./password-access";
 import { endpointProblem, NO_ALLOWANCE } from "./reach";
 import { ensureReload, servedMaterialHash } from "./reload";
-import { ensureSecretClaim, ensureServerSecret, IDENTITY_SECRET_ROLE } from "./server-secret";
+import { ensureSecretClaim, ensureServerSecret } from "./server-secret";
 import { caStatus, summarize, trustStatus } from "./status";
 import { recordEvents, type StepResult } from "./step";
 import { ensureVerified } from "./verify";
@@ -42,6 +42,7 @@ function dialProblem(ctx: OperatorContext, sdb: SecureDatabaseObject, spec: Reso
 export class SecureDatabaseReconciler {
   private readonly rotator: CARotator;
   private readonly memory = new Map<string, ReloadMemory>();
+  private readonly identities = new OperatorIdentities();
 
   constructor(private readonly ctx: OperatorContext) {
     this.rotator = new CARotator(ctx);
@@ -54,7 +55,8 @@ export class SecureDatabaseReconciler {
     if (sdb.metadata.deletionTimestamp) {
       const decoded = decodedSecureDatabase(sdb);
       if (!decoded.ok) return refuseCleanup(ctx, sdb, decoded);
-      await finalize(ctx, sdb);
+      await finalize(ctx, sdb, this.identities.current(sdb));
+      await this.identities.drop(ctx, sdb);
       this.memory.delete(objectKey(namespace, name));
       return {};
     }
@@ -112,16 +114,9 @@ export class SecureDatabaseReconciler {
     report(server.outcome);
     status.serverCertificate = server.status;
     status.trust = trustStatus(status.trust, spec, server.crlNumber, server.revokedSerials);
-    const identityClaim = needsOperatorIdentity(spec)
-      ? await ensureSecretClaim(ctx, sdb, adminSecretName(name), now, IDENTITY_SECRET_ROLE)
-      : undefined;
-    if (identityClaim) {
-      report(identityClaim);
-      return done();
-    }
     const identity = needsOperatorIdentity(spec)
-      ? await ensureOperatorIdentity(ctx, sdb, spec, ca, rotation.acceptedIssuers, trustBundle, now)
-      : await dropOperatorIdentity(ctx, sdb);
+      ? await this.identities.ensure(ctx, sdb, spec, ca, rotation.acceptedIssuers, trustBundle, now)
+      : await this.identities.drop(ctx, sdb);
     if (identity?.requeueAt) requeues.push(identity.requeueAt);
 
     // 3. Where the server reads its configuration, refused before anything is written where the spec's choice would

@@ -37,52 +37,23 @@ import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type Planne
 
 const CRL_VALIDITY_MS = 7 * 24 * 3600_000;
 
-/** A Secret name the database writes: how the spec names it, the condition a conflict shows on, the reason. */
-export interface SecretRole {
-  /** e.g. "spec.serverCertificate.secretName". */
-  named: string;
-  /** What to do when another database wrote it. */
-  fixOwned: string;
-  /** What to do when someone else did. */
-  fixForeign: string;
-  condition: (typeof C)[keyof typeof C];
-  reason: typeof Reason.SecretConflict | typeof Reason.NameConflict;
-}
-
-export const SERVER_SECRET_ROLE: SecretRole = {
-  named: "spec.serverCertificate.secretName",
-  fixOwned: "give this database another spec.serverCertificate.secretName",
-  fixForeign: "delete it or choose another spec.serverCertificate.secretName",
-  condition: C.ServerCertificateReady,
-  reason: Reason.SecretConflict,
-};
-
-/** The operator's own client identity (`<name>-operator-client-tls`): its name is fixed, so only its owner can free it. */
-export const IDENTITY_SECRET_ROLE: SecretRole = {
-  named: "the operator's own client identity for reloads and verification",
-  fixOwned: "rename this SecureDatabase",
-  fixForeign: "rename or delete that Secret, or rename this SecureDatabase",
-  condition: C.Verified,
-  reason: Reason.NameConflict,
-};
-
 /** Why the Secret is not ours to write (it exists and is not labelled as this database's), if it is not. */
 export function planSecretClaim(
   existing: SecretObject | undefined,
   sdbName: string,
   secretName: string,
   now: Date,
-  role: SecretRole = SERVER_SECRET_ROLE,
 ): StepOutcome | undefined {
   const owner = existing?.metadata.labels?.[OWNER_LABEL];
   if (!existing || owner === ownerLabelValue("SecureDatabase", sdbName)) return undefined;
-  const field = `Secret ${secretName} (${role.named})`;
+  const field = `Secret ${secretName} (spec.serverCertificate.secretName)`;
   const message = owner
-    ? `${field} is already written for ${owner.replace(".", " ")}; ${role.fixOwned}`
-    : `${field} exists and was not created by the operator; ${role.fixForeign} (it is never overwritten)`;
+    ? `${field} is already written for ${owner.replace(".", " ")}; give this database another spec.serverCertificate.secretName`
+    : `${field} exists and was not created by the operator; ` +
+      "delete it or choose another spec.serverCertificate.secretName (it is never overwritten)";
   return {
-    conditions: [{ type: role.condition, status: "False", reason: role.reason, message }],
-    events: [{ type: "Warning", reason: role.reason, message }],
+    conditions: [{ type: C.ServerCertificateReady, status: "False", reason: Reason.SecretConflict, message }],
+    events: [{ type: "Warning", reason: Reason.SecretConflict, message }],
     requeueAt: after(now, PROBLEM_RETRY_MS),
   };
 }
@@ -93,12 +64,11 @@ export async function ensureSecretClaim(
   sdb: SecureDatabaseObject,
   name: string,
   now: Date,
-  role: SecretRole = SERVER_SECRET_ROLE,
 ): Promise<StepResult | undefined> {
   const namespace = sdb.metadata.namespace!;
   const existing =
     ctx.cache.secrets.get(namespace, name) ?? (await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace, name }));
-  const claim = planSecretClaim(existing, sdb.metadata.name, name, now, role);
+  const claim = planSecretClaim(existing, sdb.metadata.name, name, now);
   if (!claim) return undefined;
   await recordEvents(ctx, sdb, claim.events);
   return resultOf(claim);

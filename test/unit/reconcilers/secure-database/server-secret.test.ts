@@ -6,7 +6,6 @@ import type { RotationState } from "../../../../src/reconcilers/secure-database/
 import type { RevocationPlan } from "../../../../src/reconcilers/secure-database/revocations";
 import {
   issueServerMaterial,
-  IDENTITY_SECRET_ROLE,
   planSecretClaim,
   planServerCertificate,
   planServerSecret,
@@ -60,22 +59,6 @@ describe("planSecretClaim (step 2: never over a Secret that is not ours)", () =>
     row.name,
     () => expectSubset(planSecretClaim(row.existing, "imaging-db", "imaging-db-server-tls", NOW), row.want),
   );
-  it("the operator's own identity under someone else's Secret: NameConflict on Verified, never overwritten", () => {
-    const planted: SecretObject = { metadata: { name: "imaging-db-operator-client-tls", namespace: "cast" } };
-    expectSubset(planSecretClaim(planted, "imaging-db", "imaging-db-operator-client-tls", NOW, IDENTITY_SECRET_ROLE), {
-      conditions: [
-        {
-          type: "Verified",
-          status: "False",
-          reason: "NameConflict",
-          message:
-            "Secret imaging-db-operator-client-tls (the operator's own client identity for reloads and verification) exists and was not " +
-            "created by the operator; rename or delete that Secret, or rename this SecureDatabase (it is never overwritten)",
-        },
-      ],
-      events: [{ type: "Warning", reason: "NameConflict" }],
-    });
-  });
 });
 
 describe("planServerCertificate → issueServerMaterial → planServerSecret (step 2: the server's files)", () => {
