@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parse, stringify } from "yaml";
-import { startControlPlane, type ControlPlane } from "../test/support/controlplane";
+import { OPERATOR_NAMESPACE, startControlPlane, type ControlPlane } from "../test/support/controlplane";
 import { jdbcConnect, psql, startPostgres, type PostgresServer } from "../test/support/postgres";
 import { freePort, waitFor } from "../test/support/process";
 import type { VolumeSyncer } from "../test/support/volume-syncer";
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
 
     say("starting the operator (node dist/main.js) as system:serviceaccount:imaging-db-mtls-operator:imaging-db-mtls-operator");
     const healthPort = await freePort();
-    operator = spawn(process.execPath, [join(REPO, "dist/main.js"), "--kubeconfig", cp.operatorKubeconfigPath, "--namespace", NS, "--health-port", String(healthPort), "--allowed-endpoints", "127.0.0.1,localhost"], { stdio: ["ignore", "inherit", "inherit"] });
+    operator = spawn(process.execPath, [join(REPO, "dist/main.js"), "--kubeconfig", cp.operatorKubeconfigPath, "--namespace", NS, "--health-port", String(healthPort), "--allowed-endpoints", "127.0.0.1,localhost", "--ca-key-namespace", OPERATOR_NAMESPACE], { stdio: ["ignore", "inherit", "inherit"] });
     const started = Date.now();
     await kubectlOk(cp, ["apply", "-f", "-"], stringify(sample));
     await waitReady(cp, "sdb", name);

@@ -14,6 +14,8 @@ Usage: node dist/main.js [options]
   --concurrency N                    reconciles at once per kind (default: $CONCURRENCY or 4)
   --allowed-endpoints LIST           hosts, *.suffixes, IPs and CIDRs the operator may dial besides Services of each database's
                                      namespace (default: $ALLOWED_ENDPOINTS or none)
+  --ca-key-namespace NS              where every database's CA keys live, out of tenants' reach (default: $CA_KEY_NAMESPACE,
+                                     $POD_NAMESPACE, or the in-cluster ServiceAccount's: the operator's own namespace)
   --mount-path-prefix PATH           connections may mount identities only under this directory (default: $MOUNT_PATH_PREFIX or /etc/cast-imaging/)
   --log-level LEVEL                  error, warn, info or debug (default: $LOG_LEVEL or info)
   --health-port PORT                 serve /healthz, /readyz and /metrics on this port (default: $HEALTH_PORT or 8080; 0: off)
@@ -38,6 +40,8 @@ export interface OperatorConfig {
   allowedEndpoints: string[];
   /** spec.workloads[].mountPath must lie under it (ends with "/"). */
   mountPathPrefix: string;
+  /** Where every database's CA keys live. */
+  caKeyNamespace: string;
   logLevel: string;
   healthPort: number;
   leaderElection?: LeaderElectionConfig;
@@ -102,6 +106,17 @@ function mountPathPrefix(raw: string): string {
   return prefix;
 }
 
+function caKeyNamespace(raw: string | undefined): string {
+  if (!raw) {
+    throw new UsageError(
+      "--ca-key-namespace: no namespace for the CA keys: pass --ca-key-namespace or set POD_NAMESPACE " +
+        "(a namespace where tenants cannot read Secrets, e.g. the operator's own)",
+    );
+  }
+  if (!DNS_LABEL.test(raw)) throw new UsageError(`--ca-key-namespace / CA_KEY_NAMESPACE: "${raw}" is not a namespace name (lowercase letters, digits and '-', at most 63)`);
+  return raw;
+}
+
 export function parseCommandLine(argv: string[], { env, identity, inClusterNamespace }: CliEnvironment): OperatorConfig {
   let values;
   try {
@@ -112,6 +127,7 @@ export function parseCommandLine(argv: string[], { env, identity, inClusterNames
         namespace: { type: "string" },
         concurrency: { type: "string" },
         "mount-path-prefix": { type: "string" },
+        "ca-key-namespace": { type: "string" },
         "allowed-endpoints": { type: "string" },
         "log-level": { type: "string" },
         "health-port": { type: "string" },
@@ -136,6 +152,7 @@ export function parseCommandLine(argv: string[], { env, identity, inClusterNames
     concurrency: wholeNumber("--concurrency", values.concurrency ?? env.CONCURRENCY ?? "4", 1, 64, "a whole number from 1 to 64"),
     allowedEndpoints: allowedEndpoints(values["allowed-endpoints"] ?? env.ALLOWED_ENDPOINTS ?? ""),
     mountPathPrefix: mountPathPrefix(values["mount-path-prefix"] ?? env.MOUNT_PATH_PREFIX ?? DEFAULTS.mountPathPrefix),
+    caKeyNamespace: caKeyNamespace(values["ca-key-namespace"] ?? (env.CA_KEY_NAMESPACE || env.POD_NAMESPACE || inClusterNamespace)),
     logLevel,
     healthPort: wholeNumber("--health-port", values["health-port"] ?? env.HEALTH_PORT ?? "8080", 0, 65535, "a port number from 0 to 65535 (0: off)"),
   };

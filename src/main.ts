@@ -35,8 +35,8 @@ async function main(): Promise<void> {
 
   const election = config.leaderElection;
   const now = () => new Date();
-  const { namespaces, concurrency, mountPathPrefix, allowedEndpoints } = config;
-  const operator = new Operator({ kubeConfig, log, namespaces, concurrency, mountPathPrefix, allowedEndpoints, standby: election !== undefined, now });
+  const { namespaces, concurrency, mountPathPrefix, allowedEndpoints, caKeyNamespace } = config;
+  const operator = new Operator({ kubeConfig, log, namespaces, concurrency, mountPathPrefix, allowedEndpoints, caKeyNamespace, standby: election !== undefined, now });
   const elector = election
     ? new LeaderElector({
         ...election,

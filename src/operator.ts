@@ -1,5 +1,5 @@
 import type * as k8s from "@kubernetes/client-node";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, WORKLOAD_KINDS } from "./api/types";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, OWNER_NAMESPACE_LABEL, WORKLOAD_KINDS } from "./api/types";
 import { CONNECTIONS_ANNOTATION } from "./imaging/workload-plan";
 import { COMPONENT_LABEL } from "./imaging/cast-chart";
 import { chartConsumers, isChartSecret } from "./reconcilers/imaging-connection/chart-delivery";
@@ -40,6 +40,8 @@ export interface OperatorOptions {
   allowedEndpoints?: readonly string[];
   /** Where connections may mount identities (default DEFAULTS.mountPathPrefix). */
   mountPathPrefix?: string;
+  /** Where every database's CA keys live (--ca-key-namespace): watched for Secrets even when not in `namespaces`. */
+  caKeyNamespace: string;
   /** Fill the caches but reconcile nothing until startReconciling() (a standby waiting for the leader lease). */
   standby?: boolean;
   now?: () => Date;
@@ -50,12 +52,13 @@ function splitKey(key: string): [string, string] {
   return [key.slice(0, i), key.slice(i + 1)];
 }
 
-/** `<Kind>.<name>` on what we manage points back at the object it belongs to. */
+/** `<Kind>.<name>` on what we manage points back at the object it belongs to (in its owner-namespace, if labelled). */
 function ownerOf(obj: KubeObject): { kind: string; key: string } | undefined {
   const owner = obj.metadata.labels?.[OWNER_LABEL];
   const dot = owner?.indexOf(".") ?? -1;
   if (!owner || dot < 0) return undefined;
-  return { kind: owner.slice(0, dot), key: objectKey(obj.metadata.namespace, owner.slice(dot + 1)) };
+  const namespace = obj.metadata.labels?.[OWNER_NAMESPACE_LABEL] ?? obj.metadata.namespace;
+  return { kind: owner.slice(0, dot), key: objectKey(namespace, owner.slice(dot + 1)) };
 }
 
 const json = (v: unknown): string => JSON.stringify(v ?? null);
@@ -94,12 +97,13 @@ export class Operator {
     const now = opts.now ?? (() => new Date());
     const log = opts.log;
     const namespaces = opts.namespaces;
-    const informer = <T extends KubeObject>(type: (typeof RESOURCES)[keyof typeof RESOURCES], labelSelector?: string) =>
-      new Informer<T>(client, { type, namespaces, labelSelector }, log);
+    const informer = <T extends KubeObject>(type: (typeof RESOURCES)[keyof typeof RESOURCES], labelSelector?: string, scope = namespaces) =>
+      new Informer<T>(client, { type, namespaces: scope, labelSelector }, log);
     this.context = {
       client,
       log,
       watchedNamespaces: namespaces,
+      caKeyNamespace: opts.caKeyNamespace,
       ...(opts.mountPathPrefix ? { mountPathPrefix: opts.mountPathPrefix } : {}),
       ...(opts.allowedEndpoints ? { endpointAllowance: endpointAllowance(opts.allowedEndpoints) } : {}),
       events: new EventRecorder(client, log, now),
@@ -107,7 +111,7 @@ export class Operator {
       cache: {
         secureDatabases: informer<SecureDatabaseObject>(RESOURCES.SecureDatabase),
         imagingConnections: informer<ImagingConnectionObject>(RESOURCES.ImagingConnection),
-        secrets: informer<SecretCacheObject>(RESOURCES.Secret, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`),
+        secrets: informer<SecretCacheObject>(RESOURCES.Secret, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, namespaces && [...namespaces, opts.caKeyNamespace]),
         configMaps: informer<ConfigMapObject>(RESOURCES.ConfigMap, OWNER_LABEL),
         workloads: { Deployment: informer<WorkloadObject>(RESOURCES.Deployment), StatefulSet: informer<WorkloadObject>(RESOURCES.StatefulSet) },
         ...(namespaces === undefined ? { namespaces: informer<KubeObject>(RESOURCES.Namespace) } : {}),

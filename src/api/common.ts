@@ -41,6 +41,11 @@ export const OPERATOR_NAME = "imaging-db-mtls-operator";
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const MANAGED_BY_VALUE = OPERATOR_NAME;
 export const OWNER_LABEL = "mtls.imaging.dev/owner";
+/**
+ * On what the operator keeps outside its owner's namespace (a database's CA keys, in the key namespace): the
+ * owner's namespace, since an owner reference cannot cross namespaces.
+ */
+export const OWNER_NAMESPACE_LABEL = "mtls.imaging.dev/owner-namespace";
 export const FINALIZER = "mtls.imaging.dev/cleanup";
 /**
  * Manual rotation, GitOps-friendly: a new value of this annotation re-issues the certificate once (the server

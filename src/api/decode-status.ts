@@ -37,7 +37,7 @@ const condition = object<Condition>()({
 });
 
 const caStatus = object<CAStatus>()(
-  optionalStrings("secretName", "serialNumber", "subject", "notBefore", "notAfter", "fingerprintSHA256"),
+  optionalStrings("secretName", "keySecret", "serialNumber", "subject", "notBefore", "notAfter", "fingerprintSHA256"),
 );
 
 const serverCertificateStatus = object<ServerCertificateStatus>()({

@@ -163,6 +163,8 @@ export interface SecureDatabaseSpec {
 
 export interface CAStatus {
   secretName?: string;
+  /** `<namespace>/<name>` of the Secret that holds the CA's private key (the key namespace, for a generated CA). */
+  keySecret?: string;
   serialNumber?: string;
   subject?: string;
   notBefore?: string;

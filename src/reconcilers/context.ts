@@ -23,6 +23,8 @@ export interface OperatorContext {
   watchedNamespaces?: readonly string[];
   /** What the operator may dial besides Services of a database's namespace (--allowed-endpoints); none when unset. */
   endpointAllowance?: EndpointAllowance;
+  /** Where every database's CA keys live (src/reconcilers/ca-keys.ts): never a database's own namespace. */
+  caKeyNamespace: string;
   /** spec.workloads[].mountPath must lie under this directory (ends with "/"); default DEFAULTS.mountPathPrefix. */
   mountPathPrefix?: string;
   cache: {

@@ -477,7 +477,7 @@ describe("CAST's chart Secret that is not the operator's to fill", function () {
     await waitDelivered(ns);
   });
 
-  it("a namespace user cannot have the operator fill a Secret it does not own (the database's CA) through castImaging.secretName", async () => {
+  it("a namespace user cannot have the operator fill a Secret it does not own (the database's server Secret) through castImaging.secretName", async () => {
     // The tenant may manage ImagingConnections and Deployments in the namespace, and may not touch Secrets.
     const rbac = [
       { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "tenant", namespace: ns }, rules: [
@@ -488,15 +488,15 @@ describe("CAST's chart Secret that is not the operator's to fill", function () {
     ];
     for (const o of rbac) await kubectlOk(["apply", "-f", "-"], JSON.stringify(o));
     const asTenant = (args: string[], input?: string) => env.cp.kubectl([...args, "--as", "tenant"], input === undefined ? {} : { input });
-    expect((await asTenant(["get", "secret", "db-ca", "-n", ns])).stderr).to.match(/forbidden/);
-    const caBefore = await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]);
-    // A workload carrying the chart's contract for Secret db-ca, and a connection that lists it.
+    expect((await asTenant(["get", "secret", "db-server-tls", "-n", ns])).stderr).to.match(/forbidden/);
+    const serverBefore = await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]);
+    // A workload carrying the chart's contract for Secret db-server-tls, and a connection that lists it.
     const bait = {
       apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "bait", namespace: ns, annotations: { "mtls.imaging.dev/imaging-connections": "bait" } },
       spec: { selector: { matchLabels: { app: "bait" } }, template: { metadata: { labels: { app: "bait" } }, spec: {
         initContainers: [{ name: "copy", image: "registry.invalid/copy", command: ["sh", "-c", "cp /tmp/certs/* /etc/ssl/certs-postgres"], volumeMounts: [{ name: "certs", mountPath: "/tmp/certs" }, { name: "files", mountPath: IN_CONTAINER }] }],
         containers: [{ name: "app", image: "registry.invalid/app", env: [{ name: "CASTCONNECTIONEXTRAPARAMETERS", value: `${IN_CONTAINER}/sslconfig.ini` }], volumeMounts: [{ name: "files", mountPath: IN_CONTAINER }] }],
-        volumes: [{ name: "certs", secret: { secretName: "db-ca" } }, { name: "files", emptyDir: {} }],
+        volumes: [{ name: "certs", secret: { secretName: "db-server-tls" } }, { name: "files", emptyDir: {} }],
       } } },
     };
     const created = await asTenant(["apply", "-f", "-"], JSON.stringify(bait));
@@ -508,14 +508,14 @@ spec:
   databaseRef: { name: db }
   user: operator
   workloads: [{ kind: Deployment, name: bait }]
-  castImaging: { secretName: db-ca }
+  castImaging: { secretName: db-server-tls }
 `);
     expect(applied.code, applied.stderr).to.equal(0);
     const refused = await waitForCondition<ImagingConnection>("imc", ns, "bait", "WorkloadsPatched", (c) => c.reason === "ChartSecretNotOwned", 60_000);
     expect(refused.status?.workloads?.find((w) => w.name === "bait")).to.include({ delivery: "ChartSecret", state: "Conflict" });
-    const caAfter = await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]);
-    expect(caAfter.metadata.resourceVersion).to.equal(caBefore.metadata.resourceVersion);
-    expect(caAfter.data).to.deep.equal(caBefore.data);
+    const serverAfter = await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]);
+    expect(serverAfter.metadata.resourceVersion).to.equal(serverBefore.metadata.resourceVersion);
+    expect(serverAfter.data).to.deep.equal(serverBefore.data);
     const workload = await getJson<WorkloadJson>(["get", "deployment", "bait", "-n", ns]);
     expect(workload.spec.template.metadata?.annotations?.["mtls.imaging.dev/chart-material"]).to.equal(undefined);
   });

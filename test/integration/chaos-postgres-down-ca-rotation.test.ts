@@ -35,7 +35,7 @@ describe("chaos: PostgreSQL is down for 25 s during a CA rotation, then back (re
 
   it("CA rotation with PostgreSQL stopped in Overlap for 25 s: stays in Overlap with every key, reports the unreachable server, backs off; finishes once the server is back", async () => {
     const {
-      ns, pg, operator, ledger, sdbNow, imcNow, secretNow, keyOf, reconcileCounts, events, eventSince, served,
+      ns, pg, operator, ledger, sdbNow, imcNow, secretNow, caSecretNow, keyOf, reconcileCounts, events, eventSince, served,
       psqlWith, clientFiles, ensureUp, reportOutage, expectSettled, endOutage,
     } = testbed();
     await ensureUp();
@@ -168,10 +168,10 @@ describe("chaos: PostgreSQL is down for 25 s during a CA rotation, then back (re
         softly(problems, "rotation events", () => expect(all.map((e) => e.reason)).to.include.members(["CARotationStarted", "CARotationPromoted", "CARotationRetiredOldCA", "CARotationCompleted"]));
         softly(problems, "promotion only after the server was back", () => expect(all.filter((e) => e.reason === "CARotationPromoted").every((e) => eventSince(e, backAt))).to.equal(true));
         for (const gone of ["db-ca-next", "db-ca-previous"]) {
-          const left = await secretNow(gone);
+          const left = await caSecretNow(gone);
           softly(problems, `${gone} deleted`, () => expect(left).to.equal(undefined));
         }
-        const caData = secretBytes((await secretNow("db-ca"))!);
+        const caData = secretBytes((await caSecretNow("db-ca"))!);
         const server = secretBytes((await secretNow("db-server-tls"))!);
         softly(problems, "server trust bundle", () => expect(server["ca.crt"]!.toString().match(/BEGIN CERTIFICATE/g)).to.have.length(1));
         softly(problems, "server certificate signed by the new CA", () => expect(new X509Certificate(server["tls.crt"]!).verify(new X509Certificate(caData["tls.crt"]!).publicKey)).to.equal(true));

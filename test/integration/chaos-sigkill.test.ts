@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../../src/api/types";
+import { OWNER_NAMESPACE_LABEL } from "../../src/api/types";
 import { silentLogger } from "../../src/log";
 import { RESOURCES } from "../../src/kube/resources";
 import { RestClient, resourcePath } from "../../src/kube/rest";
@@ -15,6 +15,7 @@ import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { Informer, type KubeObject } from "../../src/runtime/informer";
 import { controlPlane } from "../support/hooks";
 import {
+  asDatabaseCASecret,
   CAKeyLedger,
   duplicatedManagedBlocks,
   collectGarbage,
@@ -30,7 +31,7 @@ import {
 } from "../support/invariants";
 import { startDatabase, type StartedDatabase } from "../support/operator-fixture";
 import { psql, type PostgresServer } from "../support/postgres";
-import { TEST_ALLOWED_ENDPOINTS } from "../support/operator";
+import { caKeySecret, TEST_KEY_NAMESPACE, TEST_OPERATOR_FLAGS } from "../support/operator";
 import { freePort, runOk, waitFor } from "../support/process";
 import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../../src/api/opt-in";
 
@@ -134,7 +135,7 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
     const env: NodeJS.ProcessEnv = { ...process.env, NODE_COMPILE_CACHE: join(BUILD_DIR, ".compile-cache") };
     delete env.LEADER_ELECT;
     const n = ++starts;
-    const child = spawn(process.execPath, [join(BUILD_DIR, "main.js"), "--kubeconfig", controlPlane().operatorKubeconfigPath, "--namespace", ns, "--health-port", String(port), "--log-level", "info", "--allowed-endpoints", TEST_ALLOWED_ENDPOINTS.join(",")], {
+    const child = spawn(process.execPath, [join(BUILD_DIR, "main.js"), "--kubeconfig", controlPlane().operatorKubeconfigPath, "--namespace", ns, "--health-port", String(port), "--log-level", "info", ...TEST_OPERATOR_FLAGS], {
       cwd: REPO,
       env,
       stdio: ["ignore", "pipe", "pipe"],
@@ -316,8 +317,9 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
     for (let d = 0; d < 3; d++) await create(RESOURCES.Deployment, deployment(`cast-${d}`));
 
     // Every version of every Secret the operator manages goes through the CA key ledger.
-    secretsInformer = new Informer<SecretLike & KubeObject>(admin, { type: RESOURCES.Secret, namespaces: [stormNs, rotationNs], labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` }, silentLogger());
-    secretsInformer.on((event, obj) => ledger.observe(obj, event === "delete"));
+    const caSecretsOf = `${OWNER_NAMESPACE_LABEL} in (${stormNs},${rotationNs})`;
+    secretsInformer = new Informer<SecretLike & KubeObject>(admin, { type: RESOURCES.Secret, namespaces: [TEST_KEY_NAMESPACE], labelSelector: caSecretsOf }, silentLogger());
+    secretsInformer.on((event, obj) => ledger.observe(asDatabaseCASecret(obj), event === "delete"));
     secretsInformer.start();
     await secretsInformer.synced;
     ledger.track(`${rotationNs}/pgdb-ca`);
@@ -424,7 +426,7 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
           const st = s.secureDatabases.find((o) => o.metadata.name === "pgdb")?.status as RotatingStatus | undefined;
           const out: string[] = [];
           if (!finished(st)) out.push(`pgdb rotation ${triggered} not finished on a new CA: ${JSON.stringify(st?.caRotation)}, CA serial ${st?.ca?.serialNumber} (was ${serialAtTrigger})`);
-          for (const gone of ["pgdb-ca-next", "pgdb-ca-previous"]) if (s.secrets.some((x) => x.metadata.name === gone)) out.push(`${gone} still exists`);
+          for (const gone of ["pgdb-ca-next", "pgdb-ca-previous"]) if (s.caSecrets.some((x) => x.metadata.name === gone)) out.push(`${gone} still exists`);
           return out;
         },
         async (run) => {
@@ -439,7 +441,7 @@ describe("Chaos: SIGKILL the operator process 50 times during storms and CA rota
       );
       const logins = [...(await mtlsLogin("pgconn", "app")), ...(await mtlsLogin("pgconn2", "app2"))];
       const keys = ledger.history(`${rotationNs}/pgdb-ca`);
-      const caKey = keyFingerprint(secretBytes(await admin.get<SecretObject>(RESOURCES.Secret, { namespace: ns, name: "pgdb-ca" }))["tls.key"]);
+      const caKey = keyFingerprint(secretBytes(await admin.get<SecretObject>(RESOURCES.Secret, caKeySecret(ns, "pgdb-ca")))["tls.key"]);
       console.log(`      ${triggered} rotation(s) triggered; pgdb-ca key: ${keys.keys.join(" → ")} (rotations still pending ${keys.pending}); mTLS logins with the final client certificates: ${logins.length === 0 ? "ok" : logins.join("; ")}`);
       expect(crashes).to.deep.equal([]);
       expect(run.violations, run.violations.join("\n")).to.deep.equal([]);

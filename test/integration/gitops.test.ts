@@ -22,6 +22,7 @@ import { castImagingWorkloads, imagingConnectionYaml, plainDeployment } from "..
 import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
 import { psql, type PostgresServer } from "../support/postgres";
 import { waitFor } from "../support/process";
+import { caKeySecret } from "../support/operator";
 
 type Json = Record<string, unknown>;
 interface Manifest {
@@ -127,8 +128,8 @@ describe("GitOps: a pipeline re-applying the original manifests converges with t
   /** Everything a round must leave alone: the CRs' generation and spec, every certificate, every workload. */
   const snapshot = async () => {
     const [s, c] = [await sdb(), await imc()];
-    const secret = async (name: string) => {
-      const live = await getJson<SecretObject & { metadata: { resourceVersion: string } }>(["get", "secret", name, "-n", ns]);
+    const secret = async (name: string, at = { namespace: ns, name }) => {
+      const live = await getJson<SecretObject & { metadata: { resourceVersion: string } }>(["get", "secret", at.name, "-n", at.namespace]);
       return { resourceVersion: live.metadata.resourceVersion, serial: parseCertificate(secretBytes(live)["tls.crt"]!).serialNumber };
     };
     const workload = async (kind: string, name: string) => {
@@ -140,7 +141,7 @@ describe("GitOps: a pipeline re-applying the original manifests converges with t
       imc: { generation: c.metadata.generation, spec: canonical(c.spec) },
       serials: { ca: s.status?.ca?.serialNumber, server: s.status?.serverCertificate?.serialNumber, client: c.status?.certificate?.serialNumber },
       secrets: {
-        ca: await secret("db-ca"),
+        ca: await secret("db-ca", caKeySecret(ns, "db-ca")),
         server: await secret("db-server-tls"),
         client: await secret("analysis-client-tls"),
       },

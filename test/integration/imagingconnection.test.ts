@@ -8,7 +8,7 @@ import { secretBytes } from "../../src/kube/secrets";
 import { generateCA, loadIssuedCertificate } from "../../src/pki";
 import { OPERATOR_USER } from "../support/controlplane";
 import { controlPlane } from "../support/hooks";
-import { condition, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
+import { condition, getCASecret, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
 import { castImagingWorkloads, imagingConnectionYaml } from "../support/manifests";
 import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
 import { jdbcConnect, psql, type PostgresServer } from "../support/postgres";
@@ -113,7 +113,7 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
     // The trust bundle is the database's, byte for byte.
     const server = secretBytes(await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]));
     expect(data["root.crt"]!.equals(server["ca.crt"]!)).to.equal(true);
-    const ca = secretBytes(await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]));
+    const ca = secretBytes(await getCASecret<SecretObject>(ns, "db-ca"));
     const dir = await mkdtemp(join(tmpdir(), "imc-verify-"));
     try {
       await writeFile(join(dir, "ca.crt"), ca["tls.crt"]!);

@@ -9,7 +9,7 @@ import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk } from "../support/kubectl-json";
 import { imagingConnectionYaml } from "../support/manifests";
 import { freePort, waitFor } from "../support/process";
-import { TEST_ALLOWED_ENDPOINTS } from "../support/operator";
+import { TEST_OPERATOR_FLAGS } from "../support/operator";
 
 const REPO = resolve(__dirname, "..", "..");
 const LEASE_DURATION_MS = 4_000;
@@ -47,7 +47,7 @@ describe("Leader election: two replicas, one Lease", function () {
       "--lease-duration", `${LEASE_DURATION_MS / 1000}s`,
       "--renew-deadline", "3s",
       "--retry-period", `${RETRY_PERIOD_MS}ms`,
-      "--allowed-endpoints", TEST_ALLOWED_ENDPOINTS.join(","),
+      ...TEST_OPERATOR_FLAGS,
     ];
     const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, POD_NAME: name }, stdio: ["ignore", "pipe", "pipe"] });
     const log = createWriteStream(join(cp.dir, `operator-${leaseName}-${name}.log`));

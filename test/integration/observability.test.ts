@@ -8,6 +8,7 @@ import { controlPlane } from "../support/hooks";
 import { kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
+import { TEST_KEY_NAMESPACE } from "../support/operator";
 import { waitFor } from "../support/process";
 
 /** /healthz, /readyz and /metrics of a running operator, against the real API server. */
@@ -41,7 +42,7 @@ describe("Observability: health endpoints and Prometheus metrics", function () {
   it("is not ready before its caches have synced", async () => {
     const kubeConfig = new k8s.KubeConfig();
     kubeConfig.loadFromFile(controlPlane().operatorKubeconfigPath);
-    const idle = new Operator({ kubeConfig, log: silentLogger(), namespaces: [ns] });
+    const idle = new Operator({ kubeConfig, log: silentLogger(), namespaces: [ns], caKeyNamespace: TEST_KEY_NAMESPACE });
     const server = await startHealthServer({ host: "127.0.0.1", port: 0, ready: () => idle.hasSynced(), metrics: idle.metrics });
     try {
       const res = await fetch(`http://127.0.0.1:${server.port}/readyz`);

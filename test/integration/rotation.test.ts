@@ -5,7 +5,8 @@ import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { generateCA, trustBundleFingerprints } from "../../src/pki";
 import { controlPlane } from "../support/hooks";
-import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { getCASecret, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { caKeySecret } from "../support/operator";
 import { startMtlsLoad, type Attempt, type MtlsLoad } from "../support/mtls-load";
 import { imagingConnectionYaml } from "../support/manifests";
 import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
@@ -203,7 +204,10 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
     expect(after.status!.serverCertificate!.serialNumber).to.not.equal(oldServer);
     const imc = await waitForCondition<ImagingConnection>("imc", ns, "app", "Ready", (c) => c.status === "True");
     expect(imc.status?.certificate?.issuerFingerprintSHA256).to.equal(after.status?.ca?.fingerprintSHA256);
-    for (const gone of ["db-ca-next", "db-ca-previous"]) expect((await controlPlane().kubectl(["get", "secret", gone, "-n", ns])).code, gone).to.not.equal(0);
+    for (const gone of ["db-ca-next", "db-ca-previous"]) {
+      const at = caKeySecret(ns, gone);
+      expect((await controlPlane().kubectl(["get", "secret", at.name, "-n", at.namespace])).code, gone).to.not.equal(0);
+    }
     const bundle = secretBytes(await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]))["ca.crt"]!.toString();
     expect(bundle.match(/BEGIN CERTIFICATE/g)).to.have.length(1);
     await waitFor("the load to see the new server certificate", async () => served(load.attempts.slice(from)).includes(after.status!.serverCertificate!.serialNumber!), 20_000);
@@ -239,7 +243,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
 
   it("a CA renewed with its own key (rotationPolicy SameKey) replaces the old one at once: nothing re-issued, no connection fails", async () => {
     const before = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
-    const keyBefore = secretBytes(await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]))["tls.key"]!;
+    const keyBefore = secretBytes(await getCASecret<SecretObject>(ns, "db-ca"))["tls.key"]!;
     const from = load.attempts.length;
     // The short-lived client certificate of the renewal test keeps renewing by itself: stop that first.
     await kubectlOk(["patch", "imc", "app", "-n", ns, "--type=json", "-p", JSON.stringify([{ op: "remove", path: "/spec/certificate" }])]);
@@ -251,7 +255,7 @@ describe("Rotation without a dropped connection (real API server, real PostgreSQ
     await waitFor("the renewed CA in status", async () => (await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns])).status?.ca?.serialNumber !== before.status!.ca!.serialNumber, 30_000);
     const renewed = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
     expect(renewed.status?.caRotation?.phase ?? "Idle").to.equal("Idle");
-    expect(secretBytes(await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]))["tls.key"]!.equals(keyBefore)).to.equal(true);
+    expect(secretBytes(await getCASecret<SecretObject>(ns, "db-ca"))["tls.key"]!.equals(keyBefore)).to.equal(true);
     expect(renewed.status?.ca?.notAfter).to.not.equal(before.status?.ca?.notAfter);
     // Nothing re-issued: the server and the client keep their certificates.
     await new Promise((r) => setTimeout(r, 1500));

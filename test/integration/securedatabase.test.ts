@@ -3,10 +3,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { SecureDatabase } from "../../src/api/types";
 import { BEGIN_MARKER as MANAGED_BLOCK_BEGIN } from "../../src/postgres/managed-block";
-import type { SecretObject } from "../../src/kube/secrets";
+import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { generateCA, issueServerCertificate } from "../../src/pki";
 import { controlPlane } from "../support/hooks";
-import { condition, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
+import { condition, getCASecret, getJson, kubectlOk, waitForCondition, type ConditionView } from "../support/kubectl-json";
+import { caKeySecret } from "../support/operator";
 import { OPERATOR_USER } from "../support/controlplane";
 import { startOperatorInNamespace, startOperatorWithDatabase, type OperatorInNamespace, type OperatorWithDatabase } from "../support/operator-fixture";
 import type { PostgresServer } from "../support/postgres";
@@ -48,14 +49,24 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
     expect(env.db.syncer.restarts).to.equal(1);
   });
 
-  it("writes the Secrets with our labels and an owner reference, and the managed blocks into the ConfigMap", async () => {
+  it("writes the Secrets with our labels and an owner reference, the CA key in the key namespace only, and the managed blocks into the ConfigMap", async () => {
     const sdb = await getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
-    for (const name of ["db-ca", "db-server-tls"]) {
-      const s = await getJson<SecretObject>(["get", "secret", name, "-n", ns]);
-      expect(s.type).to.equal("kubernetes.io/tls");
-      expect(s.metadata.labels).to.include({ "app.kubernetes.io/managed-by": "imaging-db-mtls-operator", "mtls.imaging.dev/owner": "SecureDatabase.db" });
-      expect(s.metadata.ownerReferences?.[0]).to.include({ kind: "SecureDatabase", name: "db", uid: sdb.metadata.uid, controller: true });
-    }
+    const labels = { "app.kubernetes.io/managed-by": "imaging-db-mtls-operator", "mtls.imaging.dev/owner": "SecureDatabase.db" };
+    const serverSecret = await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]);
+    expect(serverSecret.type).to.equal("kubernetes.io/tls");
+    expect(serverSecret.metadata.labels).to.include(labels);
+    expect(serverSecret.metadata.ownerReferences?.[0]).to.include({ kind: "SecureDatabase", name: "db", uid: sdb.metadata.uid, controller: true });
+    // The CA's key: in the key namespace, labelled with its database's namespace (no owner reference crosses namespaces).
+    const caSecret = await getCASecret<SecretObject>(ns, "db-ca");
+    expect(caSecret.type).to.equal("kubernetes.io/tls");
+    expect(caSecret.metadata.labels).to.include({ ...labels, "mtls.imaging.dev/owner-namespace": ns });
+    expect(caSecret.metadata.ownerReferences).to.equal(undefined);
+    expect(sdb.status?.ca?.keySecret).to.equal(`${caSecret.metadata.namespace}/${caSecret.metadata.name}`);
+    // The database's namespace holds no CA key at all: no Secret there has a key that matches the CA certificate.
+    const caKey = secretBytes(caSecret)["tls.key"]!;
+    const all = await getJson<{ items: SecretObject[] }>(["get", "secrets", "-n", ns]);
+    expect(all.items.map((x) => x.metadata.name)).to.not.include("db-ca");
+    expect(all.items.filter((x) => Object.values(secretBytes(x)).some((v) => v.equals(caKey))).map((x) => x.metadata.name)).to.deep.equal([]);
     const server = await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]);
     expect(Object.keys(server.data ?? {}).sort()).to.deep.equal(["ca.crl", "ca.crt", "tls.crt", "tls.key"]);
     const cm = await getJson<{ data: Record<string, string> }>(["get", "configmap", "pg-config", "-n", ns]);
@@ -78,7 +89,7 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
   });
 
   it("lets psql in with an issued client certificate under verify-full, and refuses every other path", async () => {
-    const ca = await caFromSecret(await getJson<SecretObject>(["get", "secret", "db-ca", "-n", ns]));
+    const ca = await caFromSecret(await getCASecret<SecretObject>(ns, "db-ca"));
     client = await writeClientFiles(ca, "app", ca.certPem);
     const base = { host: "localhost", port: pg.port, user: "app" };
     const ok = await psqlAs(client, { ...base, sslmode: "verify-full", command: "SELECT client_dn || ' ' || client_serial FROM pg_stat_ssl WHERE pid = pg_backend_pid()" });
@@ -132,7 +143,9 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
 
   it("on delete, restores the ConfigMap byte for byte and removes the mount, leaving the server reachable as before", async () => {
     const owned = await controlPlane().kubectl(["get", "secret", "-n", ns, "-l", "mtls.imaging.dev/owner=SecureDatabase.db", "-o", "name"]);
-    expect(owned.stdout.split("\n").filter(Boolean).sort()).to.include.members(["secret/db-ca", "secret/db-server-tls"]);
+    expect(owned.stdout.split("\n").filter(Boolean).sort()).to.include.members(["secret/db-server-tls"]);
+    const caKey = caKeySecret(ns, "db-ca");
+    expect((await controlPlane().kubectl(["get", "secret", caKey.name, "-n", caKey.namespace])).code).to.equal(0);
     const r = await controlPlane().kubectl(["delete", "sdb", "db", "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(r.code, r.stderr).to.equal(0);
     // Its Secrets go with it: the cluster's garbage collector follows their owner reference.
@@ -142,6 +155,10 @@ describe("SecureDatabase end to end (real API server, real PostgreSQL)", functio
       left = g.stdout.trim();
       return g.code === 0 && left === "";
     }, 90_000, 500).catch((err: Error) => expect.fail(`${err.message}; still there: ${left}`));
+    // No owner reference reaches the key namespace: the finalizer deleted the CA's key before letting the object go.
+    const caLeft = await controlPlane().kubectl(["get", "secret", caKey.name, "-n", caKey.namespace]);
+    expect(caLeft.code, `${caKey.namespace}/${caKey.name} is still there`).to.not.equal(0);
+    expect(caLeft.stderr).to.contain("NotFound");
     const cm = await getJson<{ data: Record<string, string>; metadata: { labels?: Record<string, string> } }>(["get", "configmap", "pg-config", "-n", ns]);
     expect(cm.data["postgresql.conf"]).to.equal(env.db.originalConf);
     expect(cm.data["pg_hba.conf"]).to.equal(env.db.originalHba);

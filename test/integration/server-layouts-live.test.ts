@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { resolve } from "node:path";
 import type { SecretObject } from "../../src/kube/secrets";
 import { install, upgrade } from "../support/helm";
-import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { getCASecret, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { caFromSecret, psqlAs, writeClientFiles, type ClientFiles } from "../support/mtls-client";
 import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
 import { startPodRunner, type PodRunner } from "../support/pod-runner";
@@ -125,7 +125,7 @@ describe("Your PostgreSQL, live: CAST's console-postgres secured with configurat
     expect(sdb.status!.passwordAccess?.[0]?.users).to.deep.equal(["operator"]);
     const events = await getJson<{ items: { reason: string; type: string }[] }>(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=console-postgres"]);
     expect(events.items.filter((e) => e.reason === "PasswordOverTLS").map((e) => e.type)).to.include("Warning");
-    const ca = await caFromSecret(await getJson<SecretObject>(["get", "secret", "console-postgres-ca", "-n", ns]));
+    const ca = await caFromSecret(await getCASecret<SecretObject>(ns, "console-postgres-ca"));
     analysis = await writeClientFiles(ca, "imaging_analysis", ca.certPem);
     await expectSecured(runner!, analysis, password);
   });
@@ -188,7 +188,7 @@ describe("Your PostgreSQL, live: a chart that mounts its configuration from a Co
     await kubectlOk(["apply", "-f", "-"], secureDatabase(ns, "pg", "pg", runner!.port, "pg", "postgres", rule, moved));
     const sdb = await waitForCondition<SdbJson>("sdb", ns, "pg", "Ready", (c) => c.status === "True", 180_000);
     expect(sdb.status!.server!.postgresqlConf).to.equal("/etc/postgresql/postgresql.conf (ConfigMap pg-config, key postgresql.conf, mounted as a directory: live)");
-    const ca = await caFromSecret(await getJson<SecretObject>(["get", "secret", "pg-ca", "-n", ns]));
+    const ca = await caFromSecret(await getCASecret<SecretObject>(ns, "pg-ca"));
     analysis = await writeClientFiles(ca, "imaging_analysis", ca.certPem);
     await expectSecured(runner!, analysis, password, dirs);
 

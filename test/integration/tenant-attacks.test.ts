@@ -3,7 +3,8 @@ import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { loadIssuedCertificate } from "../../src/pki";
 import { controlPlane } from "../support/hooks";
-import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { getCASecret, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { caKeySecret } from "../support/operator";
 import { databaseWithGrants, plainDeployment } from "../support/manifests";
 import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
 import { waitFor } from "../support/process";
@@ -123,15 +124,28 @@ describe("Tenant attacks: who may obtain which database identity (kubectl --as t
     expect(after.spec.access).to.deep.equal(before.spec.access);
   });
 
-  it("10. the keys: the tenant cannot read the CA or the server key; the operator's admin identity is in no Secret at all", async () => {
-    for (const name of ["db-ca", "db-server-tls"]) {
-      const read = await asTenant(["get", "secret", name, "-n", dbNs, "-o", "name"]);
-      expect(read.code, name).to.not.equal(0);
-      expect(read.stderr, name).to.match(/forbidden/i);
+  it("10. the keys: the tenant cannot read the server key; the CA key is in no Secret of the database's namespace, even for who may read them; the admin identity is in no Secret at all", async () => {
+    const read = await asTenant(["get", "secret", "db-server-tls", "-n", dbNs, "-o", "name"]);
+    expect(read.code).to.not.equal(0);
+    expect(read.stderr).to.match(/forbidden/i);
+    // Someone who may read every Secret of the database's namespace (its owner's team, a backup tool) finds no CA key there.
+    await admin(["create", "role", "db-reader", "-n", dbNs, "--verb=get,list", "--resource=secrets"]);
+    await admin(["create", "rolebinding", "db-reader", "-n", dbNs, "--role=db-reader", "--user=db-reader"]);
+    const listed = await controlPlane().kubectl(["get", "secrets", "-n", dbNs, "-o", "json", "--as", "db-reader"]);
+    expect(listed.code, listed.stderr).to.equal(0);
+    const visible = (JSON.parse(listed.stdout) as { items: SecretObject[] }).items;
+    const caKey = secretBytes(await getCASecret<SecretObject>(dbNs, "db-ca"))["tls.key"]!;
+    expect(visible.map((x) => x.metadata.name)).to.include("db-server-tls");
+    expect(visible.filter((x) => Object.values(secretBytes(x)).some((v) => v.equals(caKey))).map((x) => x.metadata.name), "Secrets holding the CA key").to.deep.equal([]);
+    // Nor in the key namespace, for either of them.
+    const at = caKeySecret(dbNs, "db-ca");
+    for (const user of ["tenant", "db-reader"]) {
+      const r = await controlPlane().kubectl(["get", "secret", at.name, "-n", at.namespace, "--as", user]);
+      expect(r.code, user).to.not.equal(0);
+      expect(r.stderr, user).to.match(/forbidden/i);
     }
     // The operator reloads and verifies with an identity held in its memory only: nothing to read, whoever reads.
-    const all = await getJson<{ items: SecretObject[] }>(["get", "secrets", "-n", dbNs]);
-    expect(all.items.map((x) => x.metadata.name).filter((n) => n.endsWith("-operator-client-tls"))).to.deep.equal([]);
+    expect(visible.map((x) => x.metadata.name).filter((n) => n.endsWith("-operator-client-tls"))).to.deep.equal([]);
   });
 
   it("11. taking over the legitimate connection's Secret name: SecretConflict, that Secret untouched", async () => {
@@ -183,7 +197,8 @@ describe("Tenant attacks: who may obtain which database identity (kubectl --as t
       const host = endpoint.slice(0, endpoint.lastIndexOf(":"));
       expect(sdb.status?.conditions?.find((c) => c.type === "Verified")?.message).to.contain(`the operator dials only Services of namespace ${dbNs}`).and.contain(`not ${host}:`);
       // Nothing issued for it, and no connection error from that host in status for its author to read.
-      expect(await secretExists(dbNs, `${name}-ca`)).to.equal(false);
+      const caAt = caKeySecret(dbNs, `${name}-ca`);
+      expect(await secretExists(caAt.namespace, caAt.name)).to.equal(false);
       expect(sdb.status?.verification).to.equal(undefined);
     }
   });

@@ -5,11 +5,12 @@
  */
 import { expect } from "chai";
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL } from "../../src/api/types";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL, OWNER_NAMESPACE_LABEL } from "../../src/api/types";
 import { BEGIN_MARKER as MANAGED_BLOCK_BEGIN } from "../../src/postgres/managed-block";
 import { CAST_INI_VOLUME, connectionVolumeName } from "../../src/imaging/workload-plan";
 import { RESOURCES } from "../../src/kube/resources";
 import type { RestClient } from "../../src/kube/rest";
+import { TEST_KEY_NAMESPACE } from "./operator";
 import { waitFor } from "./process";
 
 interface Meta {
@@ -63,6 +64,13 @@ export interface ClusterState {
   secureDatabases: CustomObject[];
   imagingConnections: CustomObject[];
   secrets: SecretLike[];
+  /**
+   * The CA Secrets the key namespace holds for this namespace's databases, under the names the databases give them
+   * (`db-ca` for `<key namespace>/<ns>.db-ca`), with this namespace.
+   */
+  caSecrets: SecretLike[];
+  /** SecureDatabases listed before or after the CA Secrets (their keys have no owner reference: see orphanedSecrets). */
+  databasesAround: ReadonlySet<string>;
   configMaps: ConfigMapLike[];
   workloads: WorkloadLike[];
 }
@@ -73,8 +81,10 @@ export interface ClusterState {
  */
 export async function readState(client: RestClient, namespace: string): Promise<ClusterState> {
   const list = async <T>(type: (typeof RESOURCES)[keyof typeof RESOURCES]) => (await client.list<T>(type, namespace)).items;
-  const [secrets, configMaps, deployments, statefulSets] = await Promise.all([
+  const before = await list<CustomObject>(RESOURCES.SecureDatabase);
+  const [secrets, caSecrets, configMaps, deployments, statefulSets] = await Promise.all([
     list<SecretLike>(RESOURCES.Secret),
+    listCASecrets(client, namespace),
     list<ConfigMapLike>(RESOURCES.ConfigMap),
     list<WorkloadLike>(RESOURCES.Deployment),
     list<WorkloadLike>(RESOURCES.StatefulSet),
@@ -85,9 +95,22 @@ export async function readState(client: RestClient, namespace: string): Promise<
     secureDatabases,
     imagingConnections,
     secrets,
+    caSecrets,
+    databasesAround: new Set([...before, ...secureDatabases].map((o) => o.metadata.name)),
     configMaps,
     workloads: [...deployments.map((w) => ({ ...w, kind: "Deployment" as const })), ...statefulSets.map((w) => ({ ...w, kind: "StatefulSet" as const }))],
   };
+}
+
+/** A CA Secret of the key namespace as its database names it: `<ns>.db-ca` becomes `db-ca` in namespace `<ns>`. */
+export function asDatabaseCASecret<T extends SecretLike>(secret: T): T {
+  const namespace = secret.metadata.labels?.[OWNER_NAMESPACE_LABEL] ?? "";
+  return { ...secret, metadata: { ...secret.metadata, namespace, name: secret.metadata.name.slice(namespace.length + 1) } };
+}
+
+async function listCASecrets(client: RestClient, namespace: string): Promise<SecretLike[]> {
+  const { items } = await client.list<SecretLike>(RESOURCES.Secret, TEST_KEY_NAMESPACE, { labelSelector: `${OWNER_NAMESPACE_LABEL}=${namespace}` });
+  return items.map(asDatabaseCASecret);
 }
 
 // ------------------------------------------------------------------------------------------------ helpers
@@ -165,7 +188,8 @@ export function operatorVolumes(w: WorkloadLike): string[] {
 /**
  * Every Secret labelled as the operator's names an owner (`<Kind>.<name>`) that exists. With `pendingGc`, a Secret
  * whose owner is gone but which carries an ownerReference to it is not an orphan yet: the garbage collector (which
- * the test control plane does not run) deletes it.
+ * the test control plane does not run) deletes it. A CA Secret of the key namespace has no owner reference: its
+ * database's finalizer deletes it, so its database exists (seen before or after it was listed) while it does.
  */
 export function orphanedSecrets(s: ClusterState, opts: { pendingGc?: boolean } = {}): string[] {
   const out: string[] = [];
@@ -182,6 +206,12 @@ export function orphanedSecrets(s: ClusterState, opts: { pendingGc?: boolean } =
     if (exists(kind, name)) continue;
     const collectable = secret.metadata.ownerReferences?.some((r) => r.kind === kind && r.name === name);
     if (!opts.pendingGc || !collectable) out.push(`Secret ${secret.metadata.name} is orphaned: its owner ${owner} does not exist${collectable ? "" : " and no ownerReference lets the garbage collector delete it"}`);
+  }
+  for (const secret of s.caSecrets) {
+    const owner = secret.metadata.labels?.[OWNER_LABEL] ?? "";
+    if (!s.databasesAround.has(owner.slice("SecureDatabase.".length))) {
+      out.push(`CA Secret ${TEST_KEY_NAMESPACE}/${s.namespace}.${secret.metadata.name} is orphaned: its owner ${owner || "(no owner label)"} does not exist, and nothing will delete it`);
+    }
   }
   return out;
 }
@@ -355,7 +385,8 @@ interface CAHistory {
 }
 
 /**
- * Follows the key of every generated CA Secret (fed every version the test sees, from a watch or from lists): a
+ * Follows the key of every generated CA Secret (fed every version the test sees, from a watch or from lists, as
+ * asDatabaseCASecret names it): a
  * CA key may only change by a rotation the test triggered, exactly once per rotation, to the key the `<ca>-next`
  * Secret of that rotation held; the CA Secret is never deleted and `<ca>-next` is never replaced by another key.
  * CA Secrets are named `<namespace>/<name>`.
@@ -434,10 +465,10 @@ export class CAKeyLedger {
    */
   observeState(s: ClusterState): void {
     const rank = (n: string) => (n.endsWith("-next") ? 0 : n.endsWith("-previous") ? 2 : 1);
-    for (const secret of [...s.secrets].sort((a, b) => rank(a.metadata.name) - rank(b.metadata.name))) this.observe({ ...secret, metadata: { ...secret.metadata, namespace: s.namespace } });
+    for (const secret of [...s.caSecrets].sort((a, b) => rank(a.metadata.name) - rank(b.metadata.name))) this.observe(secret);
     for (const [name, h] of this.cas) {
       const [namespace, secretName] = [name.slice(0, name.indexOf("/")), name.slice(name.indexOf("/") + 1)];
-      if (namespace === s.namespace && h.keys.length > 0 && !s.secrets.some((x) => x.metadata.name === secretName)) this.observe({ metadata: { name: secretName, namespace } }, true);
+      if (namespace === s.namespace && h.keys.length > 0 && !s.caSecrets.some((x) => x.metadata.name === secretName)) this.observe({ metadata: { name: secretName, namespace } }, true);
     }
   }
 

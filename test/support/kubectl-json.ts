@@ -1,6 +1,7 @@
 /** kubectl as the admin, for tests: objects as JSON, failures as exceptions, waiting on a condition. */
 import { controlPlane } from "./hooks";
 import { waitFor } from "./process";
+import { caKeySecret } from "./operator";
 
 interface WithConditions {
   status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
@@ -12,6 +13,12 @@ export async function getJson<T>(args: string[]): Promise<T> {
   const r = await controlPlane().kubectl([...args, "-o", "json"]);
   if (r.code !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout) as T;
+}
+
+/** CA Secret `name` of a database in `namespace`, from where the suite's operators keep it (the key namespace). */
+export function getCASecret<T>(namespace: string, name: string): Promise<T> {
+  const at = caKeySecret(namespace, name);
+  return getJson<T>(["get", "secret", at.name, "-n", at.namespace]);
 }
 
 /** Runs kubectl (stdin from `input`), returns stdout, throws with stderr on failure. */

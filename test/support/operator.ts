@@ -1,7 +1,8 @@
 import * as k8s from "@kubernetes/client-node";
 import { createLogger, silentLogger, type Logger } from "../../src/log";
 import { Operator } from "../../src/operator";
-import type { ControlPlane } from "./controlplane";
+import { caKeyLocation, type SecretLocation } from "../../src/reconcilers/ca-keys";
+import { OPERATOR_NAMESPACE, type ControlPlane } from "./controlplane";
 
 export interface OperatorOptions {
   now?: () => Date;
@@ -21,11 +22,20 @@ export interface OperatorOptions {
  */
 export const TEST_ALLOWED_ENDPOINTS = ["127.0.0.1", "::1", "localhost", "*.svc", "*.example.com", "*.example.internal"];
 
+/** The suite's operators keep CA keys where the shipped install does: in the operator's own namespace. */
+export const TEST_KEY_NAMESPACE = OPERATOR_NAMESPACE;
+
+/** Where the suite's operators keep CA Secret `name` of a database in `namespace`. */
+export const caKeySecret = (namespace: string, name: string): SecretLocation => caKeyLocation(TEST_KEY_NAMESPACE, namespace, name);
+
+/** The command-line flags that give a spawned operator (dist/main.js) the same configuration as startOperator's. */
+export const TEST_OPERATOR_FLAGS = ["--allowed-endpoints", TEST_ALLOWED_ENDPOINTS.join(","), "--ca-key-namespace", TEST_KEY_NAMESPACE];
+
 export async function startOperator(cp: ControlPlane, namespace: string | readonly string[] | undefined, opts: OperatorOptions = {}): Promise<Operator> {
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(opts.kubeconfigPath ?? cp.operatorKubeconfigPath);
   const log = opts.log ?? (process.env.LOG_OPERATOR ? createLogger("debug") : silentLogger());
-  const operator = new Operator({ kubeConfig, log, namespaces: typeof namespace === "string" ? [namespace] : namespace, concurrency: 2, allowedEndpoints: TEST_ALLOWED_ENDPOINTS, now: opts.now });
+  const operator = new Operator({ kubeConfig, log, namespaces: typeof namespace === "string" ? [namespace] : namespace, concurrency: 2, allowedEndpoints: TEST_ALLOWED_ENDPOINTS, caKeyNamespace: TEST_KEY_NAMESPACE, now: opts.now });
   await operator.start();
   return operator;
 }

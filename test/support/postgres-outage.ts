@@ -12,7 +12,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type ImagingConnection, type SecureDatabase } from "../../src/api/types";
+import { OWNER_NAMESPACE_LABEL, type ImagingConnection, type SecureDatabase } from "../../src/api/types";
 import { silentLogger } from "../../src/log";
 import type { Operator } from "../../src/operator";
 import { RESOURCES } from "../../src/kube/resources";
@@ -22,9 +22,10 @@ import { Informer, type KubeObject } from "../../src/runtime/informer";
 import { keepingLogger, servedServerCertificate, type LogEntry } from "./chaos";
 import { OPERATOR_USER } from "./controlplane";
 import { controlPlane } from "./hooks";
-import { CAKeyLedger, keyFingerprint, type SecretLike } from "./invariants";
+import { asDatabaseCASecret, CAKeyLedger, keyFingerprint, type SecretLike } from "./invariants";
 import { getJson, kubectlOk, waitForCondition } from "./kubectl-json";
 import { imagingConnectionYaml } from "./manifests";
+import { caKeySecret, TEST_KEY_NAMESPACE } from "./operator";
 import { startOperatorWithDatabase } from "./operator-fixture";
 import { psql } from "./postgres";
 import { waitFor } from "./process";
@@ -146,10 +147,10 @@ export async function startPostgresOutageTestbed(name: string) {
     name,
     databases: [{ roles: ["app"], syncDelayMs: SYNC_DELAY_MS }],
     beforeOperator: async ({ ns }) => {
-      // Every version of every Secret the operator manages goes through the CA key ledger.
-      const watch = { type: RESOURCES.Secret, namespaces: [ns], labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` };
+      // Every version of every CA Secret the operator keeps for this namespace goes through the CA key ledger.
+      const watch = { type: RESOURCES.Secret, namespaces: [TEST_KEY_NAMESPACE], labelSelector: `${OWNER_NAMESPACE_LABEL}=${ns}` };
       secretsInformer = new Informer<SecretLike & KubeObject>(admin, watch, silentLogger());
-      secretsInformer.on((event, obj) => ledger.observe(obj, event === "delete"));
+      secretsInformer.on((event, obj) => ledger.observe(asDatabaseCASecret(obj), event === "delete"));
       secretsInformer.start();
       await secretsInformer.synced;
       ledger.track(`${ns}/db-ca`);
@@ -168,8 +169,10 @@ export async function startPostgresOutageTestbed(name: string) {
   const sdbNow = () => admin.get<SecureDatabase>(RESOURCES.SecureDatabase, { namespace: ns, name: "db" });
   const imcNow = () => admin.get<ImagingConnection>(RESOURCES.ImagingConnection, { namespace: ns, name: "app" });
   const secretNow = (name: string) => admin.getOptional<SecretObject>(RESOURCES.Secret, { namespace: ns, name });
+  /** A CA Secret of the database (`db-ca`, `db-ca-next`, `db-ca-previous`), where the operator keeps it. */
+  const caSecretNow = (name: string) => admin.getOptional<SecretObject>(RESOURCES.Secret, caKeySecret(ns, name));
   const keyOf = async (name: string) => {
-    const s = await secretNow(name);
+    const s = await caSecretNow(name);
     return s ? keyFingerprint(secretBytes(s)["tls.key"]) : "absent";
   };
   const reconcileCounts = async () => {
@@ -304,6 +307,7 @@ export async function startPostgresOutageTestbed(name: string) {
     sdbNow,
     imcNow,
     secretNow,
+    caSecretNow,
     keyOf,
     reconcileCounts,
     events,

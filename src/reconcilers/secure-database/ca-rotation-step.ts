@@ -5,11 +5,10 @@
  */
 import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
-import { OWNER_LABEL, SECURE_DATABASE_CONDITIONS as C, managedLabels, ownerLabelValue } from "../../api/types";
+import { OWNER_LABEL, OWNER_NAMESPACE_LABEL, SECURE_DATABASE_CONDITIONS as C } from "../../api/types";
 import type { CARotationPhase, CARotationStatus } from "../../api/types";
 import type { ConditionInput } from "../../kube/conditions";
-import { RESOURCES } from "../../kube/resources";
-import { desiredSecret, ownerReference, secretBytes, type SecretObject } from "../../kube/secrets";
+import { secretBytes, type SecretObject } from "../../kube/secrets";
 import {
   crlIssuedBy,
   generateCA,
@@ -29,7 +28,7 @@ import { ownClientSecret, resolveConnection } from "../imaging-connection/target
 import { chartDeliveryPending } from "../imaging-connection/chart-delivery";
 import { IMC_BY_DATABASE, type OperatorContext, type SecureDatabaseObject } from "../context";
 import { ROTATION_TOKEN_ANNOTATION } from "../rotate-annotation";
-import { caSecret } from "./ca";
+import { CAKeys, describeLocation, isOwnCAKey } from "../ca-keys";
 import { derivePhase, nextCASecretName, nextRotationStep, previousCASecretName, ROTATE_CA_ANNOTATION } from "./ca-rotation-plan";
 import { unfinishedPromotion, type Readiness, type RotationStep } from "./ca-rotation-plan";
 
@@ -70,12 +69,15 @@ const NAME_CONFLICT_RETRY_MS = 60_000;
  * `<ca>-next` and `<ca>-previous` have fixed names: one that exists and is not this database's is never written
  * over (or deleted). The conflict, or undefined when the name is free or ours.
  */
-export function rotationNameConflict(existing: SecretObject | undefined, sdbName: string, name: string, caName: string): string | undefined {
+export function rotationNameConflict(existing: SecretObject | undefined, dbNamespace: string, sdbName: string, name: string, caName: string): string | undefined {
   const owner = existing?.metadata.labels?.[OWNER_LABEL];
-  if (!existing || owner === ownerLabelValue("SecureDatabase", sdbName)) return undefined;
+  if (!existing || isOwnCAKey(existing, dbNamespace, sdbName)) return undefined;
   const role = name === previousCASecretName(caName) ? "the previous CA kept during a rotation" : "the next CA staged during a rotation";
+  const where = existing.metadata.namespace ? `${existing.metadata.namespace}/${existing.metadata.name}` : existing.metadata.name;
+  const ownerNamespace = existing.metadata.labels?.[OWNER_NAMESPACE_LABEL];
+  const of = ownerNamespace && ownerNamespace !== dbNamespace ? ` of namespace ${ownerNamespace}` : "";
   return (
-    `Secret ${name} (${role}) exists and ${owner ? `belongs to ${owner.replace(".", " ")}` : "was not created by the operator"}; ` +
+    `Secret ${where} (${role}) exists and ${owner ? `belongs to ${owner.replace(".", " ")}${of}` : "was not created by the operator"}; ` +
     "it is never overwritten: rename or delete it (or give spec.ca.secretName another name); the CA rotation waits"
   );
 }
@@ -139,7 +141,7 @@ export class CARotator {
     now: Date,
   ): Promise<RotationState> {
     const caName = spec.ca.secretName;
-    const ns = sdb.metadata.namespace!;
+    const keys = this.keys(sdb);
     const token = sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION];
     let previous = await this.readPrevious(sdb, previousCASecretName(caName), now);
     if (spec.ca.mode !== "Generated") {
@@ -165,11 +167,11 @@ export class CARotator {
     const serials = () => ({ current: signing.facts.serialNumber, next: next?.facts.serialNumber, previous: previous?.facts.serialNumber });
     for (const step of unfinishedPromotion(serials())) {
       if (step === "replaceCurrent" && next) {
-        await this.writeCA(sdb, caName, next, token);
+        await keys.writeCA(caName, next, token);
         signing = next;
       }
       if (step === "deleteNext") {
-        await this.deleteSecret(ns, nextCASecretName(caName));
+        await keys.delete(nextCASecretName(caName));
         next = undefined;
       }
     }
@@ -180,7 +182,7 @@ export class CARotator {
       // Same key and name: every certificate chains to the renewed CA too, so it replaces the old one at once.
       const commonName = signing.facts.subjectCommonName ?? spec.ca.commonName;
       const renewed = await generateCA({ commonName, duration: spec.ca.durationMs, now, reuseKeyOf: signing });
-      await this.writeCA(sdb, caName, renewed, token);
+      await keys.writeCA(caName, renewed, token);
       const until = renewed.facts.notAfter.toISOString();
       const change = `serial ${signing.facts.serialNumber} → ${renewed.facts.serialNumber}, valid until ${until}`;
       const message = `${trigger}: renewed the CA with its own key (${change}); existing certificates stay valid, nothing is re-issued`;
@@ -192,10 +194,8 @@ export class CARotator {
       const key = resolveKeySpec(spec.ca.privateKey);
       next = await generateCA({ commonName: spec.ca.commonName, duration: spec.ca.durationMs, key, now });
       const name = nextCASecretName(caName);
-      const body = caSecret(sdb, name, next);
-      const written = await this.ctx.client.create<SecretObject & { metadata: { name: string } }>(RESOURCES.Secret, ns, body);
-      this.ctx.cache.secrets.observe(written);
-      const generated = `generated CA serial ${next.facts.serialNumber} in Secret ${name}`;
+      await keys.create(name, next);
+      const generated = `generated CA serial ${next.facts.serialNumber} in Secret ${describeLocation(keys.where(name))}`;
       const message = `${trigger}: ${generated}; both CAs are trusted until every consumer has the new one (phase Overlap)`;
       await this.ctx.events.record(sdb, "Normal", Reason.CARotationStarted, message);
       phase = "Overlap";
@@ -222,19 +222,12 @@ export class CARotator {
     const old = server["ca.crt"] ? trustBundleEntries(server["ca.crt"]).find((c) => c.fingerprintSha256 === inUse) : undefined;
     if (!old) return undefined;
     const crlPem = crlIssuedBy(server["ca.crl"], { certPem: old.pem });
-    const ns = sdb.metadata.namespace!;
     const name = previousCASecretName(spec.ca.secretName);
     const conflict = await this.nameConflict(sdb, name, spec.ca.secretName);
     // Not kept in a Secret, still trusted in this pass: the old CA's leaves keep working while a human resolves it.
     if (conflict) return { conflict, kept: { certPem: old.pem, chainPems: [], facts: old, ...(crlPem ? { crlPem } : {}) } };
-    const labels = managedLabels("SecureDatabase", sdb.metadata.name);
     const data = { "tls.crt": Buffer.from(old.pem), ...(crlPem ? { "ca.crl": Buffer.from(crlPem) } : {}) };
-    const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(
-      RESOURCES.Secret,
-      { namespace: ns, name },
-      desiredSecret({ name, namespace: ns, type: "Opaque", labels, owner: ownerReference(sdb), data }),
-    );
-    this.ctx.cache.secrets.observe(written);
+    await this.keys(sdb).write(name, "Opaque", data);
     const message =
       `Secret ${spec.ca.secretName} now holds another CA (serial ${current.facts.serialNumber}): both are trusted ` +
       `(the replaced one, serial ${old.serialNumber}, with its last CRL) and existing certificates are kept until every consumer ` +
@@ -269,7 +262,7 @@ export class CARotator {
     });
     let phase: CARotationPhase = state.phase;
     const caName = spec.ca.secretName;
-    const ns = sdb.metadata.namespace!;
+    const keys = this.keys(sdb);
     const record = (reason: Reason, message: string) => this.ctx.events.record(sdb, "Normal", reason, message);
     if (step.action === "promote" && !state.next) {
       const serial = state.signing.facts.serialNumber;
@@ -281,18 +274,18 @@ export class CARotator {
       const conflict = await this.nameConflict(sdb, previousCASecretName(caName), caName);
       if (conflict) return this.conflicted(recorded, await this.reportConflict(sdb, conflict), now);
       // Crash-safe order: keep the old CA, then make the new one sign, then drop the staging copy.
-      await this.writeCA(sdb, previousCASecretName(caName), state.signing, undefined);
-      await this.writeCA(sdb, caName, state.next, sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION]);
-      await this.deleteSecret(ns, nextCASecretName(caName));
+      await keys.writeCA(previousCASecretName(caName), state.signing);
+      await keys.writeCA(caName, state.next, sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION]);
+      await keys.delete(nextCASecretName(caName));
       const serial = state.next.facts.serialNumber;
       const message = `CA serial ${serial} signs from now on; re-issuing the server and every client certificate (phase Reissuing)`;
       await record(Reason.CARotationPromoted, message);
       phase = "Reissuing";
     } else if (step.action === "retire" && state.previous) {
-      await this.deleteSecret(ns, previousCASecretName(caName));
+      await keys.delete(previousCASecretName(caName));
       const key = state.previous.signer ? " and destroyed its key" : "";
       const removed = `removed CA serial ${state.previous.facts.serialNumber} from every trust bundle${key}`;
-      await record(Reason.CARotationRetiredOldCA, `${removed} (Secret ${previousCASecretName(caName)}) (phase Finishing)`);
+      await record(Reason.CARotationRetiredOldCA, `${removed} (Secret ${describeLocation(keys.where(previousCASecretName(caName)))}) (phase Finishing)`);
       phase = "Finishing";
     } else if (step.action === "complete") {
       // The last reload, after the propagation delay: from here on the server cannot still trust the old CA.
@@ -347,8 +340,7 @@ export class CARotator {
     now: Date,
   ): string | undefined {
     const token = sdb.metadata.annotations?.[ROTATE_CA_ANNOTATION];
-    const caSecret = this.ctx.cache.secrets.get(sdb.metadata.namespace, spec.ca.secretName);
-    const honoured = caSecret?.metadata.annotations?.[ROTATION_TOKEN_ANNOTATION];
+    const honoured = this.keys(sdb).cachedAnnotations(spec.ca.secretName)?.[ROTATION_TOKEN_ANNOTATION];
     if (token && token !== honoured) return `the annotation ${ROTATE_CA_ANNOTATION} asks for rotation "${token}"`;
     const at = renewalTime(current.facts.notBefore, current.facts.notAfter, spec.ca.renewBeforeMs);
     if (now < at) return undefined;
@@ -358,9 +350,11 @@ export class CARotator {
 
   /** A fixed-name Secret of the rotation that is not this database's (cache first; one without our labels: API). */
   private async nameConflict(sdb: SecureDatabaseObject, name: string, caName: string): Promise<string | undefined> {
-    const ns = sdb.metadata.namespace!;
-    const existing = this.ctx.cache.secrets.get(ns, name) ?? (await this.ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace: ns, name }));
-    return rotationNameConflict(existing, sdb.metadata.name, name, caName);
+    return rotationNameConflict(await this.keys(sdb).read(name), sdb.metadata.namespace!, sdb.metadata.name, name, caName);
+  }
+
+  private keys(sdb: SecureDatabaseObject): CAKeys {
+    return new CAKeys(this.ctx, sdb.metadata.namespace!, sdb.metadata.name);
   }
 
   private async reportConflict(sdb: SecureDatabaseObject, message: string): Promise<string> {
@@ -390,23 +384,9 @@ export class CARotator {
     return loadCA(data["tls.crt"], data["tls.key"], now);
   }
 
-  /** The data of a Secret this database owns, from the cache. */
+  /** The data of a CA Secret this database owns, from the cache. */
   private ownSecretData(sdb: SecureDatabaseObject, name: string): Record<string, Buffer> | undefined {
-    const secret = this.ctx.cache.secrets.get(sdb.metadata.namespace, name);
-    if (!secret || secret.metadata.labels?.[OWNER_LABEL] !== ownerLabelValue("SecureDatabase", sdb.metadata.name)) return undefined;
-    return secretBytes(secret);
-  }
-
-  private async writeCA(sdb: SecureDatabaseObject, name: string, ca: CertificateAuthority, token: string | undefined): Promise<void> {
-    const namespace = sdb.metadata.namespace!;
-    const body = caSecret(sdb, name, ca, token);
-    const written = await this.ctx.client.apply<SecretObject & { metadata: { name: string } }>(RESOURCES.Secret, { namespace, name }, body);
-    this.ctx.cache.secrets.observe(written);
-  }
-
-  private async deleteSecret(namespace: string, name: string): Promise<void> {
-    await this.ctx.client.delete(RESOURCES.Secret, { namespace, name });
-    this.ctx.cache.secrets.forget(namespace, name);
+    return this.keys(sdb).ownData(name);
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * On deletion: takes back exactly what the operator added (the managed blocks, the server mount), has the server
- * drop the settings, then lets the object go. Secrets go with their owner.
+ * drop the settings, deletes the CA keys it kept in the key namespace, then lets the object go. The Secrets of the
+ * database's namespace go with their owner.
  */
-import { DEFAULTS, prepareSecureDatabase } from "../../api/defaults";
+import { DEFAULTS, caSecretName, prepareSecureDatabase } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { FINALIZER, OWNER_LABEL, ownerLabelValue, type DatabaseWorkloadRef } from "../../api/types";
 import { podTemplateApplyPatch } from "../../imaging/pod-template";
@@ -14,6 +15,8 @@ import { reloadServer } from "../../postgres/probe";
 import { TerminalError } from "../../runtime/errors";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "../context";
 import { removeFinalizer } from "../custom-resource";
+import { CAKeys } from "../ca-keys";
+import { nextCASecretName, previousCASecretName } from "./ca-rotation-plan";
 import { getConfigMap, planConfigCleanup } from "./config";
 import { probeOptions } from "./operator-identity";
 import type { PlannedEvent } from "./step";
@@ -96,8 +99,16 @@ export async function finalize(ctx: OperatorContext, sdb: SecureDatabaseObject, 
     await ctx.client.apply(RESOURCES[ref.kind], { namespace, name: ref.name }, empty);
   }
   await reloadAfterCleanup(ctx, sdb, identity);
+  await deleteCAKeys(ctx, sdb);
   await removeFinalizer(ctx, RESOURCES.SecureDatabase, sdb);
   ctx.log.info("finalized", { resource: `SecureDatabase/${sdb.metadata.name}`, namespace, reason: Reason.Finalized });
+}
+
+/** The CA Secrets in the key namespace: no owner reference can reach them there, so they go here (ours only). */
+async function deleteCAKeys(ctx: OperatorContext, sdb: SecureDatabaseObject): Promise<void> {
+  const keys = new CAKeys(ctx, sdb.metadata.namespace!, sdb.metadata.name);
+  const caName = sdb.spec.ca?.secretName ?? caSecretName(sdb.metadata.name);
+  for (const name of [caName, nextCASecretName(caName), previousCASecretName(caName)]) await keys.deleteOwn(name);
 }
 
 /**

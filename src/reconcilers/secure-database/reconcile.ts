@@ -97,7 +97,7 @@ export class SecureDatabaseReconciler {
     if (!found.ca) return done();
     const rotation = await this.rotator.prepare(sdb, spec, found.ca, now);
     const ca = rotation.signing;
-    status.ca = caStatus(spec.ca.secretName, ca);
+    status.ca = caStatus(spec.ca.secretName, ca, found.keySecret);
     const trustBundle = buildTrustBundle(
       rotation.trusted.flatMap((t) => [t.certPem, ...t.chainPems]),
       spec.trust.allowlist.map((a) => a.certificate),

@@ -1,4 +1,5 @@
 /** The status summary: what the steps found, in the words `kubectl get` and `kubectl describe` show. */
+import { describeLocation, type SecretLocation } from "../ca-keys";
 import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { SECURE_DATABASE_CONDITIONS as C, STATUS_LIMITS, type AllowlistedStatus, type CAStatus, type TrustStatus } from "../../api/types";
@@ -25,9 +26,10 @@ export function summarize(conditions: readonly ConditionInput[], passwordRules =
   return { type: C.Ready, status: "True", reason: Reason.Secured, message };
 }
 
-export function caStatus(secretName: string, ca: CertificateAuthority): CAStatus {
+export function caStatus(secretName: string, ca: CertificateAuthority, keySecret: SecretLocation | undefined): CAStatus {
   return {
     secretName,
+    ...(keySecret ? { keySecret: describeLocation(keySecret) } : {}),
     serialNumber: ca.facts.serialNumber,
     subject: ca.facts.subject,
     notBefore: ca.facts.notBefore.toISOString(),

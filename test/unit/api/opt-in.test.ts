@@ -93,10 +93,13 @@ describe("opt-in (issue 16 item 5)", () => {
 describe("NameConflict for the fixed names a rotation and a workload's .ini use", () => {
   const secret = (labels?: Record<string, string>) => ({ metadata: { name: "db-ca-next", ...(labels ? { labels } : {}) } });
   it("<ca>-next / <ca>-previous: free or this database's is fine; any other is a conflict", () => {
-    expect(rotationNameConflict(undefined, "db", "db-ca-next", "db-ca")).to.equal(undefined);
-    expect(rotationNameConflict(secret({ "mtls.imaging.dev/owner": "SecureDatabase.db" }), "db", "db-ca-next", "db-ca")).to.equal(undefined);
-    expect(rotationNameConflict(secret(), "db", "db-ca-next", "db-ca")).to.include("was not created by the operator").and.include("never overwritten");
-    expect(rotationNameConflict(secret({ "mtls.imaging.dev/owner": "SecureDatabase.x" }), "db", "db-ca-previous", "db-ca")).to.include("belongs to SecureDatabase x");
+    const ours = { "mtls.imaging.dev/owner": "SecureDatabase.db", "mtls.imaging.dev/owner-namespace": "cast" };
+    expect(rotationNameConflict(undefined, "cast", "db", "db-ca-next", "db-ca")).to.equal(undefined);
+    expect(rotationNameConflict(secret(ours), "cast", "db", "db-ca-next", "db-ca")).to.equal(undefined);
+    expect(rotationNameConflict(secret(), "cast", "db", "db-ca-next", "db-ca")).to.include("was not created by the operator").and.include("never overwritten");
+    expect(rotationNameConflict(secret({ "mtls.imaging.dev/owner": "SecureDatabase.x" }), "cast", "db", "db-ca-previous", "db-ca")).to.include("belongs to SecureDatabase x");
+    // The key namespace holds every database's CAs: a same-named database of another namespace is not this one.
+    expect(rotationNameConflict(secret({ ...ours, "mtls.imaging.dev/owner-namespace": "other" }), "cast", "db", "db-ca-next", "db-ca")).to.include("belongs to SecureDatabase db of namespace other");
   });
   it("the .ini ConfigMap: ours (owner cast-ini) or absent is fine; any other is a conflict", () => {
     const cm = (labels?: Record<string, string>) => ({ metadata: { name: "cast-mtls-ini-deployment-x", ...(labels ? { labels } : {}) } });

@@ -1,7 +1,9 @@
 import { expect } from "chai";
 import { parseCommandLine, UsageError } from "../../../src/cli";
 
-const parse = (argv: string[], env: Record<string, string> = {}, inClusterNamespace?: string) => parseCommandLine(argv, { env, identity: "pod-a_1234", inClusterNamespace });
+const parseRaw = (argv: string[], env: Record<string, string> = {}, inClusterNamespace?: string) => parseCommandLine(argv, { env, identity: "pod-a_1234", inClusterNamespace });
+/** Every run needs a key namespace: these tests give one unless they are about it. */
+const parse = (argv: string[], env: Record<string, string> = {}, inClusterNamespace?: string) => parseRaw(argv, { CA_KEY_NAMESPACE: "ops-keys", ...env }, inClusterNamespace);
 
 describe("command line", () => {
   it("defaults to every namespace, 4 workers, mounts under /etc/cast-imaging/, info logs, port 8080 and no leader election", () => {
@@ -12,6 +14,7 @@ describe("command line", () => {
       concurrency: 4,
       allowedEndpoints: [],
       mountPathPrefix: "/etc/cast-imaging/",
+      caKeyNamespace: "ops-keys",
       logLevel: "info",
       healthPort: 8080,
     });
@@ -20,6 +23,15 @@ describe("command line", () => {
   it("takes what the operator may dial from the flag or ALLOWED_ENDPOINTS, trimmed and without repeats", () => {
     expect(parse(["--allowed-endpoints", "10.0.0.0/8, pg.example.com,10.0.0.0/8"]).allowedEndpoints).to.deep.equal(["10.0.0.0/8", "pg.example.com"]);
     expect(parse([], { ALLOWED_ENDPOINTS: "*.rds.example.com" }).allowedEndpoints).to.deep.equal(["*.rds.example.com"]);
+  });
+
+  it("keeps CA keys in --ca-key-namespace, CA_KEY_NAMESPACE, POD_NAMESPACE or the in-cluster namespace, in that order; refuses to run without one", () => {
+    expect(parseRaw(["--ca-key-namespace", "keys"], { CA_KEY_NAMESPACE: "env-keys", POD_NAMESPACE: "pod" }).caKeyNamespace).to.equal("keys");
+    expect(parseRaw([], { CA_KEY_NAMESPACE: "env-keys", POD_NAMESPACE: "pod" }, "sa").caKeyNamespace).to.equal("env-keys");
+    expect(parseRaw([], { POD_NAMESPACE: "pod" }, "sa").caKeyNamespace).to.equal("pod");
+    expect(parseRaw([], {}, "sa").caKeyNamespace).to.equal("sa");
+    expect(() => parseRaw([])).to.throw(UsageError, /--ca-key-namespace: no namespace for the CA keys: pass --ca-key-namespace or set POD_NAMESPACE/);
+    expect(() => parseRaw(["--ca-key-namespace", "Keys_1"])).to.throw(UsageError, /"Keys_1" is not a namespace name/);
   });
 
   it("takes the mount path prefix from the flag or MOUNT_PATH_PREFIX, as a directory", () => {

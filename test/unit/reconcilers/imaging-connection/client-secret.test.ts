@@ -43,7 +43,7 @@ describe("the client Secret's plans", () => {
   });
 
   const acknowledged = (): SecureDatabaseStatus => ({ ca: { fingerprintSHA256: ca.facts.fingerprintSha256 } });
-  const ready = (): CARead => ({ state: "ready", ca, provided: false });
+  const ready = (): CARead => ({ state: "ready", ca, provided: false, keySecret: { namespace: "imaging-db-mtls-operator", name: "cast.imaging-db-ca" } });
 
   async function secretOf(issued: IssuedCertificate, trustBundle: string, annotations?: Record<string, string>): Promise<SecretObject> {
     const data = await clientSecretData({ issued, trustBundlePem: trustBundle });

@@ -1,8 +1,10 @@
 import { expect } from "chai";
 import { generateCA, type CertificateAuthority } from "../../../../src/pki";
-import { planCA, planGeneratedCA } from "../../../../src/reconcilers/secure-database/ca";
+import { generatedCAOutcome, keyNamespaceUnavailable, planCA } from "../../../../src/reconcilers/secure-database/ca";
 import type { CARead } from "../../../../src/reconcilers/database-ca";
-import { at, database, expectSubset, NOW } from "./fixtures";
+import { at, expectSubset, NOW } from "./fixtures";
+
+const HOME = { namespace: "imaging-db-mtls-operator", name: "cast.imaging-db-ca" };
 
 describe("planCA (step 1: the CA that signs)", () => {
   let ca: CertificateAuthority;
@@ -28,7 +30,7 @@ describe("planCA (step 1: the CA that signs)", () => {
     },
     {
       name: "a brought CA: CAProvided",
-      read: () => ({ state: "ready", ca, provided: true }),
+      read: () => ({ state: "ready", ca, provided: true, keySecret: HOME }),
       want: () => ({
         generate: false,
         ca,
@@ -38,7 +40,7 @@ describe("planCA (step 1: the CA that signs)", () => {
               type: "CAReady",
               status: "True",
               reason: "CAProvided",
-              message: `signing with the CA brought in Secret imaging-db-ca (serial ${serial()})`,
+              message: `signing with the CA brought in Secret imaging-db-mtls-operator/cast.imaging-db-ca (serial ${serial()})`,
             },
           ],
           events: [],
@@ -48,7 +50,7 @@ describe("planCA (step 1: the CA that signs)", () => {
     },
     {
       name: "the generated CA: CAGenerated",
-      read: () => ({ state: "ready", ca, provided: false }),
+      read: () => ({ state: "ready", ca, provided: false, keySecret: HOME }),
       want: () => ({
         generate: false,
         outcome: {
@@ -56,28 +58,35 @@ describe("planCA (step 1: the CA that signs)", () => {
             {
               status: "True",
               reason: "CAGenerated",
-              message: `signing with the generated CA in Secret imaging-db-ca (serial ${serial()})`,
+              message: `signing with the generated CA in Secret imaging-db-mtls-operator/cast.imaging-db-ca (serial ${serial()})`,
+            },
+          ],
+        },
+      }),
+    },
+    {
+      name: "a brought CA in the database's namespace: it signs, and the message says who can read its key and where it belongs",
+      read: () => ({ state: "ready", ca, provided: true, keySecret: { namespace: "cast", name: "corp-ca" } }),
+      want: () => ({
+        generate: false,
+        keySecret: { namespace: "cast", name: "corp-ca" },
+        outcome: {
+          conditions: [
+            {
+              reason: "CAProvided",
+              message:
+                `signing with the CA brought in Secret cast/corp-ca (serial ${serial()}); its key is readable by whoever may read ` +
+                "Secrets in namespace cast: a cluster admin can move it to imaging-db-mtls-operator/cast.imaging-db-ca, out of tenants' reach",
             },
           ],
         },
       }),
     },
   ];
-  for (const row of rows) it(row.name, () => expectSubset(planCA(row.read(), "imaging-db-ca", NOW), row.want()));
+  for (const row of rows) it(row.name, () => expectSubset(planCA(row.read(), HOME, NOW), row.want()));
 
-  it("a generated CA goes into a kubernetes.io/tls Secret owned by the database, with a CAGenerated event", () => {
-    const { secret, outcome } = planGeneratedCA(database(), "imaging-db-ca", ca);
-    expectSubset(secret, {
-      type: "kubernetes.io/tls",
-      metadata: {
-        name: "imaging-db-ca",
-        namespace: "cast",
-        labels: { "mtls.imaging.dev/owner": "SecureDatabase.imaging-db" },
-        ownerReferences: [{ kind: "SecureDatabase", name: "imaging-db", uid: "uid-imaging-db", controller: true }],
-      },
-    });
-    expect(Object.keys(secret.data ?? {}).sort()).to.deep.equal(["ca.crt", "tls.crt", "tls.key"]);
-    expect(secret.metadata.annotations).to.equal(undefined);
+  it("a generated CA: CAReady True and a CAGenerated event naming where its key is kept", () => {
+    const outcome = generatedCAOutcome(ca, HOME);
     const until = ca.facts.notAfter.toISOString();
     expectSubset(outcome, {
       conditions: [{ type: "CAReady", status: "True", reason: "CAGenerated" }],
@@ -85,9 +94,16 @@ describe("planCA (step 1: the CA that signs)", () => {
         {
           type: "Normal",
           reason: "CAGenerated",
-          message: `generated CA ${ca.facts.subject} (serial ${serial()}, valid until ${until}) in Secret imaging-db-ca`,
+          message: `generated CA ${ca.facts.subject} (serial ${serial()}, valid until ${until}) in Secret imaging-db-mtls-operator/cast.imaging-db-ca`,
         },
       ],
     });
+  });
+
+  it("a key namespace that is missing or closed to the operator: CAReady False KeyNamespaceUnavailable, nothing generated", () => {
+    const missing = keyNamespaceUnavailable("keys", true, NOW);
+    expectSubset(missing, { conditions: [{ type: "CAReady", status: "False", reason: "KeyNamespaceUnavailable" }], requeueAt: at(60_000) });
+    expect(missing.conditions[0]!.message).to.contain("namespace keys").and.contain("it does not exist");
+    expect(keyNamespaceUnavailable("keys", false, NOW).conditions[0]!.message).to.contain("may not create Secrets there");
   });
 });
