@@ -88,6 +88,8 @@ const CLUSTER_WIDE = [
   `ClusterRoleBinding/${NAME}-namespaces`,
   `Role/${NAME}/${NAME}-leader-election`,
   `RoleBinding/${NAME}/${NAME}-leader-election`,
+  `Role/${NAME}/${NAME}-ca-keys`,
+  `RoleBinding/${NAME}/${NAME}-ca-keys`,
   `Deployment/${NAME}/${NAME}`,
   `Service/${NAME}/${NAME}-metrics`,
   `PodDisruptionBudget/${NAME}/${NAME}`,
@@ -155,7 +157,13 @@ describe("Install manifests: deploy/ and deploy/namespaced/", function () {
       `ClusterRoleBinding/${NAME}-namespaces`,
       `Role/${NAME}/${NAME}-leader-election`,
       `RoleBinding/${NAME}/${NAME}-leader-election`,
+      `Role/${NAME}/${NAME}-ca-keys`,
+      `RoleBinding/${NAME}/${NAME}-ca-keys`,
     ]);
+    // The key namespace: Secrets in the operator's own namespace (where the CA keys live), nothing else.
+    expect(one(objects, "Role", `${NAME}-ca-keys`, NAME).rules).to.deep.equal([{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "patch", "delete"] }]);
+    expect(one(objects, "RoleBinding", `${NAME}-ca-keys`, NAME).subjects).to.deep.equal([{ kind: "ServiceAccount", name: OPERATOR_SERVICE_ACCOUNT, namespace: OPERATOR_NAMESPACE }]);
+    expect(one(objects, "RoleBinding", `${NAME}-ca-keys`, NAME).roleRef).to.deep.equal({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: `${NAME}-ca-keys` });
     // Namespaces: list and watch only (grants by namespaceSelector), for the same ServiceAccount.
     expect(one(objects, "ClusterRole", `${NAME}-namespaces`).rules).to.deep.equal([{ apiGroups: [""], resources: ["namespaces"], verbs: ["list", "watch"] }]);
     expect(one(objects, "ClusterRoleBinding", `${NAME}-namespaces`).subjects).to.deep.equal([{ kind: "ServiceAccount", name: OPERATOR_SERVICE_ACCOUNT, namespace: OPERATOR_NAMESPACE }]);
@@ -358,7 +366,7 @@ describe("Production install: npm ci --omit=dev + dist/ runs the operator", func
       "--leader-election-namespace", OPERATOR_NAMESPACE,
       "--leader-election-id", lease,
     ];
-    const proc = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, POD_NAME: "install-test" }, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, POD_NAME: "install-test", POD_NAMESPACE: OPERATOR_NAMESPACE }, stdio: ["ignore", "pipe", "pipe"] });
     child = proc;
     exited = new Promise((r) => proc.once("exit", (code) => r(code)));
     const log = createWriteStream(join(cp.dir, `operator-${lease}.log`));
@@ -393,8 +401,12 @@ describe("Production install: npm ci --omit=dev + dist/ runs the operator", func
     expect(metrics.status).to.equal(200);
     expect(metrics.text).to.match(/^imaging_mtls_reconcile_total\{kind="SecureDatabase"\} [1-9]\d*$/m);
     expect(metrics.text).to.contain("imaging_mtls_certificate_expiry_timestamp_seconds{");
-    // Deleting it runs the finalizer through the same process.
+    // Its CA key went to the key namespace the Deployment's POD_NAMESPACE names (the operator's own), not next to it.
+    expect((await controlPlane().kubectl(["get", "secret", `${ns}.installed-ca`, "-n", OPERATOR_NAMESPACE])).code).to.equal(0);
+    expect((await controlPlane().kubectl(["get", "secret", "installed-ca", "-n", ns])).code).to.not.equal(0);
+    // Deleting it runs the finalizer through the same process, which deletes that key.
     await kubectlOk(["delete", "sdb", "installed", "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect((await controlPlane().kubectl(["get", "secret", `${ns}.installed-ca`, "-n", OPERATOR_NAMESPACE])).code).to.not.equal(0);
 
     proc.kill("SIGTERM");
     expect(await exited, output).to.equal(0);
