@@ -27,7 +27,7 @@ import { RestClient } from "../src/kube/rest";
 import { RESOURCES } from "../src/kube/resources";
 import { silentLogger } from "../src/log";
 import { Informer } from "../src/runtime/informer";
-import { OPERATOR_USER, startControlPlane } from "../test/support/controlplane";
+import { OPERATOR_NAMESPACE, OPERATOR_USER, startControlPlane } from "../test/support/controlplane";
 import { freePort, runOk, waitFor } from "../test/support/process";
 import { runRenewalWave } from "./renewal-wave";
 import { WRITES, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape } from "./scale-measure";
@@ -65,7 +65,7 @@ function startOperatorProcess(kubeconfig: string, port: number, logPath: string)
   // SCALE_PROFILE=<dir>: a V8 CPU profile of the operator, written when it exits.
   const profile = process.env.SCALE_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.SCALE_PROFILE] : [];
   // The V8 flags of the image's ENTRYPOINT (Dockerfile).
-  const child = spawn(process.execPath, [...profile, "--max-semi-space-size=4", join(REPO, "dist", "main.js"), "--kubeconfig", kubeconfig, "--health-port", String(port), "--concurrency", String(CONCURRENCY), "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...profile, "--max-semi-space-size=4", join(REPO, "dist", "main.js"), "--kubeconfig", kubeconfig, "--health-port", String(port), "--concurrency", String(CONCURRENCY), "--log-level", "warn", "--ca-key-namespace", OPERATOR_NAMESPACE], { stdio: ["ignore", "pipe", "pipe"] });
   const log = createWriteStream(logPath);
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
