@@ -152,7 +152,8 @@ export function parseCommandLine(argv: string[], { env, identity, inClusterNames
     concurrency: wholeNumber("--concurrency", values.concurrency ?? env.CONCURRENCY ?? "4", 1, 64, "a whole number from 1 to 64"),
     allowedEndpoints: allowedEndpoints(values["allowed-endpoints"] ?? env.ALLOWED_ENDPOINTS ?? ""),
     mountPathPrefix: mountPathPrefix(values["mount-path-prefix"] ?? env.MOUNT_PATH_PREFIX ?? DEFAULTS.mountPathPrefix),
-    caKeyNamespace: caKeyNamespace(values["ca-key-namespace"] ?? (env.CA_KEY_NAMESPACE || env.POD_NAMESPACE || inClusterNamespace)),
+    // --help needs no key namespace (nothing runs).
+    caKeyNamespace: values.help ? "" : caKeyNamespace(values["ca-key-namespace"] ?? (env.CA_KEY_NAMESPACE || env.POD_NAMESPACE || inClusterNamespace)),
     logLevel,
     healthPort: wholeNumber("--health-port", values["health-port"] ?? env.HEALTH_PORT ?? "8080", 0, 65535, "a port number from 0 to 65535 (0: off)"),
   };

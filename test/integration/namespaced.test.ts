@@ -57,6 +57,8 @@ describe("Namespaced mode: a list of watched namespaces, Roles only (real API se
       };
       await kubectlOk(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: [role, binding] }));
     }
+    // And, as deploy/install-namespaced.yaml binds it, the shipped Role on Secrets of the key namespace (the CA keys).
+    await kubectlOk(["create", "rolebinding", `${SERVICE_ACCOUNT}-ca-keys`, "-n", OPERATOR_NAMESPACE, "--role=imaging-db-mtls-operator-ca-keys", `--serviceaccount=${OPERATOR_NAMESPACE}:${SERVICE_ACCOUNT}`]);
     const token = (await kubectlOk(["create", "token", SERVICE_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration", "2h"])).trim();
     const kubeconfigPath = join(cp.dir, "namespaced-operator.kubeconfig");
     const base = await readFile(cp.operatorKubeconfigPath, "utf8");
@@ -99,12 +101,15 @@ describe("Namespaced mode: a list of watched namespaces, Roles only (real API se
     expect((await getJson<{ items: unknown[] }>(["get", "secrets", "-n", otherNs, "-l", "app.kubernetes.io/managed-by=imaging-db-mtls-operator"])).items).to.have.length(0);
   });
 
-  it("needed nothing beyond the Roles: no request refused, none outside the watched namespaces", async () => {
+  it("needed nothing beyond the Roles: no request refused, none outside the watched namespaces but the CA key in the key namespace", async () => {
     const events = await controlPlane().auditEvents(USER, since);
     expect(events.length).to.be.greaterThan(0);
     const refused = events.filter((e) => e.responseStatus?.code === 403).map((e) => `${e.verb} ${e.objectRef?.resource} in ${e.objectRef?.namespace ?? "(cluster)"}`);
     expect(refused).to.deep.equal([]);
-    const outside = [...new Set(events.filter((e) => ![dbNs, appNs].includes(e.objectRef?.namespace ?? "")).map((e) => `${e.verb} ${e.objectRef?.resource} in ${e.objectRef?.namespace ?? "(cluster)"}`))];
+    const keys = (e: (typeof events)[number]) => e.objectRef?.namespace === OPERATOR_NAMESPACE && e.objectRef.resource === "secrets";
+    const outside = [...new Set(events.filter((e) => ![dbNs, appNs].includes(e.objectRef?.namespace ?? "") && !keys(e)).map((e) => `${e.verb} ${e.objectRef?.resource} in ${e.objectRef?.namespace ?? "(cluster)"}`))];
     expect(outside).to.deep.equal([]);
+    expect(events.some((e) => keys(e) && e.verb === "create" && e.responseStatus?.code === 201)).to.equal(true);
+    expect((await controlPlane().kubectl(["get", "secret", `${dbNs}.db-ca`, "-n", OPERATOR_NAMESPACE])).code).to.equal(0);
   });
 });

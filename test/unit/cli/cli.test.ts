@@ -32,6 +32,7 @@ describe("command line", () => {
     expect(parseRaw([], {}, "sa").caKeyNamespace).to.equal("sa");
     expect(() => parseRaw([])).to.throw(UsageError, /--ca-key-namespace: no namespace for the CA keys: pass --ca-key-namespace or set POD_NAMESPACE/);
     expect(() => parseRaw(["--ca-key-namespace", "Keys_1"])).to.throw(UsageError, /"Keys_1" is not a namespace name/);
+    expect(parseRaw(["--help"]).help, "--help runs nothing, so it needs no key namespace").to.equal(true);
   });
 
   it("takes the mount path prefix from the flag or MOUNT_PATH_PREFIX, as a directory", () => {
