@@ -95,6 +95,8 @@ async function main(): Promise<void> {
     await waitReady(cp, "sdb", name);
     say(`Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     process.stdout.write(await kubectlOk(cp, ["get", "sdb", "-n", NS, "-o", "wide"]));
+    const keySecret = await kubectlOk(cp, ["get", "sdb", name, "-n", NS, "-o", "jsonpath={.status.ca.keySecret}"]);
+    process.stdout.write(`    the CA's private key is in Secret ${keySecret} (the operator's namespace), not in ${NS}\n`);
 
     say(`installing CAST Imaging with (the fixture of) CAST's Helm chart: helm install ${RELEASE} --set EnablePostgresSSL=true`);
     standin = await startKubeletStandIn({ kubeConfig: cp.kubeConfig, namespace: NS, startDelayMs: 300 });
@@ -104,10 +106,15 @@ async function main(): Promise<void> {
     if (installed.code !== 0) throw new Error(`helm install: ${installed.stderr}`);
     process.stdout.write(`    ${installed.stdout.split("\n").filter((l) => /^(NAME|STATUS|REVISION):/.test(l)).join(", ")}\n`);
 
-    say("applying deploy/samples/imagingconnection-cast-chart.yaml: one ImagingConnection naming the release");
     const connection = parse(await readFile(join(REPO, "deploy/samples/imagingconnection-cast-chart.yaml"), "utf8")) as ImagingConnection;
     connection.metadata.namespace = NS;
     const imcName = connection.metadata.name;
+    // The release's owner lets the connection in (docs/security.md, "Opt-in"); Helm's next upgrade keeps it.
+    const optIn = ["annotate", "-n", NS, "deployment,statefulset", "-l", "imaging.service", `mtls.imaging.dev/imaging-connections=${imcName}`];
+    say(`opting the release's workloads in: kubectl ${optIn.join(" ")}`);
+    await kubectlOk(cp, optIn);
+
+    say("applying deploy/samples/imagingconnection-cast-chart.yaml: one ImagingConnection naming the release");
     const connStarted = Date.now();
     await kubectlOk(cp, ["apply", "-f", "-"], stringify(connection));
     const wired = ["console-control-panel", "viewer-etl", "console-analysis-node-core"];
