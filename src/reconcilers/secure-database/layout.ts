@@ -16,7 +16,7 @@ import { describeSource, readServerLayout, sourceOf, type FileSource, type Serve
 import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { readConfigMap } from "./config";
 import { configMapOptIn } from "./opt-in";
-import { SERVER_VOLUME } from "./workload";
+import { SERVER_VOLUME } from "../../api/default-values";
 import { after, outcomeOf, PROBLEM_RETRY_MS, recordEvents, resultOf, type StepOutcome, type StepResult } from "./step";
 
 /** The settings the operator's configuration sets: one of them on the command line outranks postgresql.conf. */

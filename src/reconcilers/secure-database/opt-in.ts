@@ -7,7 +7,7 @@ import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { COMMAND_LINE_ANNOTATION, decideOptIn, SECURE_DATABASE_OPT_IN_ANNOTATION, type OptInVerdict } from "../../api/opt-in";
 import { OWNER_LABEL, ownerLabelValue, type CAStatus } from "../../api/types";
 import type { Workload } from "../../imaging/pod-template";
-import { SERVER_VOLUME } from "./workload";
+import { SERVER_VOLUME } from "../../api/default-values";
 
 interface Meta {
   labels?: Record<string, string>;

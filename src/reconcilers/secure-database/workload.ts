@@ -2,6 +2,7 @@
  * Step 4: the database workload mounts the server Secret (optional), and the remedy for a server that dropped the
  * managed configuration: a restart of that workload, or a reload.
  */
+import { SERVER_VOLUME } from "../../api/default-values";
 import type { ResolvedSecureDatabaseSpec } from "../../api/defaults";
 import { Reason } from "../../api/reasons";
 import { SECURE_DATABASE_CONDITIONS as C, type ReloadStrategy } from "../../api/types";
@@ -15,7 +16,6 @@ import type { OperatorContext, SecureDatabaseObject } from "../context";
 import { workloadOptIn } from "./opt-in";
 import { recordEvents, STALE_RETRY_MS, type PlannedEvent } from "./step";
 
-export const SERVER_VOLUME = "mtls-server-tls";
 export const CONFIG_VOLUME = "mtls-server-config";
 /** The official postgres image's group (gid 999; CAST's chart uses the same in its restricted mode). */
 const POSTGRES_IMAGE_GID = 999;
