@@ -50,6 +50,16 @@ export async function pidsMentioning(text: string): Promise<number[]> {
   return pids;
 }
 
+/** The kube-apiserver and etcd processes of the control plane whose files live in `dir`. */
+export async function apiServerAndEtcdPids(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of await pidsMentioning(dir)) {
+    const argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0] ?? "";
+    if (/(^|\/)(kube-apiserver|etcd)$/.test(argv0)) out.push(pid);
+  }
+  return out;
+}
+
 /** Where the machine's CPU goes: the operator, the control plane, this bench process, and everything else. */
 export interface CpuShares {
   operator: number;

@@ -30,7 +30,9 @@ import { Informer } from "../src/runtime/informer";
 import { OPERATOR_NAMESPACE, OPERATOR_USER, startControlPlane } from "../test/support/controlplane";
 import { freePort, runOk, waitFor } from "../test/support/process";
 import { runRenewalWave } from "./renewal-wave";
-import { WRITES, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape } from "./scale-measure";
+import { WRITES, apiServerAndEtcdPids, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape, tenths } from "./scale-measure";
+import { controlPlaneCpu, measureBareCreates } from "./bare-bound";
+import type { SecretObject } from "../src/kube/secrets";
 import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../src/api/opt-in";
 
 const REPO = resolve(__dirname, "..");
@@ -107,6 +109,9 @@ export async function runScaleBench(): Promise<void> {
     await Promise.all(informers.map((i) => i.synced));
 
     const since = new Date();
+    const controlPlanePids = await apiServerAndEtcdPids(cp.dir);
+    if (controlPlanePids.length !== 2) throw new Error(`expected kube-apiserver and etcd under ${cp.dir}, found pids ${controlPlanePids.join(", ")}`);
+    const controlPlaneBefore = await controlPlaneCpu(controlPlanePids);
     const cpuBefore = await cpuSeconds(pid);
     const t0 = performance.now();
     const privateKey = KEY === "RSA" ? { algorithm: "RSA", size: 2048 } : { algorithm: "ECDSA", size: 256 };
@@ -155,6 +160,7 @@ export async function runScaleBench(): Promise<void> {
     );
     const allReadyMs = performance.now() - t0;
     const operatorCpu = (await cpuSeconds(pid)) - cpuBefore;
+    const stormControlPlaneCpu = (await controlPlaneCpu(controlPlanePids)) - controlPlaneBefore;
     const storm = await scrape(port);
     const latencies = [...appliedAt].map(([k, t]) => (readyAt.get(k) ?? NaN) - t);
     const stormEvents = await cp.auditEvents(OPERATOR_USER, since);
@@ -170,6 +176,9 @@ export async function runScaleBench(): Promise<void> {
 
     const keys = SDBS * 2 + IMCS;
     const bare = await bareKeygenMs(keys);
+    // The bare bound: as many Secret creates as objects in the storm, each the size of a client Secret it wrote.
+    const template = await admin.get<SecretObject>(RESOURCES.Secret, { namespace: ns, name: IMCS > 0 ? "c-0-client-tls" : "db-0-server-tls" });
+    const bound = await measureBareCreates({ admin, namespace: await cp.createNamespace("bare"), template, count: total, inFlight: 64, controlPlanePids });
 
     const writes = stormEvents.filter((e) => WRITES.has(e.verb));
     const perKind = (kind: "SecureDatabase" | "ImagingConnection", n: number, events = true) =>
@@ -201,6 +210,19 @@ export async function runScaleBench(): Promise<void> {
       "  of which not Events ": perKind("ImagingConnection", IMCS, false),
       "peak operator requests/s": peakPerSecond(stormEvents),
       [`writes in ${IDLE_S} s idle`]: idleWrites.length,
+    });
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const [p50, p99] = [sorted[Math.floor(sorted.length * 0.5)]!, sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!];
+    console.log(`\nThe bare bound, same run: ${bound.count} Secret creates of ${bound.bytes} bytes of data each (a client Secret of the storm), 64 in flight, nothing reconciling them`);
+    console.table({
+      "bare: all created (s)": tenths(bound.wallMs / 1000),
+      "bare: create latency p50 / p99 (ms)": `${bound.latencyMs.p50} / ${bound.latencyMs.p99}`,
+      "bare: kube-apiserver+etcd CPU per create (ms)": tenths((bound.controlPlaneCpuS * 1000) / bound.count),
+      "storm: kube-apiserver+etcd CPU per object (ms)": tenths((stormControlPlaneCpu * 1000) / total),
+      "storm: operator CPU per object (ms)": tenths((operatorCpu * 1000) / total),
+      "ratio: all Ready / all created bare (target ≤ 5)": Math.round((allReadyMs / bound.wallMs) * 100) / 100,
+      "ratio: apiserver+etcd CPU per object / per bare create (target ≤ 3)": Math.round((stormControlPlaneCpu / bound.controlPlaneCpuS) * 100) / 100,
+      "ratio: apply→Ready p99 / p50 (target ≤ 2)": Math.round((p99 / p50) * 100) / 100,
     });
     console.log("Operator writes during the storm, by verb and resource:");
     console.table(countByVerb(writes));

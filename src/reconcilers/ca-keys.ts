@@ -142,15 +142,17 @@ export class CAKeys {
    * for the event, or undefined when there was nothing to move.
    */
   async moveLegacy(name: string): Promise<{ type: "Normal" | "Warning"; message: string } | undefined> {
+    // The cache first: nothing to move (every pass but the first after an upgrade) costs no API call.
     const legacy = this.ctx.cache.secrets.get(this.dbNamespace, name);
+    if (!legacy) return undefined;
     let plan = planLegacyMove(legacy, await this.read(name), this.sdbName, this.where(name));
     if (plan.action === "none") return undefined;
     if (plan.action === "keep") return { type: "Warning", message: plan.message };
     const from = `${this.dbNamespace}/${name}`;
     if (plan.action === "copy") {
-      const token = legacy!.metadata.annotations?.[ROTATION_TOKEN_ANNOTATION];
+      const token = legacy.metadata.annotations?.[ROTATION_TOKEN_ANNOTATION];
       try {
-        const created = await this.ctx.client.create<SecretObject>(RESOURCES.Secret, this.keyNamespace, this.body(name, legacy!.type ?? "Opaque", secretBytes(legacy), token));
+        const created = await this.ctx.client.create<SecretObject>(RESOURCES.Secret, this.keyNamespace, this.body(name, legacy.type ?? "Opaque", secretBytes(legacy), token));
         this.ctx.cache.secrets.observe(created);
       } catch (err) {
         if (!isApiError(err, 409)) throw err;

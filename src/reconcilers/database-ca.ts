@@ -62,8 +62,9 @@ export async function readDatabaseCA(
 }
 
 /**
- * A brought CA: in the key namespace under its location name when a cluster admin put it there (its key out of
- * tenants' reach), else in the database's namespace as spec.ca.secretName says.
+ * A brought CA: in the database's namespace as spec.ca.secretName says, else in the key namespace under its location
+ * name, where a cluster admin puts it to keep its key out of tenants' reach (a copy left next to the database is
+ * used, and CAReady says its key is exposed).
  */
 async function readBroughtCA(
   ctx: OperatorContext,
@@ -72,9 +73,9 @@ async function readBroughtCA(
   now: Date,
   inUse: Pick<CAStatus, "secretName" | "fingerprintSHA256"> | undefined,
 ): Promise<CARead> {
-  const kept = await keys.read(name);
-  const at = kept ? keys.where(name) : { namespace: keys.dbNamespace, name };
-  const secret = kept ?? (await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, at));
+  const beside = await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, { namespace: keys.dbNamespace, name });
+  const at = beside ? { namespace: keys.dbNamespace, name } : keys.where(name);
+  const secret = beside ?? (await keys.read(name));
   if (!secret) {
     const message =
       `Secret ${name} (spec.ca.secretName) does not exist in namespace ${keys.dbNamespace} (nor as ${describeLocation(keys.where(name))}); ` +

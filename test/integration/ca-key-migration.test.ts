@@ -1,8 +1,8 @@
 /**
- * Moving CA keys out of the database's namespace (issue 16, item 4; docs/security.md), against the real API server
- * and a real PostgreSQL: a CA Secret an older operator kept next to the database moves to the key namespace byte for
- * byte, nothing is re-issued and existing certificates keep logging in; a crash between copy and delete heals; a
- * different CA left in the old place is never deleted.
+ * CA keys out of the database's namespace (issue 16, item 4; docs/security.md), against the real API server and a
+ * real PostgreSQL: a CA Secret an older operator kept next to the database moves to the key namespace byte for byte,
+ * nothing is re-issued and existing certificates keep logging in; a crash between copy and delete heals; a different
+ * CA left in the old place is never deleted. A brought CA signs from either place, and CAReady names an exposed key.
  */
 import { expect } from "chai";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -11,8 +11,8 @@ import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { generateCA } from "../../src/pki";
-import { getCASecret, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { imagingConnectionYaml } from "../support/manifests";
+import { condition, getCASecret, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { imagingConnectionYaml, secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { caKeySecret } from "../support/operator";
 import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
 import { psql } from "../support/postgres";
@@ -22,7 +22,7 @@ interface EventList {
   items: { reason: string; type: string; message: string }[];
 }
 
-describe("CA keys moved out of the database's namespace (real API server, real PostgreSQL)", function () {
+describe("CA keys out of the database's namespace (real API server, real PostgreSQL)", function () {
   this.timeout(240_000);
   let env: OperatorWithDatabase;
   let ns: string;
@@ -127,5 +127,31 @@ describe("CA keys moved out of the database's namespace (real API server, real P
     const login = await loginWithClientSecret();
     expect(login.code, login.stderr).to.equal(0);
     await kubectlOk(["delete", "secret", "db-ca", "-n", ns]);
+  });
+
+  it("a brought CA: next to the database it signs and CAReady says its key is exposed; moved by an admin to the key namespace it signs from there", async () => {
+    const brought = await generateCA({ commonName: "corporate CA", duration: 365 * 24 * 3600_000, now: new Date() });
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    const secret = (namespace: string, name: string) =>
+      JSON.stringify({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name, namespace, annotations: { "mtls.imaging.dev/secure-database": "corp" } }, data: { "tls.crt": b64(brought.certPem), "tls.key": b64(brought.keyPkcs8Pem) } });
+    const at = caKeySecret(ns, "corp-ca");
+    await kubectlOk(["apply", "-f", "-"], secret(ns, "corp-ca"));
+    await kubectlOk(["apply", "-f", "-"], secureDatabaseWithoutServerYaml(ns, "corp", { extra: "  ca: { mode: Provided, secretName: corp-ca }\n  reload: { strategy: None }\n  verification: { enabled: false }\n" }));
+    let sdb = await waitForCondition<SecureDatabase>("sdb", ns, "corp", "CAReady", (c) => c.status === "True", 60_000);
+    expect(condition(sdb, "CAReady")?.message).to.contain(`signing with the CA brought in Secret ${ns}/corp-ca`).and.contain(`its key is readable by whoever may read Secrets in namespace ${ns}: a cluster admin can move it to ${at.namespace}/${at.name}`);
+    expect(sdb.status?.ca?.keySecret).to.equal(`${ns}/corp-ca`);
+    // The cluster admin moves it (the key namespace is theirs), then deletes the exposed copy.
+    await kubectlOk(["apply", "-f", "-"], secret(at.namespace, at.name));
+    await kubectlOk(["delete", "secret", "corp-ca", "-n", ns]);
+    // The operator does not watch Secrets it did not write: the next reconcile (the verification interval, here
+    // off, or any change of the SecureDatabase) reads the CA again.
+    await kubectlOk(["annotate", "sdb", "corp", "-n", ns, "example.com/ca-moved=yes"]);
+    sdb = await waitForCondition<SecureDatabase>("sdb", ns, "corp", "CAReady", (c) => c.status === "True" && c.message.includes(`${at.namespace}/${at.name}`), 90_000);
+    expect(condition(sdb, "CAReady")?.message).to.not.contain("readable by");
+    expect(sdb.status?.ca).to.include({ keySecret: `${at.namespace}/${at.name}`, fingerprintSHA256: brought.facts.fingerprintSha256 });
+    // It is the admin's: deleting the database leaves it where it is.
+    await kubectlOk(["delete", "sdb", "corp", "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect(await secretExists(at.namespace, at.name)).to.equal(true);
+    await kubectlOk(["delete", "secret", at.name, "-n", at.namespace]);
   });
 });
