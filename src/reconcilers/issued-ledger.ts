@@ -171,9 +171,22 @@ export function ledgerPatch(changes: LedgerChanges, resourceVersion: string | un
   return onlyNew ? { data } : { metadata: { resourceVersion }, data };
 }
 
+/**
+ * Parsed ledgers by the ConfigMap object they were read from. The cache replaces the object on every change and
+ * nothing edits one in place, so each version is parsed once, not once per connection reconciled against it.
+ */
+const parsedLedgers = new WeakMap<ConfigMapObject, Ledger>();
+
+function ledgerOf(cm: ConfigMapObject | undefined): Ledger {
+  if (!cm) return new Map();
+  let ledger = parsedLedgers.get(cm);
+  if (!ledger) parsedLedgers.set(cm, (ledger = parseLedger(cm.data)));
+  return ledger;
+}
+
 /** The ledger of a SecureDatabase as the cache has it (the ConfigMap carries the owner label the cache selects). */
-export function readLedger(ctx: OperatorContext, namespace: string, sdbName: string): Map<string, LedgerEntry> {
-  return parseLedger(ctx.cache.configMaps.get(namespace, issuedLedgerName(sdbName))?.data);
+export function readLedger(ctx: OperatorContext, namespace: string, sdbName: string): Ledger {
+  return ledgerOf(ctx.cache.configMaps.get(namespace, issuedLedgerName(sdbName)));
 }
 
 /** Why the ConfigMap of the ledger's name is not ours to write, if it is not. */
@@ -195,7 +208,7 @@ export async function updateLedger(
   ctx: OperatorContext,
   sdb: SecureDatabaseObject,
   plan: (ledger: Ledger) => LedgerChanges,
-): Promise<Map<string, LedgerEntry>> {
+): Promise<Ledger> {
   const namespace = sdb.metadata.namespace!;
   const name = issuedLedgerName(sdb.metadata.name);
   let current = ctx.cache.configMaps.get(namespace, name);
@@ -204,7 +217,7 @@ export async function updateLedger(
       const problem = notOurs(current, sdb.metadata.name);
       if (problem) throw new TemporaryError(Reason.LedgerNotOurs, problem);
     }
-    const ledger = parseLedger(current?.data);
+    const ledger = ledgerOf(current);
     const changes = plan(ledger);
     if (changes.size === 0) return ledger;
     try {
@@ -217,7 +230,7 @@ export async function updateLedger(
             data: Object.fromEntries([...changes].flatMap(([serial, e]) => (e ? [[serial, encodeEntry(e)]] : []))),
           });
       ctx.cache.configMaps.observe(written);
-      return parseLedger(written.data);
+      return ledgerOf(written);
     } catch (err) {
       // 409: written since it was read (or created by another writer); 404: deleted since. Read it again, plan again.
       if (!isApiError(err, 409, 404) || attempt >= MAX_ATTEMPTS) throw err;
