@@ -26,6 +26,7 @@ import {
 } from "./reconcilers/context";
 import { endpointAllowance } from "./reconcilers/secure-database/reach";
 import { SecureDatabaseReconciler } from "./reconcilers/secure-database/reconcile";
+import { isLedgerConfigMap, revokedInLedgerConfigMap } from "./reconcilers/issued-ledger";
 import { Informer, objectKey, type InformerEvent, type KubeObject } from "./runtime/informer";
 import { WorkQueue, type ReconcileResult } from "./runtime/workqueue";
 
@@ -208,9 +209,11 @@ export class Operator {
         if (dbKey && rotating) this.secureDatabaseQueue.add(dbKey);
       }
     });
-    cache.configMaps.on((_event, obj) => {
+    cache.configMaps.on((event, obj, old) => {
       const owner = ownerOf(obj);
-      if (owner?.kind === "SecureDatabase") this.secureDatabaseQueue.add(owner.key);
+      // A ledger shard changes at every issuance; its database needs to look only when a revocation came or went.
+      const ledgerOnly = isLedgerConfigMap(obj) && event !== "delete" && revokedInLedgerConfigMap(obj) === revokedInLedgerConfigMap(old);
+      if (owner?.kind === "SecureDatabase" && !ledgerOnly) this.secureDatabaseQueue.add(owner.key);
       if (obj.metadata.labels?.[OWNER_LABEL] === CAST_INI_OWNER) {
         const ref = obj.metadata.ownerReferences?.[0];
         if (ref && (ref.kind === "Deployment" || ref.kind === "StatefulSet")) {

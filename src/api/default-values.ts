@@ -50,6 +50,9 @@ export const serverConfigMapName = (sdbName: string): string => `${sdbName}-serv
 export const clientSecretName = (imcName: string): string => `${imcName}-client-tls`;
 /** The ledger of every client certificate a SecureDatabase's CA issued (src/reconcilers/issued-ledger.ts). */
 export const issuedLedgerName = (sdbName: string): string => `${sdbName}-issued`;
+/** The ledger is kept in this many shards, `<sdb>-issued-0` … `-f` (issued-ledger.ts says why). */
+export const LEDGER_SHARDS = 16;
+export const issuedLedgerShardName = (sdbName: string, shard: number): string => `${issuedLedgerName(sdbName)}-${shard.toString(16)}`;
 /** The volume through which the database workload mounts its server Secret (and by which it is known as ours). */
 export const SERVER_VOLUME = "mtls-server-tls";
 export const defaultMountPath = (imcName: string): string => `${DEFAULTS.mountPathRoot}/${imcName}`;

@@ -1,7 +1,11 @@
 /**
- * The ledger of the client certificates a SecureDatabase's CA issued: ConfigMap `<sdb>-issued` in the database's
- * namespace, labelled as the SecureDatabase's and owned by it (it goes when the database goes), one data key per
- * serial (canonical lower-case hex), each value one JSON object (LedgerEntry).
+ * The ledger of the client certificates a SecureDatabase's CA issued: ConfigMaps `<sdb>-issued-0` … `-f` in the
+ * database's namespace, labelled as the SecureDatabase's and owned by it (they go when the database goes), one data
+ * key per serial (canonical lower-case hex), each value one JSON object (LedgerEntry). A connection's entries live in
+ * one shard (a hash of its namespace and name), so a connection reads and writes a sixteenth of the ledger: one
+ * ConfigMap rewritten at every issuance would cost the API server and every watcher the whole ledger each time (a
+ * 1000-connection storm on one database: 1000 writes of a ConfigMap growing to 250 kB). A ConfigMap `<sdb>-issued`
+ * an earlier operator kept is read as part of the ledger; its entries stay where they are until they expire.
  *
  * It outlives the ImagingConnection and its Secret and an operator restart, so a revocation by connection or by
  * fingerprint keeps designating every certificate the connection ever got (renewals included), and it keeps the date
@@ -14,7 +18,8 @@
  * an entry it read is guarded by the resourceVersion it was planned from (a 409 re-reads and re-plans), so two
  * writers never lose each other's entries, and a first revocation date is never written twice.
  */
-import { issuedLedgerName } from "../api/defaults";
+import { createHash } from "node:crypto";
+import { issuedLedgerName, issuedLedgerShardName, LEDGER_SHARDS } from "../api/default-values";
 import { Reason } from "../api/reasons";
 import { OWNER_LABEL, managedLabels, ownerLabelValue, type RevocationReason } from "../api/types";
 import { RESOURCES } from "../kube/resources";
@@ -184,12 +189,69 @@ function ledgerOf(cm: ConfigMapObject | undefined): Ledger {
   return ledger;
 }
 
-/** The ledger of a SecureDatabase as the cache has it (the ConfigMap carries the owner label the cache selects). */
-export function readLedger(ctx: OperatorContext, namespace: string, sdbName: string): Ledger {
-  return ledgerOf(ctx.cache.configMaps.get(namespace, issuedLedgerName(sdbName)));
+/** The shard of a connection's entries (an entry of no connection: its serial's). */
+export function shardOf(serial: string, entry: LedgerEntry | undefined): number {
+  const key = entry?.connection !== undefined ? `${entry.namespace ?? ""}/${entry.connection}` : serial;
+  return createHash("sha256").update(key).digest()[0]! % LEDGER_SHARDS;
 }
 
-/** Why the ConfigMap of the ledger's name is not ours to write, if it is not. */
+/** Every ConfigMap name the ledger of `sdbName` may be kept in: the shards, then an earlier operator's one. */
+export function ledgerNames(sdbName: string): string[] {
+  return [...Array.from({ length: LEDGER_SHARDS }, (_, i) => issuedLedgerShardName(sdbName, i)), issuedLedgerName(sdbName)];
+}
+
+/** The ConfigMaps of a ledger, by name (absent ones too): `fresh` (read from the API after a conflict) before the cache. */
+type LedgerParts = Map<string, ConfigMapObject | undefined>;
+
+function ledgerParts(ctx: OperatorContext, namespace: string, sdbName: string, fresh: LedgerParts = new Map()): LedgerParts {
+  return new Map(ledgerNames(sdbName).map((name) => [name, fresh.has(name) ? fresh.get(name) : ctx.cache.configMaps.get(namespace, name)]));
+}
+
+function union(parts: LedgerParts): Map<string, LedgerEntry> {
+  const out = new Map<string, LedgerEntry>();
+  for (const cm of parts.values()) for (const [serial, entry] of ledgerOf(cm)) out.set(serial, entry);
+  return out;
+}
+
+/** The ledger of a SecureDatabase as the cache has it (its ConfigMaps carry the owner label the cache selects). */
+export function readLedger(ctx: OperatorContext, namespace: string, sdbName: string): Ledger {
+  return union(ledgerParts(ctx, namespace, sdbName));
+}
+
+/** One connection's entries: its shard and an earlier operator's ledger only, not the whole ledger. */
+export function readConnectionLedger(ctx: OperatorContext, sdb: SecureDatabaseObject, connection: ConnectionRef): Ledger {
+  const shard = issuedLedgerShardName(sdb.metadata.name, shardOf("", { namespace: connection.namespace, connection: connection.name }));
+  const out = new Map<string, LedgerEntry>();
+  for (const name of [shard, issuedLedgerName(sdb.metadata.name)]) {
+    for (const [serial, entry] of ledgerOf(ctx.cache.configMaps.get(sdb.metadata.namespace, name))) if (belongsTo(entry, connection)) out.set(serial, entry);
+  }
+  return out;
+}
+
+/** Whether a ConfigMap is (a shard of) the ledger of the SecureDatabase its owner label names. */
+export function isLedgerConfigMap(cm: ConfigMapObject): boolean {
+  const owner = cm.metadata.labels?.[OWNER_LABEL] ?? "";
+  return owner.startsWith("SecureDatabase.") && ledgerNames(owner.slice("SecureDatabase.".length)).includes(cm.metadata.name);
+}
+
+/** The revoked serials of a ledger ConfigMap: what its owner's CRL depends on (an issuance alone changes none). */
+export function revokedInLedgerConfigMap(cm: ConfigMapObject | undefined): string {
+  return [...ledgerOf(cm)].filter(([, e]) => isRevoked(e)).map(([serial]) => serial).sort().join(",");
+}
+
+/** Where each change goes: the ConfigMap that holds the serial, or its connection's shard for a new one. */
+export function placeChanges(parts: ReadonlyMap<string, ConfigMapObject | undefined>, sdbName: string, changes: LedgerChanges): Map<string, LedgerChanges> {
+  const out = new Map<string, LedgerChanges>();
+  for (const [serial, entry] of changes) {
+    const holder = [...parts].find(([, cm]) => ledgerOf(cm).has(serial))?.[0];
+    const name = holder ?? issuedLedgerShardName(sdbName, shardOf(serial, entry ?? undefined));
+    if (!out.has(name)) out.set(name, new Map());
+    out.get(name)!.set(serial, entry);
+  }
+  return out;
+}
+
+/** Why the ConfigMap of a ledger's name is not ours to write, if it is not. */
 function notOurs(cm: ConfigMapObject, sdbName: string): string | undefined {
   if (cm.metadata.labels?.[OWNER_LABEL] === ownerLabelValue("SecureDatabase", sdbName)) return undefined;
   return (
@@ -202,7 +264,8 @@ const MAX_ATTEMPTS = 5;
 
 /**
  * Applies the changes `plan` makes to the ledger and returns the ledger as written. `plan` is called again on the
- * freshest ledger after a conflict; no changes: nothing written. Creates the ConfigMap on its first entry.
+ * freshest ledger after a conflict (a part written before the conflict then plans no change); no changes: nothing
+ * written. Creates a shard on its first entry.
  */
 export async function updateLedger(
   ctx: OperatorContext,
@@ -210,31 +273,39 @@ export async function updateLedger(
   plan: (ledger: Ledger) => LedgerChanges,
 ): Promise<Ledger> {
   const namespace = sdb.metadata.namespace!;
-  const name = issuedLedgerName(sdb.metadata.name);
-  let current = ctx.cache.configMaps.get(namespace, name);
+  const sdbName = sdb.metadata.name;
+  const fresh: LedgerParts = new Map();
   for (let attempt = 1; ; attempt++) {
-    if (current) {
-      const problem = notOurs(current, sdb.metadata.name);
+    const parts = ledgerParts(ctx, namespace, sdbName, fresh);
+    for (const cm of parts.values()) {
+      const problem = cm && notOurs(cm, sdbName);
       if (problem) throw new TemporaryError(Reason.LedgerNotOurs, problem);
     }
-    const ledger = ledgerOf(current);
-    const changes = plan(ledger);
-    if (changes.size === 0) return ledger;
-    try {
-      const written = current
-        ? await ctx.client.patch<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name }, ledgerPatch(changes, current.metadata.resourceVersion, ledger), MERGE_PATCH)
-        : await ctx.client.create<ConfigMapObject>(RESOURCES.ConfigMap, namespace, {
-            apiVersion: "v1",
-            kind: "ConfigMap",
-            metadata: { name, namespace, labels: managedLabels("SecureDatabase", sdb.metadata.name), ownerReferences: [ownerReference(sdb)] },
-            data: Object.fromEntries([...changes].flatMap(([serial, e]) => (e ? [[serial, encodeEntry(e)]] : []))),
-          });
-      ctx.cache.configMaps.observe(written);
-      return ledgerOf(written);
-    } catch (err) {
-      // 409: written since it was read (or created by another writer); 404: deleted since. Read it again, plan again.
-      if (!isApiError(err, 409, 404) || attempt >= MAX_ATTEMPTS) throw err;
-      current = await ctx.client.getOptional<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name });
+    const changes = plan(union(parts));
+    if (changes.size === 0) return union(parts);
+    let conflict: string | undefined;
+    for (const [name, part] of placeChanges(parts, sdbName, changes)) {
+      const current = parts.get(name);
+      try {
+        const written = current
+          ? await ctx.client.patch<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name }, ledgerPatch(part, current.metadata.resourceVersion, ledgerOf(current)), MERGE_PATCH)
+          : await ctx.client.create<ConfigMapObject>(RESOURCES.ConfigMap, namespace, {
+              apiVersion: "v1",
+              kind: "ConfigMap",
+              metadata: { name, namespace, labels: managedLabels("SecureDatabase", sdbName), ownerReferences: [ownerReference(sdb)] },
+              data: Object.fromEntries([...part].flatMap(([serial, e]) => (e ? [[serial, encodeEntry(e)]] : []))),
+            });
+        ctx.cache.configMaps.observe(written);
+        parts.set(name, written);
+        fresh.set(name, written);
+      } catch (err) {
+        // 409: written since it was read (or created by another writer); 404: deleted since. Read it again, plan again.
+        if (!isApiError(err, 409, 404) || attempt >= MAX_ATTEMPTS) throw err;
+        conflict = name;
+        break;
+      }
     }
+    if (!conflict) return union(parts);
+    fresh.set(conflict, await ctx.client.getOptional<ConfigMapObject>(RESOURCES.ConfigMap, { namespace, name: conflict }));
   }
 }

@@ -5,10 +5,9 @@ import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { parseCertificates, parseCRLs } from "../../src/pki";
-import type { ConfigMapObject } from "../../src/reconcilers/context";
-import { parseLedger, type LedgerEntry } from "../../src/reconcilers/issued-ledger";
+import type { LedgerEntry } from "../../src/reconcilers/issued-ledger";
 import { controlPlane } from "../support/hooks";
-import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { getJson, getLedger, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { connectionToDatabaseYaml, imagingConnectionYaml } from "../support/manifests";
 import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
 import { psql } from "../support/postgres";
@@ -29,7 +28,7 @@ interface CrlView {
 }
 
 /**
- * Revocations that outlive everything that designated them: the ledger of issued certificates (`db-issued`) keeps
+ * Revocations that outlive everything that designated them: the ledger of issued certificates (`db-issued-0` … `-f`) keeps
  * every serial a connection got, renewals too, and the date each was first revoked. The CRL keeps listing them, with
  * those dates, after the client Secret is deleted, after the ImagingConnection is deleted and across an operator
  * restart; a deleted connection's certificate is revoked by the deletion itself (spec.trust.revokeOnDelete), and so is
@@ -67,7 +66,7 @@ describe("Revocation that lasts: the ledger of issued certificates (real API ser
   });
 
   const sdb = () => getJson<SecureDatabase>(["get", "sdb", "db", "-n", ns]);
-  const ledger = async (): Promise<Map<string, LedgerEntry>> => parseLedger((await getJson<ConfigMapObject>(["get", "configmap", "db-issued", "-n", ns])).data);
+  const ledger = (): Promise<Map<string, LedgerEntry>> => getLedger(ns, "db");
 
   async function crl(): Promise<CrlView> {
     const [only, ...more] = parseCRLs(secretBytes(await getJson<SecretObject>(["get", "secret", "db-server-tls", "-n", ns]))["ca.crl"]!);

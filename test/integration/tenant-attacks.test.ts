@@ -3,7 +3,7 @@ import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { loadIssuedCertificate } from "../../src/pki";
 import { controlPlane } from "../support/hooks";
-import { getCASecret, getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { getCASecret, getJson, getLedger, kubectlOk, waitForCondition } from "../support/kubectl-json";
 import { caKeySecret } from "../support/operator";
 import { databaseWithGrants, plainDeployment } from "../support/manifests";
 import { startOperatorInNamespace, type OperatorInNamespace } from "../support/operator-fixture";
@@ -29,7 +29,7 @@ describe("Tenant attacks: who may obtain which database identity (kubectl --as t
   const asTenant = (args: string[], input?: string) => controlPlane().kubectl([...args, "--as", "tenant"], input === undefined ? {} : { input });
   const connection = (ns: string, name: string, spec: Record<string, unknown>) =>
     JSON.stringify({ apiVersion: "mtls.imaging.dev/v1alpha1", kind: "ImagingConnection", metadata: { name, namespace: ns }, spec: { databaseRef: { name: "db", namespace: dbNs }, ...spec } });
-  const ledgerSerials = async () => Object.keys((await getJson<{ data?: Record<string, string> }>(["get", "configmap", "db-issued", "-n", dbNs])).data ?? {}).sort();
+  const ledgerSerials = async () => [...(await getLedger(dbNs, "db")).keys()].sort();
   const secretExists = async (ns: string, name: string) => (await controlPlane().kubectl(["get", "secret", name, "-n", ns])).code === 0;
 
   /** Applies as the tenant (accepted by RBAC and the CRD), then waits for the operator's refusal. */

@@ -2,6 +2,8 @@
 import { controlPlane } from "./hooks";
 import { waitFor } from "./process";
 import { caKeySecret } from "./operator";
+import { ledgerNames, parseLedger, type LedgerEntry } from "../../src/reconcilers/issued-ledger";
+import type { ConfigMapObject } from "../../src/reconcilers/context";
 
 interface WithConditions {
   status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
@@ -19,6 +21,13 @@ export async function getJson<T>(args: string[]): Promise<T> {
 export function getCASecret<T>(namespace: string, name: string): Promise<T> {
   const at = caKeySecret(namespace, name);
   return getJson<T>(["get", "secret", at.name, "-n", at.namespace]);
+}
+
+/** The ledger of issued certificates of SecureDatabase `sdb`, all its ConfigMaps (issued-ledger.ts) as one map. */
+export async function getLedger(namespace: string, sdb: string): Promise<Map<string, LedgerEntry>> {
+  const names = new Set(ledgerNames(sdb));
+  const { items } = await getJson<{ items: ConfigMapObject[] }>(["get", "configmaps", "-n", namespace, "-l", `mtls.imaging.dev/owner=SecureDatabase.${sdb}`]);
+  return new Map(items.filter((cm) => names.has(cm.metadata.name)).flatMap((cm) => [...parseLedger(cm.data)]));
 }
 
 /** Runs kubectl (stdin from `input`), returns stdout, throws with stderr on failure. */

@@ -31,7 +31,7 @@ import {
 } from "../../pki";
 import type { ImagingConnectionObject, OperatorContext, SecureDatabaseObject } from "../context";
 import { readDatabaseCA, type CARead } from "../database-ca";
-import { issuedEntry, planIssued, readLedger, revokedSerials, updateLedger } from "../issued-ledger";
+import { issuedEntry, planIssued, readConnectionLedger, revokedSerials, updateLedger } from "../issued-ledger";
 import { hasAnnotations, rotationAnnotations, rotationRequest, type RotationRequest } from "../rotate-annotation";
 import { recordEvents, type PlannedEvent } from "./planned-event";
 import { olderFirst, type ConnectionTarget } from "./target";
@@ -256,7 +256,8 @@ async function observeClientSecret(
   const neighbours = existing ? [] : ctx.cache.imagingConnections.list(ns);
   observed.claim = planSecretClaim(imc, spec.secretName, existing, neighbours);
   if (!observed.claim) observed.current = ctx.cache.secrets.get(ns, spec.secretName);
-  observed.revokedInLedger = revokedSerials(readLedger(ctx, sdb.metadata.namespace!, sdb.metadata.name), now, { namespace: ns, name: imc.metadata.name });
+  const connection = { namespace: ns, name: imc.metadata.name };
+  observed.revokedInLedger = revokedSerials(readConnectionLedger(ctx, sdb, connection), now, connection);
   return observed;
 }
 

@@ -4,11 +4,15 @@ import {
   encodeEntry,
   EXPIRY_GRACE_MS,
   isExpired,
+  isLedgerConfigMap,
   ledgerPatch,
   parseLedger,
   planConnectionRevocation,
+  placeChanges,
   planIssued,
+  revokedInLedgerConfigMap,
   revokedSerials,
+  shardOf,
   type LedgerEntry,
 } from "../../../src/reconcilers/issued-ledger";
 import { revokedMessage, revokesOnDelete } from "../../../src/reconcilers/imaging-connection/revoke-issued";
@@ -27,7 +31,48 @@ const issued = (connection: string, notAfterMs: number, extra: LedgerEntry = {})
   ...extra,
 });
 
-describe("the ledger of issued certificates (ConfigMap <sdb>-issued)", () => {
+describe("the ledger's shards (ConfigMaps <sdb>-issued-0 … -f)", () => {
+  const cm = (name: string, entries: Record<string, LedgerEntry>, owner = "SecureDatabase.db") => ({
+    metadata: { name, namespace: "cast", labels: { "mtls.imaging.dev/owner": owner } },
+    data: Object.fromEntries(Object.entries(entries).map(([serial, e]) => [serial, encodeEntry(e)])),
+  });
+
+  it("a connection's entries all go to one shard, the same at every renewal; connections spread over the 16", () => {
+    const shards = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      const entry = issued(`c-${i}`, HOUR);
+      expect(shardOf("0a", entry)).to.equal(shardOf("ff01", entry));
+      shards.add(shardOf("0a", entry));
+    }
+    expect(shards.size).to.equal(16);
+    // An entry of no connection (a serial revoked by number) goes by its serial.
+    expect(shardOf("0a", {})).to.be.within(0, 15);
+  });
+
+  it("a change goes where its serial is (an earlier operator's <sdb>-issued included), a new serial to its connection's shard", () => {
+    const entry = issued("app", HOUR);
+    const legacy = cm("db-issued", { "01": entry });
+    const parts = new Map<string, ReturnType<typeof cm> | undefined>([["db-issued-3", undefined], ["db-issued", legacy]]);
+    const placed = placeChanges(parts, "db", new Map<string, LedgerEntry | null>([["01", { ...entry, revocationDate: iso(0) }], ["02", entry]]));
+    expect([...placed.keys()].sort()).to.deep.equal(["db-issued", `db-issued-${shardOf("02", entry).toString(16)}`].sort());
+    expect([...placed.get("db-issued")!.keys()]).to.deep.equal(["01"]);
+  });
+
+  it("knows a ledger ConfigMap by its owner's name, and what its owner's CRL depends on (revoked serials only)", () => {
+    expect(isLedgerConfigMap(cm("db-issued-a", {}))).to.equal(true);
+    expect(isLedgerConfigMap(cm("db-issued", {}))).to.equal(true);
+    expect(isLedgerConfigMap(cm("db-issued-a", {}, "SecureDatabase.other"))).to.equal(false);
+    expect(isLedgerConfigMap(cm("pg-config", {}))).to.equal(false);
+    const before = cm("db-issued-a", { "01": issued("app", HOUR) });
+    const issuedMore = cm("db-issued-a", { "01": issued("app", HOUR), "02": issued("web", HOUR) });
+    const revoked = cm("db-issued-a", { "01": issued("app", HOUR, { revocationDate: iso(0), reason: "keyCompromise" }), "02": issued("web", HOUR) });
+    expect(revokedInLedgerConfigMap(issuedMore)).to.equal(revokedInLedgerConfigMap(before));
+    expect(revokedInLedgerConfigMap(revoked)).to.not.equal(revokedInLedgerConfigMap(issuedMore));
+    expect(revokedInLedgerConfigMap(undefined)).to.equal("");
+  });
+});
+
+describe("the ledger of issued certificates (one ConfigMap's entries)", () => {
   it("stores one JSON entry per serial, fields in a fixed order, and reads it back", () => {
     const entry = issued("app", HOUR, { reason: "keyCompromise", revocationDate: iso(0) });
     const shuffled = Object.fromEntries(Object.entries(entry).reverse()) as LedgerEntry;
