@@ -133,3 +133,28 @@ export function countByVerb(events: readonly AuditEvent[]): Record<string, numbe
   }
   return Object.fromEntries([...byVerb].sort());
 }
+
+/**
+ * Seconds the API server spent serving requests, by "verb resource[/subresource]", from its own
+ * apiserver_request_duration_seconds histogram (`kubectl get --raw /metrics`): which writes cost it the most.
+ */
+export function apiServerSecondsByRequest(metricsText: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of metricsText.split("\n")) {
+    if (!line.startsWith("apiserver_request_duration_seconds_sum{")) continue;
+    const label = (name: string) => new RegExp(`[{,]${name}="([^"]*)"`).exec(line)?.[1] ?? "";
+    const key = `${label("verb")} ${label("resource")}${label("subresource") ? `/${label("subresource")}` : ""}`;
+    out.set(key, (out.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1)));
+  }
+  return out;
+}
+
+/** The difference of two apiServerSecondsByRequest readings, as ms per object, the heaviest first (watches left out). */
+export function apiServerMsPerObject(before: Map<string, number>, after: Map<string, number>, objects: number): Record<string, number> {
+  const rows = [...after]
+    .map(([k, v]) => [k, ((v - (before.get(k) ?? 0)) * 1000) / objects] as const)
+    .filter(([k, ms]) => ms >= 0.05 && !k.startsWith("WATCH"))
+    .sort((a, b) => b[1] - a[1]);
+  return Object.fromEntries(rows.map(([k, ms]) => [k, tenths(ms)]));
+}
+

@@ -30,7 +30,7 @@ import { Informer } from "../src/runtime/informer";
 import { OPERATOR_NAMESPACE, OPERATOR_USER, startControlPlane } from "../test/support/controlplane";
 import { freePort, runOk, waitFor } from "../test/support/process";
 import { runRenewalWave } from "./renewal-wave";
-import { WRITES, apiServerAndEtcdPids, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape, tenths } from "./scale-measure";
+import { WRITES, apiServerAndEtcdPids, apiServerMsPerObject, apiServerSecondsByRequest, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape, tenths } from "./scale-measure";
 import { controlPlaneCpu, measureBareCreates } from "./bare-bound";
 import type { SecretObject } from "../src/kube/secrets";
 import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../src/api/opt-in";
@@ -112,6 +112,8 @@ export async function runScaleBench(): Promise<void> {
     const controlPlanePids = await apiServerAndEtcdPids(cp.dir);
     if (controlPlanePids.length !== 2) throw new Error(`expected kube-apiserver and etcd under ${cp.dir}, found pids ${controlPlanePids.join(", ")}`);
     const controlPlaneBefore = await controlPlaneCpu(controlPlanePids);
+    const apiServerTime = async () => apiServerSecondsByRequest((await cp.kubectl(["get", "--raw", "/metrics"])).stdout);
+    const requestsBefore = await apiServerTime();
     const cpuBefore = await cpuSeconds(pid);
     const t0 = performance.now();
     const privateKey = KEY === "RSA" ? { algorithm: "RSA", size: 2048 } : { algorithm: "ECDSA", size: 256 };
@@ -161,6 +163,7 @@ export async function runScaleBench(): Promise<void> {
     const allReadyMs = performance.now() - t0;
     const operatorCpu = (await cpuSeconds(pid)) - cpuBefore;
     const stormControlPlaneCpu = (await controlPlaneCpu(controlPlanePids)) - controlPlaneBefore;
+    const requestsAfter = await apiServerTime();
     const storm = await scrape(port);
     const latencies = [...appliedAt].map(([k, t]) => (readyAt.get(k) ?? NaN) - t);
     const stormEvents = await cp.auditEvents(OPERATOR_USER, since);
@@ -224,6 +227,8 @@ export async function runScaleBench(): Promise<void> {
       "ratio: apiserver+etcd CPU per object / per bare create (target ≤ 3)": Math.round((stormControlPlaneCpu / bound.controlPlaneCpuS) * 100) / 100,
       "ratio: apply→Ready p99 / p50 (target ≤ 2)": Math.round((p99 / p50) * 100) / 100,
     });
+    console.log("Time the API server spent serving the storm's requests (everyone's, watches left out), ms per object:");
+    console.table(apiServerMsPerObject(requestsBefore, requestsAfter, total));
     console.log("Operator writes during the storm, by verb and resource:");
     console.table(countByVerb(writes));
 

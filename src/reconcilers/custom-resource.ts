@@ -1,12 +1,13 @@
 /**
  * The writes every reconciler makes to its own custom resource: add and remove our finalizer (guarded by
- * resourceVersion, so a stale copy never wins) and server-side apply the status (only when it changed).
+ * resourceVersion, so a stale copy never wins) and merge-patch the status (what changed, only when something did).
  */
 import { Reason } from "../api/reasons";
 import { FINALIZER, type Condition } from "../api/types";
 import { formatValidationErrors, type Invalid } from "../api/validate";
 import { setConditions, type ConditionInput } from "../kube/conditions";
-import { JSON_PATCH, type ResourceType } from "../kube/rest";
+import { mergePatchOf, type Json } from "../kube/merge-patch";
+import { JSON_PATCH, MERGE_PATCH, type ResourceType } from "../kube/rest";
 import type { EventSubject } from "../kube/events";
 import { TerminalError } from "../runtime/errors";
 import type { Informer, KubeObject } from "../runtime/informer";
@@ -33,14 +34,8 @@ export async function refuseCleanup(ctx: OperatorContext, obj: EventSubject, inv
   throw new TerminalError(Reason.InvalidSpec, message);
 }
 
-/** JSON with object keys sorted: two statuses that differ only in key order compare equal, so no write is made. */
-export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y)))
-      : v,
-  );
-}
+/** A value as JSON has it: undefined fields gone. */
+const asJson = (value: unknown): { [key: string]: Json } => JSON.parse(JSON.stringify(value)) as { [key: string]: Json };
 
 export async function addFinalizer<T extends KubeObject>(
   ctx: OperatorContext,
@@ -76,7 +71,11 @@ export async function removeFinalizer(ctx: OperatorContext, type: ResourceType, 
   );
 }
 
-/** Sets the conditions and observedGeneration, and applies the status if it differs from what is stored. */
+/**
+ * Sets the conditions and observedGeneration, and writes the status if it differs from what is stored: a merge patch
+ * of what changed only (the operator is the status's one writer; a server-side apply of the whole status costs the
+ * API server a field-by-field merge of all of it at every write).
+ */
 export async function writeStatus<S extends StatusShape, T extends CustomResource<S>>(
   ctx: OperatorContext,
   type: ResourceType,
@@ -89,15 +88,10 @@ export async function writeStatus<S extends StatusShape, T extends CustomResourc
   const generation = obj.metadata.generation;
   const conditions = setConditions(obj.status?.conditions, [...inputs], generation, now);
   const next: S = { ...status, observedGeneration: generation, conditions };
-  const cleaned = JSON.parse(JSON.stringify(next)) as S;
-  if (canonical(obj.status ?? {}) === canonical(cleaned)) return;
+  const patch = mergePatchOf(asJson(obj.status ?? {}), asJson(next));
+  if (Object.keys(patch).length === 0) return;
   const { name, namespace } = obj.metadata;
-  const written = await ctx.client.apply<T>(
-    type,
-    { namespace, name },
-    { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name, namespace }, status: cleaned },
-    { subresource: "status" },
-  );
+  const written = await ctx.client.patch<T>(type, { namespace, name }, { status: patch }, MERGE_PATCH, "status");
   cache.observe(written);
 }
 
