@@ -160,9 +160,16 @@ sequence(Pfx, { version: { type: AsnPropTypes.Integer }, authSafe: { type: DataC
 const PKCS12_ITERATIONS = 2048;
 const SALT_BYTES = 64;
 
-/** 32 characters of base64url from 24 random bytes (192 bits). Safe in files, env vars and .ini values. */
+/**
+ * 32 characters of base64url from 24 random bytes (192 bits, less the 0.05 bit of the rule below). Safe in files, env
+ * vars and .ini values, and never starting with "-" or "_": command lines take a leading "-" for an option (keytool
+ * hands `-storepass -J…` to the JVM as a flag).
+ */
 export function generatePfxPassword(): string {
-  return randomBytes(24).toString("base64url");
+  for (;;) {
+    const password = randomBytes(24).toString("base64url");
+    if (/^[A-Za-z0-9]/.test(password)) return password;
+  }
 }
 
 export interface Pkcs12Input {

@@ -89,10 +89,14 @@ describe("pki/encodings", () => {
   });
 
   describe("PKCS#12", () => {
-    it("generates 32-character base64url passwords", () => {
+    it("generates 32-character base64url passwords that never start like a command-line option", () => {
       const a = generatePfxPassword();
       expect(a).to.match(/^[A-Za-z0-9_-]{32}$/);
       expect(generatePfxPassword()).not.to.equal(a);
+      // A leading "-" made `keytool -storepass -J…` pass the rest to the JVM (1 password in 64 before).
+      const firsts = new Set(Array.from({ length: 4000 }, () => generatePfxPassword()[0]));
+      expect([...firsts].filter((c) => c === "-" || c === "_")).to.deep.equal([]);
+      expect(firsts.size).to.be.greaterThan(55);
     });
 
     it("is readable by openssl pkcs12 -nodes with PBES2/AES-256-CBC and an HMAC-SHA256 MAC", async () => {
