@@ -197,5 +197,5 @@ export async function buildCertificate(t: CertificateTemplate): Promise<Certific
     keyUsage,
     extendedKeyUsage: t.extendedKeyUsage.map((oid) => EXTENDED_KEY_USAGE_NAMES[oid] ?? oid),
     selfIssued: t.issuer === undefined || subjectDer.equals(t.issuer.subjectDer),
-  });
+  }, t.issuer);
 }

@@ -107,8 +107,12 @@ class ParsedCertificate extends X509Certificate {
   }
 }
 
-/** Remembers the facts of a certificate just built (certificate-builder.ts): reading it back from a Secret costs no parse. */
-export function builtCertificateFacts(der: Buffer, facts: CertificateFacts): CertificateFacts {
+/**
+ * Remembers the facts of a certificate just built (certificate-builder.ts), and who signed it: reading it back from a
+ * Secret costs no parse, and asking whether its CA issued it no signature check.
+ */
+export function builtCertificateFacts(der: Buffer, facts: CertificateFacts, signer: CertificateFacts | undefined): CertificateFacts {
+  if (signer) issuerChecks.set([der, signer.der], true);
   return parsedCertificates.get([der], () => facts);
 }
 

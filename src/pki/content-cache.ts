@@ -11,9 +11,7 @@ export class ContentCache<T> {
   constructor(private readonly capacity: number) {}
 
   get(parts: readonly (Uint8Array | undefined)[], derive: () => T): T {
-    const hash = createHash("sha256");
-    for (const p of parts) hash.update(p ? String(p.length) : "-").update(":").update(p ?? new Uint8Array());
-    const key = hash.digest("base64");
+    const key = keyOf(parts);
     const hit = this.entries.get(key);
     if (hit !== undefined) {
       this.entries.delete(key);
@@ -21,12 +19,29 @@ export class ContentCache<T> {
       return hit;
     }
     const value = derive();
+    this.store(key, value);
+    return value;
+  }
+
+  /** Records what is known without deriving it (e.g. that a certificate we just signed was issued by its CA). */
+  set(parts: readonly (Uint8Array | undefined)[], value: T): void {
+    const key = keyOf(parts);
+    this.entries.delete(key);
+    this.store(key, value);
+  }
+
+  private store(key: string, value: T): void {
     this.entries.set(key, value);
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
-    return value;
   }
 
   get size(): number {
     return this.entries.size;
   }
+}
+
+function keyOf(parts: readonly (Uint8Array | undefined)[]): string {
+  const hash = createHash("sha256");
+  for (const p of parts) hash.update(p ? String(p.length) : "-").update(":").update(p ?? new Uint8Array());
+  return hash.digest("base64");
 }

@@ -14,7 +14,7 @@ import {
   type CertificateFacts,
 } from "./certificate";
 import { buildCertificate, type KeyUsageBit } from "./certificate-builder";
-import { DEFAULT_KEY_SPEC, factsOfSpec, exportPkcs8, generateKeyPair, resolveKeySpec, subtle, type KeySpec } from "./keys";
+import { DEFAULT_KEY_SPEC, factsOfSpec, generateLeafKeyPair, resolveKeySpec, type KeySpec } from "./keys";
 import {
   CLOCK_SKEW_MS,
   MAX_COMMON_NAME_LENGTH,
@@ -251,7 +251,7 @@ async function issueLeaf(ca: CertificateAuthority, t: LeafTemplate): Promise<Iss
     throw new PkiError("CAExpired", `the CA "${caFacts.subject}" is not valid before ${caFacts.notBefore.toISOString()}`);
   }
 
-  const keys = await generateKeyPair(t.spec);
+  const keys = await generateLeafKeyPair(t.spec);
   const facts = await buildCertificate({
     serialNumberHex: randomSerialNumber(),
     subjectCommonName: t.commonName,
@@ -259,7 +259,7 @@ async function issueLeaf(ca: CertificateAuthority, t: LeafTemplate): Promise<Iss
     notBefore: toSecond(Math.max(now - CLOCK_SKEW_MS, caFacts.notBefore.getTime())),
     // Never outlive the signer: a leaf valid after its CA expired would be rejected anyway, silently.
     notAfter: toSecond(Math.min(now + t.duration, caFacts.notAfter.getTime())),
-    spkiDer: Buffer.from(await subtle.exportKey("spki", keys.publicKey)),
+    spkiDer: keys.spkiDer,
     key: factsOfSpec(t.spec),
     caPathLength: undefined,
     keyUsage: t.usage,
@@ -269,8 +269,7 @@ async function issueLeaf(ca: CertificateAuthority, t: LeafTemplate): Promise<Iss
     signingKey: ca.keys.privateKey,
     signing: ca.signing,
   });
-  const keyDer = await exportPkcs8(keys.privateKey);
-  return toIssued(facts, [facts.pem, ...presentedChain(ca)].join(""), keyDer);
+  return toIssued(facts, [facts.pem, ...presentedChain(ca)].join(""), keys.pkcs8Der);
 }
 
 function toIssued(facts: CertificateFacts, chainPem: string, keyPkcs8Der: Buffer): IssuedCertificate {

@@ -3,7 +3,7 @@
  * and attributes, @peculiar/asn1-cms's ContentInfo. Encryption is WebCrypto (PBKDF2, AES-CBC); the MAC key is the
  * RFC 7292 B.2 derivation of pkcs12-kdf.ts, on node:crypto.
  */
-import { X509Certificate, createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createHash, pbkdf2Sync, randomBytes } from "node:crypto";
 import { EncryptedContent, EncryptedContentInfo, id_data, id_encryptedData } from "@peculiar/asn1-cms";
 import { MacData, PKCS12Attribute, PKCS8ShroudedKeyBag, id_certBag, id_pkcs8ShroudedKeyBag, id_x509Certificate } from "@peculiar/asn1-pfx";
 import { EncryptedData as EncryptedOctets, PrivateKeyInfo } from "@peculiar/asn1-pkcs8";
@@ -11,7 +11,8 @@ import { AsnArray, AsnConvert, AsnProp, AsnPropTypes, AsnSerializer, AsnType, As
 import { AlgorithmIdentifier, DirectoryString } from "@peculiar/asn1-x509";
 import { PkiError } from "./errors";
 import { certificateDersFromPem } from "./encodings";
-import { isExportedPkcs8, subtle } from "./keys";
+import { parseCertificate } from "./certificate";
+import { isExportedPkcs8 } from "./keys";
 import { PKCS12_OIDS } from "./oids";
 import { bmpPassword, pkcs12Mac } from "./pkcs12-kdf";
 import { preEncoded } from "./signature";
@@ -189,27 +190,28 @@ export interface Pkcs12Input {
 
 const HMAC_WITH_SHA256 = new AlgorithmIdentifier({ algorithm: PKCS12_OIDS.hmacWithSHA256, parameters: null });
 
-/** PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC: the AlgorithmIdentifier and the ciphertext. */
-async function pbes2Encrypt(password: string, plaintext: Uint8Array): Promise<{ algorithm: AlgorithmIdentifier; ciphertext: ArrayBuffer }> {
+/**
+ * PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC for the bags of one file: the key is derived once (one salt) and
+ * each bag gets its own IV, as CBC requires; a second derivation under the same password would protect nothing more.
+ */
+function pbes2Encrypter(password: string): (plaintext: Uint8Array) => { algorithm: AlgorithmIdentifier; ciphertext: Buffer } {
   const salt = randomBytes(SALT_BYTES);
-  const iv = randomBytes(16);
-  const base = await subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveKey"]);
-  const key = await subtle.deriveKey(
-    { name: "PBKDF2", salt, iterations: PBKDF2_ITERATIONS, hash: "SHA-256" },
-    base,
-    { name: "AES-CBC", length: 256 },
-    false,
-    ["encrypt"],
+  const key = pbkdf2Sync(Buffer.from(password, "utf8"), salt, PBKDF2_ITERATIONS, 32, "sha256");
+  const kdf = asAlgorithmIdentifier(
+    Object.assign(new Pbkdf2Algorithm(), {
+      parameters: new Pbkdf2Params({ salt: new OctetString(salt), iterationCount: PBKDF2_ITERATIONS, prf: HMAC_WITH_SHA256 }),
+    }),
   );
-  const ciphertext = await subtle.encrypt({ name: "AES-CBC", iv }, key, plaintext);
-  const kdf = Object.assign(new Pbkdf2Algorithm(), {
-    parameters: new Pbkdf2Params({ salt: new OctetString(salt), iterationCount: PBKDF2_ITERATIONS, prf: HMAC_WITH_SHA256 }),
-  });
-  const params = new Pbes2Params({
-    keyDerivationFunc: asAlgorithmIdentifier(kdf),
-    encryptionScheme: asAlgorithmIdentifier(Object.assign(new Aes256CbcAlgorithm(), { parameters: new OctetString(iv) })),
-  });
-  return { algorithm: asAlgorithmIdentifier(Object.assign(new Pbes2Algorithm(), { parameters: params })), ciphertext };
+  return (plaintext) => {
+    const iv = randomBytes(16);
+    const cipher = createCipheriv("aes-256-cbc", key, iv);
+    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    const params = new Pbes2Params({
+      keyDerivationFunc: kdf,
+      encryptionScheme: asAlgorithmIdentifier(Object.assign(new Aes256CbcAlgorithm(), { parameters: new OctetString(iv) })),
+    });
+    return { algorithm: asAlgorithmIdentifier(Object.assign(new Pbes2Algorithm(), { parameters: params })), ciphertext };
+  };
 }
 
 function octetStringDer(bytes: Uint8Array | ArrayBuffer): ArrayBuffer {
@@ -239,7 +241,8 @@ function requirePkcs8(keyDer: Uint8Array): void {
 
 function requireCertificate(der: Uint8Array): void {
   try {
-    new X509Certificate(der);
+    // Cached: the certificates we issue and the CA's are known already, so this costs a hash, not a parse.
+    parseCertificate(der);
   } catch {
     throw new PkiError("InvalidCertificate", "a PKCS#12 certificate is not DER (its PEM body is damaged)");
   }
@@ -250,7 +253,7 @@ function requireCertificate(der: Uint8Array): void {
  * certificates in an EncryptedData, both PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), and an HMAC-SHA256 MAC over
  * the whole. Key and leaf share a localKeyId so .NET and Windows pair them. The bags carry the DER as given.
  */
-export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
+export function buildPkcs12(input: Pkcs12Input): Buffer {
   const leafDer = certificateDersFromPem(input.certificatePem)[0];
   if (!leafDer) throw new PkiError("InvalidCertificate", "the PKCS#12 leaf certificate PEM holds no certificate");
   const caDers = (input.caCertificatePems ?? []).flatMap((pem) => certificateDersFromPem(pem));
@@ -270,7 +273,8 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
       }),
     ),
   );
-  const certs = await pbes2Encrypt(input.password, new Uint8Array(AsnConvert.serialize(certBags)));
+  const encrypt = pbes2Encrypter(input.password);
+  const certs = encrypt(new Uint8Array(AsnConvert.serialize(certBags)));
   const encryptedCerts = new CmsEncryptedData({
     encryptedContentInfo: new EncryptedContentInfo({
       contentType: id_data,
@@ -279,7 +283,7 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
     }),
   });
 
-  const key = await pbes2Encrypt(input.password, input.keyPkcs8Der);
+  const key = encrypt(input.keyPkcs8Der);
   const keyBag = Object.assign(new KeySafeBag(), {
     bagValue: new PKCS8ShroudedKeyBag({ encryptionAlgorithm: key.algorithm, encryptedData: new EncryptedOctets(key.ciphertext) }),
     bagAttributes: attributes,

@@ -100,7 +100,7 @@ export async function clientSecretData(input: ClientSecretInput): Promise<Secret
     [SECRET_KEYS.tlsCrt, SECRET_KEYS.tlsKey, SECRET_KEYS.caCrt, SECRET_KEYS.clientPfxPassword].every((k) => sameBytes(previous[k], base[k]));
   const pfx = unchanged
     ? Buffer.from(previousPfx)
-    : await buildPkcs12({
+    : buildPkcs12({
         keyPkcs8Der: issued.keyPkcs8Der,
         certificatePem: issued.certPem,
         caCertificatePems: issuerChain(issued.facts, [...parseCertificates(issued.chainPem).slice(1), ...parseCertificates(trustBundlePem)]).map(

@@ -69,7 +69,7 @@ describe("pki: parts converted once per CA or kind encode as the uncached schema
   it("PKCS#12: the typed PBES2 parameters and bags encode as asn1-pfx's generic schemas read them back", async () => {
     const ca = await sharedCA();
     const client = await issueClientCertificate(ca, { user: "app_user", duration: DAY, now });
-    const pfx = await buildPkcs12({
+    const pfx = buildPkcs12({
       keyPkcs8Der: client.keyPkcs8Der,
       certificatePem: client.certPem,
       caCertificatePems: [ca.certPem],
@@ -95,7 +95,7 @@ describe("pki: parts converted once per CA or kind encode as the uncached schema
       }
     }
     // The key we exported ourselves skips the PKCS#8 check; a copy of it is checked, and both files hold the same key.
-    const copy = await buildPkcs12({ keyPkcs8Der: Buffer.from(client.keyPkcs8Der), certificatePem: client.certPem, password: "pw" });
+    const copy = buildPkcs12({ keyPkcs8Der: Buffer.from(client.keyPkcs8Der), certificatePem: client.certPem, password: "pw" });
     expect((await parsePkcs12(copy, "pw")).keysPkcs8Der).to.deep.equal((await parsePkcs12(pfx, "pw")).keysPkcs8Der);
   });
 });
