@@ -34,6 +34,16 @@ describe("ContentCache", () => {
     expect(get("b")).to.equal("b#2");
   });
 
+  it("takes what is known without deriving it, and keeps the capacity doing so", () => {
+    const cache = new ContentCache<boolean>(2);
+    cache.set([bytes("leaf"), bytes("ca")], true);
+    expect(cache.get([bytes("leaf"), bytes("ca")], () => false)).to.equal(true);
+    cache.set([bytes("x")], false);
+    cache.set([bytes("y")], false);
+    expect(cache.size).to.equal(2);
+    expect(cache.get([bytes("leaf"), bytes("ca")], () => false)).to.equal(false);
+  });
+
   it("caches nothing when deriving throws", () => {
     const cache = new ContentCache<string>(2);
     expect(() => cache.get([bytes("bad")], () => { throw new Error("unparsable"); })).to.throw("unparsable");
