@@ -29,11 +29,12 @@ describe("deploy/monitoring on the real API server", function () {
     expect(waited.code, waited.stderr).to.equal(0);
   });
 
-  it("accepts the kustomization (PrometheusRule and ServiceMonitor) in a server-side dry run", async () => {
+  it("accepts the kustomization (PrometheusRule, ServiceMonitor, the dashboard's ConfigMap) in a server-side dry run", async () => {
     const r = await cp.kubectl(["apply", "--server-side", "--field-manager=test", "--dry-run=server", "-k", MONITORING]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.include("prometheusrule.monitoring.coreos.com/imaging-db-mtls-operator serverside-applied (server dry run)");
     expect(r.stdout).to.include("servicemonitor.monitoring.coreos.com/imaging-db-mtls-operator serverside-applied (server dry run)");
+    expect(r.stdout).to.include("configmap/imaging-db-mtls-operator-dashboard serverside-applied (server dry run)");
   });
 
   it("accepts each manifest applied on its own with -f", async () => {
