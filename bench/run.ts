@@ -2,6 +2,7 @@
 import "reflect-metadata";
 import { runImagingConnectionBench } from "./imagingconnection";
 import { runPkiBench } from "./pki";
+import { runRequestCostsBench } from "./request-costs";
 import { runRotationBench } from "./rotation";
 import { runScaleBench } from "./scale";
 import { runSecureDatabaseBench } from "./securedatabase";
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
   if (!only || only === "imagingconnection") await runImagingConnectionBench();
   if (!only || only === "rotation") await runRotationBench();
   if (!only || only === "scale") await runScaleBench();
+  if (!only || only === "request-costs") await runRequestCostsBench();
 }
 
 main().catch((err: unknown) => {
