@@ -309,6 +309,31 @@ describe("ImagingConnection end to end (real API server, real PostgreSQL, psql a
       await kubectl(["delete", "imc", "copycat", "-n", ns, "--wait=true"]);
     });
 
+    it("a Secret of that name the operator did not create: SecretConflict, looked for before anything is issued again, never touched; once it is gone, Ready", async () => {
+      await kubectl(["create", "secret", "generic", "squatted-tls", "-n", ns, "--from-literal=note=mine"]);
+      const before = await getJson<SecretObject>(["get", "secret", "squatted-tls", "-n", ns]);
+      const since = new Date();
+      await kubectl(["apply", "-f", "-"], imagingConnectionYaml(ns, "squatter", "analysis", "  secretName: squatted-tls\n"));
+      const imc = await waitForImc(ns, "squatter", "CertificateReady", (c) => c.status === "False");
+      expect(condition(imc, "CertificateReady")?.reason).to.equal("SecretConflict");
+      expect(condition(imc, "CertificateReady")?.message).to.contain("Secret squatted-tls exists and was not created by the operator");
+      // Reconciled again (its own status write wakes it): it reads the name first and writes nothing more to it.
+      await new Promise((r) => setTimeout(r, 3000));
+      const creates = (await controlPlane().auditEvents(OPERATOR_USER, since)).filter((e) => e.objectRef?.resource === "secrets" && e.objectRef.name === "squatted-tls" && WRITE_VERBS.has(e.verb));
+      expect(creates.map((e) => `${e.verb} ${e.responseStatus?.code}`)).to.deep.equal(["create 409"]);
+      const after = await getJson<SecretObject>(["get", "secret", "squatted-tls", "-n", ns]);
+      expect(after.metadata.resourceVersion).to.equal(before.metadata.resourceVersion);
+      expect(Object.keys(after.data ?? {})).to.deep.equal(["note"]);
+
+      await kubectl(["delete", "secret", "squatted-tls", "-n", ns]);
+      // The operator watches only its own Secrets: the next pass (a minute, or any change) finds the name free.
+      await kubectl(["annotate", "imc", "squatter", "-n", ns, "example.com/nudge=1"]);
+      await waitForImc(ns, "squatter", "CertificateReady", (c) => c.status === "True");
+      const secret = await getJson<SecretObject>(["get", "secret", "squatted-tls", "-n", ns]);
+      expect(secret.metadata.labels?.["mtls.imaging.dev/owner"]).to.equal("ImagingConnection.squatter");
+      await kubectl(["delete", "imc", "squatter", "-n", ns, "--wait=true"]);
+    });
+
     it("a workload or container that does not exist, then appears: NotFound, then Patched", async () => {
       await kubectl(["apply", "-f", "-"], imagingConnectionYaml(ns, "later", "analysis", "  libpqEnv: true\n  workloads:\n    - { kind: Deployment, name: dashboards }\n    - { kind: StatefulSet, name: analysis-node, containers: [missing] }\n"));
       let imc = await waitForImc(ns, "later", "WorkloadsPatched", (c) => c.status === "False");

@@ -14,6 +14,7 @@ import {
 } from "../../api/types";
 import type { ConditionInput } from "../../kube/conditions";
 import { RESOURCES } from "../../kube/resources";
+import { isApiError } from "../../kube/rest";
 import { desiredSecret, ownerReference, secretBytes, secretHasData, type SecretObject } from "../../kube/secrets";
 import {
   clientSecretData,
@@ -83,15 +84,15 @@ export interface ClientCertificate {
 
 const databaseName = (sdb: SecureDatabaseObject): string => `${sdb.metadata.namespace}/${sdb.metadata.name}`;
 
+function notReadyAt(now: Date, reason: Reason, message: string): ClientSecretNotReady {
+  return { ready: false, condition: { type: C.CertificateReady, status: "False", reason, message }, requeueAt: now.getTime() + NOT_READY_RETRY_MS };
+}
+
 /** Issue, keep, or wait (no usable CA, no trust bundle, a Secret of someone else's, a CA not trusted yet). */
 export function planClientSecret(observed: ClientSecretObserved, now: Date): ClientSecretNotReady | ClientSecretIssuance {
   const { imc, spec, target, ca: read, trustBundle, claim, current } = observed;
   const dbName = databaseName(target.sdb);
-  const notReady = (reason: Reason, message: string): ClientSecretNotReady => ({
-    ready: false,
-    condition: { type: C.CertificateReady, status: "False", reason, message },
-    requeueAt: now.getTime() + NOT_READY_RETRY_MS,
-  });
+  const notReady = (reason: Reason, message: string): ClientSecretNotReady => notReadyAt(now, reason, message);
   if (read.state !== "ready") {
     const why = read.state === "problem" ? ` (${read.reason}: ${read.message})` : "";
     return notReady(Reason.DatabaseNotReady, `SecureDatabase ${dbName} has no usable CA yet${why}`);
@@ -251,7 +252,11 @@ async function observeClientSecret(
   if (!observed.trustBundle) return observed;
   const ns = imc.metadata.namespace!;
   const ref = { namespace: ns, name: spec.secretName };
-  const existing = ctx.cache.secrets.get(ns, spec.secretName) ?? (await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, ref));
+  // The cache holds only our Secrets. A foreign one of that name is met when the create fails (createClientSecret);
+  // from then on this connection's status says so, and it is looked for before anything is issued.
+  const existing =
+    ctx.cache.secrets.get(ns, spec.secretName) ??
+    (lastRefusedForConflict(imc) ? await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, ref) : undefined);
   // Only a Secret not written yet can have rivals: listing every connection of the namespace costs O(n) per pass.
   const neighbours = existing ? [] : ctx.cache.imagingConnections.list(ns);
   observed.claim = planSecretClaim(imc, spec.secretName, existing, neighbours);
@@ -286,22 +291,47 @@ export async function ensureClientSecret(
   const plan = planSecretWrite({ spec, sdb: target.sdb, issuance, issued, data, current }, now);
   if (plan.write) {
     const ns = imc.metadata.namespace!;
-    const labels = managedLabels("ImagingConnection", imc.metadata.name);
-    const written = await ctx.client.apply<SecretObject & { metadata: { name: string } }>(
-      RESOURCES.Secret,
-      { namespace: ns, name: spec.secretName },
-      desiredSecret({
-        name: spec.secretName,
-        namespace: ns,
-        type: "kubernetes.io/tls",
-        labels,
-        ...(plan.annotations ? { annotations: plan.annotations } : {}),
-        owner: ownerReference(imc),
-        data,
-      }),
-    );
+    const desired = desiredSecret({
+      name: spec.secretName,
+      namespace: ns,
+      type: "kubernetes.io/tls",
+      labels: managedLabels("ImagingConnection", imc.metadata.name),
+      ...(plan.annotations ? { annotations: plan.annotations } : {}),
+      owner: ownerReference(imc),
+      data,
+    });
+    const written = current ? await applySecret(ctx, desired) : await createClientSecret(ctx, imc, desired, now);
+    if (!("metadata" in written)) return written;
     ctx.cache.secrets.observe(written);
   }
   await recordEvents(ctx, imc, plan.events);
   return plan.certificate;
+}
+
+type WrittenSecret = SecretObject & { metadata: { name: string } };
+
+function applySecret(ctx: OperatorContext, desired: SecretObject): Promise<WrittenSecret> {
+  return ctx.client.apply<WrittenSecret>(RESOURCES.Secret, { namespace: desired.metadata.namespace!, name: desired.metadata.name! }, desired);
+}
+
+/**
+ * A Secret the cache does not have is created: one request where a read and an apply were two, and a create is
+ * the cheaper write for the API server. If one exists after all, it is read: someone else's is never touched (the
+ * certificate just recorded in the ledger is then never handed out), ours that the cache had not seen yet is applied.
+ */
+async function createClientSecret(ctx: OperatorContext, imc: ImagingConnectionObject, desired: SecretObject, now: Date): Promise<WrittenSecret | ClientSecretNotReady> {
+  const ref = { namespace: desired.metadata.namespace!, name: desired.metadata.name! };
+  try {
+    return await ctx.client.create<WrittenSecret>(RESOURCES.Secret, ref.namespace, desired);
+  } catch (err) {
+    if (!isApiError(err, 409)) throw err;
+  }
+  const existing = await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, ref);
+  const claim = planSecretClaim(imc, ref.name, existing, []);
+  return claim ? notReadyAt(now, Reason.SecretConflict, claim) : applySecret(ctx, desired);
+}
+
+/** Whether this connection's last pass found its Secret's name taken (so the next one looks before it issues). */
+function lastRefusedForConflict(imc: ImagingConnectionObject): boolean {
+  return imc.status?.conditions?.some((c) => c.type === C.CertificateReady && c.reason === Reason.SecretConflict) ?? false;
 }
