@@ -23,6 +23,11 @@ export class ContentCache<T> {
     return value;
   }
 
+  /** What is cached for these bytes, if anything; nothing is derived. */
+  peek(parts: readonly (Uint8Array | undefined)[]): T | undefined {
+    return this.entries.get(keyOf(parts));
+  }
+
   /** Records what is known without deriving it (e.g. that a certificate we just signed was issued by its CA). */
   set(parts: readonly (Uint8Array | undefined)[], value: T): void {
     const key = keyOf(parts);

@@ -2,11 +2,11 @@
  * Leaf certificates: the database server's (serverAuth, SANs for verify-full) and a client identity's
  * (clientAuth, CN = the PostgreSQL role that `cert` authentication maps it to).
  */
-import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { id_kp_clientAuth, id_kp_serverAuth } from "@peculiar/asn1-x509";
 import { PkiError } from "./errors";
 import { presentedChain, type CertificateAuthority } from "./ca";
-import { certificateDersFromPem, certificateToPem, parsePrivateKey, pkcs8DerToPem } from "./encodings";
+import { certificateDersFromPem, certificateToPem, pkcs8DerToPem } from "./encodings";
+import { checkKeyPair, rememberKeyPair } from "./key-match";
 import {
   normalizeDNSName,
   normalizeIPAddress,
@@ -269,6 +269,7 @@ async function issueLeaf(ca: CertificateAuthority, t: LeafTemplate): Promise<Iss
     signingKey: ca.keys.privateKey,
     signing: ca.signing,
   });
+  rememberKeyPair(facts.der, keys.pkcs8Der);
   return toIssued(facts, [facts.pem, ...presentedChain(ca)].join(""), keys.pkcs8Der);
 }
 
@@ -299,8 +300,8 @@ function toIssued(facts: CertificateFacts, chainPem: string, keyPkcs8Der: Buffer
 export function loadIssuedCertificate(certPem: string | Uint8Array, keyPem: string | Uint8Array): IssuedCertificate {
   const facts = parseCertificate(certPem, "tls.crt");
   const chain = certificateDersFromPem(certPem).map((der) => certificateToPem(der));
-  const key = parsePrivateKey(keyPem);
-  if (!new NodeX509Certificate(facts.der).checkPrivateKey(key.keyObject)) {
+  const key = checkKeyPair(facts, keyPem);
+  if (!key.matches) {
     throw new PkiError("KeyMismatch", `tls.key does not belong to the certificate "${facts.subject}" in tls.crt`);
   }
   return toIssued(facts, chain.join(""), key.pkcs8Der);

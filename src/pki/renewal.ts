@@ -7,10 +7,9 @@
  * Everything here is synchronous and deterministic: parsing and signature checks use node:crypto's
  * X509Certificate (well under a millisecond), and time only comes in through `now`.
  */
-import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { ContentCache } from "./content-cache";
 import { PkiError } from "./errors";
-import { parsePrivateKey } from "./encodings";
+import { checkKeyPair } from "./key-match";
 import {
   isIssuedBy,
   normalizeFingerprint,
@@ -172,13 +171,9 @@ function inspectUncached(current: SecretData): Inspection {
     return { kind: "unparsable", message: e instanceof PkiError ? e.message : "tls.crt is not a certificate" };
   }
   try {
-    const key = parsePrivateKey(current["tls.key"] as Uint8Array);
-    return {
-      kind: "parsed",
-      cert,
-      keyMatches: new NodeX509Certificate(cert.der).checkPrivateKey(key.keyObject),
-      keyDescription: key.facts.description,
-    };
+    const key = checkKeyPair(cert, current["tls.key"] as Uint8Array);
+    // A matching key is the certificate's public key: the certificate describes it.
+    return { kind: "parsed", cert, keyMatches: key.matches, keyDescription: key.matches ? cert.key.description : key.key.facts.description };
   } catch (e) {
     return { kind: "unparsable", message: `tls.key: ${e instanceof PkiError ? e.message : "not a private key"}` };
   }
