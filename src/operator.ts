@@ -124,7 +124,7 @@ export class Operator {
       { name: "SecureDatabase", queue: this.secureDatabaseQueue },
       { name: "ImagingConnection", queue: this.imagingConnectionQueue },
       { name: "Workload", queue: this.workloadQueue },
-    ]);
+    ], this.context.now);
 
     this.reconciling = !opts.standby;
     this.metrics.setLeader(this.reconciling);

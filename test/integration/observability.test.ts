@@ -67,6 +67,10 @@ describe("Observability: health endpoints and Prometheus metrics", function () {
     expect(text).to.match(/imaging_mtls_workqueue_depth\{queue="SecureDatabase"\} \d+/);
     expect(text).to.match(/imaging_mtls_workqueue_retrying\{queue="Workload"\} 0/);
     expect(text).to.contain("imaging_mtls_operator_process_resident_memory_bytes");
+    expect(text).to.contain(`imaging_mtls_ca_rotation_phase{namespace="${ns}",name="metered",phase="Idle"} 1`);
+    expect(text).to.contain(`imaging_mtls_ca_rotation_phase{namespace="${ns}",name="metered",phase="Overlap"} 0`);
+    expect(text).to.contain(`imaging_mtls_certificate_renewal_overdue{kind="SecureDatabase",namespace="${ns}",name="metered",role="server"} 0`);
+    expect(text).to.match(/imaging_mtls_certificate_renewals_total\{kind="SecureDatabase",role="server"\} \d+/);
     await kubectlOk(["delete", "sdb", "metered", "-n", ns, "--wait=true", "--timeout=60s"]);
     await waitFor("the series to go", async () => !(await get("/metrics")).text.includes(series("server")), 10_000);
   });

@@ -43,12 +43,15 @@ export async function exported(): Promise<Exported> {
   const db = sdb();
   db.status = {
     ca: { notAfter: "2036-01-01T00:00:00Z" },
-    serverCertificate: { notAfter: "2027-01-01T00:00:00Z" },
+    serverCertificate: { notAfter: "2027-01-01T00:00:00Z", renewalTime: "2026-12-02T00:00:00Z" },
     verification: { lastSuccessTime: "2026-11-23T12:00:00Z" },
   };
   metrics.observeSecureDatabase(db);
   const conn = imc();
-  conn.status = { certificate: { notAfter: "2027-01-01T00:00:00Z" }, verification: { lastSuccessTime: "2026-11-23T12:00:00Z" } };
+  conn.status = {
+    certificate: { notAfter: "2027-01-01T00:00:00Z", renewalTime: "2026-12-02T00:00:00Z" },
+    verification: { lastSuccessTime: "2026-11-23T12:00:00Z" },
+  };
   metrics.observeImagingConnection(conn);
   await metrics.instrument("SecureDatabase", async () => ({}))("cast/imaging-db");
   await metrics
