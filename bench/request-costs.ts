@@ -79,6 +79,11 @@ function kinds(admin: RestClient, ns: string, data: Record<string, string>): Kin
       prepare: (i) => admin.create(RESOURCES.ConfigMap, ns, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `ledger-${i}`, namespace: ns }, data: ledgerEntries(60) }),
       request: (i) => admin.patch(RESOURCES.ConfigMap, { namespace: ns, name: `ledger-${i}` }, { data: { added: randomBytes(120).toString("base64") } }, MERGE),
     },
+    {
+      name: "PATCH ConfigMap of one 16 kB key, the key replaced (merge)",
+      prepare: (i) => admin.create(RESOURCES.ConfigMap, ns, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `blob-${i}`, namespace: ns }, data: { entries: Object.values(ledgerEntries(60)).join("\n") } }),
+      request: (i) => admin.patch(RESOURCES.ConfigMap, { namespace: ns, name: `blob-${i}` }, { data: { entries: Object.values(ledgerEntries(61)).join("\n") } }, MERGE),
+    },
   ];
 }
 
