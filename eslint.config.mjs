@@ -14,6 +14,12 @@ export default tseslint.config(
     },
   },
   {
+    // The launchers: plain CommonJS that loads the compiled code (kubectl finds plugins by their extensionless name).
+    files: ["bin/kubectl-*"],
+    languageOptions: { sourceType: "commonjs", globals: { require: "readonly" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     files: ["test/**", "bench/**", "scripts/**"],
     rules: {
       "@typescript-eslint/explicit-module-boundary-types": "off",

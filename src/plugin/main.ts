@@ -1,0 +1,57 @@
+/**
+ * `kubectl mtls`: the plugin's entry (bin/kubectl-mtls runs the compiled dist/plugin/main.js). Parses the command
+ * line, connects lazily, runs the verb, and turns every failure into one line on stderr with exit code 2.
+ */
+import "reflect-metadata";
+import { declarationVerb } from "./declaration";
+import { EXIT, parseCommandLine, pluginHelp, PluginError, stringFlag, verbHelp, type ExitCode, type Verb, type VerbContext } from "./command";
+import { inspectVerb } from "./inspect";
+import { Cluster, firstLine } from "./kube";
+import type { Output } from "./output";
+import { statusVerb } from "./status";
+
+/** Every verb, in the order the help lists them; a new verb is one more entry. */
+export const VERBS: readonly Verb[] = [statusVerb, declarationVerb, inspectVerb];
+
+/** Runs the plugin on argv (without node and the script) and returns the exit code; never throws. */
+export async function runPlugin(argv: readonly string[], out: Output, now = new Date()): Promise<ExitCode> {
+  try {
+    const parsed = parseCommandLine(argv, VERBS);
+    if (parsed.kind === "help") {
+      out.stdout(parsed.verb ? verbHelp(parsed.verb) : pluginHelp(VERBS));
+      return EXIT.ok;
+    }
+    const { invocation, verb } = parsed;
+    let cluster: Cluster | undefined;
+    const ctx: VerbContext = {
+      cluster: () =>
+        Promise.resolve(
+          (cluster ??= Cluster.connect({
+            kubeconfig: stringFlag(invocation, "kubeconfig"),
+            context: stringFlag(invocation, "context"),
+            namespace: stringFlag(invocation, "namespace"),
+          })),
+        ),
+      out,
+      now,
+    };
+    return await verb.run(invocation, ctx);
+  } catch (err) {
+    // One line, no stack: a PluginError already says what to do; anything else is shown as it came.
+    const message = err instanceof PluginError ? err.message : `unexpected failure: ${firstLine(err)}`;
+    out.stderr(`error: ${message.replace(/\s*\n\s*/g, " ")}\n`);
+    return EXIT.error;
+  }
+}
+
+/** The process: argv in, exit code out (bin/kubectl-mtls calls this). */
+export async function main(): Promise<void> {
+  const code = await runPlugin(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  });
+  // Exit once stdout is flushed (a pipe may lag), without waiting for idle keep-alive sockets to close.
+  process.stdout.write("", () => process.exit(code));
+}
+
+if (require.main === module) void main();
