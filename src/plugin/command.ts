@@ -5,19 +5,8 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { Cluster } from "./kube";
+import { PluginError, type ExitCode } from "./errors";
 import type { Output } from "./output";
-
-/** Exit codes: 0 all good, 1 the answer is "not good" (something not Ready, a check failed), 2 the command failed. */
-export const EXIT = { ok: 0, notReady: 1, error: 2 } as const;
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
-
-/** A failure the user can act on: printed as one line `error: <message>`, exit code 2. */
-export class PluginError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PluginError";
-  }
-}
 
 /** The flags of every verb (kubectl's names, so muscle memory works). */
 export const COMMON_OPTIONS = {

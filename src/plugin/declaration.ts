@@ -6,7 +6,8 @@
 import { IMAGING_CONNECTION, type ConnectionDeclaration } from "../api/types";
 import { renderCastIni, type CastSslMode } from "../imaging/cast-ini";
 import { jdbcUrl } from "../imaging/declaration";
-import { choiceFlag, EXIT, PluginError, type ExitCode, type Invocation, type Verb, type VerbContext } from "./command";
+import { choiceFlag, type Invocation, type Verb, type VerbContext } from "./command";
+import { EXIT, PluginError, type ExitCode } from "./errors";
 import { renderDocument } from "./output";
 import { IMAGING_CONNECTION_KIND, parseResourceRef, readyCondition, toResource } from "./resources";
 

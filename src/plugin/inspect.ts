@@ -10,7 +10,8 @@ import { secretBytes } from "../kube/secrets";
 import { decodePem, isIssuedBy, parseCertificate, parseCertificates, parseCRLs, parsePrivateKey, SECRET_KEYS, type CertificateFacts, type ParsedCRL, type ParsedPrivateKey } from "../pki";
 import { parsePkcs12 } from "../pki/pkcs12-reader";
 import { certificateView, renderCertificate, secretKeyOrder, type CertificateView } from "./certificates";
-import { choiceFlag, EXIT, PluginError, type ExitCode, type Invocation, type Verb, type VerbContext } from "./command";
+import { choiceFlag, type Invocation, type Verb, type VerbContext } from "./command";
+import { EXIT, PluginError, type ExitCode } from "./errors";
 import { firstLine } from "./kube";
 import { OUTPUT_FORMATS, renderDocument, renderFields, timestamp } from "./output";
 

@@ -10,7 +10,7 @@ import { GROUP, VERSION, type ObjectMeta } from "../api/types";
 import { RESOURCES } from "../kube/resources";
 import { ApiError, RestClient, type ResourceType } from "../kube/rest";
 import type { SecretObject } from "../kube/secrets";
-import { PluginError } from "./command";
+import { PluginError } from "./errors";
 
 /** An object as the API server hands it over: metadata typed, status still to be decoded. */
 export interface RawObject {

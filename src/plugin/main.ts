@@ -4,7 +4,8 @@
  */
 import "reflect-metadata";
 import { declarationVerb } from "./declaration";
-import { EXIT, parseCommandLine, pluginHelp, PluginError, stringFlag, verbHelp, type ExitCode, type Verb, type VerbContext } from "./command";
+import { parseCommandLine, pluginHelp, stringFlag, verbHelp, type Verb, type VerbContext } from "./command";
+import { EXIT, PluginError, type ExitCode } from "./errors";
 import { inspectVerb } from "./inspect";
 import { Cluster, firstLine } from "./kube";
 import type { Output } from "./output";

@@ -19,7 +19,7 @@ import { RESOURCES } from "../kube/resources";
 import type { ResourceType } from "../kube/rest";
 import { summarize as summarizeConnection } from "../reconcilers/imaging-connection/status";
 import { summarize as summarizeDatabase } from "../reconcilers/secure-database/status";
-import { PluginError } from "./command";
+import { PluginError } from "./errors";
 import type { RawObject } from "./kube";
 
 export type KindName = typeof SECURE_DATABASE.kind | typeof IMAGING_CONNECTION.kind;

@@ -8,7 +8,8 @@ import { SECURE_DATABASE, type Condition, type ConditionStatus } from "../api/ty
 import { secretBytes } from "../kube/secrets";
 import { parseCertificates } from "../pki";
 import { certificateView, renderCertificate, secretKeyOrder, type CertificateView } from "./certificates";
-import { booleanFlag, choiceFlag, EXIT, PluginError, type ExitCode, type Invocation, type Verb, type VerbContext } from "./command";
+import { booleanFlag, choiceFlag, type Invocation, type Verb, type VerbContext } from "./command";
+import { EXIT, PluginError, type ExitCode } from "./errors";
 import { firstLine, type Cluster, type EventObject } from "./kube";
 import { ABSENT, age, daysUntil, OUTPUT_FORMATS, renderDocument, renderFields, renderTable, timestamp, type Output, type OutputFormat } from "./output";
 import { KINDS, kindInfo, parseResourceRef, readyCondition, toResource, type KindName, type Resource } from "./resources";

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import type { ConnectionDeclaration, ImagingConnectionStatus } from "../../../src/api/types";
 import { renderCastIni } from "../../../src/imaging/cast-ini";
 import { jdbcUrl } from "../../../src/imaging/declaration";
-import { PluginError } from "../../../src/plugin/command";
+import { PluginError } from "../../../src/plugin/errors";
 import { formatDeclaration, shellQuote } from "../../../src/plugin/declaration";
 import { connection, pki } from "./fixtures";
 

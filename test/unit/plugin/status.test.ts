@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { X509Certificate } from "node:crypto";
-import { PluginError } from "../../../src/plugin/command";
+import { PluginError } from "../../../src/plugin/errors";
 import { parseResourceRef, toResource } from "../../../src/plugin/resources";
 import {
   renderStatusDetail,
