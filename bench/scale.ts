@@ -13,8 +13,8 @@
  * After the idle window, a renewal wave (bench/renewal-wave.ts): the first SCALE_WAVE connections' certificates all
  * reach their renewal time at the same instant, and must all be renewed within 60 s.
  *
- * Knobs: SCALE_SDB (1000), SCALE_IMC (1000), SCALE_KEY (ECDSA | RSA; ECDSA is P-256, RSA is 2048), SCALE_IDLE_S
- * (idle window, 60), SCALE_CONCURRENCY (operator --concurrency, 4), SCALE_PROFILE (directory for a CPU profile),
+ * Knobs: SCALE_N (both counts, 1000), SCALE_SDB, SCALE_IMC, SCALE_KEY (ECDSA | RSA; ECDSA is P-256, RSA is 2048), SCALE_IDLE_S
+ * (idle window, 60), SCALE_CONCURRENCY (operator --concurrency, 4), SCALE_PROFILE (directory for a CPU profile), SCALE_NODE_FLAGS,
  * SCALE_WAVE (connections in the renewal wave, default all SCALE_IMC; 0 skips the wave), SCALE_WAVE_LEAD_S (60),
  * SCALE_WAVE_SPREAD_S (0: every renewal time exactly W).
  */
@@ -36,8 +36,10 @@ import type { SecretObject } from "../src/kube/secrets";
 import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../src/api/opt-in";
 
 const REPO = resolve(__dirname, "..");
-const SDBS = Number(process.env.SCALE_SDB ?? 1000);
-const IMCS = Number(process.env.SCALE_IMC ?? 1000);
+/** SCALE_N sets both counts at once (the issue's SCALE_N=10000); SCALE_SDB and SCALE_IMC each override it. */
+const SCALE_N = process.env.SCALE_N ?? "1000";
+const SDBS = Number(process.env.SCALE_SDB ?? SCALE_N);
+const IMCS = Number(process.env.SCALE_IMC ?? SCALE_N);
 const KEY = (process.env.SCALE_KEY ?? "ECDSA") === "RSA" ? "RSA" : "ECDSA";
 const IDLE_S = Number(process.env.SCALE_IDLE_S ?? 60);
 const CONCURRENCY = Number(process.env.SCALE_CONCURRENCY ?? 4);
@@ -67,7 +69,9 @@ function startOperatorProcess(kubeconfig: string, port: number, logPath: string)
   // SCALE_PROFILE=<dir>: a V8 CPU profile of the operator, written when it exits.
   const profile = process.env.SCALE_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.SCALE_PROFILE] : [];
   // The V8 flags of the image's ENTRYPOINT (Dockerfile).
-  const child = spawn(process.execPath, [...profile, "--max-semi-space-size=4", join(REPO, "dist", "main.js"), "--kubeconfig", kubeconfig, "--health-port", String(port), "--concurrency", String(CONCURRENCY), "--log-level", "warn", "--ca-key-namespace", OPERATOR_NAMESPACE], { stdio: ["ignore", "pipe", "pipe"] });
+  // SCALE_NODE_FLAGS: V8/Node flags to measure (e.g. "--max-old-space-size=160"), after the shipped ones so they win.
+  const extra = (process.env.SCALE_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...profile, "--max-semi-space-size=4", ...extra, join(REPO, "dist", "main.js"), "--kubeconfig", kubeconfig, "--health-port", String(port), "--concurrency", String(CONCURRENCY), "--log-level", "warn", "--ca-key-namespace", OPERATOR_NAMESPACE], { stdio: ["ignore", "pipe", "pipe"] });
   const log = createWriteStream(logPath);
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
@@ -82,7 +86,7 @@ export async function runScaleBench(): Promise<void> {
   const admin = new RestClient(cp.kubeConfig);
   const ns = await cp.createNamespace("scale");
   const port = await freePort();
-  const operator = startOperatorProcess(cp.operatorKubeconfigPath, port, join(cp.dir, "operator-scale.log"));
+  let operator = startOperatorProcess(cp.operatorKubeconfigPath, port, join(cp.dir, "operator-scale.log"));
   const pid = operator.pid!;
   try {
     await waitFor("operator ready", async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 60_000, 100);
@@ -200,7 +204,7 @@ export async function runScaleBench(): Promise<void> {
       "event-loop delay p99 (ms)": eventLoopDelayMs(storm, "p99"),
       "event-loop delay max (ms)": eventLoopDelayMs(storm, "max"),
       "RSS idle, 0 objects (MiB)": idleEmpty.rssMiB,
-      "heap used after storm (MiB)": Math.round((storm.get("imaging_mtls_operator_nodejs_heap_size_used_bytes") ?? NaN) / 2 ** 20),
+      "heap used / committed after storm (MiB)": `${Math.round((storm.get("imaging_mtls_operator_nodejs_heap_size_used_bytes") ?? NaN) / 2 ** 20)} / ${Math.round((storm.get("imaging_mtls_operator_nodejs_heap_size_total_bytes") ?? NaN) / 2 ** 20)}`,
       "external memory after storm (MiB)": Math.round((storm.get("imaging_mtls_operator_nodejs_external_memory_bytes") ?? NaN) / 2 ** 20),
       "RSS peak during storm (MiB)": Math.max(peak.peakMiB, settled.peakMiB),
       "RSS settled after storm (MiB)": settled.rssMiB,
@@ -237,12 +241,42 @@ export async function runScaleBench(): Promise<void> {
       const names = Array.from({ length: WAVE }, (_, i) => `c-${i}`);
       await runRenewalWave({ cp, admin, namespace: ns, pid, metricsPort: port, names, leadS: WAVE_LEAD_S, spreadS: WAVE_SPREAD_S });
     }
+
+    // A restart with everything in place: the relist, then one reconcile of every object, which should write nothing.
+    await stopProcess(operator);
+    const restartPort = await freePort();
+    const restartedAt = new Date();
+    const r0 = performance.now();
+    operator = startOperatorProcess(cp.operatorKubeconfigPath, restartPort, join(cp.dir, "operator-restart.log"));
+    const restartPid = operator.pid!;
+    await waitFor("restarted operator ready", async () => (await fetch(`http://127.0.0.1:${restartPort}/readyz`).catch(() => undefined))?.status === 200, 20 * 60_000, 100);
+    const syncedMs = performance.now() - r0;
+    const synced = await procStatus(restartPid);
+    const reconciled = (m: Map<string, number>) => (m.get('imaging_mtls_reconcile_total{kind="SecureDatabase"}') ?? 0) + (m.get('imaging_mtls_reconcile_total{kind="ImagingConnection"}') ?? 0);
+    await waitFor("every object reconciled after the restart", async () => reconciled(await scrape(restartPort)) >= total, 20 * 60_000, 250);
+    const caughtUpMs = performance.now() - r0;
+    const restartCpu = await cpuSeconds(restartPid);
+    const caughtUp = await procStatus(restartPid);
+    const restartWrites = (await cp.auditEvents(OPERATOR_USER, restartedAt)).filter((e) => WRITES.has(e.verb) && e.objectRef?.resource !== "leases");
+    console.log(`\nA restart with the ${total} objects in place (list of every watched kind, then one reconcile of each):`);
+    console.table({
+      "process start → caches synced, /readyz 200 (s)": tenths(syncedMs / 1000),
+      "→ every object reconciled once (s)": tenths(caughtUpMs / 1000),
+      "operator CPU until then (s)": tenths(restartCpu),
+      "RSS when synced / when caught up (MiB)": `${synced.rssMiB} / ${caughtUp.rssMiB}`,
+      "writes (none expected)": restartWrites.length,
+    });
   } finally {
-    const exited = new Promise((r) => operator.once("exit", r));
-    operator.kill("SIGTERM");
-    await exited;
+    await stopProcess(operator);
     await cp.stop();
   }
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
 }
 
 if (require.main === module) {
