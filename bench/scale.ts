@@ -161,7 +161,7 @@ export async function runScaleBench(): Promise<void> {
         peak = await procStatus(pid);
         return readyAt.size >= total;
       },
-      20 * 60_000,
+      Math.max(20 * 60_000, total * 120),
       250,
     );
     const allReadyMs = performance.now() - t0;
