@@ -116,7 +116,7 @@ export class RestClient {
     }
   }
 
-  list<T>(type: ResourceType, namespace?: string, query: RequestOptions["query"] = {}): Promise<{ items: T[]; metadata: { resourceVersion?: string } }> {
+  list<T>(type: ResourceType, namespace?: string, query: RequestOptions["query"] = {}): Promise<{ items: T[]; metadata: { resourceVersion?: string; continue?: string } }> {
     return this.request("GET", resourcePath(type, { namespace }), { query });
   }
 

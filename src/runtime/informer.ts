@@ -27,6 +27,9 @@ export interface InformerOptions {
  */
 const DEFAULT_MAX_BACKOFF_MS = 5_000;
 
+/** Objects per page of a relist: client-go's default. */
+const LIST_PAGE_SIZE = 500;
+
 /** One list+watch loop: of one namespace, or of all. */
 interface Stream {
   namespace: string | undefined;
@@ -138,12 +141,9 @@ export class Informer<T extends KubeObject> {
   private async relist(stream: Stream): Promise<void> {
     if (this.stopped) return;
     try {
-      const list = await this.client.list<T>(this.opts.type, stream.namespace, { labelSelector: this.opts.labelSelector });
-      this.replaceAll(
-        list.items.map((o) => this.withKind(o)),
-        stream.namespace,
-      );
-      stream.resourceVersion = list.metadata.resourceVersion ?? "";
+      const list = await this.listAll(stream.namespace);
+      this.replaceAll(list.items, stream.namespace);
+      stream.resourceVersion = list.resourceVersion;
       stream.synced = true;
       stream.backoffMs = this.opts.minBackoffMs ?? 500;
       if (!this.syncedFlag && this.streams.every((s) => s.synced)) {
@@ -153,6 +153,21 @@ export class Informer<T extends KubeObject> {
       await this.watch(stream);
     } catch (err) {
       this.retryLater(stream, err);
+    }
+  }
+
+  /**
+   * Every object, LIST_PAGE_SIZE at a time (one consistent snapshot through the continue token, as client-go's
+   * reflector does): a relist of tens of thousands of Secrets never arrives, or is parsed, as one response.
+   */
+  private async listAll(namespace: string | undefined): Promise<{ items: T[]; resourceVersion: string }> {
+    const items: T[] = [];
+    let next: string | undefined;
+    for (;;) {
+      const page = await this.client.list<T>(this.opts.type, namespace, { labelSelector: this.opts.labelSelector, limit: LIST_PAGE_SIZE, continue: next });
+      for (const o of page.items) items.push(this.withKind(o));
+      next = page.metadata.continue || undefined;
+      if (!next) return { items, resourceVersion: page.metadata.resourceVersion ?? "" };
     }
   }
 

@@ -47,6 +47,24 @@ describe("Informer against the real API server", () => {
     expect(informer.get(ns, "unlabelled")).to.equal(undefined);
   });
 
+  it("lists in pages of 500 (one snapshot through the continue token) and misses nothing", async function () {
+    this.timeout(120_000);
+    const cp = controlPlane();
+    const ns = await cp.createNamespace("informer-pages");
+    const client = new RestClient(cp.kubeConfig);
+    const names = Array.from({ length: 1203 }, (_, i) => `cm-${i}`);
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(names.slice(i, i + 50).map((name) => client.create(configMaps, ns, { apiVersion: "v1", kind: "ConfigMap", metadata: { name, labels: { app: "paged" } } })));
+    }
+    const since = new Date();
+    informer = new Informer<ConfigMap>(client, { type: configMaps, namespaces: [ns], labelSelector: "app=paged" }, silentLogger());
+    informer.start();
+    await informer.synced;
+    expect(informer.list(ns).map((o) => o.metadata.name).sort()).to.deep.equal([...names].sort());
+    const lists = (await cp.auditEvents("admin", since)).filter((e) => e.verb === "list" && e.objectRef?.resource === "configmaps" && e.objectRef.namespace === ns);
+    expect(lists).to.have.length(3);
+  });
+
   it("survives an API server restart and catches up on what changed", async function () {
     this.timeout(180_000);
     const cp = controlPlane();
