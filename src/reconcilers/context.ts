@@ -1,4 +1,5 @@
 import type { ImagingConnection, SecureDatabase } from "../api/types";
+import { clientSecretName } from "../api/defaults";
 import type { EventRecorder } from "../kube/events";
 import type { Workload, WorkloadKind } from "../imaging/pod-template";
 import type { RestClient } from "../kube/rest";
@@ -48,6 +49,8 @@ export const IMC_BY_DATABASE = "database";
 export const IMC_BY_WORKLOAD = "workload";
 /** Index of the ImagingConnections that target CAST's chart by release or selector, by their namespace. */
 export const IMC_BY_CAST_NAMESPACE = "cast-namespace";
+/** Index of ImagingConnections by the client Secret they write: `<namespace>/<secretName>`. */
+export const IMC_BY_SECRET = "secret";
 
 export const workloadKey = (kind: WorkloadKind, namespace: string, name: string): string => `${kind}/${namespace}/${name}`;
 
@@ -63,6 +66,7 @@ export function indexImagingConnections(informer: Informer<ImagingConnectionObje
   });
   informer.addIndex(IMC_BY_WORKLOAD, (imc) => targetedWorkloads(imc));
   informer.addIndex(IMC_BY_CAST_NAMESPACE, (imc) => (targetsCastRelease(imc) ? [imc.metadata.namespace ?? "default"] : []));
+  informer.addIndex(IMC_BY_SECRET, (imc) => [objectKey(imc.metadata.namespace, imc.spec?.secretName ?? clientSecretName(imc.metadata.name))]);
 }
 
 /** Does it find its workloads in a CAST Imaging release (raw spec: also for objects that do not validate)? */

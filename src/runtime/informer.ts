@@ -27,6 +27,8 @@ export interface InformerOptions {
  */
 const DEFAULT_MAX_BACKOFF_MS = 5_000;
 
+const NAMESPACE_INDEX = "\u0000namespace";
+
 /** Objects per page of a relist: client-go's default. */
 const LIST_PAGE_SIZE = 500;
 
@@ -66,6 +68,8 @@ export class Informer<T extends KubeObject> {
   ) {
     const scopes = opts.namespaces ? [...new Set(opts.namespaces)] : [undefined];
     this.streams = scopes.map((namespace) => ({ namespace, resourceVersion: "", backoffMs: opts.minBackoffMs ?? 500, synced: false }));
+    // list(namespace) is asked on reconciles: without an index it walks every object of every namespace.
+    this.addIndex(NAMESPACE_INDEX, (o) => [o.metadata.namespace ?? ""]);
   }
 
   get description(): string {
@@ -96,8 +100,7 @@ export class Informer<T extends KubeObject> {
   }
 
   list(namespace?: string): T[] {
-    const all = [...this.cache.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+    return namespace === undefined ? [...this.cache.values()] : this.byIndex(NAMESPACE_INDEX, namespace);
   }
 
   get size(): number {

@@ -30,7 +30,8 @@ import {
   type IssuedCertificate,
   type RenewalDecision,
 } from "../../pki";
-import type { ImagingConnectionObject, OperatorContext, SecureDatabaseObject } from "../context";
+import { IMC_BY_SECRET, type ImagingConnectionObject, type OperatorContext, type SecureDatabaseObject } from "../context";
+import { objectKey } from "../../runtime/informer";
 import { readDatabaseCA, type CARead } from "../database-ca";
 import { issuedEntry, planIssued, readConnectionLedger, revokedSerials, updateLedger } from "../issued-ledger";
 import { hasAnnotations, rotationAnnotations, rotationRequest, type RotationRequest } from "../rotate-annotation";
@@ -257,8 +258,8 @@ async function observeClientSecret(
   const existing =
     ctx.cache.secrets.get(ns, spec.secretName) ??
     (lastRefusedForConflict(imc) ? await ctx.client.getOptional<SecretObject>(RESOURCES.Secret, ref) : undefined);
-  // Only a Secret not written yet can have rivals: listing every connection of the namespace costs O(n) per pass.
-  const neighbours = existing ? [] : ctx.cache.imagingConnections.list(ns);
+  // Only a Secret not written yet can have rivals: the connections that name the same Secret.
+  const neighbours = existing ? [] : ctx.cache.imagingConnections.byIndex(IMC_BY_SECRET, objectKey(ns, spec.secretName));
   observed.claim = planSecretClaim(imc, spec.secretName, existing, neighbours);
   if (!observed.claim) observed.current = ctx.cache.secrets.get(ns, spec.secretName);
   const connection = { namespace: ns, name: imc.metadata.name };
