@@ -215,6 +215,7 @@ export async function runScaleBench(): Promise<void> {
       "writes per ImagingConnection": perKind("ImagingConnection", IMCS),
       "  design minimum ": MINIMUM.ImagingConnection,
       "  of which not Events ": perKind("ImagingConnection", IMCS, false),
+      "reconciles per SecureDatabase / ImagingConnection": `${tenths((storm.get('imaging_mtls_reconcile_total{kind="SecureDatabase"}') ?? 0) / Math.max(1, SDBS))} / ${tenths((storm.get('imaging_mtls_reconcile_total{kind="ImagingConnection"}') ?? 0) / Math.max(1, IMCS))}`,
       "peak operator requests/s": peakPerSecond(stormEvents),
       [`writes in ${IDLE_S} s idle`]: idleWrites.length,
     });
