@@ -4,6 +4,7 @@
  * main.ts's list; nothing here changes.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { DurationError, formatDuration, parseDuration } from "../api/duration";
 import type { Cluster } from "./kube";
 import { PluginError, type ExitCode } from "./errors";
 import type { Output } from "./output";
@@ -38,6 +39,9 @@ export interface VerbContext {
   readonly now: Date;
 }
 
+/** What a word completes to (shell completion): object names of kinds (`sdb/…`, `imc/…`), namespaces, or fixed words. */
+export type Completion = { readonly kinds: readonly ("sdb" | "imc")[] } | { readonly words: readonly string[] } | "namespaces";
+
 export interface Verb {
   readonly name: string;
   /** One line for the plugin's help. */
@@ -46,6 +50,8 @@ export interface Verb {
   readonly help: string;
   /** Flags besides COMMON_OPTIONS. */
   readonly options: ParseArgsOptionsConfig;
+  /** What its positional arguments complete to; flag values that complete, by long flag name. */
+  readonly completes?: { readonly arguments?: Completion; readonly flags?: Readonly<Record<string, Completion>> };
   run(invocation: Invocation, ctx: VerbContext): Promise<ExitCode>;
 }
 
@@ -142,4 +148,18 @@ export function choiceFlag<const C extends readonly string[]>(invocation: Invoca
   if (v === undefined) return fallback;
   if (!choices.includes(v)) throw new PluginError(`--${name} must be one of ${choices.join(", ")}, not "${v}" (kubectl mtls ${verb} --help)`);
   return v;
+}
+
+/** A duration flag (Go syntax, as the CRDs: 90s, 2m, 1h30m): milliseconds, the default when absent, or a PluginError. */
+export function durationFlag(invocation: Invocation, name: string, fallback: string, verb: string): number {
+  const v = stringFlag(invocation, name) ?? fallback;
+  let ms: number;
+  try {
+    ms = parseDuration(v);
+  } catch (err) {
+    if (!(err instanceof DurationError)) throw err;
+    throw new PluginError(`--${name} ${JSON.stringify(v)} is not a duration: write e.g. 90s, 2m or 1h30m (kubectl mtls ${verb} --help)`);
+  }
+  if (ms <= 0) throw new PluginError(`--${name} must be longer than 0s, e.g. ${formatDuration(120_000)} (kubectl mtls ${verb} --help)`);
+  return ms;
 }

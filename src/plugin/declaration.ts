@@ -95,6 +95,7 @@ export const declarationVerb: Verb = {
   summary: "what to declare in CAST Imaging for a connection: json, CAST .ini, JDBC URL or libpq env",
   help: HELP,
   options: { format: { type: "string" } },
+  completes: { arguments: { kinds: ["imc"] }, flags: { format: { words: DECLARATION_FORMATS } } },
   run,
 };
 

@@ -301,6 +301,7 @@ export const inspectVerb: Verb = {
   summary: "decode a certificate Secret: every key, the chain to ca.crt, whether the keys match",
   help: HELP,
   options: { output: { type: "string", short: "o" } },
+  completes: { arguments: { words: ["secret"] }, flags: { output: { words: OUTPUT_FORMATS } } },
   run,
 };
 

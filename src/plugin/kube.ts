@@ -8,9 +8,17 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, VERSION, type ObjectMeta } from "../api/types";
 import { RESOURCES } from "../kube/resources";
-import { ApiError, RestClient, type ResourceType } from "../kube/rest";
+import { ApiError, MERGE_PATCH, resourcePath, RestClient, type ResourceType } from "../kube/rest";
 import type { SecretObject } from "../kube/secrets";
 import { PluginError } from "./errors";
+
+/** The plugin's own field manager: its writes show in managedFields apart from the operator's and GitOps'. */
+export const PLUGIN_FIELD_MANAGER = "kubectl-mtls";
+
+/** A server-side apply the API server refused with 409: another manager owns a field sent, or the object changed. */
+export interface ApplyConflict {
+  readonly conflict: string;
+}
 
 /** An object as the API server hands it over: metadata typed, status still to be decoded. */
 export interface RawObject {
@@ -18,6 +26,11 @@ export interface RawObject {
   readonly kind?: string;
   readonly metadata: ObjectMeta;
   readonly status?: unknown;
+}
+
+/** An object with its spec, for the verbs that read what the user asked for. */
+export interface RawObjectWithSpec<S> extends RawObject {
+  readonly spec: S;
 }
 
 /** A core v1 Event, the fields the plugin shows. */
@@ -105,6 +118,25 @@ export class Cluster {
     return this.get<SecretObject>(RESOURCES.Secret, namespace, name);
   }
 
+  /** A JSON merge patch as kubectl-mtls (e.g. one annotation): only the fields in `patch` change. */
+  async mergePatch<T = RawObject>(type: ResourceType, namespace: string, name: string, patch: object): Promise<T> {
+    const path = resourcePath(type, { namespace, name });
+    return this.call(type, () => this.client.request<T>("PATCH", path, { body: patch, contentType: MERGE_PATCH, query: { fieldManager: PLUGIN_FIELD_MANAGER } }), "patch");
+  }
+
+  /**
+   * Server-side apply as kubectl-mtls. A 409 is an answer, not a failure: the caller says what to do about a
+   * field another manager owns, or reads again when the object changed under a resourceVersion precondition.
+   */
+  async apply<T = RawObject>(type: ResourceType, namespace: string, name: string, body: object, force: boolean): Promise<T | ApplyConflict> {
+    try {
+      return await this.client.apply<T>(type, { namespace, name }, body, { fieldManager: PLUGIN_FIELD_MANAGER, force });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) return { conflict: firstLine(err).replace(/^PATCH \S+: 409 /, "") };
+      throw this.failure(err, type, "patch");
+    }
+  }
+
   /** The events about one object (what kubectl describe shows), oldest first. */
   async events(object: { kind: string; metadata: ObjectMeta }): Promise<EventObject[]> {
     const selector = [
@@ -116,20 +148,24 @@ export class Cluster {
     return items.sort((a, b) => eventTime(a).localeCompare(eventTime(b)));
   }
 
-  private async call<T>(type: ResourceType, request: () => Promise<T>): Promise<T> {
+  private async call<T>(type: ResourceType, request: () => Promise<T>, access: "list" | "patch" = "list"): Promise<T> {
     try {
       return await request();
     } catch (err) {
-      throw this.failure(err, type);
+      throw this.failure(err, type, access);
     }
   }
 
   /** What went wrong talking to the API server, as one actionable line. */
-  private failure(err: unknown, type: ResourceType): PluginError {
+  private failure(err: unknown, type: ResourceType, access: "list" | "patch"): PluginError {
     if (err instanceof PluginError) return err;
     if (err instanceof ApiError) {
       if (err.status === 401) return new PluginError(`the API server at ${this.server} did not accept your credentials: log in again or check the kubeconfig's user`);
-      if (err.status === 403) return new PluginError(`${firstLine(err).replace(/^\w+ \S+: 403 /, "")}: ask for read access (kubectl auth can-i list ${type.plural})`);
+      if (err.status === 403) {
+        const what = access === "list" ? "read" : "write";
+        return new PluginError(`${firstLine(err).replace(/^\w+ \S+: 403 /, "")}: ask for ${what} access (kubectl auth can-i ${access} ${type.plural})`);
+      }
+      if (err.status === 422) return new PluginError(`the API server refused the change: ${firstLine(err).replace(/^\w+ \S+: 422 /, "")}`);
       if (err.status === 404 && type.group === GROUP) {
         return new PluginError(`the API server does not serve ${GROUP}/${VERSION} ${type.plural}: install the CRDs (kubectl apply --server-side -f crds/)`);
       }

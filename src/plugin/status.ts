@@ -277,6 +277,7 @@ export const statusVerb: Verb = {
     "all-namespaces": { type: "boolean", short: "A" },
     output: { type: "string", short: "o" },
   },
+  completes: { arguments: { kinds: ["sdb", "imc"] }, flags: { output: { words: OUTPUT_FORMATS } } },
   run,
 };
 

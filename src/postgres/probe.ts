@@ -59,6 +59,8 @@ export interface ProbeOptions {
   /** Only for rules that also ask for a password (clientcert=verify-ca with scram-sha-256). */
   readonly password?: string;
   readonly timeoutMs: number;
+  /** What pg_stat_activity shows (default: the operator's name). */
+  readonly applicationName?: string;
 }
 
 function describeServed(cert: PeerCertificate): ServedCertificate {
@@ -144,7 +146,7 @@ async function session<T, F = never>(o: ProbeOptions, work: (client: Client) => 
     user: o.user,
     ...(o.password !== undefined ? { password: o.password } : {}),
     ssl,
-    application_name: "imaging-db-mtls-operator",
+    application_name: o.applicationName ?? "imaging-db-mtls-operator",
   });
   // Errors after we stopped listening (e.g. a late socket error) must not crash the process.
   client.on("error", () => undefined);
@@ -204,6 +206,15 @@ class WorkFailure extends Error {
   constructor(readonly failure: ReloadFailure) {
     super(failure.message);
   }
+}
+
+/** The session probeServer opens (verify-full, the same failure reasons), running `work`: kubectl mtls check's queries. */
+export async function querySession<T>(
+  options: ProbeOptions,
+  work: (client: Client) => Promise<T>,
+): Promise<ProbeFailure | (ServedCertificate & { readonly ok: true; readonly value: T; readonly latencyMs: number })> {
+  const r = await session(options, work);
+  return r.ok ? { ok: true, value: r.value, latencyMs: r.latencyMs, ...r.served } : r;
 }
 
 /** Connects over mTLS with verify-full, runs SELECT 1, reports the certificate the server served. */

@@ -5,26 +5,26 @@
  */
 import { expect } from "chai";
 import { X509Certificate } from "node:crypto";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
 import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import type { StatusDetail, StatusRow } from "../../src/plugin/status";
 import type { SecretInspection } from "../../src/plugin/inspect";
 import { controlPlane } from "../support/hooks";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
+import { installPlugin, type PluginInstall } from "../support/kubectl-plugin-fixture";
 import { imagingConnectionYaml } from "../support/manifests";
 import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
 import { freePort, run, type RunResult } from "../support/process";
 
-const REPO = resolve(__dirname, "..", "..");
 const DAY_MS = 24 * 3600 * 1000;
 
 describe("kubectl mtls plugin (through the real kubectl, against the operator and a real PostgreSQL)", function () {
   this.timeout(400_000);
   let env: OperatorWithDatabase;
   let ns: string;
+  let plugin: PluginInstall;
   let dir: string;
   let pluginDir: string;
   /** kubectl with the plugin directory on PATH and the admin kubeconfig in KUBECONFIG, as a user's shell has them. */
@@ -34,26 +34,8 @@ describe("kubectl mtls plugin (through the real kubectl, against the operator an
 
   before(async function () {
     this.timeout(600_000);
-    dir = await mkdtemp(join(tmpdir(), "kubectl-mtls-"));
-    // The package as npm run build leaves it: dist/ from tsconfig.build.json, the launcher next to it, the dependencies.
-    const pkg = join(dir, "pkg");
-    const tsc = await run(process.execPath, [join(REPO, "node_modules", "typescript", "bin", "tsc"), "-p", join(REPO, "tsconfig.build.json"), "--outDir", join(pkg, "dist")], { cwd: REPO, timeoutMs: 300_000 });
-    expect(tsc.code, `tsc -p tsconfig.build.json: ${tsc.stdout}${tsc.stderr}`).to.equal(0);
-    await mkdir(join(pkg, "bin"));
-    await copyFile(join(REPO, "bin", "kubectl-mtls"), join(pkg, "bin", "kubectl-mtls"));
-    await chmod(join(pkg, "bin", "kubectl-mtls"), 0o755);
-    await symlink(join(REPO, "node_modules"), join(pkg, "node_modules"));
-    // What kubectl discovers: an executable kubectl-mtls on PATH that execs the launcher.
-    pluginDir = join(dir, "path");
-    await mkdir(pluginDir);
-    await writeFile(join(pluginDir, "kubectl-mtls"), `#!/bin/sh\nexec "${join(pkg, "bin", "kubectl-mtls")}" "$@"\n`, { mode: 0o755 });
-
-    const cp = controlPlane();
-    kubectlBin = cp.binaries.kubectl;
-    // The launcher's #!/usr/bin/env node finds the suite's Node 24 first.
-    pathEnv = [pluginDir, dirname(process.execPath), process.env.PATH ?? ""].join(delimiter);
-    mtls = (args, extraEnv = {}) => run(kubectlBin, ["mtls", ...args], { env: { ...process.env, PATH: pathEnv, KUBECONFIG: cp.kubeconfigPath, ...extraEnv }, timeoutMs: 60_000 });
-
+    plugin = await installPlugin("kubectl-mtls");
+    ({ dir, pluginDir, kubectlBin, pathEnv, mtls } = plugin);
     env = await startOperatorWithDatabase({
       name: "plugin",
       databases: [{ roles: ["analysis"] }],
@@ -66,7 +48,7 @@ describe("kubectl mtls plugin (through the real kubectl, against the operator an
 
   after(async () => {
     await env?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await plugin?.remove();
   });
 
   /** What a failed command must look like: exit 2, exactly one line on stderr, nothing on stdout, no stack. */
@@ -84,7 +66,7 @@ describe("kubectl mtls plugin (through the real kubectl, against the operator an
     const help = await mtls(["--help"]);
     expect(help.code, help.stderr).to.equal(0);
     expect(help.stdout).to.contain("Usage: kubectl mtls COMMAND").and.match(/\n {2}status\s/).and.match(/\n {2}declaration\s/).and.match(/\n {2}inspect\s/);
-    for (const verb of ["status", "declaration", "inspect"]) {
+    for (const verb of ["status", "declaration", "inspect", "rotate", "revoke", "check", "completion"]) {
       const r = await mtls([verb, "--help"]);
       expect(r.code, `${verb} --help: ${r.stderr}`).to.equal(0);
       expect(r.stdout).to.contain(`kubectl mtls ${verb}`).and.contain("Exit codes:");

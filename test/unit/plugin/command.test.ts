@@ -44,7 +44,7 @@ describe("kubectl mtls command line", () => {
     });
 
     it("refuses an unknown verb or flag, pointing at the help", () => {
-      expect(() => parseCommandLine(["rotate"], VERBS)).to.throw(PluginError, 'unknown command "rotate": the commands are status, declaration, inspect (kubectl mtls --help)');
+      expect(() => parseCommandLine(["renew"], VERBS)).to.throw(PluginError, 'unknown command "renew": the commands are status, declaration, inspect, rotate, revoke, check, completion (kubectl mtls --help)');
       expect(() => parseCommandLine(["status", "--format", "ini"], VERBS)).to.throw(PluginError, /Unknown option '--format'.*: see kubectl mtls status --help$/);
     });
   });
