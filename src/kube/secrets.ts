@@ -16,21 +16,10 @@ export interface SecretObject {
   data?: Record<string, string>;
 }
 
-// Decoded once per object: a reconcile pass reads the same cached Secrets several times, and objects are replaced,
-// never changed, when a new version arrives.
-const decoded = new WeakMap<SecretObject, Readonly<Record<string, Buffer>>>();
-const NO_DATA: Readonly<Record<string, Buffer>> = Object.freeze({});
-
-/** A Secret's data as bytes (the API gives base64). Shared: never write to it. */
-export function secretBytes(secret: SecretObject | undefined): Readonly<Record<string, Buffer>> {
-  if (!secret) return NO_DATA;
-  let out = decoded.get(secret);
-  if (!out) {
-    const bytes: Record<string, Buffer> = {};
-    for (const [k, v] of Object.entries(secret.data ?? {})) bytes[k] = Buffer.from(v, "base64");
-    out = Object.freeze(bytes);
-    decoded.set(secret, out);
-  }
+/** A Secret's data as bytes (the API gives base64). */
+export function secretBytes(secret: SecretObject | undefined): Record<string, Buffer> {
+  const out: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(secret?.data ?? {})) out[k] = Buffer.from(v, "base64");
   return out;
 }
 
