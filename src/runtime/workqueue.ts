@@ -34,7 +34,7 @@ const MAX_TIMER_MS = 2_147_483_647;
  * next add() (a change of its object or of something it watches), or at a timed requeue it already had.
  */
 export class WorkQueue {
-  private readonly queue: string[] = [];
+  /** Waiting keys in arrival order (a Set iterates in insertion order): taking the oldest is O(1), as an array's shift is not. */
   private readonly queued = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
@@ -61,7 +61,7 @@ export class WorkQueue {
   }
 
   get depth(): number {
-    return this.queue.length;
+    return this.queued.size;
   }
 
   get inFlight(): number {
@@ -81,7 +81,6 @@ export class WorkQueue {
     }
     if (this.queued.has(key)) return;
     this.queued.add(key);
-    this.queue.push(key);
     this.schedulePump();
   }
 
@@ -126,7 +125,7 @@ export class WorkQueue {
 
   /** Resolves when nothing is queued or running: for tests and graceful shutdown. */
   idle(): Promise<void> {
-    if (this.queue.length === 0 && this.active === 0) return Promise.resolve();
+    if (this.queued.size === 0 && this.active === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -134,21 +133,20 @@ export class WorkQueue {
     this.shuttingDown = true;
     for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
-    this.queue.length = 0;
     this.queued.clear();
     await this.idle();
   }
 
   private pump(): void {
     if (this.paused) return;
-    while (this.active < this.opts.concurrency && this.queue.length > 0) {
-      const key = this.queue.shift()!;
+    while (this.active < this.opts.concurrency && this.queued.size > 0) {
+      const key = this.queued.values().next().value!;
       this.queued.delete(key);
       this.processing.add(key);
       this.active++;
       void this.run(key);
     }
-    if (this.queue.length === 0 && this.active === 0) {
+    if (this.queued.size === 0 && this.active === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();

@@ -14,6 +14,18 @@ describe("WorkQueue", () => {
     expect(seen.sort()).to.deep.equal(["a", "b"]);
   });
 
+  it("runs keys in the order they arrived, a re-added waiting key keeping its place, and 20,000 of them quickly", async () => {
+    const seen: string[] = [];
+    const q = new WorkQueue(async (k) => (seen.push(k), {}), { concurrency: 1, baseBackoffMs: 10, maxBackoffMs: 100, paused: true });
+    const keys = Array.from({ length: 20_000 }, (_, i) => `k${i}`);
+    for (const k of keys) q.add(k);
+    q.add("k0");
+    expect(q.depth).to.equal(20_000);
+    q.resume();
+    await q.idle();
+    expect(seen).to.deep.equal(keys);
+  });
+
   it("never runs one key on two workers, and reruns a key changed while it ran", async () => {
     let running = 0;
     let maxRunning = 0;
