@@ -16,6 +16,9 @@ export interface EventSubject {
 const DEDUPE_WINDOW_MS = 10 * 60_000;
 const REPORTING_CONTROLLER = "mtls.imaging.dev/imaging-db-mtls-operator";
 
+/** At most this many remembered events: beyond it the oldest are forgotten even inside the window (bounded memory). */
+const MAX_REMEMBERED = 50_000;
+
 /** Records Kubernetes Events (what `kubectl describe` shows) and logs each one as a JSON line. */
 export class EventRecorder {
   private readonly recent = new Map<string, number>();
@@ -28,6 +31,14 @@ export class EventRecorder {
     private readonly instance = process.env.HOSTNAME ?? "local",
   ) {}
 
+  /** Drops the oldest entries while they are out of the window or too many: amortised O(1), never a scan of all. */
+  private forgetExpired(now: number): void {
+    for (const [k, t] of this.recent) {
+      if (now - t < DEDUPE_WINDOW_MS && this.recent.size < MAX_REMEMBERED) return;
+      this.recent.delete(k);
+    }
+  }
+
   async record(subject: EventSubject, type: EventType, reason: Reason, message: string): Promise<void> {
     const namespace = subject.metadata.namespace ?? "default";
     const logFields: LogFields = { resource: `${subject.kind}/${subject.metadata.name}`, namespace, reason, message };
@@ -38,8 +49,10 @@ export class EventRecorder {
     const now = this.now().getTime();
     const last = this.recent.get(key);
     if (last !== undefined && now - last < DEDUPE_WINDOW_MS) return;
+    this.forgetExpired(now);
+    // Deleted first, so the map stays in time order and forgetExpired stops at the first entry still in the window.
+    this.recent.delete(key);
     this.recent.set(key, now);
-    if (this.recent.size > 10_000) for (const [k, t] of this.recent) if (now - t >= DEDUPE_WINDOW_MS) this.recent.delete(k);
 
     const timestamp = new Date(now).toISOString();
     try {
