@@ -90,11 +90,11 @@ describe("EventRecorder's memory of recent events", () => {
     let t = Date.parse("2026-12-03T00:00:00Z");
     const recorder = new EventRecorder(client, silent, () => new Date(t));
     const of = (i: number): EventSubject => ({ ...subject, metadata: { name: `db-${i}`, namespace: "cast", uid: `u-${i}` } });
-    for (let i = 0; i < 30_000; i++) await recorder.record(of(i), "Normal", "Issued", "issued");
-    await recorder.record(of(7), "Normal", "Issued", "issued");
+    for (let i = 0; i < 30_000; i++) await recorder.record(of(i), "Normal", "CAGenerated", "generated");
+    await recorder.record(of(7), "Normal", "CAGenerated", "generated");
     expect(created).to.have.length(30_000);
     t += 10 * 60_000;
-    await recorder.record(of(7), "Normal", "Issued", "issued");
+    await recorder.record(of(7), "Normal", "CAGenerated", "generated");
     expect(created).to.have.length(30_001);
   });
 });
