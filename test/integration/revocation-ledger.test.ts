@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ImagingConnection, SecureDatabase } from "../../src/api/types";
@@ -99,9 +99,11 @@ describe("Revocation that lasts: the ledger of issued certificates (real API ser
 
   /** Waits for the connection's certificate (serial from status) to be in `dir`, then copies it away. */
   async function identityFrom(dir: string, user: string, serial: string): Promise<Identity> {
+    // A volume's first lay-down links its files one by one after the switch (as the kubelet does): wait for all three.
+    const present = async (f: string) => access(join(dir, f)).then(() => true, () => false);
     await waitFor(
       `${user}'s files to hold serial ${serial}`,
-      async () => parseCertificates(await readFile(join(dir, "client.crt"), "utf8"))[0]?.serialNumber === serial,
+      async () => parseCertificates(await readFile(join(dir, "client.crt"), "utf8"))[0]?.serialNumber === serial && (await present("client.key")) && (await present("root.crt")),
       20_000,
       100,
     );
