@@ -81,6 +81,16 @@ function specOrMetaChanged(event: InformerEvent, obj: KubeObject, old: KubeObjec
   );
 }
 
+/**
+ * Whether a change of a SecureDatabase concerns its connections: anything they read, which is all but the record of
+ * its live checks (a check every few minutes would otherwise wake every connection of the database each time).
+ */
+export function connectionsAffected(event: InformerEvent, obj: SecureDatabaseObject, old: SecureDatabaseObject | undefined): boolean {
+  if (specOrMetaChanged(event, obj, old) || !old) return true;
+  const read = (o: SecureDatabaseObject) => json({ ...o.status, verification: undefined });
+  return read(old) !== read(obj);
+}
+
 /** Wires caches to work queues to reconcilers, and starts and stops them together. */
 export class Operator {
   readonly context: OperatorContext;
@@ -177,8 +187,8 @@ export class Operator {
       else this.metrics.observeSecureDatabase(obj);
       if (event === "delete") this.secureDatabaseQueue.forget(key);
       else if (specOrMetaChanged(event, obj, old)) this.secureDatabaseQueue.add(key);
-      // Connections read the database's status (Ready) too.
-      connectionsOf(key);
+      // Connections read the database's status (Ready, CA, rotation, trust) too, but not its verification record.
+      if (connectionsAffected(event, obj, old)) connectionsOf(key);
     });
     cache.imagingConnections.on((event, obj, old) => {
       const key = objectKey(obj.metadata.namespace, obj.metadata.name);
