@@ -42,6 +42,7 @@ import { controlPlane } from "../support/hooks";
 import { startKubeletStandIn, type KubeletStandIn } from "../support/kubelet-standin";
 import { secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { freePort, runOk, waitFor } from "../support/process";
+import { firstDifference } from "../support/object-diff";
 
 const REPO = resolve(__dirname, "..", "..");
 const CHART = join(REPO, "deploy", "helm", "imaging-db-mtls-operator");
@@ -88,20 +89,6 @@ function withoutHelmLabels(o: Manifest): Manifest {
     if (Object.keys(labels).length === 0) delete copy.metadata.labels;
   }
   return copy;
-}
-
-/** The path of the first value that differs between two plain objects, or undefined when they are equal. */
-function firstDifference(a: unknown, b: unknown, path = ""): string | undefined {
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) {
-    return a === b ? undefined : `${path}: ${JSON.stringify(a)} != ${JSON.stringify(b)}`;
-  }
-  if (Array.isArray(a) !== Array.isArray(b)) return `${path}: an array and an object`;
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  for (const k of keys) {
-    const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
-    if (d) return d;
-  }
-  return undefined;
 }
 
 /** Asserts that the chart rendered exactly `expected` (see the header for what is normalised). */

@@ -19,6 +19,7 @@ import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk } from "../support/kubectl-json";
 import { secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { freePort, run, waitFor } from "../support/process";
+import { firstDifference } from "../support/object-diff";
 
 const REPO = resolve(__dirname, "..", "..");
 const NAME = "imaging-db-mtls-operator";
@@ -56,20 +57,6 @@ function splitHeader(text: string): { header: string[]; body: string } {
   const lines = text.split("\n");
   const n = lines.findIndex((l) => !l.startsWith("#"));
   return { header: lines.slice(0, n), body: lines.slice(n).join("\n") };
-}
-
-/** The path of the first value that differs between two plain objects, or undefined when they are equal. */
-function firstDifference(a: unknown, b: unknown, path = ""): string | undefined {
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) {
-    return a === b ? undefined : `${path}: ${JSON.stringify(a)} != ${JSON.stringify(b)}`;
-  }
-  if (Array.isArray(a) !== Array.isArray(b)) return `${path}: an array and an object`;
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  for (const k of keys) {
-    const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
-    if (d) return d;
-  }
-  return undefined;
 }
 
 /** A container port given by name or number, as the kubelet resolves it. */
