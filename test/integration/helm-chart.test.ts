@@ -34,7 +34,6 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseAllDocuments } from "yaml";
 import { parseCommandLine } from "../../src/cli";
 import { startControlPlane, type ControlPlane } from "../support/controlplane";
 import { helm, helmOk, install, uninstall, upgrade, type HelmSet } from "../support/helm";
@@ -42,7 +41,7 @@ import { controlPlane } from "../support/hooks";
 import { startKubeletStandIn, type KubeletStandIn } from "../support/kubelet-standin";
 import { secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { freePort, runOk, waitFor } from "../support/process";
-import { firstDifference } from "../support/object-diff";
+import { firstDifference, manifestId as id, manifests, one, type Manifest } from "../support/manifest-objects";
 
 const REPO = resolve(__dirname, "..", "..");
 const CHART = join(REPO, "deploy", "helm", "imaging-db-mtls-operator");
@@ -55,27 +54,6 @@ const REQUESTER = "imaging-db-mtls-connection-requester";
 const HELM_LABELS = ["helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance", "app.kubernetes.io/version"] as const;
 /** The Dockerfile's ENTRYPOINT, before dist/main.js. */
 const ENTRYPOINT_NODE_FLAGS = ["--max-semi-space-size=4"];
-
-interface Manifest {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; managedFields?: { manager?: string }[] };
-  [field: string]: unknown;
-}
-
-const id = (o: Manifest): string => `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata.name}`;
-
-function manifests(text: string): Manifest[] {
-  return parseAllDocuments(text)
-    .map((d) => d.toJS() as Manifest | null)
-    .filter((o): o is Manifest => o !== null);
-}
-
-function one(objects: Manifest[], kind: string, name: string, namespace?: string): Manifest {
-  const found = objects.filter((o) => o.kind === kind && o.metadata.name === name && o.metadata.namespace === namespace);
-  expect(found, `${kind} ${namespace ?? ""}/${name} among ${objects.map(id).join(", ")}`).to.have.length(1);
-  return found[0]!;
-}
 
 const deploymentOf = (objects: Manifest[], name = NAME): k8s.V1Deployment => one(objects, "Deployment", name, NS) as unknown as k8s.V1Deployment;
 const operatorContainer = (d: k8s.V1Deployment): k8s.V1Container => d.spec!.template.spec!.containers.find((c) => c.name === "operator")!;

@@ -13,13 +13,12 @@ import { createWriteStream, existsSync } from "node:fs";
 import { copyFile, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
-import { parseAllDocuments } from "yaml";
 import { OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT } from "../support/controlplane";
 import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk } from "../support/kubectl-json";
 import { secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { freePort, run, waitFor } from "../support/process";
-import { firstDifference } from "../support/object-diff";
+import { firstDifference, manifestId as id, manifests as parseManifests, one, type Manifest as Objects } from "../support/manifest-objects";
 
 const REPO = resolve(__dirname, "..", "..");
 const NAME = "imaging-db-mtls-operator";
@@ -30,21 +29,8 @@ const REQUESTER = "imaging-db-mtls-connection-requester";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are plain YAML, checked field by field below
 type Field = any;
-type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [field: string]: Field };
-
-const id = (o: Manifest): string => `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata.name}`;
-
-function manifests(text: string): Manifest[] {
-  return parseAllDocuments(text)
-    .map((d) => d.toJS() as Manifest | null)
-    .filter((o): o is Manifest => o !== null);
-}
-
-function one(objects: Manifest[], kind: string, name: string, namespace?: string): Manifest {
-  const found = objects.filter((o) => o.kind === kind && o.metadata.name === name && o.metadata.namespace === namespace);
-  expect(found, `${kind} ${namespace ?? ""}/${name}`).to.have.length(1);
-  return found[0]!;
-}
+type Manifest = Objects<Field>;
+const manifests = (text: string): Manifest[] => parseManifests<Field>(text);
 
 async function kustomize(dir: string): Promise<string> {
   const r = await controlPlane().kubectl(["kustomize", join(REPO, dir)]);

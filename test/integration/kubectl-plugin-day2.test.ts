@@ -14,9 +14,8 @@ import { secretBytes, type SecretObject } from "../../src/kube/secrets";
 import { parseCertificates } from "../../src/pki";
 import type { CheckResult } from "../../src/plugin/check";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { installPlugin, type PluginInstall } from "../support/kubectl-plugin-fixture";
-import { imagingConnectionYaml } from "../support/manifests";
-import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
+import { installPlugin, startPluginScene, type PluginInstall } from "../support/kubectl-plugin-fixture";
+import type { OperatorWithDatabase } from "../support/operator-fixture";
 import { psql } from "../support/postgres";
 import { waitFor, type RunResult } from "../support/process";
 
@@ -31,15 +30,9 @@ describe("kubectl mtls day 2: rotate, revoke, check, completion (real kubectl, o
     this.timeout(600_000);
     plugin = await installPlugin("kubectl-mtls-day2");
     mtls = plugin.mtls;
-    env = await startOperatorWithDatabase({
-      name: "plugin-day2",
-      databases: [{ roles: ["analysis"] }],
-      // A short propagation delay keeps the CA rotation's three phases to seconds.
-      secureDatabase: { access: [{ users: ["analysis"] }], patch: { spec: { ca: { propagationDelay: "2s" } } } },
-    });
+    // A short propagation delay keeps the CA rotation's three phases to seconds.
+    env = await startPluginScene("plugin-day2", { spec: { ca: { propagationDelay: "2s" } } });
     ns = env.ns;
-    await kubectlOk(["apply", "-f", "-"], imagingConnectionYaml(ns, "analysis", "analysis"));
-    await waitForCondition<ImagingConnection>("imc", ns, "analysis", "Ready", (c) => c.status === "True", 120_000);
   });
 
   after(async () => {

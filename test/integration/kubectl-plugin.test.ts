@@ -13,9 +13,8 @@ import type { StatusDetail, StatusRow } from "../../src/plugin/status";
 import type { SecretInspection } from "../../src/plugin/inspect";
 import { controlPlane } from "../support/hooks";
 import { getJson, kubectlOk, waitForCondition } from "../support/kubectl-json";
-import { installPlugin, type PluginInstall } from "../support/kubectl-plugin-fixture";
-import { imagingConnectionYaml } from "../support/manifests";
-import { startOperatorWithDatabase, type OperatorWithDatabase } from "../support/operator-fixture";
+import { installPlugin, startPluginScene, type PluginInstall } from "../support/kubectl-plugin-fixture";
+import type { OperatorWithDatabase } from "../support/operator-fixture";
 import { freePort, run, type RunResult } from "../support/process";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -36,14 +35,8 @@ describe("kubectl mtls plugin (through the real kubectl, against the operator an
     this.timeout(600_000);
     plugin = await installPlugin("kubectl-mtls");
     ({ dir, pluginDir, kubectlBin, pathEnv, mtls } = plugin);
-    env = await startOperatorWithDatabase({
-      name: "plugin",
-      databases: [{ roles: ["analysis"] }],
-      secureDatabase: { access: [{ users: ["analysis"] }] },
-    });
+    env = await startPluginScene("plugin");
     ns = env.ns;
-    await kubectlOk(["apply", "-f", "-"], imagingConnectionYaml(ns, "analysis", "analysis"));
-    await waitForCondition<ImagingConnection>("imc", ns, "analysis", "Ready", (c) => c.status === "True", 120_000);
   });
 
   after(async () => {

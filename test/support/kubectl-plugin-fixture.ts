@@ -8,7 +8,11 @@ import { expect } from "chai";
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
+import type { ImagingConnection } from "../../src/api/types";
 import { controlPlane } from "./hooks";
+import { kubectlOk, waitForCondition } from "./kubectl-json";
+import { imagingConnectionYaml } from "./manifests";
+import { startOperatorWithDatabase, type OperatorWithDatabase } from "./operator-fixture";
 import { run, type RunResult } from "./process";
 
 const REPO = resolve(__dirname, "..", "..");
@@ -59,4 +63,19 @@ export async function installPlugin(name: string): Promise<PluginInstall> {
     mtls: (args, extraEnv) => kubectl(["mtls", ...args], extraEnv),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * What the plugin's tests look at: the operator, a database granting the role `analysis`, and the Ready connection
+ * `analysis` to it. `patch` goes into the SecureDatabase's spec as its test needs.
+ */
+export async function startPluginScene(name: string, patch?: object): Promise<OperatorWithDatabase> {
+  const env = await startOperatorWithDatabase({
+    name,
+    databases: [{ roles: ["analysis"] }],
+    secureDatabase: { access: [{ users: ["analysis"] }], ...(patch ? { patch } : {}) },
+  });
+  await kubectlOk(["apply", "-f", "-"], imagingConnectionYaml(env.ns, "analysis", "analysis"));
+  await waitForCondition<ImagingConnection>("imc", env.ns, "analysis", "Ready", (c) => c.status === "True", 120_000);
+  return env;
 }
