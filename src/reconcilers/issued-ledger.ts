@@ -68,25 +68,49 @@ const ENTRY_KEYS: readonly (keyof LedgerEntry)[] = [
 
 /** The ledger in a ConfigMap's data; a key or value that is not an entry (a hand edit) is left out, never guessed at. */
 export function parseLedger(data: Readonly<Record<string, string>> | undefined): Map<string, LedgerEntry> {
-  const out = new Map<string, LedgerEntry>();
-  for (const [key, value] of Object.entries(data ?? {})) {
-    let serial: string;
-    let parsed: unknown;
-    try {
-      serial = normalizeSerialNumber(key);
-      parsed = JSON.parse(value);
-    } catch {
-      continue;
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) continue;
-    const entry: LedgerEntry = {};
-    for (const k of ENTRY_KEYS) {
-      const v = (parsed as Record<string, unknown>)[k];
-      if (typeof v === "string") (entry as Record<string, string>)[k] = v;
-    }
-    out.set(serial, entry);
+  return parseLedgerPart(data).ledger;
+}
+
+/** One data key of a ledger ConfigMap as read: its text and what it held (undefined: not an entry). */
+interface ParsedKey {
+  raw: string;
+  parsed: readonly [serial: string, entry: LedgerEntry] | undefined;
+}
+
+interface ParsedPart {
+  ledger: Map<string, LedgerEntry>;
+  keys: Map<string, ParsedKey>;
+}
+
+/** A ConfigMap's ledger; keys whose text is the same as in `previous` (the last version read) are not parsed again. */
+function parseLedgerPart(data: Readonly<Record<string, string>> | undefined, previous?: ParsedPart): ParsedPart {
+  const ledger = new Map<string, LedgerEntry>();
+  const keys = new Map<string, ParsedKey>();
+  for (const [key, raw] of Object.entries(data ?? {})) {
+    const before = previous?.keys.get(key);
+    const parsed = before?.raw === raw ? before.parsed : parseEntry(key, raw);
+    keys.set(key, { raw, parsed });
+    if (parsed) ledger.set(parsed[0], parsed[1]);
   }
-  return out;
+  return { ledger, keys };
+}
+
+function parseEntry(key: string, value: string): readonly [string, LedgerEntry] | undefined {
+  let serial: string;
+  let parsed: unknown;
+  try {
+    serial = normalizeSerialNumber(key);
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+  const entry: LedgerEntry = {};
+  for (const k of ENTRY_KEYS) {
+    const v = (parsed as Record<string, unknown>)[k];
+    if (typeof v === "string") (entry as Record<string, string>)[k] = v;
+  }
+  return [serial, entry];
 }
 
 /** One entry as stored: its fields in a fixed order, so equal entries are equal bytes. */
@@ -178,15 +202,82 @@ export function ledgerPatch(changes: LedgerChanges, resourceVersion: string | un
 
 /**
  * Parsed ledgers by the ConfigMap object they were read from. The cache replaces the object on every change and
- * nothing edits one in place, so each version is parsed once, not once per connection reconciled against it.
+ * nothing edits one in place, so each version is parsed once, not once per connection reconciled against it; and
+ * only its changed keys are parsed, against the last version read of the same ConfigMap (a shard grows by one entry
+ * per issuance: parsing all of it at each would make a storm on one database quadratic).
  */
-const parsedLedgers = new WeakMap<ConfigMapObject, Ledger>();
+const parsedLedgers = new WeakMap<ConfigMapObject, ParsedPart>();
+/** The last version read of each ConfigMap, the least recently read going first past the bound (deleted ones too). */
+const lastParsed = new Map<string, ParsedPart>();
+const LAST_PARSED_BOUND = 4096;
 
 function ledgerOf(cm: ConfigMapObject | undefined): Ledger {
   if (!cm) return new Map();
-  let ledger = parsedLedgers.get(cm);
-  if (!ledger) parsedLedgers.set(cm, (ledger = parseLedger(cm.data)));
-  return ledger;
+  let part = parsedLedgers.get(cm);
+  if (!part) {
+    const name = `${cm.metadata.namespace ?? ""}/${cm.metadata.name}`;
+    part = parseLedgerPart(cm.data, lastParsed.get(name));
+    parsedLedgers.set(cm, part);
+    lastParsed.delete(name);
+    lastParsed.set(name, part);
+    if (lastParsed.size > LAST_PARSED_BOUND) lastParsed.delete(lastParsed.keys().next().value!);
+  }
+  return part.ledger;
+}
+
+/**
+ * A ledger kept in several ConfigMaps, read through them: a lookup asks each (a later one wins, as in the union),
+ * and only iterating builds the union. Recording one issuance looks up one serial; building the whole ledger for
+ * it would cost every issuance the size of the ledger.
+ */
+class LedgerUnion implements Ledger {
+  private merged: Map<string, LedgerEntry> | undefined;
+
+  constructor(private readonly parts: readonly Ledger[]) {}
+
+  get(serial: string): LedgerEntry | undefined {
+    for (let i = this.parts.length - 1; i >= 0; i--) {
+      const entry = this.parts[i]!.get(serial);
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  has(serial: string): boolean {
+    return this.parts.some((p) => p.has(serial));
+  }
+
+  get size(): number {
+    return this.all().size;
+  }
+
+  forEach(fn: (entry: LedgerEntry, serial: string, ledger: Ledger) => void): void {
+    for (const [serial, entry] of this.all()) fn(entry, serial, this);
+  }
+
+  entries(): MapIterator<[string, LedgerEntry]> {
+    return this.all().entries();
+  }
+
+  keys(): MapIterator<string> {
+    return this.all().keys();
+  }
+
+  values(): MapIterator<LedgerEntry> {
+    return this.all().values();
+  }
+
+  [Symbol.iterator](): MapIterator<[string, LedgerEntry]> {
+    return this.all().entries();
+  }
+
+  private all(): Map<string, LedgerEntry> {
+    if (!this.merged) {
+      this.merged = new Map();
+      for (const part of this.parts) for (const [serial, entry] of part) this.merged.set(serial, entry);
+    }
+    return this.merged;
+  }
 }
 
 /** The shard of a connection's entries (an entry of no connection: its serial's). */
@@ -207,10 +298,8 @@ function ledgerParts(ctx: OperatorContext, namespace: string, sdbName: string, f
   return new Map(ledgerNames(sdbName).map((name) => [name, fresh.has(name) ? fresh.get(name) : ctx.cache.configMaps.get(namespace, name)]));
 }
 
-function union(parts: LedgerParts): Map<string, LedgerEntry> {
-  const out = new Map<string, LedgerEntry>();
-  for (const cm of parts.values()) for (const [serial, entry] of ledgerOf(cm)) out.set(serial, entry);
-  return out;
+function union(parts: LedgerParts): Ledger {
+  return new LedgerUnion([...parts.values()].map(ledgerOf));
 }
 
 /** The ledger of a SecureDatabase as the cache has it (its ConfigMaps carry the owner label the cache selects). */

@@ -10,6 +10,7 @@ import {
   planConnectionRevocation,
   placeChanges,
   planIssued,
+  readLedger,
   revokedInLedgerConfigMap,
   revokedSerials,
   shardOf,
@@ -17,6 +18,7 @@ import {
 } from "../../../src/reconcilers/issued-ledger";
 import { revokedMessage, revokesOnDelete } from "../../../src/reconcilers/imaging-connection/revoke-issued";
 import { database } from "./secure-database/fixtures";
+import type { OperatorContext } from "../../../src/reconcilers/context";
 
 const NOW = new Date("2026-11-23T12:00:00Z");
 const HOUR = 3600_000;
@@ -69,6 +71,40 @@ describe("the ledger's shards (ConfigMaps <sdb>-issued-0 … -f)", () => {
     expect(revokedInLedgerConfigMap(issuedMore)).to.equal(revokedInLedgerConfigMap(before));
     expect(revokedInLedgerConfigMap(revoked)).to.not.equal(revokedInLedgerConfigMap(issuedMore));
     expect(revokedInLedgerConfigMap(undefined)).to.equal("");
+  });
+});
+
+describe("a ledger read through its ConfigMaps (the cache's versions of each)", () => {
+  type Cm = { metadata: { name: string; namespace: string; resourceVersion: string }; data: Record<string, string> };
+  const version = (name: string, rv: number, data: Record<string, string>): Cm => ({ metadata: { name, namespace: "ns", resourceVersion: String(rv) }, data });
+  const read = (...cms: Cm[]) => {
+    const byName = new Map(cms.map((c) => [c.metadata.name, c]));
+    const ctx = { cache: { configMaps: { get: (_ns: string, name: string) => byName.get(name) } } } as unknown as OperatorContext;
+    return readLedger(ctx, "ns", "db");
+  };
+
+  it("looks a serial up in every shard and the earlier operator's ConfigMap, which wins a serial both hold; iterates their union", () => {
+    const app = issued("app", HOUR);
+    const ledger = read(version("db-issued-3", 1, { "0a": encodeEntry(app) }), version("db-issued", 1, { "0b": encodeEntry(issued("web", HOUR)), "0a": encodeEntry({ ...app, reason: "superseded", revocationDate: iso(0) }) }));
+    expect(ledger.has("0a")).to.equal(true);
+    expect(ledger.get("0a")?.revocationDate).to.equal(iso(0));
+    expect(ledger.has("0c")).to.equal(false);
+    expect(ledger.get("0c")).to.equal(undefined);
+    expect(ledger.size).to.equal(2);
+    expect([...ledger.keys()].sort()).to.deep.equal(["0a", "0b"]);
+    expect(revokedSerials(ledger, NOW)).to.deep.equal(["0a"]);
+  });
+
+  it("a new version of a shard is read as it is: changed entries, new ones, dropped ones, and a broken one mended", () => {
+    const [a, b, c] = [issued("a", HOUR), issued("b", HOUR), issued("c", HOUR)];
+    const v1 = read(version("db-issued-5", 1, { "01": encodeEntry(a), "02": encodeEntry(b), "03": "{broken" }));
+    expect([...v1.keys()].sort()).to.deep.equal(["01", "02"]);
+    const revokedA = { ...a, revocationDate: iso(0), reason: "keyCompromise" as const };
+    const v2 = read(version("db-issued-5", 2, { "01": encodeEntry(revokedA), "03": encodeEntry(c), "04": encodeEntry(b) }));
+    expect(Object.fromEntries(v2)).to.deep.equal({ "01": revokedA, "03": c, "04": b });
+    // The older version, read again, is still what it held.
+    const again = read(version("db-issued-5", 1, { "01": encodeEntry(a), "02": encodeEntry(b), "03": "{broken" }));
+    expect(again.get("01")).to.deep.equal(a);
   });
 });
 
