@@ -109,9 +109,9 @@ describe("pki/encodings", () => {
         const path = t.file("c.pfx", pfx);
         const info = openssl(["pkcs12", "-in", path, "-passin", `pass:${password}`, "-nodes", "-info"]);
         expect(info.code, info.stderr).to.equal(0);
-        // The MAC's count is the ASN.1 default, so DER leaves it out; the key keeps OpenSSL's PBKDF2 count.
+        // One iteration for the MAC (the ASN.1 default, so DER leaves it out) and for the key: the password is random.
         expect(info.stderr).to.contain("MAC: sha256, Iteration 1\n");
-        expect(info.stderr).to.contain("PBES2, PBKDF2, AES-256-CBC, Iteration 2048");
+        expect(info.stderr).to.contain("PBES2, PBKDF2, AES-256-CBC, Iteration 1,");
         expect(info.stderr).to.contain("PRF hmacWithSHA256");
         expect(info.stdout).to.contain("friendlyName: dotnet");
         expect(info.stdout).to.contain("localKeyID");
