@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, hash as digestOf } from "node:crypto";
 
 /**
  * A bounded cache of what was derived from some bytes, keyed by their SHA-256: reconciles see the same certificates
@@ -46,6 +46,9 @@ export class ContentCache<T> {
 }
 
 function keyOf(parts: readonly (Uint8Array | undefined)[]): string {
+  // One part (most lookups): the one-shot digest, half the cost of a Hash object (1.0 against 2.0 µs for a
+  // certificate). Each cache is looked up with one number of parts.
+  if (parts.length === 1 && parts[0]) return digestOf("sha256", parts[0], "base64");
   const hash = createHash("sha256");
   for (const p of parts) hash.update(p ? String(p.length) : "-").update(":").update(p ?? new Uint8Array());
   return hash.digest("base64");
