@@ -4,7 +4,8 @@
  * status, a read that finds nothing). No operator runs; nothing watches, so the watch fan-out is not in them.
  */
 import { randomBytes } from "node:crypto";
-import { RestClient } from "../src/kube/rest";
+import { JSON_PATCH, RestClient } from "../src/kube/rest";
+import type { ImagingConnectionObject } from "../src/reconcilers/context";
 import { RESOURCES } from "../src/kube/resources";
 import { generateCA, issueClientCertificate } from "../src/pki";
 import { clientSecretData } from "../src/pki/secret-layout";
@@ -21,6 +22,40 @@ interface Kind {
   /** Runs before the measured requests (e.g. creates what they patch), unmeasured. */
   readonly prepare?: (i: number) => Promise<unknown>;
   readonly request: (i: number) => Promise<unknown>;
+}
+
+/** A connection's first status as the storm writes it (bench/scale.ts SCALE_DUMP): about 2.3 kB. */
+function firstStatus(ns: string, name: string): Record<string, unknown> {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const dir = `/etc/cast-imaging/mtls/${name}`;
+  const condition = (type: string, status: string, reason: string, message: string) => ({ type, status, reason, message, lastTransitionTime: now, observedGeneration: 1 });
+  return {
+    certificate: { issuerFingerprintSHA256: randomBytes(32).toString("hex"), notAfter: now, notBefore: now, renewalTime: now, secretName: `${name}-client-tls`, serialNumber: randomBytes(16).toString("hex") },
+    conditions: [
+      condition("CertificateReady", "True", "Valid", `CN=u0, serial ${randomBytes(16).toString("hex")}, valid until ${now}, renews at ${now}`),
+      condition("ConnectionVerified", "Unknown", "VerificationDisabled", "spec.verification.enabled is false"),
+      condition("Ready", "True", "Connected", "the client certificate is issued, mounted where listed, and logs in to the database"),
+      condition("Revoked", "False", "NotRevoked", "the database does not revoke this connection"),
+      condition("WorkloadsPatched", "True", "NoWorkloads", "spec.workloads is empty: mount the client Secret yourself (status.declaration gives the file names)"),
+    ],
+    declaration: {
+      certificatePath: `${dir}/client.crt`,
+      database: "postgres",
+      host: `db.${ns}.svc`,
+      iniPath: "/etc/cast-imaging/mtls-ini/cast-connections.ini",
+      jdbcUrl: `jdbc:postgresql://db.${ns}.svc:5432/postgres?ssl=true&sslmode=verify-full&sslcert=${dir}/client.crt&sslkey=${dir}/client.pk8&sslrootcert=${dir}/root.crt`,
+      keyPath: `${dir}/client.pk8`,
+      keyPemPath: `${dir}/client.key`,
+      pfxPasswordSecretKey: "client.pfx.password",
+      pfxPath: `${dir}/client.pfx`,
+      port: 5432,
+      rootCertificatePath: `${dir}/root.crt`,
+      sslMode: "verify-full",
+      user: "u0",
+    },
+    observedGeneration: 1,
+    workloads: [],
+  };
 }
 
 async function clientSecretTemplate(): Promise<Record<string, string>> {
@@ -59,6 +94,28 @@ function kinds(admin: RestClient, ns: string, data: Record<string, string>): Kin
           MERGE,
           "status",
         ),
+    },
+    {
+      name: "PATCH ImagingConnection finalizer (JSON patch, as the operator)",
+      request: (i) => admin.patch(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` }, [{ op: "add", path: "/metadata/finalizers/-", value: "mtls.imaging.dev/second" }], JSON_PATCH),
+    },
+    {
+      name: "PUT ImagingConnection, a finalizer added (update)",
+      request: async (i) => {
+        const current = await admin.get<ImagingConnectionObject>(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` });
+        return admin.replace(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` }, { ...current, metadata: { ...current.metadata, finalizers: [...(current.metadata.finalizers ?? []), "mtls.imaging.dev/third"] } });
+      },
+    },
+    {
+      name: "PATCH ImagingConnection status, a connection's first (merge)",
+      request: (i) => admin.patch(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` }, { status: firstStatus(ns, `c-${i}`) }, MERGE, "status"),
+    },
+    {
+      name: "PUT ImagingConnection status, the same (replace)",
+      request: async (i) => {
+        const current = await admin.get<ImagingConnectionObject>(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` });
+        return admin.replace(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` }, { ...current, status: { ...firstStatus(ns, `c-${i}`), observedGeneration: 2 } }, "status");
+      },
     },
     {
       name: "POST Event",

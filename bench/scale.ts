@@ -16,10 +16,11 @@
  * Knobs: SCALE_N (both counts, 1000), SCALE_SDB, SCALE_IMC, SCALE_KEY (ECDSA | RSA; ECDSA is P-256, RSA is 2048), SCALE_IDLE_S
  * (idle window, 60), SCALE_CONCURRENCY (operator --concurrency, 4), SCALE_PROFILE (directory for a CPU profile), SCALE_NODE_FLAGS,
  * SCALE_WAVE (connections in the renewal wave, default all SCALE_IMC; 0 skips the wave), SCALE_WAVE_LEAD_S (60),
- * SCALE_WAVE_SPREAD_S (0: every renewal time exactly W).
+ * SCALE_WAVE_SPREAD_S (0: every renewal time exactly W), SCALE_DUMP (a file: the first connection as the storm left it).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { webcrypto } from "node:crypto";
 import type { ImagingConnectionObject, SecureDatabaseObject } from "../src/reconcilers/context";
@@ -172,6 +173,8 @@ export async function runScaleBench(): Promise<void> {
     const latencies = [...appliedAt].map(([k, t]) => (readyAt.get(k) ?? NaN) - t);
     const stormEvents = await cp.auditEvents(OPERATOR_USER, since);
 
+    // SCALE_DUMP=<file>: the first connection as the storm left it (the status request kinds are measured on it).
+    if (process.env.SCALE_DUMP && IMCS > 0) await writeFile(process.env.SCALE_DUMP, JSON.stringify(await admin.get(RESOURCES.ImagingConnection, { namespace: ns, name: "c-0" }), null, 2));
     const settled = await procStatus(pid);
     // SCALE_HEAPSNAPSHOT=1: a heap snapshot of the operator after the storm (needs NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2).
     if (process.env.SCALE_HEAPSNAPSHOT) process.kill(pid, "SIGUSR2");
