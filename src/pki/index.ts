@@ -71,6 +71,7 @@ export {
   manualRotationRequested,
   missingData,
   renewalTime,
+  desiredRenewalTime,
   renewalWindow,
   renewalTimeReached,
   revoked,

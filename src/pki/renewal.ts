@@ -143,6 +143,11 @@ function renewBeforeOf(desired: DesiredCertificate): RenewBefore | undefined {
   return desired.renewBefore;
 }
 
+/** When a certificate issued for `desired` is renewed. */
+export function desiredRenewalTime(desired: DesiredCertificate, cert: { notBefore: Date; notAfter: Date }): Date {
+  return renewalTime(cert.notBefore, cert.notAfter, renewBeforeOf(desired));
+}
+
 // ----------------------------------------------------------------------- reading the Secret once
 
 type Inspection =
@@ -336,7 +341,7 @@ export const manualRotationRequested: RenewalPolicy = (desired, current) => {
 export const renewalTimeReached: RenewalPolicy = (desired, current, now) => {
   const p = parsed(current);
   if (!p) return undefined;
-  const at = renewalTime(p.cert.notBefore, p.cert.notAfter, renewBeforeOf(desired));
+  const at = desiredRenewalTime(desired, p.cert);
   if (now.getTime() < at.getTime()) return undefined;
   return reissue(
     "RenewalTimeReached",
@@ -380,7 +385,7 @@ export function evaluateRenewal(
     // Only reachable with a custom policy list that skips the data checks.
     return reissue("Unparsable", "the Secret's certificate could not be read: issuing a new certificate");
   }
-  const at = renewalTime(p.cert.notBefore, p.cert.notAfter, renewBeforeOf(desired));
+  const at = desiredRenewalTime(desired, p.cert);
   return {
     reissue: false,
     reason: "UpToDate",

@@ -18,6 +18,7 @@ import { isApiError } from "../../kube/rest";
 import { desiredSecret, ownerReference, secretBytes, secretHasData, type SecretObject } from "../../kube/secrets";
 import {
   clientSecretData,
+  desiredRenewalTime,
   evaluateRenewal,
   isIssuedBy,
   issueClientCertificate,
@@ -172,7 +173,8 @@ export function planSecretWrite(
       `in Secret ${spec.secretName} (${decision.reason}: ${decision.message})`;
     events.push({ type: "Normal", reason: Reason.CertificateIssued, message });
   }
-  const renewalTime = evaluateRenewal(issuance.desired, data, now).renewalTime;
+  // A certificate issued this pass is what `desired` asks for: only its renewal time is left to work out.
+  const renewalTime = decision.reissue ? desiredRenewalTime(issuance.desired, issued) : evaluateRenewal(issuance.desired, data, now).renewalTime;
   // During an overlap the certificate may still come from the previous CA: report the one that signed it.
   const issuerFingerprint =
     trustBundleEntries(trustBundle).find((ca) => isIssuedBy(issued.facts, ca))?.fingerprintSha256 ?? issuance.ca.facts.fingerprintSha256;
