@@ -54,11 +54,22 @@ export function encodePem(der: Uint8Array, label: string): string {
   return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
 
+/**
+ * The same trust bundles and CA chains are decoded at every reconcile: the last texts decoded, the least recently
+ * used going first past the bound. The DERs are shared between callers, which only read them.
+ */
+const decodedCertificates = new Map<string, readonly Buffer[]>();
+const DECODED_CERTIFICATES_BOUND = 256;
+
 /** DER of every certificate in a PEM text (a single certificate, a chain or a bundle). */
 export function certificateDersFromPem(text: string | Uint8Array): Buffer[] {
-  return decodePem(text)
-    .filter((b) => b.label === "CERTIFICATE")
-    .map((b) => b.der);
+  const source = typeof text === "string" ? text : Buffer.from(text).toString("latin1");
+  let ders = decodedCertificates.get(source);
+  if (ders) decodedCertificates.delete(source);
+  else ders = decodePem(source).filter((b) => b.label === "CERTIFICATE").map((b) => b.der);
+  decodedCertificates.set(source, ders);
+  if (decodedCertificates.size > DECODED_CERTIFICATES_BOUND) decodedCertificates.delete(decodedCertificates.keys().next().value!);
+  return [...ders];
 }
 
 export function certificateToPem(der: Uint8Array): string {
