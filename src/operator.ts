@@ -86,9 +86,30 @@ function specOrMetaChanged(event: InformerEvent, obj: KubeObject, old: KubeObjec
  * its live checks (a check every few minutes would otherwise wake every connection of the database each time).
  */
 export function connectionsAffected(event: InformerEvent, obj: SecureDatabaseObject, old: SecureDatabaseObject | undefined): boolean {
-  if (specOrMetaChanged(event, obj, old) || !old) return true;
+  if (event !== "update" || !old) return true;
+  // Its spec and its deletion; not its finalizers, labels or annotations, which no connection reads.
+  if (old.metadata.generation !== obj.metadata.generation || old.metadata.deletionTimestamp !== obj.metadata.deletionTimestamp) return true;
   const read = (o: SecureDatabaseObject) => json({ ...o.status, verification: undefined });
   return read(old) !== read(obj);
+}
+
+/** What connections read of their database's Secrets: the CA's certificate and key, and the trust bundle. */
+const READ_BY_CONNECTIONS = ["tls.crt", "tls.key", "ca.crt"] as const;
+
+/**
+ * Whether a change of one of a database's Secrets concerns its connections. Not before the database has
+ * acknowledged a CA in its status (no connection issues before then, and that status write wakes them), and not a
+ * change of anything else, such as a new CRL (a revocation would otherwise wake every connection of the database).
+ */
+export function connectionsReadSecretChange(
+  event: InformerEvent,
+  obj: SecretCacheObject,
+  old: SecretCacheObject | undefined,
+  database: SecureDatabaseObject | undefined,
+): boolean {
+  if (!database?.status?.ca) return false;
+  if (event !== "update" || !old) return true;
+  return READ_BY_CONNECTIONS.some((k) => obj.data?.[k] !== old.data?.[k]);
 }
 
 /** Wires caches to work queues to reconcilers, and starts and stops them together. */
@@ -201,12 +222,12 @@ export class Operator {
       workloadsOf(obj);
       workloadsOf(old);
     });
-    cache.secrets.on((_event, obj) => {
+    cache.secrets.on((event, obj, old) => {
       const owner = ownerOf(obj);
       if (isChartSecret(obj)) chartConsumersOf(obj.metadata.namespace ?? "", obj.metadata.name);
       if (owner?.kind === "SecureDatabase") {
         this.secureDatabaseQueue.add(owner.key);
-        connectionsOf(owner.key);
+        if (connectionsReadSecretChange(event, obj, old, cache.secureDatabases.get(...splitKey(owner.key)))) connectionsOf(owner.key);
       } else if (owner?.kind === "ImagingConnection") {
         this.imagingConnectionQueue.add(owner.key);
         const [namespace, name] = splitKey(owner.key);

@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { connectionsAffected } from "../../src/operator";
-import type { SecureDatabaseObject } from "../../src/reconcilers/context";
+import { connectionsAffected, connectionsReadSecretChange } from "../../src/operator";
+import type { SecretCacheObject, SecureDatabaseObject } from "../../src/reconcilers/context";
 
 describe("which SecureDatabase changes wake its connections", () => {
   const db = (status: SecureDatabaseObject["status"], generation = 1): SecureDatabaseObject =>
@@ -17,9 +17,38 @@ describe("which SecureDatabase changes wake its connections", () => {
     expect(connectionsAffected("update", db({ ...before.status, trust: { revokedSerials: ["0a"] } }), before)).to.equal(true);
   });
 
+  it("not its finalizers, labels or annotations, which no connection reads", () => {
+    const before = db({ conditions: ready("Secured") });
+    const after = db(before.status);
+    after.metadata = { ...after.metadata, finalizers: ["mtls.imaging.dev/cleanup"], labels: { team: "a" }, annotations: { note: "x" } };
+    expect(connectionsAffected("update", after, before)).to.equal(false);
+    expect(connectionsAffected("update", { ...after, metadata: { ...after.metadata, deletionTimestamp: "2026-12-04T00:00:00Z" } }, before)).to.equal(true);
+  });
+
   it("not a new record of the database's live check", () => {
     const before = db({ conditions: ready("Secured"), verification: { lastSuccessTime: "2026-12-03T00:00:00Z" } });
     const after = db({ ...before.status, verification: { lastSuccessTime: "2026-12-03T00:05:00Z" } });
     expect(connectionsAffected("update", after, before)).to.equal(false);
+  });
+});
+
+describe("which changes of a database's Secrets wake its connections", () => {
+  const secret = (data: Record<string, string>): SecretCacheObject => ({ apiVersion: "v1", kind: "Secret", metadata: { name: "db-server-tls", namespace: "cast", resourceVersion: "1" }, data }) as SecretCacheObject;
+  const acknowledged = { metadata: { name: "db", namespace: "cast" }, spec: { host: "db" }, status: { ca: { fingerprintSHA256: "ab" } } } as unknown as SecureDatabaseObject;
+  const settingUp = { ...acknowledged, status: {} } as SecureDatabaseObject;
+  const before = secret({ "tls.crt": "c1", "tls.key": "k1", "ca.crt": "b1", "ca.crl": "r1" });
+
+  it("a new trust bundle, CA certificate or key, and a Secret created or deleted", () => {
+    expect(connectionsReadSecretChange("update", secret({ ...before.data, "ca.crt": "b2" }), before, acknowledged)).to.equal(true);
+    expect(connectionsReadSecretChange("update", secret({ ...before.data, "tls.crt": "c2" }), before, acknowledged)).to.equal(true);
+    expect(connectionsReadSecretChange("update", secret({ ...before.data, "tls.key": "k2" }), before, acknowledged)).to.equal(true);
+    expect(connectionsReadSecretChange("add", before, undefined, acknowledged)).to.equal(true);
+    expect(connectionsReadSecretChange("delete", before, undefined, acknowledged)).to.equal(true);
+  });
+
+  it("not a new CRL, nor anything before the database has acknowledged a CA (its status write wakes them then)", () => {
+    expect(connectionsReadSecretChange("update", secret({ ...before.data, "ca.crl": "r2" }), before, acknowledged)).to.equal(false);
+    expect(connectionsReadSecretChange("add", before, undefined, settingUp)).to.equal(false);
+    expect(connectionsReadSecretChange("update", secret({ ...before.data, "ca.crt": "b2" }), before, undefined)).to.equal(false);
   });
 });
