@@ -22,7 +22,7 @@ describe("which SecureDatabase changes wake its connections", () => {
     const after = db(before.status);
     after.metadata = { ...after.metadata, finalizers: ["mtls.imaging.dev/cleanup"], labels: { team: "a" }, annotations: { note: "x" } };
     expect(connectionsAffected("update", after, before)).to.equal(false);
-    expect(connectionsAffected("update", { ...after, metadata: { ...after.metadata, deletionTimestamp: "2026-12-04T00:00:00Z" } }, before)).to.equal(true);
+    expect(connectionsAffected("update", { ...after, metadata: { ...after.metadata, deletionTimestamp: "2026-12-04T00:00:00Z" as unknown as SecureDatabaseObject["metadata"]["deletionTimestamp"] } }, before)).to.equal(true);
   });
 
   it("not a new record of the database's live check", () => {
