@@ -85,17 +85,6 @@ function kinds(admin: RestClient, ns: string, data: Record<string, string>): Kin
       request: (i) => admin.patch(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` }, { metadata: { finalizers: ["mtls.imaging.dev/cleanup"] } }, MERGE),
     },
     {
-      name: "PATCH ImagingConnection status (merge)",
-      request: (i) =>
-        admin.patch(
-          RESOURCES.ImagingConnection,
-          { namespace: ns, name: `c-${i}` },
-          { status: { observedGeneration: 1, conditions: [{ type: "Ready", status: "True", reason: "Ready", message: "bench", lastTransitionTime: new Date().toISOString(), observedGeneration: 1 }] } },
-          MERGE,
-          "status",
-        ),
-    },
-    {
       name: "PATCH ImagingConnection finalizer (JSON patch, as the operator)",
       request: (i) => admin.patch(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` }, [{ op: "add", path: "/metadata/finalizers/-", value: "mtls.imaging.dev/second" }], JSON_PATCH),
     },
@@ -105,6 +94,17 @@ function kinds(admin: RestClient, ns: string, data: Record<string, string>): Kin
         const current = await admin.get<ImagingConnectionObject>(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` });
         return admin.replace(RESOURCES.ImagingConnection, { namespace: ns, name: `c-${i}` }, { ...current, metadata: { ...current.metadata, finalizers: [...(current.metadata.finalizers ?? []), "mtls.imaging.dev/third"] } });
       },
+    },
+    {
+      name: "PATCH ImagingConnection status (merge)",
+      request: (i) =>
+        admin.patch(
+          RESOURCES.ImagingConnection,
+          { namespace: ns, name: `c-${i}` },
+          { status: { observedGeneration: 1, conditions: [{ type: "Ready", status: "True", reason: "Ready", message: "bench", lastTransitionTime: new Date().toISOString(), observedGeneration: 1 }] } },
+          MERGE,
+          "status",
+        ),
     },
     {
       name: "PATCH ImagingConnection status, a connection's first (merge)",
