@@ -28,6 +28,7 @@ import { ownerReference } from "../kube/secrets";
 import { normalizeSerialNumber, type CertificateFacts } from "../pki";
 import { TemporaryError } from "../runtime/errors";
 import type { ConfigMapObject, OperatorContext, SecureDatabaseObject } from "./context";
+import { MapUnion } from "./map-union";
 
 /** One certificate, as the ledger keeps it (under its serial). Dates are ISO 8601. */
 export interface LedgerEntry {
@@ -225,61 +226,6 @@ function ledgerOf(cm: ConfigMapObject | undefined): Ledger {
   return part.ledger;
 }
 
-/**
- * A ledger kept in several ConfigMaps, read through them: a lookup asks each (a later one wins, as in the union),
- * and only iterating builds the union. Recording one issuance looks up one serial; building the whole ledger for
- * it would cost every issuance the size of the ledger.
- */
-class LedgerUnion implements Ledger {
-  private merged: Map<string, LedgerEntry> | undefined;
-
-  constructor(private readonly parts: readonly Ledger[]) {}
-
-  get(serial: string): LedgerEntry | undefined {
-    for (let i = this.parts.length - 1; i >= 0; i--) {
-      const entry = this.parts[i]!.get(serial);
-      if (entry) return entry;
-    }
-    return undefined;
-  }
-
-  has(serial: string): boolean {
-    return this.parts.some((p) => p.has(serial));
-  }
-
-  get size(): number {
-    return this.all().size;
-  }
-
-  forEach(fn: (entry: LedgerEntry, serial: string, ledger: Ledger) => void): void {
-    for (const [serial, entry] of this.all()) fn(entry, serial, this);
-  }
-
-  entries(): MapIterator<[string, LedgerEntry]> {
-    return this.all().entries();
-  }
-
-  keys(): MapIterator<string> {
-    return this.all().keys();
-  }
-
-  values(): MapIterator<LedgerEntry> {
-    return this.all().values();
-  }
-
-  [Symbol.iterator](): MapIterator<[string, LedgerEntry]> {
-    return this.all().entries();
-  }
-
-  private all(): Map<string, LedgerEntry> {
-    if (!this.merged) {
-      this.merged = new Map();
-      for (const part of this.parts) for (const [serial, entry] of part) this.merged.set(serial, entry);
-    }
-    return this.merged;
-  }
-}
-
 /** The shard of a connection's entries (an entry of no connection: its serial's). */
 export function shardOf(serial: string, entry: LedgerEntry | undefined): number {
   const key = entry?.connection !== undefined ? `${entry.namespace ?? ""}/${entry.connection}` : serial;
@@ -299,7 +245,7 @@ function ledgerParts(ctx: OperatorContext, namespace: string, sdbName: string, f
 }
 
 function union(parts: LedgerParts): Ledger {
-  return new LedgerUnion([...parts.values()].map(ledgerOf));
+  return new MapUnion([...parts.values()].map(ledgerOf));
 }
 
 /** The ledger of a SecureDatabase as the cache has it (its ConfigMaps carry the owner label the cache selects). */
