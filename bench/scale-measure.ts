@@ -2,6 +2,8 @@
  * Measuring the operator process from outside, shared by the scale bench's phases (storm, renewal wave): /proc
  * figures, its Prometheus endpoint, and the API server's audit log of its requests.
  */
+import { spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import type { AuditEvent } from "../test/support/controlplane";
@@ -158,3 +160,17 @@ export function apiServerMsPerObject(before: Map<string, number>, after: Map<str
   return Object.fromEntries(rows.map(([k, ms]) => [k, tenths(ms)]));
 }
 
+
+/**
+ * A CPU profile of kube-apiserver (its /debug/pprof, on by default) over the next `seconds`, written to `path` for
+ * `go tool pprof -top <path>`: where the API server's time per object goes.
+ */
+export function captureApiServerProfile(kubectl: string, kubeconfig: string, path: string, seconds: number): Promise<void> {
+  const out = createWriteStream(path);
+  const child = spawn(kubectl, ["--kubeconfig", kubeconfig, "get", "--raw", `/debug/pprof/profile?seconds=${seconds}`], { stdio: ["ignore", "pipe", "inherit"] });
+  child.stdout.pipe(out);
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? out.end(resolve) : reject(new Error(`kubectl get --raw /debug/pprof/profile exited ${code}`))));
+  });
+}

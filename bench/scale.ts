@@ -16,7 +16,8 @@
  * Knobs: SCALE_N (both counts, 1000), SCALE_SDB, SCALE_IMC, SCALE_KEY (ECDSA | RSA; ECDSA is P-256, RSA is 2048), SCALE_IDLE_S
  * (idle window, 60), SCALE_CONCURRENCY (operator --concurrency, 4), SCALE_PROFILE (directory for a CPU profile), SCALE_NODE_FLAGS,
  * SCALE_WAVE (connections in the renewal wave, default all SCALE_IMC; 0 skips the wave), SCALE_WAVE_LEAD_S (60),
- * SCALE_WAVE_SPREAD_S (0: every renewal time exactly W), SCALE_DUMP (a file: the first connection as the storm left it).
+ * SCALE_WAVE_SPREAD_S (0: every renewal time exactly W), SCALE_DUMP (a file: the first connection as the storm left it),
+ * SCALE_APISERVER_PROFILE (a file: kube-apiserver's CPU profile of the storm, for `go tool pprof -top`) and SCALE_APISERVER_PROFILE_S.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
@@ -31,7 +32,7 @@ import { Informer } from "../src/runtime/informer";
 import { OPERATOR_NAMESPACE, OPERATOR_USER, startControlPlane } from "../test/support/controlplane";
 import { freePort, runOk, waitFor } from "../test/support/process";
 import { runRenewalWave } from "./renewal-wave";
-import { WRITES, apiServerAndEtcdPids, apiServerMsPerObject, apiServerSecondsByRequest, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape, tenths } from "./scale-measure";
+import { WRITES, apiServerAndEtcdPids, captureApiServerProfile, apiServerMsPerObject, apiServerSecondsByRequest, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape, tenths } from "./scale-measure";
 import { controlPlaneCpu, measureBareCreates } from "./bare-bound";
 import type { SecretObject } from "../src/kube/secrets";
 import { SECURE_DATABASE_OPT_IN_ANNOTATION } from "../src/api/opt-in";
@@ -149,6 +150,10 @@ export async function runScaleBench(): Promise<void> {
       if (i < SDBS) jobs.push({ type: RESOURCES.SecureDatabase, body: sdb(i), key: `SecureDatabase/db-${i}` });
       if (i < IMCS) jobs.push({ type: RESOURCES.ImagingConnection, body: imc(i), key: `ImagingConnection/c-${i}` });
     }
+    // SCALE_APISERVER_PROFILE=<file>: kube-apiserver's CPU profile over the storm's first SCALE_APISERVER_PROFILE_S seconds (12).
+    const apiServerProfile = process.env.SCALE_APISERVER_PROFILE
+      ? captureApiServerProfile(cp.binaries.kubectl, cp.kubeconfigPath, process.env.SCALE_APISERVER_PROFILE, Number(process.env.SCALE_APISERVER_PROFILE_S ?? 12))
+      : undefined;
     await inBatches(jobs.length, 64, async (j) => {
       const job = jobs[j]!;
       appliedAt.set(job.key, performance.now());
@@ -166,6 +171,7 @@ export async function runScaleBench(): Promise<void> {
       250,
     );
     const allReadyMs = performance.now() - t0;
+    await apiServerProfile;
     const operatorCpu = (await cpuSeconds(pid)) - cpuBefore;
     const stormControlPlaneCpu = (await controlPlaneCpu(controlPlanePids)) - controlPlaneBefore;
     const requestsAfter = await apiServerTime();
