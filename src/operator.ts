@@ -222,14 +222,15 @@ export class Operator {
       workloadsOf(obj);
       workloadsOf(old);
     });
-    cache.secrets.on((event, obj, old) => {
+    cache.secrets.on((event, obj, old, origin) => {
       const owner = ownerOf(obj);
       if (isChartSecret(obj)) chartConsumersOf(obj.metadata.namespace ?? "", obj.metadata.name);
       if (owner?.kind === "SecureDatabase") {
         this.secureDatabaseQueue.add(owner.key);
         if (connectionsReadSecretChange(event, obj, old, cache.secureDatabases.get(...splitKey(owner.key)))) connectionsOf(owner.key);
       } else if (owner?.kind === "ImagingConnection") {
-        this.imagingConnectionQueue.add(owner.key);
+        // Only its own reconcile writes a connection's Secrets, and goes on from them in the same pass.
+        if (origin === "watch") this.imagingConnectionQueue.add(owner.key);
         const [namespace, name] = splitKey(owner.key);
         const imc = cache.imagingConnections.get(namespace, name);
         workloadsOf(imc);

@@ -9,7 +9,12 @@ export interface KubeObject {
 }
 
 export type InformerEvent = "add" | "update" | "delete";
-export type InformerHandler<T> = (event: InformerEvent, obj: T, old?: T) => void;
+/**
+ * Where a change came from: the API server's list and watch, or the operator's own write fed in by observe/forget
+ * (a reconcile that wrote something goes on from it in the same pass, and need not be woken by it).
+ */
+export type ChangeOrigin = "watch" | "own";
+export type InformerHandler<T> = (event: InformerEvent, obj: T, old: T | undefined, origin: ChangeOrigin) => void;
 
 export interface InformerOptions {
   type: ResourceType;
@@ -114,13 +119,13 @@ export class Informer<T extends KubeObject> {
   observe(obj: T): void {
     const cached = this.cache.get(objectKey(obj.metadata.namespace, obj.metadata.name));
     if (cached && newerOrSame(cached.metadata.resourceVersion, obj.metadata.resourceVersion)) return;
-    this.upsert(this.withKind(obj));
+    this.upsert(this.withKind(obj), "own");
   }
 
   /** Drops an object we just deleted. */
   forget(namespace: string | undefined, name: string): void {
     const cached = this.cache.get(objectKey(namespace, name));
-    if (cached) this.remove(cached);
+    if (cached) this.remove(cached, "own");
   }
 
   hasSynced(): boolean {
@@ -254,23 +259,23 @@ export class Informer<T extends KubeObject> {
     for (const [key, obj] of [...this.cache]) if (!seen.has(key) && (namespace === undefined || obj.metadata.namespace === namespace)) this.remove(obj);
   }
 
-  private upsert(obj: T): void {
+  private upsert(obj: T, origin: ChangeOrigin = "watch"): void {
     const key = objectKey(obj.metadata.namespace, obj.metadata.name);
     const old = this.cache.get(key);
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
     if (old) this.unindex(key, old);
     this.cache.set(key, obj);
     for (const [name, fn] of this.indexers) for (const v of fn(obj)) addTo(this.indexes.get(name)!, v, key);
-    this.emit(old ? "update" : "add", obj, old);
+    this.emit(old ? "update" : "add", obj, old, origin);
   }
 
-  private remove(obj: T): void {
+  private remove(obj: T, origin: ChangeOrigin = "watch"): void {
     const key = objectKey(obj.metadata.namespace, obj.metadata.name);
     const old = this.cache.get(key);
     if (!old) return;
     this.cache.delete(key);
     this.unindex(key, old);
-    this.emit("delete", old);
+    this.emit("delete", old, undefined, origin);
   }
 
   private unindex(key: string, obj: T): void {
@@ -284,10 +289,10 @@ export class Informer<T extends KubeObject> {
     }
   }
 
-  private emit(event: InformerEvent, obj: T, old?: T): void {
+  private emit(event: InformerEvent, obj: T, old: T | undefined, origin: ChangeOrigin): void {
     for (const h of this.handlers) {
       try {
-        h(event, obj, old);
+        h(event, obj, old, origin);
       } catch (err) {
         const namespace = obj.metadata.namespace ?? "";
         const fields: LogFields = { reason: "HandlerError", resource: this.description, namespace, error: String(err) };

@@ -3,7 +3,7 @@ import * as k8s from "@kubernetes/client-node";
 import { controlPlane } from "../support/hooks";
 import { waitFor } from "../support/process";
 import { RestClient, type ResourceType } from "../../src/kube/rest";
-import { Informer, type InformerEvent, type KubeObject } from "../../src/runtime/informer";
+import { Informer, type ChangeOrigin, type InformerEvent, type KubeObject } from "../../src/runtime/informer";
 import { silentLogger } from "../../src/log";
 
 const configMaps: ResourceType = { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true };
@@ -18,10 +18,10 @@ describe("Informer against the real API server", () => {
     const ns = await cp.createNamespace("informer");
     const core = cp.kubeConfig.makeApiClient(k8s.CoreV1Api);
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "before", labels: { app: "x" } }, data: { ref: "one" } } });
-    const events: [InformerEvent, string][] = [];
+    const events: [InformerEvent, string, ChangeOrigin][] = [];
     informer = new Informer<ConfigMap>(new RestClient(cp.kubeConfig), { type: configMaps, namespaces: [ns], labelSelector: "app=x" }, silentLogger());
     informer.addIndex("ref", (o) => (o.data?.ref ? [o.data.ref] : []));
-    informer.on((e, o) => events.push([e, o.metadata.name]));
+    informer.on((e, o, _old, origin) => events.push([e, o.metadata.name, origin]));
     informer.start();
     await informer.synced;
     expect(informer.get(ns, "before")?.kind).to.equal("ConfigMap");
@@ -37,10 +37,10 @@ describe("Informer against the real API server", () => {
     await waitFor("the delete to arrive", async () => events.some(([e, n]) => e === "delete" && n === "after"), 10_000, 20);
 
     expect(events).to.deep.equal([
-      ["add", "before"],
-      ["add", "after"],
-      ["update", "before"],
-      ["delete", "after"],
+      ["add", "before", "watch"],
+      ["add", "after", "watch"],
+      ["update", "before", "watch"],
+      ["delete", "after", "watch"],
     ]);
     expect(informer.byIndex("ref", "one")).to.deep.equal([]);
     expect(informer.byIndex("ref", "two").map((o) => o.metadata.name)).to.deep.equal(["before"]);
