@@ -1,33 +1,26 @@
 # syntax=docker/dockerfile:1
 # imaging-db-mtls-operator image:  docker build -t imaging-db-mtls-operator:0.1.0 .
-# Three stages: build (TypeScript -> dist/), production dependencies only, then a distroless Node 24 runtime that
-# runs as 65532:65532 with no shell or package manager (deploy/operator/deployment.yaml runs it read-only).
+# Two stages: build (TypeScript, then esbuild bundles the operator into one file: dist/main.js), then a distroless
+# Node 24 runtime holding that file alone, no node_modules, that runs as 65532:65532 with no shell or package manager
+# (deploy/operator/deployment.yaml runs it read-only).
 
-# 1. Build: every dependency, then tsc -p tsconfig.build.json -> dist/.
+# 1. Build: every dependency, then npm run build (tsc -p tsconfig.build.json, then scripts/bundle-operator.ts).
 #    --ignore-scripts: the only install scripts are the `node` devDependency's (it fetches a Node binary the image
-#    already has) and esbuild's (tsx, not used by the build).
+#    already has) and esbuild's (an optional check: its binary comes in its platform package, @esbuild/linux-*).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/bundle-operator.ts ./scripts/
 RUN npm run build
 
-# 2. Production dependencies only, exactly as locked (the integration suite installs the same set and runs the
-#    operator from it: test/integration/install.test.ts).
-FROM node:24-bookworm-slim AS prod-deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
-
-# 3. Runtime.
+# 2. Runtime: the bundle only (test/integration/install.test.ts runs it from a directory with no node_modules).
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=prod-deps /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY package.json ./
+COPY --from=build /app/dist/main.js ./dist/main.js
 USER 65532:65532
 # /healthz, /readyz, /metrics (--health-port)
 EXPOSE 8080

@@ -30,7 +30,8 @@ import { RESOURCES } from "../src/kube/resources";
 import { silentLogger } from "../src/log";
 import { Informer } from "../src/runtime/informer";
 import { OPERATOR_NAMESPACE, OPERATOR_USER, startControlPlane } from "../test/support/controlplane";
-import { freePort, runOk, waitFor } from "../test/support/process";
+import { freePort, waitFor } from "../test/support/process";
+import { bundleOperator } from "../scripts/bundle-operator";
 import { runRenewalWave } from "./renewal-wave";
 import { WRITES, apiServerAndEtcdPids, captureApiServerProfile, apiServerMsPerObject, apiServerSecondsByRequest, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape, tenths } from "./scale-measure";
 import { controlPlaneCpu, measureBareCreates } from "./bare-bound";
@@ -81,7 +82,7 @@ function startOperatorProcess(kubeconfig: string, port: number, logPath: string)
 }
 
 export async function runScaleBench(): Promise<void> {
-  await runOk("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: REPO });
+  await bundleOperator(join(REPO, "dist", "main.js"));
   const cp = await startControlPlane();
   await cp.installCRDs();
   await cp.installRBAC();

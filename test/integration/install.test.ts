@@ -2,9 +2,10 @@
  * The install: the kustomizations deploy/ (cluster-wide) and deploy/namespaced/ match their rendered files
  * deploy/install.yaml and deploy/install-namespaced.yaml, hold exactly the objects an admin expects with the
  * Deployment's hardening, and are accepted by the real API server (server-side dry run); the namespaced Roles carry
- * exactly the ClusterRole's rules. Then the production dependency set: `npm ci --omit=dev` of package-lock.json plus
- * the compiled dist/ runs the operator against the real API server as its ServiceAccount, bound only by the shipped
- * RBAC (what the image ships, minus the distroless base).
+ * exactly the ClusterRole's rules. Then what ships: the bundled dist/main.js alone, in a directory with no
+ * node_modules above it (what the image holds, minus the distroless base), runs the operator against the real API
+ * server as its ServiceAccount, bound only by the shipped RBAC; and `npm ci --omit=dev` of package-lock.json installs
+ * the package's runtime set and no development-only package.
  */
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -18,6 +19,7 @@ import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk } from "../support/kubectl-json";
 import { secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { freePort, run, waitFor } from "../support/process";
+import { bundleOperator } from "../../scripts/bundle-operator";
 import { firstDifference, manifestId as id, manifests as parseManifests, one, type Manifest as Objects } from "../support/manifest-objects";
 
 const REPO = resolve(__dirname, "..", "..");
@@ -278,9 +280,12 @@ describe("Install manifests: server-side dry run against the real API server", f
   });
 });
 
-describe("Production install: npm ci --omit=dev + dist/ runs the operator", function () {
+describe("Production install: dist/main.js alone runs the operator; npm ci --omit=dev installs the package's runtime set", function () {
   this.timeout(600_000);
+  /** The package as `npm ci --omit=dev` installs it (what the kubectl plugin runs on). */
   let dir: string;
+  /** What the image's runtime stage holds of the project: dist/main.js as npm run build bundles it, nothing else. */
+  let image: string;
   let child: ChildProcess | undefined;
   let exited: Promise<number | null>;
   let output = "";
@@ -288,12 +293,11 @@ describe("Production install: npm ci --omit=dev + dist/ runs the operator", func
   before(async function () {
     this.timeout(600_000);
     dir = await mkdtemp(join(tmpdir(), "operator-install-"));
-    // Compile into the install directory, not the shared dist/ (the same tsconfig as npm run build).
-    const tsc = await run(process.execPath, [join(REPO, "node_modules", "typescript", "bin", "tsc"), "-p", join(REPO, "tsconfig.build.json"), "--outDir", join(dir, "dist")], { cwd: REPO, timeoutMs: 300_000 });
-    expect(tsc.code, `tsc -p tsconfig.build.json: ${tsc.stdout}${tsc.stderr}`).to.equal(0);
+    image = await mkdtemp(join(tmpdir(), "operator-image-"));
+    await bundleOperator(join(image, "dist", "main.js"));
     await copyFile(join(REPO, "package.json"), join(dir, "package.json"));
     await copyFile(join(REPO, "package-lock.json"), join(dir, "package-lock.json"));
-    // npm under the Node that runs this suite (24), as in the image's build stages.
+    // npm under the Node that runs this suite (24), as in the image's build stage.
     const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}` };
     const ci = await run("npm", ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: dir, env, timeoutMs: 500_000 });
     expect(ci.code, `npm ci --omit=dev: ${ci.stdout}${ci.stderr}`).to.equal(0);
@@ -304,7 +308,7 @@ describe("Production install: npm ci --omit=dev + dist/ runs the operator", func
       child.kill("SIGKILL");
       await exited;
     }
-    if (dir) await rm(dir, { recursive: true, force: true });
+    for (const d of [dir, image]) if (d) await rm(d, { recursive: true, force: true });
   });
 
   it("installs every runtime package of package-lock.json and no development-only one", async () => {
@@ -318,8 +322,14 @@ describe("Production install: npm ci --omit=dev + dist/ runs the operator", func
     expect(devOnly.filter((path) => existsSync(join(dir, path))), "development packages installed").to.deep.equal([]);
   });
 
+  it("the image's dist/main.js has no node_modules to load from: every package it needs is inside it", () => {
+    const ancestors = [image];
+    while (dirname(ancestors.at(-1)!) !== ancestors.at(-1)) ancestors.push(dirname(ancestors.at(-1)!));
+    expect(ancestors.filter((d) => existsSync(join(d, "node_modules"))), "node_modules a require() would find").to.deep.equal([]);
+  });
+
   it("prints its usage with --help and exits 0", async () => {
-    const r = await run(process.execPath, ["dist/main.js", "--help"], { cwd: dir });
+    const r = await run(process.execPath, ["dist/main.js", "--help"], { cwd: image });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.contain("Usage: node dist/main.js [options]").and.contain("--health-port").and.contain("--leader-elect");
   });
@@ -339,7 +349,7 @@ describe("Production install: npm ci --omit=dev + dist/ runs the operator", func
       "--leader-election-namespace", OPERATOR_NAMESPACE,
       "--leader-election-id", lease,
     ];
-    const proc = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, POD_NAME: "install-test", POD_NAMESPACE: OPERATOR_NAMESPACE }, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, args, { cwd: image, env: { ...process.env, POD_NAME: "install-test", POD_NAMESPACE: OPERATOR_NAMESPACE }, stdio: ["ignore", "pipe", "pipe"] });
     child = proc;
     exited = new Promise((r) => proc.once("exit", (code) => r(code)));
     const log = createWriteStream(join(cp.dir, `operator-${lease}.log`));
