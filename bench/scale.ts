@@ -31,7 +31,7 @@ import { silentLogger } from "../src/log";
 import { Informer } from "../src/runtime/informer";
 import { OPERATOR_NAMESPACE, OPERATOR_USER, startControlPlane } from "../test/support/controlplane";
 import { freePort, waitFor } from "../test/support/process";
-import { bundleOperator } from "../scripts/bundle-operator";
+import { bundleOperator, IMAGE_NODE_FLAGS } from "../scripts/bundle-operator";
 import { runRenewalWave } from "./renewal-wave";
 import { WRITES, apiServerAndEtcdPids, captureApiServerProfile, apiServerMsPerObject, apiServerSecondsByRequest, classify, countByVerb, cpuSeconds, eventLoopDelayMs, inBatches, peakPerSecond, percentileRow, procStatus, scrape, tenths } from "./scale-measure";
 import { controlPlaneCpu, measureBareCreates } from "./bare-bound";
@@ -71,10 +71,10 @@ async function bareKeygenMs(count: number): Promise<number> {
 function startOperatorProcess(kubeconfig: string, port: number, logPath: string): ChildProcess {
   // SCALE_PROFILE=<dir>: a V8 CPU profile of the operator, written when it exits.
   const profile = process.env.SCALE_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.SCALE_PROFILE] : [];
-  // The V8 flags of the image's ENTRYPOINT (Dockerfile).
-  // SCALE_NODE_FLAGS: V8/Node flags to measure (e.g. "--max-old-space-size=160"), after the shipped ones so they win.
+  // The V8 flags of the image's ENTRYPOINT, then SCALE_NODE_FLAGS: flags to measure (e.g. "--heap-growing-percent=0"
+  // for V8's default), after the shipped ones so they win.
   const extra = (process.env.SCALE_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...profile, "--max-semi-space-size=4", ...extra, join(REPO, "dist", "main.js"), "--kubeconfig", kubeconfig, "--health-port", String(port), "--concurrency", String(CONCURRENCY), "--log-level", "warn", "--ca-key-namespace", OPERATOR_NAMESPACE], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...profile, ...IMAGE_NODE_FLAGS, ...extra, join(REPO, "dist", "main.js"), "--kubeconfig", kubeconfig, "--health-port", String(port), "--concurrency", String(CONCURRENCY), "--log-level", "warn", "--ca-key-namespace", OPERATOR_NAMESPACE], { stdio: ["ignore", "pipe", "pipe"] });
   const log = createWriteStream(logPath);
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);

@@ -21,7 +21,7 @@
  *
  * The Deployment runs here as a kubelet would run it, as far as this machine allows: a kubelet stand-in schedules
  * its pods and reports them Running (Ready when the process's /readyz says so), and for each Running pod this test
- * starts the container's command: the image's ENTRYPOINT (node --max-semi-space-size=4 dist/main.js, with
+ * starts the container's command: the image's ENTRYPOINT (node with IMAGE_NODE_FLAGS and dist/main.js, with
  * src/main.ts through tsx for dist/main.js) with the container's args, and the container's env with its fieldRefs
  * resolved for that pod. Two stand-ins differ from a pod: KUBECONFIG points at a kubeconfig holding a token of the
  * pod's ServiceAccount (from the TokenRequest API, what the kubelet mounts), and HEALTH_PORT gives each process its
@@ -35,6 +35,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseCommandLine } from "../../src/cli";
+import { IMAGE_NODE_FLAGS } from "../../scripts/bundle-operator";
 import { startControlPlane, type ControlPlane } from "../support/controlplane";
 import { helm, helmOk, install, uninstall, upgrade, type HelmSet } from "../support/helm";
 import { controlPlane } from "../support/hooks";
@@ -53,7 +54,7 @@ const REQUESTER = "imaging-db-mtls-connection-requester";
 /** The labels the chart adds to every object for Helm's tooling: the only difference from the kustomize tree. */
 const HELM_LABELS = ["helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance", "app.kubernetes.io/version"] as const;
 /** The Dockerfile's ENTRYPOINT, before dist/main.js. */
-const ENTRYPOINT_NODE_FLAGS = ["--max-semi-space-size=4"];
+const ENTRYPOINT_NODE_FLAGS = IMAGE_NODE_FLAGS;
 
 const deploymentOf = (objects: Manifest[], name = NAME): k8s.V1Deployment => one(objects, "Deployment", name, NS) as unknown as k8s.V1Deployment;
 const operatorContainer = (d: k8s.V1Deployment): k8s.V1Container => d.spec!.template.spec!.containers.find((c) => c.name === "operator")!;

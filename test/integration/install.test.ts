@@ -19,7 +19,7 @@ import { controlPlane } from "../support/hooks";
 import { condition, getJson, kubectlOk } from "../support/kubectl-json";
 import { secureDatabaseWithoutServerYaml } from "../support/manifests";
 import { freePort, run, waitFor } from "../support/process";
-import { bundleOperator } from "../../scripts/bundle-operator";
+import { bundleOperator, IMAGE_NODE_FLAGS } from "../../scripts/bundle-operator";
 import { firstDifference, manifestId as id, manifests as parseManifests, one, type Manifest as Objects } from "../support/manifest-objects";
 
 const REPO = resolve(__dirname, "..", "..");
@@ -334,13 +334,14 @@ describe("Production install: dist/main.js alone runs the operator; npm ci --omi
     expect(r.stdout).to.contain("Usage: node dist/main.js [options]").and.contain("--health-port").and.contain("--leader-elect");
   });
 
-  it("runs as its ServiceAccount under the shipped RBAC: leads, gets ready, reconciles, serves /metrics, exits 0 on SIGTERM", async () => {
+  it("runs as the image runs it (its V8 flags), as its ServiceAccount under the shipped RBAC: leads, gets ready, reconciles, serves /metrics, exits 0 on SIGTERM", async () => {
     const cp = controlPlane();
     const ns = await cp.createNamespace("install-prod");
     const port = await freePort();
     const lease = `install-${randomBytes(3).toString("hex")}`;
     // One fresh namespace, so that the objects other tests left behind are not reconciled by this process.
     const args = [
+      ...IMAGE_NODE_FLAGS,
       "dist/main.js",
       "--kubeconfig", cp.operatorKubeconfigPath,
       "--health-port", String(port),
