@@ -27,7 +27,7 @@ import {
 import { endpointAllowance } from "./reconcilers/secure-database/reach";
 import { SecureDatabaseReconciler } from "./reconcilers/secure-database/reconcile";
 import { isLedgerConfigMap, revokedInLedgerConfigMap } from "./reconcilers/issued-ledger";
-import { Informer, objectKey, type ChangeOrigin, type InformerEvent, type KubeObject } from "./runtime/informer";
+import { Informer, objectKey, type InformerEvent, type KubeObject } from "./runtime/informer";
 import { WorkQueue, type ReconcileResult } from "./runtime/workqueue";
 
 export interface OperatorOptions {
@@ -68,16 +68,6 @@ const json = (v: unknown): string => JSON.stringify(v ?? null);
  * Whether an update is one a reconcile must see: spec (generation), deletion, finalizers, labels or
  * annotations. Status-only updates, our own included, are not: a status write must never trigger the next probe.
  */
-/**
- * Whether a change of a SecureDatabase or an ImagingConnection asks for its own reconcile: its spec or metadata
- * changed, and not by the operator's own write (the finalizer, the status), made by a reconcile that goes on from it
- * in the same pass (a new connection was reconciled twice, the second time to find nothing to do).
- */
-export function reconcileWanted(event: InformerEvent, obj: KubeObject, old: KubeObject | undefined, origin: ChangeOrigin): boolean {
-  if (origin === "own" && event !== "delete") return false;
-  return specOrMetaChanged(event, obj, old);
-}
-
 function specOrMetaChanged(event: InformerEvent, obj: KubeObject, old: KubeObject | undefined): boolean {
   if (event !== "update" || !old) return true;
   const a = old.metadata;
@@ -212,20 +202,20 @@ export class Operator {
       }
     };
 
-    cache.secureDatabases.on((event, obj, old, origin) => {
+    cache.secureDatabases.on((event, obj, old) => {
       const key = objectKey(obj.metadata.namespace, obj.metadata.name);
       if (event === "delete") this.metrics.forget("SecureDatabase", obj.metadata.namespace ?? "", obj.metadata.name);
       else this.metrics.observeSecureDatabase(obj);
       if (event === "delete") this.secureDatabaseQueue.forget(key);
-      else if (reconcileWanted(event, obj, old, origin)) this.secureDatabaseQueue.add(key);
+      else if (specOrMetaChanged(event, obj, old)) this.secureDatabaseQueue.add(key);
       // Connections read the database's status (Ready, CA, rotation, trust) too, but not its verification record.
       if (connectionsAffected(event, obj, old)) connectionsOf(key);
     });
-    cache.imagingConnections.on((event, obj, old, origin) => {
+    cache.imagingConnections.on((event, obj, old) => {
       const key = objectKey(obj.metadata.namespace, obj.metadata.name);
       if (event === "delete") this.metrics.forget("ImagingConnection", obj.metadata.namespace ?? "", obj.metadata.name);
       else this.metrics.observeImagingConnection(obj);
-      if (!reconcileWanted(event, obj, old, origin)) return;
+      if (!specOrMetaChanged(event, obj, old)) return;
       if (event === "delete") this.imagingConnectionQueue.forget(key);
       else this.imagingConnectionQueue.add(key);
       // A connection that left a workload (spec edit, deletion) must be taken out of its plan too.

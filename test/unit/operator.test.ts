@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { connectionsAffected, connectionsReadSecretChange, reconcileWanted } from "../../src/operator";
+import { connectionsAffected, connectionsReadSecretChange } from "../../src/operator";
 import type { SecretCacheObject, SecureDatabaseObject } from "../../src/reconcilers/context";
 
 describe("which SecureDatabase changes wake its connections", () => {
@@ -50,28 +50,5 @@ describe("which changes of a database's Secrets wake its connections", () => {
     expect(connectionsReadSecretChange("update", secret({ ...before.data, "ca.crl": "r2" }), before, acknowledged)).to.equal(false);
     expect(connectionsReadSecretChange("add", before, undefined, settingUp)).to.equal(false);
     expect(connectionsReadSecretChange("update", secret({ ...before.data, "ca.crt": "b2" }), before, undefined)).to.equal(false);
-  });
-});
-
-describe("which changes of a database or connection ask for its own reconcile", () => {
-  const imc = (meta: Partial<SecureDatabaseObject["metadata"]> = {}, generation = 1) =>
-    ({ apiVersion: "mtls.imaging.dev/v1alpha1", kind: "ImagingConnection", metadata: { name: "c", namespace: "cast", generation, resourceVersion: "1", ...meta }, spec: { user: "app" } }) as unknown as SecureDatabaseObject;
-  const created = imc();
-  const finalized = imc({ finalizers: ["mtls.imaging.dev/cleanup"], resourceVersion: "2" });
-
-  it("a new, edited, relabelled or deleted object, or a finalizer someone else set, seen by the watch", () => {
-    expect(reconcileWanted("add", created, undefined, "watch")).to.equal(true);
-    expect(reconcileWanted("update", imc({}, 2), created, "watch")).to.equal(true);
-    expect(reconcileWanted("update", imc({ labels: { team: "a" } }), created, "watch")).to.equal(true);
-    expect(reconcileWanted("update", finalized, created, "watch")).to.equal(true);
-    expect(reconcileWanted("delete", created, undefined, "watch")).to.equal(true);
-    expect(reconcileWanted("delete", created, undefined, "own")).to.equal(true);
-  });
-
-  it("not its own finalizer or status write, which the reconcile that made it went on from; not a status change", () => {
-    expect(reconcileWanted("update", finalized, created, "own")).to.equal(false);
-    const withStatus = { ...finalized, status: { conditions: [] } } as SecureDatabaseObject;
-    expect(reconcileWanted("update", withStatus, finalized, "own")).to.equal(false);
-    expect(reconcileWanted("update", withStatus, finalized, "watch")).to.equal(false);
   });
 });
