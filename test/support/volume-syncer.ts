@@ -87,6 +87,12 @@ export async function startVolumeSyncer(opts: VolumeSyncerOptions): Promise<Volu
       const template = JSON.stringify(obj.spec?.template ?? {});
       if (lastTemplate !== undefined && template !== lastTemplate) {
         serially(async () => {
+          // A new pod mounts its volumes as they are now (read from the API: the operator wrote them before the
+          // template, but each kind has its own watch, so that change may not have been laid down yet).
+          for (const v of opts.volumes) {
+            const current = await client.getOptional<DataObject>(RESOURCES[v.kind], { namespace: opts.namespace, name: v.name });
+            if (current) await layDown(v, current.data ?? {}, v.kind, owner);
+          }
           await pg.restart();
           state.restarts++;
         });
