@@ -53,8 +53,6 @@ const NS = "imaging-db-mtls-operator";
 const REQUESTER = "imaging-db-mtls-connection-requester";
 /** The labels the chart adds to every object for Helm's tooling: the only difference from the kustomize tree. */
 const HELM_LABELS = ["helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance", "app.kubernetes.io/version"] as const;
-/** The Dockerfile's ENTRYPOINT, before dist/main.js. */
-const ENTRYPOINT_NODE_FLAGS = IMAGE_NODE_FLAGS;
 
 const deploymentOf = (objects: Manifest[], name = NAME): k8s.V1Deployment => one(objects, "Deployment", name, NS) as unknown as k8s.V1Deployment;
 const operatorContainer = (d: k8s.V1Deployment): k8s.V1Container => d.spec!.template.spec!.containers.find((c) => c.name === "operator")!;
@@ -355,7 +353,7 @@ class DeploymentProcesses {
     if (!c) throw new Error(`pod ${name} has no container "operator"`);
     if (c.command) throw new Error(`pod ${name}: a command overriding the image's ENTRYPOINT is not supported here`);
     const port = await freePort();
-    const argv = [...ENTRYPOINT_NODE_FLAGS, "--import", "tsx", join(REPO, "src", "main.ts"), ...(c.args ?? [])];
+    const argv = [...IMAGE_NODE_FLAGS, "--import", "tsx", join(REPO, "src", "main.ts"), ...(c.args ?? [])];
     const env = { ...containerEnv(c, { name, namespace: this.namespace }), KUBECONFIG: this.kubeconfig, HEALTH_PORT: String(port) };
     // Nothing of the test's own environment (LOG_LEVEL, WATCH_NAMESPACE...) leaks into the "container".
     const child = spawn(process.execPath, argv, { cwd: REPO, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -506,7 +504,7 @@ describe("Helm chart: install, operate, upgrade and uninstall on a cluster of it
     });
     const [operator] = [...runner.running.values()];
     expect(runner.running.size).to.equal(1);
-    expect(operator!.argv.slice(ENTRYPOINT_NODE_FLAGS.length + 3)).to.deep.equal(["--leader-elect"]);
+    expect(operator!.argv.slice(IMAGE_NODE_FLAGS.length + 3)).to.deep.equal(["--leader-elect"]);
     expect(operator!.env).to.include({ POD_NAMESPACE: NS, POD_NAME: operator!.pod, LOG_LEVEL: "info" });
     await waitFor("the pod to lead", async () => (await leaseHolder()).startsWith(`${operator!.pod}_`), 60_000, 200);
 
@@ -543,7 +541,7 @@ describe("Helm chart: install, operate, upgrade and uninstall on a cluster of it
     }
     for (const p of after) {
       expect(p.env).to.include({ LOG_LEVEL: "debug", POD_NAME: p.pod });
-      expect(p.argv.slice(ENTRYPOINT_NODE_FLAGS.length + 3)).to.deep.equal(["--leader-elect", "--lease-duration=20s"]);
+      expect(p.argv.slice(IMAGE_NODE_FLAGS.length + 3)).to.deep.equal(["--leader-elect", "--lease-duration=20s"]);
     }
     await waitFor("a new pod to lead", async () => {
       const holder = await leaseHolder();
